@@ -1,0 +1,232 @@
+// Package admission is the Redis admission state shared by the gateway
+// (which reserves an estimated cost before relaying) and billing-service
+// (which mirrors each user's balance and quota from PostgreSQL into Redis
+// and releases reservations when it settles). The key schema and the Lua
+// scripts live only here.
+//
+// Per user (the {user} hash tag keeps a user's keys in one cluster slot):
+//
+//	<prefix>adm:{<user>}:acct  HASH  bal credit qlim qused status ver rmic rtok ks:<key> kr:<key>
+//	<prefix>adm:{<user>}:res   HASH  reservation id -> "micros|tokens|key id"
+//	<prefix>adm:{<user>}:exp   ZSET  reservation id scored by expiry (unix ms)
+//
+// bal/credit/qlim/qused/status/ver/ks:* mirror PostgreSQL (billing writes
+// them with Apply); rmic/rtok/kr:* are the sums of open reservations. A
+// reservation succeeds only when bal + credit − rmic ≥ estimate, the token
+// quota has room for qused + rtok + tokens, and a key's spend limit has room
+// for ks + kr + estimate. Reservations expire (default 10 min) so a crashed
+// gateway cannot lock a balance forever; expired ones are purged by the next
+// script that touches the user.
+package admission
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Code is the outcome of a reservation.
+type Code int
+
+// Reservation outcomes.
+const (
+	OK                  Code = 0
+	Missing             Code = 1 // no mirror for this user: ask billing to load it, then retry
+	Disabled            Code = 2
+	InsufficientBalance Code = 3
+	QuotaExceeded       Code = 4
+	KeySpendLimit       Code = 5
+)
+
+func (c Code) String() string {
+	switch c {
+	case OK:
+		return "ok"
+	case Missing:
+		return "missing"
+	case Disabled:
+		return "disabled"
+	case InsufficientBalance:
+		return "insufficient_balance"
+	case QuotaExceeded:
+		return "quota_exceeded"
+	case KeySpendLimit:
+		return "key_spend_limit"
+	}
+	return "unknown"
+}
+
+// DefaultTTL is how long a reservation holds funds when nobody releases it.
+const DefaultTTL = 10 * time.Minute
+
+//go:embed common.lua
+var commonSrc string
+
+//go:embed reserve.lua
+var reserveSrc string
+
+//go:embed release.lua
+var releaseSrc string
+
+//go:embed apply.lua
+var applySrc string
+
+var (
+	reserveScript = redis.NewScript(commonSrc + reserveSrc)
+	releaseScript = redis.NewScript(commonSrc + releaseSrc)
+	applyScript   = redis.NewScript(commonSrc + applySrc)
+)
+
+// Store reads and writes admission state.
+type Store struct {
+	rdb    redis.Scripter
+	prefix string
+	now    func() time.Time
+}
+
+// New returns a Store on rdb whose keys start with prefix.
+func New(rdb redis.Scripter, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix, now: time.Now}
+}
+
+func (s *Store) keys(userID string) []string {
+	base := s.prefix + "adm:{" + userID + "}:"
+	return []string{base + "acct", base + "res", base + "exp"}
+}
+
+// AcctKey is the name of a user's account hash (tests and tools inspect it).
+func (s *Store) AcctKey(userID string) string { return s.keys(userID)[0] }
+
+// Reservation asks to hold an estimated cost.
+type Reservation struct {
+	ID     string // unique per request (the request id)
+	UserID string
+	KeyID  string
+	// KeySpendLimitMicros is the key's spend limit (0: none).
+	KeySpendLimitMicros int64
+	Micros              int64 // estimated cost
+	Tokens              int64 // estimated tokens (prompt + max output)
+	TTL                 time.Duration
+}
+
+// Result is the outcome of Reserve.
+type Result struct {
+	Code Code
+	// AvailableMicros is balance + credit − open reservations before this
+	// one (for error messages).
+	AvailableMicros int64
+	// QuotaRemainingTokens is quota − used − reserved before this one
+	// (-1 when there is no quota).
+	QuotaRemainingTokens int64
+}
+
+// Reserve atomically checks and holds r. Reserving an id that is already
+// held succeeds without holding twice.
+func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
+	if r.ID == "" || r.UserID == "" || r.Micros < 0 || r.Tokens < 0 {
+		return Result{}, errors.New("admission: reservation needs id, user and non-negative amounts")
+	}
+	ttl := r.TTL
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	now := s.now().UnixMilli()
+	res, err := reserveScript.Run(ctx, s.rdb, s.keys(r.UserID),
+		r.ID, r.Micros, r.Tokens, r.KeyID, r.KeySpendLimitMicros, now, now+ttl.Milliseconds()).Int64Slice()
+	if err != nil {
+		return Result{}, fmt.Errorf("admission: reserve: %w", err)
+	}
+	if len(res) != 3 {
+		return Result{}, fmt.Errorf("admission: reserve returned %v", res)
+	}
+	return Result{Code: Code(res[0]), AvailableMicros: res[1], QuotaRemainingTokens: res[2]}, nil
+}
+
+// Release frees a reservation. It reports whether it was still held
+// (false when it expired, was released before, or Redis was flushed).
+func (s *Store) Release(ctx context.Context, userID, reservationID string) (bool, error) {
+	n, err := releaseScript.Run(ctx, s.rdb, s.keys(userID), reservationID, s.now().UnixMilli()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("admission: release: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Account is the PostgreSQL state billing mirrors into Redis.
+type Account struct {
+	UserID           string
+	BalanceMicros    int64
+	CreditMicros     int64
+	QuotaLimitTokens int64 // 0: no quota
+	QuotaUsedTokens  int64
+	Active           bool
+	// Version increases with every change in PostgreSQL; Apply ignores a
+	// state older than the one mirrored, so concurrent or reordered writers
+	// cannot roll the mirror back.
+	Version int64
+	// KeySpentMicros holds the spend of the keys this change touched (all
+	// keys on a full rebuild).
+	KeySpentMicros map[string]int64
+}
+
+// Apply writes a's state into the mirror (unless a newer version is
+// already there) and, when releaseID is set, frees that reservation, in one
+// atomic step so a reservation never sees the debit and the hold at once.
+// It reports whether the state was written.
+func (s *Store) Apply(ctx context.Context, a Account, releaseID string) (bool, error) {
+	status := "disabled"
+	if a.Active {
+		status = "active"
+	}
+	args := []any{releaseID, s.now().UnixMilli(), a.Version, a.BalanceMicros, a.CreditMicros, a.QuotaLimitTokens, a.QuotaUsedTokens, status}
+	for k, v := range a.KeySpentMicros {
+		args = append(args, "ks:"+k, v)
+	}
+	n, err := applyScript.Run(ctx, s.rdb, s.keys(a.UserID), args...).Int64()
+	if err != nil {
+		return false, fmt.Errorf("admission: apply: %w", err)
+	}
+	return n == 1, nil
+}
+
+// State is what the mirror holds for a user.
+type State struct {
+	Found            bool
+	BalanceMicros    int64
+	CreditMicros     int64
+	ReservedMicros   int64
+	ReservedTokens   int64
+	QuotaLimitTokens int64
+	QuotaUsedTokens  int64
+	Active           bool
+	Version          int64
+}
+
+// Get reads a user's mirrored state (expired reservations may still be
+// counted until the next script purges them).
+func (s *Store) Get(ctx context.Context, userID string) (State, error) {
+	m, err := s.rdb.(redis.Cmdable).HGetAll(ctx, s.AcctKey(userID)).Result()
+	if err != nil {
+		return State{}, fmt.Errorf("admission: get: %w", err)
+	}
+	if len(m) == 0 {
+		return State{}, nil
+	}
+	n := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
+	return State{
+		Found:            true,
+		BalanceMicros:    n("bal"),
+		CreditMicros:     n("credit"),
+		ReservedMicros:   n("rmic"),
+		ReservedTokens:   n("rtok"),
+		QuotaLimitTokens: n("qlim"),
+		QuotaUsedTokens:  n("qused"),
+		Active:           m["status"] == "active",
+		Version:          n("ver"),
+	}, nil
+}

@@ -1,0 +1,180 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
+)
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	re := testenv.Redis(t)
+	return New(re.Client, re.Prefix)
+}
+
+func mustApply(t *testing.T, s *Store, a Account) {
+	t.Helper()
+	if _, err := s.Apply(context.Background(), a, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReserveRules(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		acct *Account
+		prev []Reservation
+		r    Reservation
+		want Code
+	}{
+		{name: "no mirror", r: Reservation{ID: "a", UserID: "u", Micros: 1}, want: Missing},
+		{name: "fits balance", acct: &Account{BalanceMicros: 100, Active: true}, r: Reservation{ID: "a", Micros: 100}, want: OK},
+		{name: "over balance", acct: &Account{BalanceMicros: 100, Active: true}, r: Reservation{ID: "a", Micros: 101}, want: InsufficientBalance},
+		{name: "credit extends", acct: &Account{BalanceMicros: 100, CreditMicros: 50, Active: true}, r: Reservation{ID: "a", Micros: 150}, want: OK},
+		{name: "negative balance within credit", acct: &Account{BalanceMicros: -40, CreditMicros: 50, Active: true}, r: Reservation{ID: "a", Micros: 11}, want: InsufficientBalance},
+		{name: "open reservations count", acct: &Account{BalanceMicros: 100, Active: true},
+			prev: []Reservation{{ID: "p", Micros: 60}}, r: Reservation{ID: "a", Micros: 41}, want: InsufficientBalance},
+		{name: "quota room", acct: &Account{BalanceMicros: 100, QuotaLimitTokens: 1000, QuotaUsedTokens: 900, Active: true},
+			r: Reservation{ID: "a", Tokens: 100}, want: OK},
+		{name: "quota exceeded", acct: &Account{BalanceMicros: 100, QuotaLimitTokens: 1000, QuotaUsedTokens: 900, Active: true},
+			prev: []Reservation{{ID: "p", Tokens: 50}}, r: Reservation{ID: "a", Tokens: 51}, want: QuotaExceeded},
+		{name: "no quota means unlimited", acct: &Account{BalanceMicros: 100, Active: true}, r: Reservation{ID: "a", Tokens: 1 << 40}, want: OK},
+		{name: "key limit", acct: &Account{BalanceMicros: 1000, Active: true, KeySpentMicros: map[string]int64{"k1": 90}},
+			r: Reservation{ID: "a", KeyID: "k1", KeySpendLimitMicros: 100, Micros: 11}, want: KeySpendLimit},
+		{name: "key limit counts key reservations", acct: &Account{BalanceMicros: 1000, Active: true},
+			prev: []Reservation{{ID: "p", KeyID: "k1", KeySpendLimitMicros: 100, Micros: 60}},
+			r:    Reservation{ID: "a", KeyID: "k1", KeySpendLimitMicros: 100, Micros: 41}, want: KeySpendLimit},
+		{name: "other key unaffected", acct: &Account{BalanceMicros: 1000, Active: true, KeySpentMicros: map[string]int64{"k1": 100}},
+			r: Reservation{ID: "a", KeyID: "k2", KeySpendLimitMicros: 100, Micros: 100}, want: OK},
+		{name: "disabled", acct: &Account{BalanceMicros: 100}, r: Reservation{ID: "a", Micros: 1}, want: Disabled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			if tt.acct != nil {
+				tt.acct.UserID = "u"
+				mustApply(t, s, *tt.acct)
+			}
+			for _, p := range tt.prev {
+				p.UserID = "u"
+				if res, err := s.Reserve(ctx, p); err != nil || res.Code != OK {
+					t.Fatalf("prev reserve: %v %v", res, err)
+				}
+			}
+			tt.r.UserID = "u"
+			res, err := s.Reserve(ctx, tt.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Code != tt.want {
+				t.Fatalf("code = %v, want %v (%+v)", res.Code, tt.want, res)
+			}
+		})
+	}
+}
+
+func TestReserveIsIdempotentAndReleaseFrees(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mustApply(t, s, Account{UserID: "u", BalanceMicros: 100, Active: true, QuotaLimitTokens: 10})
+	r := Reservation{ID: "req", UserID: "u", KeyID: "k", Micros: 70, Tokens: 7}
+	for i := 0; i < 3; i++ {
+		if res, _ := s.Reserve(ctx, r); res.Code != OK {
+			t.Fatalf("reserve %d: %v", i, res.Code)
+		}
+	}
+	st, _ := s.Get(ctx, "u")
+	if st.ReservedMicros != 70 || st.ReservedTokens != 7 {
+		t.Fatalf("held twice: %+v", st)
+	}
+	if res, _ := s.Reserve(ctx, Reservation{ID: "other", UserID: "u", Micros: 31}); res.Code != InsufficientBalance || res.AvailableMicros != 30 {
+		t.Fatalf("second reservation: %+v", res)
+	}
+	if ok, err := s.Release(ctx, "u", "req"); !ok || err != nil {
+		t.Fatalf("release: %v %v", ok, err)
+	}
+	if ok, _ := s.Release(ctx, "u", "req"); ok {
+		t.Fatal("released twice")
+	}
+	st, _ = s.Get(ctx, "u")
+	if st.ReservedMicros != 0 || st.ReservedTokens != 0 {
+		t.Fatalf("after release: %+v", st)
+	}
+}
+
+func TestExpiredReservationsArePurged(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	clock := time.Now()
+	s.now = func() time.Time { return clock }
+	mustApply(t, s, Account{UserID: "u", BalanceMicros: 100, Active: true})
+	if res, _ := s.Reserve(ctx, Reservation{ID: "crashed", UserID: "u", Micros: 100, TTL: time.Minute}); res.Code != OK {
+		t.Fatal(res.Code)
+	}
+	if res, _ := s.Reserve(ctx, Reservation{ID: "next", UserID: "u", Micros: 1}); res.Code != InsufficientBalance {
+		t.Fatalf("balance not held: %v", res.Code)
+	}
+	clock = clock.Add(61 * time.Second)
+	if res, _ := s.Reserve(ctx, Reservation{ID: "next", UserID: "u", Micros: 100}); res.Code != OK {
+		t.Fatalf("expired reservation still held: %+v", res)
+	}
+	if ok, _ := s.Release(ctx, "u", "crashed"); ok {
+		t.Fatal("expired reservation released")
+	}
+}
+
+func TestApplyVersionGuardAndRelease(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mustApply(t, s, Account{UserID: "u", BalanceMicros: 500, Active: true, Version: 5})
+	if res, _ := s.Reserve(ctx, Reservation{ID: "r1", UserID: "u", Micros: 200}); res.Code != OK {
+		t.Fatal(res.Code)
+	}
+	// settlement of r1: debit 150 at version 6, releasing the hold atomically
+	if ok, _ := s.Apply(ctx, Account{UserID: "u", BalanceMicros: 350, Active: true, Version: 6}, "r1"); !ok {
+		t.Fatal("apply v6 not written")
+	}
+	// a late writer with an older version must not roll back the balance
+	if ok, _ := s.Apply(ctx, Account{UserID: "u", BalanceMicros: 500, Active: true, Version: 5}, ""); ok {
+		t.Fatal("stale apply written")
+	}
+	st, _ := s.Get(ctx, "u")
+	if st.BalanceMicros != 350 || st.ReservedMicros != 0 || st.Version != 6 || !st.Active {
+		t.Fatalf("state = %+v", st)
+	}
+}
+
+// TestConcurrentReservationsNeverOverdraw runs 200 concurrent reservations
+// against a balance that covers exactly k of them.
+func TestConcurrentReservationsNeverOverdraw(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	const n, k, cost = 200, 37, 1000
+	mustApply(t, s, Account{UserID: "u", BalanceMicros: k * cost, Active: true})
+	var admitted atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.Reserve(ctx, Reservation{ID: fmt.Sprintf("r%d", i), UserID: "u", Micros: cost})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if res.Code == OK {
+				admitted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted.Load() != k {
+		t.Fatalf("admitted %d, want exactly %d", admitted.Load(), k)
+	}
+}

@@ -1,0 +1,74 @@
+package events
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Version is the envelope version this code writes.
+const Version = 1
+
+// Envelope wraps every message on every subject (DESIGN.md §4). ID is also
+// the Nats-Msg-Id, so JetStream drops a republished duplicate.
+type Envelope struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	UserID     string          `json:"user_id,omitempty"`
+	Data       json.RawMessage `json:"data"`
+	V          int             `json:"v"`
+}
+
+// NewEnvelope marshals data into an envelope. id is the message id: the
+// request id for billing.usage and log.write, NewID() for user events.
+func NewEnvelope(id, typ, userID string, occurredAt time.Time, data any) (Envelope, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("events: marshal %s: %w", typ, err)
+	}
+	return Envelope{ID: id, Type: typ, OccurredAt: occurredAt.UTC(), UserID: userID, Data: raw, V: Version}, nil
+}
+
+// DecodeData unmarshals the envelope's data into a T.
+func DecodeData[T any](env Envelope) (T, error) {
+	var v T
+	if err := json.Unmarshal(env.Data, &v); err != nil {
+		return v, fmt.Errorf("events: decode %s data: %w", env.Type, err)
+	}
+	return v, nil
+}
+
+// ParseEnvelope decodes and checks a message body.
+func ParseEnvelope(body []byte) (Envelope, error) {
+	var env Envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return env, fmt.Errorf("events: envelope: %w", err)
+	}
+	if env.ID == "" || env.Type == "" {
+		return env, fmt.Errorf("events: envelope without id or type")
+	}
+	if env.V != Version {
+		return env, fmt.Errorf("events: envelope version %d not supported", env.V)
+	}
+	return env, nil
+}
+
+// NewID returns a new event id: a ULID, which sorts by creation time. User
+// event ids are ULIDs so that a client's Last-Event-ID also says from when
+// to replay (see Feed).
+func NewID() string {
+	return ulid.MustNew(ulid.Now(), rand.Reader).String()
+}
+
+// IDTime returns the creation time encoded in a ULID event id.
+func IDTime(id string) (time.Time, bool) {
+	u, err := ulid.ParseStrict(id)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return ulid.Time(u.Time()), true
+}

@@ -1,0 +1,186 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
+)
+
+func startFeed(t *testing.T, ne testenv.NATSEnv, cfg events.FeedConfig) *events.Feed {
+	t.Helper()
+	f := events.NewFeed(ne.JS, ne.Names, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case <-f.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("feed not ready")
+	}
+	return f
+}
+
+func publishUserEvent(t *testing.T, ne testenv.NATSEnv, user string, balance int64) events.Envelope {
+	t.Helper()
+	env, err := events.NewEnvelope(events.NewID(), events.TypeBalanceChanged, user, time.Now(), events.BalanceChanged{BalanceMicros: balance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.NewPublisher(ne.JS).Publish(context.Background(), ne.Names.UserSubject(user, env.Type), env); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func recv(t *testing.T, s *events.Subscription) events.Envelope {
+	t.Helper()
+	select {
+	case e, ok := <-s.C():
+		if !ok {
+			t.Fatalf("subscription closed: %v", s.Err())
+		}
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5 s")
+	}
+	return events.Envelope{}
+}
+
+func TestFeedDeliversOnlyOwnUsersEvents(t *testing.T) {
+	ne := testenv.NATS(t)
+	f := startFeed(t, ne, events.FeedConfig{})
+	ctx := context.Background()
+	a1, err := f.Subscribe(ctx, "alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := f.Subscribe(ctx, "alice", "")
+	b, _ := f.Subscribe(ctx, "bob", "")
+	sent := publishUserEvent(t, ne, "alice", 100)
+	for _, s := range []*events.Subscription{a1, a2} {
+		if got := recv(t, s); got.ID != sent.ID || got.UserID != "alice" {
+			t.Fatalf("got %+v", got)
+		}
+	}
+	select {
+	case e := <-b.C():
+		t.Fatalf("bob received alice's event %+v", e)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if subs, users := f.Subscribers(); subs != 3 || users != 2 {
+		t.Fatalf("subscribers = %d/%d", subs, users)
+	}
+	a1.Close()
+	if subs, _ := f.Subscribers(); subs != 2 {
+		t.Fatalf("after close: %d", subs)
+	}
+}
+
+func TestFeedResumeFromLastEventID(t *testing.T) {
+	ne := testenv.NATS(t)
+	f := startFeed(t, ne, events.FeedConfig{})
+	var sent []events.Envelope
+	for i := 0; i < 6; i++ {
+		sent = append(sent, publishUserEvent(t, ne, "carol", int64(i)))
+		publishUserEvent(t, ne, "dave", int64(i)) // noise from another user
+	}
+	s, err := f.Subscribe(context.Background(), "carol", sent[2].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Resumed {
+		t.Fatal("not resumed")
+	}
+	if len(s.Replay) != 3 {
+		t.Fatalf("replay has %d events, want 3", len(s.Replay))
+	}
+	for i, e := range s.Replay {
+		if e.ID != sent[3+i].ID {
+			t.Fatalf("replay[%d] = %s, want %s", i, e.ID, sent[3+i].ID)
+		}
+	}
+	live := publishUserEvent(t, ne, "carol", 99)
+	if got := recv(t, s); got.ID != live.ID {
+		t.Fatalf("live event %s, want %s", got.ID, live.ID)
+	}
+}
+
+func TestFeedResumeUnknownOrTooOld(t *testing.T) {
+	ne := testenv.NATS(t)
+	f := startFeed(t, ne, events.FeedConfig{MaxAge: time.Hour})
+	publishUserEvent(t, ne, "erin", 1)
+	old := "01ARZ3NDEKTSV4RRFFQ69G5FAV" // a ULID from 2016
+	for _, last := range []string{old, events.NewID(), "not-a-ulid"} {
+		s, err := f.Subscribe(context.Background(), "erin", last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Resumed || len(s.Replay) != 0 {
+			t.Fatalf("last=%s: resumed=%v replay=%d", last, s.Resumed, len(s.Replay))
+		}
+		s.Close()
+	}
+}
+
+func TestFeedDropsSlowSubscriber(t *testing.T) {
+	ne := testenv.NATS(t)
+	f := startFeed(t, ne, events.FeedConfig{Buffer: 4})
+	slow, _ := f.Subscribe(context.Background(), "frank", "")
+	fast, _ := f.Subscribe(context.Background(), "frank", "")
+	got := make(chan int, 100)
+	go func() {
+		for range fast.C() {
+			got <- 1
+		}
+	}()
+	for i := 0; i < 10; i++ {
+		publishUserEvent(t, ne, "frank", int64(i))
+	}
+	select {
+	case <-slow.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("slow subscriber not dropped")
+	}
+	if !errors.Is(slow.Err(), events.ErrSlowSubscriber) {
+		t.Fatalf("err = %v", slow.Err())
+	}
+	deadline := time.After(5 * time.Second)
+	for n := 0; n < 10; n++ {
+		select {
+		case <-got:
+		case <-deadline:
+			t.Fatalf("fast subscriber got %d of 10", n)
+		}
+	}
+}
+
+func TestFeedEndsSubscriptionsOnStop(t *testing.T) {
+	ne := testenv.NATS(t)
+	f := events.NewFeed(ne.JS, ne.Names, events.FeedConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.Run(ctx); close(done) }()
+	<-f.Ready()
+	s, _ := f.Subscribe(context.Background(), "gina", "")
+	cancel()
+	<-done
+	select {
+	case <-s.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("subscription still open")
+	}
+	if !errors.Is(s.Err(), events.ErrFeedClosed) {
+		t.Fatalf("err = %v", s.Err())
+	}
+}

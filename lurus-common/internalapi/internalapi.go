@@ -1,0 +1,131 @@
+// Package internalapi holds the request and response bodies of the
+// service-to-service routes (DESIGN.md §2: Authorization: Bearer
+// $LURUS_INTERNAL_TOKEN, never exposed through the public ingress) and a
+// small client for them. Servers and clients share these types so the two
+// sides cannot drift.
+package internalapi
+
+import (
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
+)
+
+// Routes.
+const (
+	RouteVerifyKey        = "/internal/v1/keys/verify"        // POST, billing-service
+	RoutePrices           = "/internal/v1/prices"             // GET, billing-service
+	RouteLoadAccount      = "/internal/v1/admission/load"     // POST, billing-service
+	RouteSyncState        = "/internal/v1/sync/"              // GET + user id, billing-service
+	RouteProviderSnapshot = "/internal/v1/providers/snapshot" // GET, provider-service
+)
+
+// VerifyKeyRequest asks billing whether a key is valid.
+type VerifyKeyRequest struct {
+	Key string `json:"key"`
+}
+
+// VerifyKeyResponse describes a valid key and its user. An unknown or
+// revoked key is answered 401 with an apperr body instead.
+type VerifyKeyResponse struct {
+	KeyID     string `json:"key_id"`
+	UserID    string `json:"user_id"`
+	UserGroup string `json:"user_group"`
+	// UserActive is false for a disabled user (the gateway answers 403).
+	UserActive bool       `json:"user_active"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	// Models is the key's allow-list of model globs (empty: every model).
+	Models []string `json:"models"`
+	// AllowedIPs is the key's allow-list of CIDRs (empty: any address).
+	AllowedIPs       []string `json:"allowed_ips"`
+	SpendLimitMicros int64    `json:"spend_limit_micros"`
+}
+
+// PriceTable is the body of GET /internal/v1/prices: everything the gateway
+// needs to estimate a reservation with pricing.Table.
+type PriceTable struct {
+	Version             int64            `json:"version"`
+	Prices              []pricing.Price  `json:"prices"`
+	Default             *pricing.Price   `json:"default,omitempty"`
+	GroupMultipliersBps map[string]int64 `json:"group_multipliers_bps"`
+}
+
+// Table builds the pricing table.
+func (p PriceTable) Table() *pricing.Table {
+	return pricing.NewTable(p.Prices, p.Default, p.GroupMultipliersBps, p.Version)
+}
+
+// LoadAccountRequest asks billing to (re)write a user's admission mirror in
+// Redis, after the gateway found it missing (e.g. Redis was flushed).
+type LoadAccountRequest struct {
+	UserID string `json:"user_id"`
+}
+
+// SyncState is a user's full current state: the answer of
+// GET /api/v1/billing/sync/:user_id, of GET /internal/v1/sync/<user_id>
+// (sync-service's sync_request) and the "sync_state" WebSocket message.
+type SyncState struct {
+	UserID               string    `json:"user_id"`
+	BalanceMicros        int64     `json:"balance_micros"`
+	CreditLimitMicros    int64     `json:"credit_limit_micros"`
+	ReservedMicros       int64     `json:"reserved_micros"`
+	QuotaLimitTokens     int64     `json:"quota_limit_tokens"`
+	QuotaUsedTokens      int64     `json:"quota_used_tokens"`
+	QuotaRemainingTokens int64     `json:"quota_remaining_tokens"`
+	PeriodStart          time.Time `json:"period_start"`
+	// LastEventID is the id of the newest user event published for this
+	// user ("" if none): a client resumes the event streams from it.
+	LastEventID string    `json:"last_event_id"`
+	AsOf        time.Time `json:"as_of"`
+}
+
+// Provider types.
+const (
+	TypeOpenAI           = "openai"
+	TypeAzureOpenAI      = "azure-openai"
+	TypeAnthropic        = "anthropic"
+	TypeGemini           = "gemini"
+	TypeOpenAICompatible = "openai-compatible"
+)
+
+// ProviderTypes lists every provider type.
+var ProviderTypes = []string{TypeOpenAI, TypeAzureOpenAI, TypeAnthropic, TypeGemini, TypeOpenAICompatible}
+
+// Snapshot is the body of GET /internal/v1/providers/snapshot: every
+// enabled provider with its enabled keys decrypted.
+type Snapshot struct {
+	Version     int64      `json:"version"`
+	GeneratedAt time.Time  `json:"generated_at"`
+	Providers   []Provider `json:"providers"`
+}
+
+// Provider is one upstream as the gateway needs it.
+type Provider struct {
+	ID                  string            `json:"id"`
+	Name                string            `json:"name"`
+	Type                string            `json:"type"`
+	BaseURL             string            `json:"base_url"`
+	APIVersion          string            `json:"api_version,omitempty"`
+	Keys                []ProviderKey     `json:"keys"`
+	Models              []string          `json:"models"`
+	ModelMapping        map[string]string `json:"model_mapping"`
+	Priority            int               `json:"priority"`
+	Weight              int               `json:"weight"`
+	Timeouts            Timeouts          `json:"timeouts"`
+	Headers             map[string]string `json:"headers"`
+	AllowPrivateNetwork bool              `json:"allow_private_network"`
+}
+
+// ProviderKey is an enabled upstream API key, decrypted.
+type ProviderKey struct {
+	ID  string `json:"id"`
+	Key string `json:"key"`
+}
+
+// Timeouts of calls to a provider, in milliseconds (0: the gateway default).
+type Timeouts struct {
+	ConnectMs   int64 `json:"connect_ms"`
+	FirstByteMs int64 `json:"first_byte_ms"`
+	IdleMs      int64 `json:"idle_ms"`
+	TotalMs     int64 `json:"total_ms"`
+}

@@ -1,0 +1,110 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+)
+
+func TestRedactingHandler(t *testing.T) {
+	var buf bytes.Buffer
+	log := NewLogger(&buf, "test", slog.LevelDebug)
+	hdr := http.Header{"Authorization": {"Bearer sk-lurus-abcdefghijklmnop"}, "Accept": {"application/json"}}
+	log.With("api_key", "plain-value-without-pattern").Info("calling upstream with sk-proj-1234567890abcdef",
+		"authorization", "Bearer abc.def.ghi",
+		"x-goog-api-key", "AIzaSyA-1234567890abcdefghijkl",
+		"note", "user pasted sk-ant-api03-zzzzzzzzzz in chat",
+		"err", errors.New("upstream said: invalid key sk-abcdef123456"),
+		"headers", hdr,
+		slog.Group("req", "token", "t0ps3cret", "path", "/v1/chat"),
+		"google", "key AIzaSyB-1234567890abcdefghijkl here",
+		"bearer_text", "got Bearer eyJhbGciOiJIUzI1NiJ9 from client",
+	)
+	out := buf.String()
+	for _, leaked := range []string{"sk-lurus-abcdefghijklmnop", "sk-proj-1234567890abcdef", "abc.def.ghi",
+		"AIzaSyA-1234567890abcdefghijkl", "sk-ant-api03", "sk-abcdef123456", "t0ps3cret",
+		"plain-value-without-pattern", "AIzaSyB", "eyJhbGciOiJIUzI1NiJ9"} {
+		if strings.Contains(out, leaked) {
+			t.Errorf("secret %q leaked: %s", leaked, out)
+		}
+	}
+	for _, kept := range []string{`"path":"/v1/chat"`, `"Accept":["application/json"]`, `"service":"test"`, "user pasted", "Bearer " + Redacted} {
+		if !strings.Contains(out, kept) {
+			t.Errorf("expected %s in %s", kept, out)
+		}
+	}
+}
+
+func TestParseLevel(t *testing.T) {
+	if ParseLevel("debug") != slog.LevelDebug || ParseLevel("bogus") != slog.LevelInfo || ParseLevel("ERROR") != slog.LevelError {
+		t.Fatal("ParseLevel")
+	}
+}
+
+func TestMetricsHandler(t *testing.T) {
+	reg := NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "lurus_test_total", Help: "t"})
+	reg.MustRegister(c)
+	c.Add(3)
+	rec := httptest.NewRecorder()
+	MetricsHandler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	if !strings.Contains(body, "lurus_test_total 3") || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("metrics body: %.300s", body)
+	}
+}
+
+func TestTracingOffWithoutEnv(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	if TracingEnabled() {
+		t.Fatal("enabled without endpoint")
+	}
+	shutdown, err := SetupTracing(context.Background(), "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := otel.GetTextMapPropagator().Fields(); len(got) == 0 {
+		t.Fatal("propagator not installed")
+	}
+}
+
+func TestTracingExportsToOTLPEndpoint(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/traces" {
+			hits.Add(1)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+	t.Setenv("OTEL_SDK_DISABLED", "")
+	shutdown, err := SetupTracing(context.Background(), "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := otel.Tracer("t").Start(context.Background(), "op")
+	span.End()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hits.Load() == 0 {
+		t.Fatal("no span reached the OTLP endpoint")
+	}
+}
