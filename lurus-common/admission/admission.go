@@ -179,15 +179,7 @@ type Account struct {
 // atomic step so a reservation never sees the debit and the hold at once.
 // It reports whether the state was written.
 func (s *Store) Apply(ctx context.Context, a Account, releaseID string) (bool, error) {
-	status := "disabled"
-	if a.Active {
-		status = "active"
-	}
-	args := []any{releaseID, s.now().UnixMilli(), a.Version, a.BalanceMicros, a.CreditMicros, a.QuotaLimitTokens, a.QuotaUsedTokens, status}
-	for k, v := range a.KeySpentMicros {
-		args = append(args, "ks:"+k, v)
-	}
-	n, err := applyScript.Run(ctx, s.rdb, s.keys(a.UserID), args...).Int64()
+	n, err := applyScript.Run(ctx, s.rdb, s.keys(a.UserID), s.applyArgs(a, releaseID)...).Int64()
 	if err != nil {
 		return false, fmt.Errorf("admission: apply: %w", err)
 	}
