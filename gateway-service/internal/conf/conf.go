@@ -1,0 +1,318 @@
+// Package conf is the gateway's configuration: one plain struct loaded from
+// configs/config.yaml (with ${ENV} expansion) plus the secrets, which come
+// only from the environment.
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	Server    Server        `yaml:"server"`
+	Log       Log           `yaml:"log"`
+	Billing   Service       `yaml:"billing"`
+	Provider  Service       `yaml:"provider"`
+	Redis     redisx.Config `yaml:"redis"`
+	NATS      NATS          `yaml:"nats"`
+	Admission Admission     `yaml:"admission"`
+	Auth      Auth          `yaml:"auth"`
+	Upstream  Upstream      `yaml:"upstream"`
+	Relay     Relay         `yaml:"relay"`
+	Breaker   Breaker       `yaml:"breaker"`
+	Events    Events        `yaml:"events"`
+	Estimate  Estimate      `yaml:"estimate"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	// Addr is the listen address (default 127.0.0.1:18100).
+	Addr string `yaml:"addr"`
+	// MaxBodyBytes caps request bodies; larger ones get 413 in the caller's
+	// format (default 32 MiB).
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// ReadTimeout bounds reading a request (default 60 s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout closes idle keep-alive connections (default 120 s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM
+	// (default 60 s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed; otherwise
+	// the client IP is the socket peer.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Log is the logger.
+type Log struct {
+	Level string `yaml:"level"`
+}
+
+// Service is an internal dependency reached over HTTP.
+type Service struct {
+	URL string `yaml:"url"`
+	// Timeout bounds one internal call (default 3 s).
+	Timeout time.Duration `yaml:"timeout"`
+	// Refresh is the polling interval of the cached data (prices,
+	// provider snapshot; default 30 s).
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+// NATS is the event bus.
+type NATS struct {
+	URL string `yaml:"url"`
+	// Namespace prefixes every stream and subject ("" in production; tests
+	// use a random one).
+	Namespace string `yaml:"namespace"`
+}
+
+// Admission is the Redis reservation step.
+type Admission struct {
+	// ReservationTTL is how long a reservation holds funds when billing
+	// never settles it (default 10 min).
+	ReservationTTL time.Duration `yaml:"reservation_ttl"`
+	// FailOpenMaxMicros, when > 0, admits a request whose estimate is at
+	// most this many micro-USD while Redis is down; 0 (default) fails closed
+	// with 503.
+	FailOpenMaxMicros int64 `yaml:"fail_open_max_micros"`
+}
+
+// Auth is the key cache.
+type Auth struct {
+	// PositiveTTL is how long a verified key is trusted without asking
+	// billing again (default 60 s, at most 60 s).
+	PositiveTTL time.Duration `yaml:"positive_ttl"`
+	// NegativeTTL is how long an unknown key is refused without asking
+	// again (default 5 s, at most 5 s).
+	NegativeTTL time.Duration `yaml:"negative_ttl"`
+	// MaxEntries bounds the cache (default 100000).
+	MaxEntries int `yaml:"max_entries"`
+}
+
+// Upstream are the default call timeouts, used when a provider sets none.
+type Upstream struct {
+	ConnectTimeout   time.Duration `yaml:"connect_timeout"`    // default 5 s
+	FirstByteTimeout time.Duration `yaml:"first_byte_timeout"` // default 60 s
+	IdleTimeout      time.Duration `yaml:"idle_timeout"`       // default 60 s
+	TotalTimeout     time.Duration `yaml:"total_timeout"`      // default 10 min
+	// MaxConnsPerHost sizes each provider's pool; streams hold a
+	// connection for their whole life (default 1024).
+	MaxConnsPerHost int `yaml:"max_conns_per_host"`
+	// MaxResponseBytes caps a non-streamed upstream body (default 64 MiB).
+	MaxResponseBytes int `yaml:"max_response_bytes"`
+	// AllowPrivateNetwork lets every provider reach loopback and private
+	// ranges (tests only; production marks single providers instead).
+	AllowPrivateNetwork bool `yaml:"allow_private_network"`
+}
+
+// Relay tunes failover and streaming.
+type Relay struct {
+	// MaxAttempts caps upstream attempts of one request (default 3).
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryRatio is the retry credit each request earns (default 0.2:
+	// attempts stay ≤ 1.2 × requests under persistent failure).
+	RetryRatio float64 `yaml:"retry_ratio"`
+	// RetryBurst caps the saved retry credit (default 10).
+	RetryBurst float64 `yaml:"retry_burst"`
+	// DrainTimeout bounds reading upstream after the client went away, so
+	// the real usage is still known (default 30 s).
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// Breaker is the per provider key circuit breaker.
+type Breaker struct {
+	// ConsecutiveFailures opens the breaker (default 5).
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// FailureRate opens it when at least MinRequests were seen in Window
+	// and this share failed (default 0.5; 0 disables).
+	FailureRate float64       `yaml:"failure_rate"`
+	MinRequests int           `yaml:"min_requests"` // default 20
+	Window      time.Duration `yaml:"window"`       // default 30 s
+	// Cooldown is how long it stays open before one probe (default 10 s).
+	Cooldown time.Duration `yaml:"cooldown"`
+}
+
+// Events is the publishing of billing.usage and log.write.
+type Events struct {
+	// QueueSize bounds the in-memory queue (default 8192); a full queue
+	// spills to the outbox.
+	QueueSize int `yaml:"queue_size"`
+	// OutboxDir holds the file outbox used while NATS is unreachable.
+	OutboxDir string `yaml:"outbox_dir"`
+	// OutboxSync is the fsync policy: "always" (every append) or "batch"
+	// (once per written batch, default).
+	OutboxSync string `yaml:"outbox_sync"`
+	// PublishTimeout bounds waiting for PubAcks (default 5 s).
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// MaxInFlight bounds unacknowledged async publishes (default 512).
+	MaxInFlight int `yaml:"max_in_flight"`
+}
+
+// Estimate is how the reservation is sized.
+type Estimate struct {
+	// BytesPerToken converts the request body size into prompt tokens
+	// (default 3: JSON overhead makes the count high, which is the safe
+	// side for a hold).
+	BytesPerToken int `yaml:"bytes_per_token"`
+	// DefaultMaxOutputTokens is the output cap assumed when a request sets
+	// none (default 4096).
+	DefaultMaxOutputTokens int64 `yaml:"default_max_output_tokens"`
+	// ModelMaxOutputTokens overrides it per model glob.
+	ModelMaxOutputTokens map[string]int64 `yaml:"model_max_output_tokens"`
+}
+
+// Secrets are read from the environment, never from YAML.
+type Secrets struct {
+	InternalToken string // LURUS_INTERNAL_TOKEN
+	KeyPepper     string // LURUS_KEY_PEPPER
+}
+
+// LoadSecrets reads the gateway's secrets.
+func LoadSecrets() (Secrets, error) {
+	m, err := config.Secrets("LURUS_INTERNAL_TOKEN", "LURUS_KEY_PEPPER")
+	if err != nil {
+		return Secrets{}, err
+	}
+	return Secrets{InternalToken: m["LURUS_INTERNAL_TOKEN"], KeyPepper: m["LURUS_KEY_PEPPER"]}, nil
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	var c Config
+	if err := config.Load(path, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// SetDefaults fills every unset value.
+func (c *Config) SetDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Server.Addr == "" {
+		c.Server.Addr = "127.0.0.1:18100"
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = 32 << 20
+	}
+	def(&c.Server.ReadTimeout, 60*time.Second)
+	def(&c.Server.IdleTimeout, 120*time.Second)
+	def(&c.Server.ShutdownTimeout, 60*time.Second)
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	def(&c.Billing.Timeout, 3*time.Second)
+	def(&c.Billing.Refresh, 30*time.Second)
+	def(&c.Provider.Timeout, 3*time.Second)
+	def(&c.Provider.Refresh, 30*time.Second)
+	c.Redis.SetDefaults()
+	if c.Redis.Prefix == "" {
+		c.Redis.Prefix = "lurus:"
+	}
+	def(&c.Admission.ReservationTTL, 10*time.Minute)
+	def(&c.Auth.PositiveTTL, 60*time.Second)
+	def(&c.Auth.NegativeTTL, 5*time.Second)
+	if c.Auth.MaxEntries == 0 {
+		c.Auth.MaxEntries = 100000
+	}
+	def(&c.Upstream.ConnectTimeout, 5*time.Second)
+	def(&c.Upstream.FirstByteTimeout, 60*time.Second)
+	def(&c.Upstream.IdleTimeout, 60*time.Second)
+	def(&c.Upstream.TotalTimeout, 10*time.Minute)
+	if c.Upstream.MaxConnsPerHost == 0 {
+		c.Upstream.MaxConnsPerHost = 1024
+	}
+	if c.Upstream.MaxResponseBytes == 0 {
+		c.Upstream.MaxResponseBytes = 64 << 20
+	}
+	if c.Relay.MaxAttempts == 0 {
+		c.Relay.MaxAttempts = 3
+	}
+	if c.Relay.RetryRatio == 0 {
+		c.Relay.RetryRatio = 0.2
+	}
+	if c.Relay.RetryBurst == 0 {
+		c.Relay.RetryBurst = 10
+	}
+	def(&c.Relay.DrainTimeout, 30*time.Second)
+	if c.Breaker.ConsecutiveFailures == 0 {
+		c.Breaker.ConsecutiveFailures = 5
+	}
+	if c.Breaker.FailureRate == 0 {
+		c.Breaker.FailureRate = 0.5
+	}
+	if c.Breaker.MinRequests == 0 {
+		c.Breaker.MinRequests = 20
+	}
+	def(&c.Breaker.Window, 30*time.Second)
+	def(&c.Breaker.Cooldown, 10*time.Second)
+	if c.Events.QueueSize == 0 {
+		c.Events.QueueSize = 8192
+	}
+	if c.Events.OutboxDir == "" {
+		c.Events.OutboxDir = "var/gateway-outbox"
+	}
+	if c.Events.OutboxSync == "" {
+		c.Events.OutboxSync = "batch"
+	}
+	def(&c.Events.PublishTimeout, 5*time.Second)
+	if c.Events.MaxInFlight == 0 {
+		c.Events.MaxInFlight = 512
+	}
+	if c.Estimate.BytesPerToken == 0 {
+		c.Estimate.BytesPerToken = 3
+	}
+	if c.Estimate.DefaultMaxOutputTokens == 0 {
+		c.Estimate.DefaultMaxOutputTokens = 4096
+	}
+}
+
+// Validate checks the values.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Server.MaxBodyBytes < 1024 {
+		errs = append(errs, errors.New("server.max_body_bytes must be at least 1024"))
+	}
+	for _, p := range c.Server.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			errs = append(errs, fmt.Errorf("server.trusted_proxies: %w", err))
+		}
+	}
+	if c.Billing.URL == "" || c.Provider.URL == "" {
+		errs = append(errs, errors.New("billing.url and provider.url are required"))
+	}
+	if c.NATS.URL == "" {
+		errs = append(errs, errors.New("nats.url is required"))
+	}
+	if err := c.Redis.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Auth.PositiveTTL > 60*time.Second || c.Auth.NegativeTTL > 5*time.Second {
+		errs = append(errs, errors.New("auth.positive_ttl must be ≤ 60s and auth.negative_ttl ≤ 5s"))
+	}
+	if c.Relay.MaxAttempts < 1 || c.Relay.RetryRatio < 0 || c.Relay.RetryRatio > 1 {
+		errs = append(errs, errors.New("relay.max_attempts must be ≥ 1 and relay.retry_ratio in [0,1]"))
+	}
+	if c.Breaker.FailureRate < 0 || c.Breaker.FailureRate > 1 {
+		errs = append(errs, errors.New("breaker.failure_rate must be in [0,1]"))
+	}
+	switch strings.ToLower(c.Events.OutboxSync) {
+	case "always", "batch":
+	default:
+		errs = append(errs, errors.New(`events.outbox_sync must be "always" or "batch"`))
+	}
+	if c.Estimate.BytesPerToken < 1 || c.Estimate.DefaultMaxOutputTokens < 1 {
+		errs = append(errs, errors.New("estimate.bytes_per_token and default_max_output_tokens must be ≥ 1"))
+	}
+	return errors.Join(errs...)
+}
