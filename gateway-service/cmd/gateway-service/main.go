@@ -1,0 +1,291 @@
+// Command gateway-service is the Lurus relay: OpenAI, Anthropic and Gemini
+// APIs in, any configured provider out, with key checks, admission,
+// failover and metering (see docs/gateway-service.md).
+//
+// Usage:
+//
+//	gateway-service [serve] [-config configs/config.yaml]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cloudwego/hertz/pkg/app/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/conf"
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/consumer"
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/data"
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/metrics"
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/publisher"
+	srv "github.com/lurus-switch/lurus-switch/gateway-service/internal/server"
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/service"
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
+	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway-service:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("gateway-service "+cmd, flag.ContinueOnError)
+	path := fs.String("config", "configs/config.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch cmd {
+	case "serve":
+	default:
+		return fmt.Errorf("unknown command %q (commands: serve)", cmd)
+	}
+	cfg, err := conf.Load(*path)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app, cleanup, err := newApp(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	return app.Run(ctx)
+}
+
+// App is the wired gateway.
+type App struct {
+	cfg       *conf.Config
+	log       *slog.Logger
+	hertz     *server.Hertz
+	relay     *service.Relay
+	publisher *publisher.Publisher
+	changes   *consumer.Changes
+	bgCancel  context.CancelFunc
+	bgCtx     context.Context
+	addr      net.Addr
+}
+
+// newApp wires every layer by hand. The gateway starts even when
+// provider-service, billing-service, Redis or NATS are down: requests then
+// get 503s (or events go to the outbox) until they answer.
+func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
+	log := telemetry.NewLogger(os.Stdout, "gateway-service", telemetry.ParseLevel(cfg.Log.Level))
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
+
+	secrets, err := conf.LoadSecrets()
+	if err != nil {
+		return fail(err)
+	}
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "gateway-service")
+	if err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(c)
+	})
+
+	rdb, err := redisx.Open(ctx, cfg.Redis)
+	if err != nil {
+		log.Warn("redis not answering at start; admission fails closed until it does", "err", err)
+	}
+	cleanups = append(cleanups, func() { _ = rdb.Close() })
+
+	names := events.NewNames(cfg.NATS.Namespace)
+	var js jetstream.JetStream
+	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("gateway-service"), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true), nats.ReconnectWait(500*time.Millisecond),
+		nats.ConnectHandler(func(c *nats.Conn) { ensureStreams(c, names, log) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { ensureStreams(c, names, log) }))
+	if err != nil {
+		return fail(fmt.Errorf("nats: %w", err))
+	}
+	cleanups = append(cleanups, nc.Close)
+	if js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.Events.MaxInFlight*2)); err != nil {
+		return fail(err)
+	}
+	if nc.IsConnected() {
+		ensureStreams(nc, names, log)
+	} else {
+		log.Warn("nats not answering at start; events go to the outbox until it does")
+	}
+
+	reg := telemetry.NewRegistry()
+	m := metrics.New(reg)
+	billingC := data.NewInternalClient(cfg.Billing.URL, secrets.InternalToken, cfg.Billing.Timeout)
+	providerC := data.NewInternalClient(cfg.Provider.URL, secrets.InternalToken, cfg.Provider.Timeout)
+	billing := data.NewBilling(billingC)
+
+	breakers := biz.NewBreakers(biz.BreakerConfig{
+		ConsecutiveFailures: cfg.Breaker.ConsecutiveFailures, FailureRate: cfg.Breaker.FailureRate,
+		MinRequests: cfg.Breaker.MinRequests, Window: cfg.Breaker.Window, Cooldown: cfg.Breaker.Cooldown,
+		OnChange: func(provider, key string, from, to biz.BreakerState) {
+			log.Warn("circuit breaker state change", "provider", provider, "provider_key", key, "from", from.String(), "to", to.String())
+			m.Breaker(provider, key, to)
+		},
+	})
+	router := biz.NewRouter(biz.RouterConfig{Defaults: biz.Timeouts{
+		Connect: cfg.Upstream.ConnectTimeout, FirstByte: cfg.Upstream.FirstByteTimeout,
+		Idle: cfg.Upstream.IdleTimeout, Total: cfg.Upstream.TotalTimeout}}, breakers)
+	prices := biz.NewPriceBook(biz.EstimateConfig{BytesPerToken: cfg.Estimate.BytesPerToken,
+		DefaultMaxOutput: cfg.Estimate.DefaultMaxOutputTokens, ModelMaxOutput: cfg.Estimate.ModelMaxOutputTokens})
+	keys := biz.NewKeyCache(billing, biz.KeyCacheConfig{PositiveTTL: cfg.Auth.PositiveTTL, NegativeTTL: cfg.Auth.NegativeTTL,
+		MaxEntries: cfg.Auth.MaxEntries, Hash: func(k string) string { return apikey.Hash(secrets.KeyPepper, k) }})
+	tok := data.NewTokenizer()
+	go func() {
+		if err := tok.Warm(); err != nil {
+			log.Error("tokenizer did not load; estimates fall back to bytes/4", "err", err)
+		}
+	}()
+
+	outbox, err := publisher.OpenOutbox(cfg.Events.OutboxDir, strings.EqualFold(cfg.Events.OutboxSync, "always"))
+	if err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, func() { _ = outbox.Close() })
+	pub := publisher.New(publisher.Config{QueueSize: cfg.Events.QueueSize, PublishTimeout: cfg.Events.PublishTimeout,
+		MaxInFlight: cfg.Events.MaxInFlight}, nc, js, names, outbox, log, m)
+
+	relay := &biz.Relay{
+		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, ReservationTTL: cfg.Admission.ReservationTTL,
+			FailOpenMaxMicros: cfg.Admission.FailOpenMaxMicros, DrainTimeout: cfg.Relay.DrainTimeout,
+			MaxResponseBytes: cfg.Upstream.MaxResponseBytes},
+		Keys: keys, Router: router, Prices: prices,
+		Admit:    data.NewAdmission(admission.New(rdb, cfg.Redis.Prefix)),
+		Loader:   billing,
+		Upstream: data.NewUpstream(data.UpstreamConfig{MaxConnsPerHost: cfg.Upstream.MaxConnsPerHost, AllowPrivateNetwork: cfg.Upstream.AllowPrivateNetwork}),
+		Budget:   biz.NewRetryBudget(cfg.Relay.RetryRatio, cfg.Relay.RetryBurst),
+		Tokens:   tok,
+		Events:   &service.LogSink{Next: pub, Log: log},
+		Metrics:  m,
+		Tracer:   otel.Tracer("gateway-service"),
+		Now:      time.Now,
+	}
+	var trusted []netip.Prefix
+	for _, p := range cfg.Server.TrustedProxies {
+		trusted = append(trusted, netip.MustParsePrefix(p))
+	}
+	svc := service.NewRelay(service.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes, TrustedProxies: trusted}, relay)
+
+	changes := &consumer.Changes{NC: nc, Names: names, Router: router, Prices: prices, Keys: keys,
+		Snapshots: data.NewProviders(providerC), PriceSrc: billing, Providers: cfg.Provider.Refresh,
+		PriceEvery: cfg.Billing.Refresh, Timeout: cfg.Provider.Timeout, Log: log}
+
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fail(err)
+	}
+	ready := []srv.ReadyCheck{
+		{Name: "redis", Check: func(c context.Context) error { return rdb.Ping(c).Err() }},
+		{Name: "nats", Check: func(context.Context) error {
+			if !nc.IsConnected() {
+				return errors.New("not connected")
+			}
+			return nil
+		}},
+		{Name: "provider-snapshot", Check: func(context.Context) error {
+			if s, _ := changes.Ready(); !s {
+				return errors.New("not loaded")
+			}
+			return nil
+		}},
+		{Name: "prices", Check: func(context.Context) error {
+			if _, p := changes.Ready(); !p {
+				return errors.New("not loaded")
+			}
+			return nil
+		}},
+	}
+	h := srv.New(srv.Config{Listener: ln, MaxBodyBytes: cfg.Server.MaxBodyBytes, ReadTimeout: cfg.Server.ReadTimeout,
+		IdleTimeout: cfg.Server.IdleTimeout, ShutdownTimeout: cfg.Server.ShutdownTimeout}, svc, ready, telemetry.MetricsHandler(reg))
+	bgCtx, bgCancel := context.WithCancel(context.Background())
+	cleanups = append(cleanups, bgCancel)
+	return &App{cfg: cfg, log: log, hertz: h, relay: svc, publisher: pub, changes: changes,
+		bgCtx: bgCtx, bgCancel: bgCancel, addr: ln.Addr()}, cleanup, nil
+}
+
+// Run serves until ctx ends, then shuts down in order: stop accepting,
+// finish in-flight requests, drain the event queue (to NATS or the
+// outbox).
+func (a *App) Run(ctx context.Context) error {
+	pubCtx, stopPub := context.WithCancel(context.Background())
+	defer stopPub()
+	go a.publisher.Run(pubCtx)
+	if err := a.changes.Start(a.bgCtx); err != nil {
+		return err
+	}
+	defer a.changes.Stop()
+	errc := make(chan error, 1)
+	go func() { errc <- a.hertz.Run() }()
+	a.log.Info("gateway-service listening", "addr", a.addr.String(), "namespace", a.cfg.NATS.Namespace)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: draining requests and events")
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	// Shutdown closes the listener at once but then waits for idle
+	// keep-alive connections too; only in-flight requests matter here.
+	go func() {
+		if err := a.hertz.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			a.log.Warn("http shutdown", "err", err)
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // let the listener close before counting
+	if err := a.relay.Wait(sctx); err != nil {
+		a.log.Warn("in-flight requests did not finish", "err", err)
+	}
+	a.bgCancel()
+	stopPub()
+	if err := a.publisher.Wait(sctx); err != nil {
+		a.log.Warn("event drain", "err", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+func ensureStreams(nc *nats.Conn, names events.Names, log *slog.Logger) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+		log.Warn("ensuring streams failed", "err", err)
+	}
+}

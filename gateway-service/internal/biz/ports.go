@@ -1,0 +1,161 @@
+package biz
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Header is one HTTP header.
+type Header struct{ Key, Value string }
+
+// UpstreamRequest is one attempt as the transport sends it.
+type UpstreamRequest struct {
+	Provider *Provider
+	Method   string
+	URL      string
+	Headers  []Header
+	Body     []byte
+	Timeouts Timeouts
+}
+
+// UpstreamResponse is an upstream answer whose body is read as it
+// arrives. Close releases the connection (reading to the end is not
+// required).
+type UpstreamResponse interface {
+	StatusCode() int
+	// Header returns the value of a response header ("" if absent).
+	Header(name string) string
+	// VisitHeaders calls f for every response header.
+	VisitHeaders(f func(key, value string))
+	Body() io.Reader
+	Close()
+}
+
+// Upstream sends requests to providers. Errors that mean the provider
+// could not be reached wrap ErrUpstreamConnect; a first byte that did not
+// come in time wraps ErrUpstreamTimeout; a body read that waited longer
+// than the idle timeout fails with an error wrapping ErrUpstreamTimeout.
+type Upstream interface {
+	Do(ctx context.Context, req *UpstreamRequest) (UpstreamResponse, error)
+}
+
+// Upstream failure classes.
+var (
+	ErrUpstreamConnect = errors.New("upstream connect failed")
+	ErrUpstreamTimeout = errors.New("upstream timed out")
+)
+
+// HoldResult is the outcome of an admission reservation.
+type HoldResult int
+
+// The outcomes (the same as lurus-common/admission codes).
+const (
+	HoldOK HoldResult = iota
+	HoldMissing
+	HoldDisabled
+	HoldInsufficientBalance
+	HoldQuotaExceeded
+	HoldKeySpendLimit
+)
+
+// Hold is a reservation request.
+type Hold struct {
+	ID, UserID, KeyID string
+	KeyLimitMicros    int64
+	Micros, Tokens    int64
+	TTL               time.Duration
+}
+
+// Admitter reserves estimated costs (Redis, shared with billing).
+type Admitter interface {
+	Reserve(ctx context.Context, h Hold) (HoldResult, error)
+}
+
+// AccountLoader asks billing to rebuild a user's admission mirror.
+type AccountLoader interface {
+	LoadAccount(ctx context.Context, userID string) error
+}
+
+// TokenCounter counts tokens of text locally (an offline BPE tokenizer).
+type TokenCounter interface {
+	Count(text []byte) int64
+}
+
+// Request statuses of an Outcome (the events.Status* values).
+const (
+	StatusOK              = "ok"
+	StatusUpstreamError   = "upstream_error"
+	StatusClientCancelled = "client_cancelled"
+	StatusRejected        = "rejected"
+)
+
+// Usage sources of an Outcome (the events.UsageSource* values).
+const (
+	SourceUpstream  = "upstream"
+	SourceEstimated = "estimated"
+	SourceNone      = "none"
+)
+
+// Outcome is everything known about a finished request: the source of its
+// billing.usage (when Reserved) and log.write events.
+type Outcome struct {
+	RequestID     string
+	TraceID       string
+	UserID        string
+	KeyID         string
+	Model         string
+	UpstreamModel string
+	ProviderID    string
+	Format        Format
+	Endpoint      Endpoint
+	Stream        bool
+	StatusCode    int
+	ErrorReason   string
+	Attempts      int
+	StartedAt     time.Time
+	FinishedAt    time.Time
+	TTFB          time.Duration
+	Usage         Usage
+	UsageSource   string
+	Status        string
+	// Reserved is true when admission held funds for this request: a
+	// billing.usage must then be published so billing settles or releases.
+	Reserved  bool
+	ClientIP  netip.Addr
+	UserAgent string
+	// Trace is the request's span context, carried into event headers.
+	Trace trace.SpanContext
+}
+
+// EventSink takes outcomes; Emit never blocks on the network.
+type EventSink interface {
+	Emit(o *Outcome)
+}
+
+// Metrics receives the relay's measurements.
+type Metrics interface {
+	Request(route, model, provider string, code int, d time.Duration)
+	Upstream(provider string, code int, d time.Duration)
+	TTFB(route string, d time.Duration)
+	StreamStarted()
+	StreamEnded()
+	Tokens(u Usage)
+	Retry()
+}
+
+// ClientWriter is the response to the client, implemented by the HTTP
+// layer. Headers set before WriteBody/StartStream are sent with it.
+type ClientWriter interface {
+	SetHeader(key, value string)
+	// WriteBody sends a complete response.
+	WriteBody(status int, contentType string, body []byte)
+	// StartStream sends the status and headers of a streamed response.
+	StartStream(status int, contentType string) error
+	// WriteChunk sends one unit of a stream and flushes it.
+	WriteChunk(p []byte) error
+}

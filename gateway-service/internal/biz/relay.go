@@ -1,0 +1,549 @@
+package biz
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+)
+
+// RelayConfig tunes the relay.
+type RelayConfig struct {
+	MaxAttempts       int
+	ReservationTTL    time.Duration
+	FailOpenMaxMicros int64
+	DrainTimeout      time.Duration
+	MaxResponseBytes  int
+}
+
+// Relay is the hot path use case: authenticate, authorize, route, admit,
+// relay with failover, meter and emit.
+type Relay struct {
+	Cfg      RelayConfig
+	Keys     *KeyCache
+	Router   *Router
+	Prices   *PriceBook
+	Admit    Admitter
+	Loader   AccountLoader
+	Upstream Upstream
+	Budget   *RetryBudget
+	Tokens   TokenCounter
+	Events   EventSink
+	Metrics  Metrics
+	Tracer   trace.Tracer
+	Now      func() time.Time
+
+	bufs sync.Pool // *[]byte read buffers
+}
+
+// Request is one client call as the HTTP layer hands it over.
+type Request struct {
+	ID        string
+	Endpoint  Endpoint
+	PathModel string // Gemini: the model in the path
+	GeminiSSE bool   // Gemini: alt=sse
+	Body      []byte
+	APIKey    string
+	ClientIP  netip.Addr
+	UserAgent string
+	// Forward are the client headers allowed upstream (already filtered).
+	Forward []Header
+	Started time.Time
+}
+
+// Handle serves one relay request and emits its outcome.
+func (r *Relay) Handle(ctx context.Context, req *Request, w ClientWriter) {
+	o := &Outcome{
+		RequestID: req.ID, Format: req.Endpoint.Format(), Endpoint: req.Endpoint,
+		StartedAt: req.Started, ClientIP: req.ClientIP, UserAgent: req.UserAgent,
+		UsageSource: SourceNone, Status: StatusRejected,
+	}
+	ctx, span := r.Tracer.Start(ctx, "gateway "+req.Endpoint.String(), trace.WithSpanKind(trace.SpanKindServer))
+	o.Trace = span.SpanContext()
+	if o.Trace.HasTraceID() {
+		o.TraceID = o.Trace.TraceID().String()
+	}
+	err := r.handle(ctx, req, w, o)
+	if err != nil {
+		status, body := ErrorBody(o.Format, err)
+		o.StatusCode, o.ErrorReason = status, string(apperr.ReasonOf(err))
+		if o.Status == StatusRejected || o.Status == "" {
+			o.Status = StatusRejected
+		}
+		w.WriteBody(status, "application/json", body)
+		span.SetStatus(codes.Error, o.ErrorReason)
+	}
+	o.FinishedAt = r.Now()
+	span.SetAttributes(attribute.Int("http.status_code", o.StatusCode), attribute.String("lurus.model", o.Model),
+		attribute.Int("lurus.attempts", o.Attempts))
+	span.End()
+	model := o.Model
+	if o.ProviderID == "" {
+		model = "" // never a label per unknown model name
+	}
+	r.Metrics.Request(req.Endpoint.String(), model, o.ProviderID, o.StatusCode, o.FinishedAt.Sub(o.StartedAt))
+	if o.UsageSource != SourceNone {
+		r.Metrics.Tokens(o.Usage)
+	}
+	r.Events.Emit(o)
+}
+
+// authenticate verifies the key and returns its info.
+func (r *Relay) authenticate(ctx context.Context, key string) (KeyInfo, error) {
+	if key == "" {
+		return KeyInfo{}, apperr.New(apperr.ReasonMissingCredentials, "no API key was sent")
+	}
+	if !apikey.WellFormed(key) {
+		return KeyInfo{}, apperr.New(apperr.ReasonInvalidCredentials, "the API key is not valid")
+	}
+	info, err := r.Keys.Verify(ctx, key)
+	if err != nil {
+		if apperr.KindOf(err) == apperr.KindUnauthenticated {
+			return KeyInfo{}, apperr.New(apperr.ReasonInvalidCredentials, "the API key is not valid")
+		}
+		return KeyInfo{}, apperr.Wrap(err, apperr.ReasonDependencyDown, "cannot verify the API key now")
+	}
+	return info, nil
+}
+
+func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Outcome) error {
+	ki, err := r.authenticate(ctx, req.APIKey)
+	if err != nil {
+		return err
+	}
+	o.UserID, o.KeyID = ki.UserID, ki.KeyID
+
+	info, err := ParseRequest(req.Endpoint, req.PathModel, req.Body)
+	if err != nil {
+		return err
+	}
+	o.Model, o.Stream = info.Model, info.Stream
+	if err := ki.Authorize(info.Model, req.ClientIP, r.Now()); err != nil {
+		return err
+	}
+	var candBuf [8]Candidate
+	cands, err := r.Router.Candidates(o.Format, info.Model, candBuf[:0])
+	if err != nil {
+		return err
+	}
+	if req.Endpoint.Billable() {
+		if err := r.reserve(ctx, req, &ki, info); err != nil {
+			return err
+		}
+		o.Reserved = true
+	}
+	return r.relay(ctx, req, w, o, info, cands)
+}
+
+// reserve holds the estimated cost of the request.
+func (r *Relay) reserve(ctx context.Context, req *Request, ki *KeyInfo, info RequestInfo) error {
+	micros, tokens, err := r.Prices.Estimate(info.Model, ki.UserGroup, len(req.Body), info.MaxOutput, req.Endpoint.HasOutput())
+	if err != nil {
+		return err
+	}
+	h := Hold{ID: req.ID, UserID: ki.UserID, KeyID: ki.KeyID, KeyLimitMicros: ki.SpendLimitMicros,
+		Micros: micros, Tokens: tokens, TTL: r.Cfg.ReservationTTL}
+	res, err := r.Admit.Reserve(ctx, h)
+	if err == nil && res == HoldMissing {
+		if lerr := r.Loader.LoadAccount(ctx, ki.UserID); lerr != nil {
+			return apperr.Wrap(lerr, apperr.ReasonDependencyDown, "cannot load the account's balance now")
+		}
+		res, err = r.Admit.Reserve(ctx, h)
+	}
+	if err != nil {
+		if r.Cfg.FailOpenMaxMicros > 0 && micros <= r.Cfg.FailOpenMaxMicros {
+			return nil
+		}
+		return apperr.Wrap(err, apperr.ReasonAdmissionDown, "admission is unavailable; retry later")
+	}
+	switch res {
+	case HoldOK:
+		return nil
+	case HoldDisabled:
+		return apperr.New(apperr.ReasonUserDisabled, "the key's user is disabled")
+	case HoldInsufficientBalance:
+		return apperr.New(apperr.ReasonInsufficientBalance, "insufficient balance for this request")
+	case HoldQuotaExceeded:
+		return apperr.New(apperr.ReasonQuotaExceeded, "token quota exceeded")
+	case HoldKeySpendLimit:
+		return apperr.New(apperr.ReasonKeySpendLimit, "the API key's spend limit is reached")
+	default:
+		return apperr.New(apperr.ReasonDependencyDown, "the account's balance is not available")
+	}
+}
+
+// failure is why an attempt was given up.
+type failure uint8
+
+const (
+	failNone failure = iota
+	failConnect
+	failTimeout
+	failStatus
+	fail429
+)
+
+// retryable reports whether an upstream status moves on to the next
+// candidate (and counts against the key's breaker).
+func retryable(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests ||
+		status == http.StatusUnauthorized || status == http.StatusForbidden
+}
+
+func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outcome, info RequestInfo, cands []Candidate) error {
+	r.Budget.Earn()
+	var (
+		last      failure
+		all429    = true
+		last429   []byte
+		retryWait string
+		tried     int
+	)
+	for i := range cands {
+		c := &cands[i]
+		if tried >= r.Cfg.MaxAttempts {
+			break
+		}
+		if tried > 0 {
+			if !r.Budget.Spend() {
+				break
+			}
+			r.Metrics.Retry()
+		}
+		if !c.Key.Breaker.Allow() {
+			continue
+		}
+		tried++
+		o.Attempts = tried
+		o.ProviderID, o.UpstreamModel = c.Provider.ID, c.UpstreamModel
+		ureq, err := r.buildUpstream(req, info, c)
+		if err != nil {
+			c.Key.Breaker.Record(true)
+			return err
+		}
+		actx, span := r.Tracer.Start(ctx, "upstream "+c.Provider.Name, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("lurus.provider", c.Provider.ID), attribute.Int("lurus.attempt", tried)))
+		t0 := r.Now()
+		resp, err := r.Upstream.Do(actx, ureq)
+		if err != nil {
+			c.Key.Breaker.Record(false)
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "upstream error")
+			span.End()
+			r.Metrics.Upstream(c.Provider.ID, 0, r.Now().Sub(t0))
+			all429 = false
+			if errors.Is(err, ErrUpstreamTimeout) {
+				last = failTimeout
+			} else {
+				last = failConnect
+			}
+			continue
+		}
+		status := resp.StatusCode()
+		span.SetAttributes(attribute.Int("http.status_code", status))
+		if retryable(status) {
+			c.Key.Breaker.Record(false)
+			if status == http.StatusTooManyRequests {
+				last = fail429
+				last429, _ = readAll(resp.Body(), 64<<10)
+				retryWait = resp.Header("Retry-After")
+			} else {
+				last, all429 = failStatus, false
+			}
+			resp.Close()
+			span.SetStatus(codes.Error, "upstream status")
+			span.End()
+			r.Metrics.Upstream(c.Provider.ID, status, r.Now().Sub(t0))
+			continue
+		}
+		c.Key.Breaker.Record(true)
+		err = r.respond(ctx, req, w, o, info, c, resp, t0)
+		resp.Close()
+		span.End()
+		r.Metrics.Upstream(c.Provider.ID, status, r.Now().Sub(t0))
+		return err
+	}
+	o.Status = StatusUpstreamError
+	switch {
+	case tried == 0:
+		return apperr.New(apperr.ReasonCircuitOpen, "every provider of this model is failing; retry later")
+	case last == fail429 && all429:
+		o.StatusCode, o.ErrorReason = http.StatusTooManyRequests, string(apperr.ReasonUpstreamLimit)
+		if retryWait != "" {
+			w.SetHeader("Retry-After", retryWait)
+		}
+		if len(last429) == 0 {
+			_, last429 = ErrorBody(o.Format, apperr.New(apperr.ReasonUpstreamLimit, "upstream rate limit"))
+		}
+		w.WriteBody(http.StatusTooManyRequests, "application/json", last429)
+		return nil
+	case last == failTimeout:
+		return apperr.New(apperr.ReasonUpstreamTimeout, "upstream did not answer in time")
+	case last == failConnect:
+		return apperr.New(apperr.ReasonUpstreamUnavailable, "upstream could not be reached")
+	default:
+		return apperr.New(apperr.ReasonUpstreamError, "upstream failed")
+	}
+}
+
+// respond relays an accepted upstream response (2xx, or a 4xx that is the
+// client's own fault, passed through as it is).
+func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Outcome, info RequestInfo,
+	c *Candidate, resp UpstreamResponse, t0 time.Time) error {
+	status := resp.StatusCode()
+	o.StatusCode = status
+	copyResponseHeaders(resp, w)
+	w.SetHeader("X-Request-Id", req.ID)
+	meter := NewMeter(req.Endpoint)
+	rename := ""
+	if c.UpstreamModel != info.Model && o.Format != FormatGemini {
+		rename = c.UpstreamModel
+	}
+	deadline := t0.Add(c.Provider.Timeouts.Total)
+	ct := resp.Header("Content-Type")
+	streaming := status/100 == 2 && info.Stream &&
+		(strings.HasPrefix(ct, "text/event-stream") || o.Format == FormatGemini)
+	if !streaming {
+		body, err := readAll(&deadlineReader{r: resp.Body(), deadline: deadline, now: r.Now}, r.Cfg.MaxResponseBytes)
+		if err != nil {
+			o.Status = StatusUpstreamError
+			return upstreamReadError(err)
+		}
+		o.TTFB = r.Now().Sub(o.StartedAt)
+		if status/100 == 2 {
+			meter.Body(body)
+			meter.Deliver(body)
+			if rename != "" {
+				body = RenameModel(body, ResponseModelPath(req.Endpoint), rename, info.Model)
+			}
+		}
+		if ct == "" {
+			ct = "application/json"
+		}
+		w.WriteBody(status, ct, body)
+		o.Status = StatusOK
+		r.finishUsage(req, o, meter, status/100 == 2)
+		return nil
+	}
+
+	w.SetHeader("X-Accel-Buffering", "no")
+	w.SetHeader("Cache-Control", "no-cache")
+	var fr Framer = &SSEFramer{}
+	if o.Format == FormatGemini && !req.GeminiSSE {
+		fr = NewArrayFramer()
+	}
+	if ct == "" {
+		ct = "text/event-stream"
+	}
+	r.Metrics.StreamStarted()
+	defer r.Metrics.StreamEnded()
+	clientErr := w.StartStream(status, ct)
+	src := &deadlineReader{r: resp.Body(), deadline: deadline, now: r.Now}
+	if clientErr != nil {
+		src.tighten(r.Now().Add(r.Cfg.DrainTimeout))
+	}
+	ed := &StreamEditor{Meter: meter, HideUsageChunk: info.InjectsUsage(req.Endpoint), From: rename, To: info.Model}
+	bp := r.getBuf()
+	first := true
+	p := PumpStream(src, fr, ed, req.Endpoint, func(b []byte) error {
+		if clientErr != nil {
+			return clientErr
+		}
+		if first {
+			first = false
+			o.TTFB = r.Now().Sub(o.StartedAt)
+			r.Metrics.TTFB(req.Endpoint.String(), o.TTFB)
+		}
+		if err := w.WriteChunk(b); err != nil {
+			clientErr = err
+			// Keep reading upstream, bounded, so the real usage is known.
+			src.tighten(r.Now().Add(r.Cfg.DrainTimeout))
+			return err
+		}
+		return nil
+	}, *bp)
+	r.putBuf(bp)
+	switch {
+	case p.ClientErr != nil || clientErr != nil:
+		o.Status = StatusClientCancelled
+	case p.UpstreamErr != nil:
+		o.Status = StatusUpstreamError
+		o.ErrorReason = string(apperr.ReasonUpstreamError)
+		if errors.Is(p.UpstreamErr, ErrUpstreamTimeout) {
+			o.ErrorReason = string(apperr.ReasonUpstreamTimeout)
+		}
+	default:
+		o.Status = StatusOK
+	}
+	r.finishUsage(req, o, meter, true)
+	return nil
+}
+
+// finishUsage sets the outcome's usage: upstream's own when it gave any,
+// else a local count of the prompt and what was delivered (estimated),
+// else none.
+func (r *Relay) finishUsage(req *Request, o *Outcome, m *Meter, delivered bool) {
+	if u, ok := m.Usage(); ok {
+		o.Usage, o.UsageSource = u, SourceUpstream
+		return
+	}
+	if !delivered || !req.Endpoint.Billable() {
+		return
+	}
+	u := Usage{Prompt: r.Tokens.Count(PromptText(req.Body))}
+	if req.Endpoint.HasOutput() {
+		u.Completion = r.Tokens.Count(m.DeliveredText())
+	}
+	o.Usage, o.UsageSource = u, SourceEstimated
+}
+
+func upstreamReadError(err error) error {
+	if errors.Is(err, ErrUpstreamTimeout) {
+		return apperr.Wrap(err, apperr.ReasonUpstreamTimeout, "upstream did not answer in time")
+	}
+	return apperr.Wrap(err, apperr.ReasonUpstreamError, "upstream response failed")
+}
+
+func (r *Relay) getBuf() *[]byte {
+	if b, ok := r.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 32<<10)
+	return &b
+}
+
+func (r *Relay) putBuf(b *[]byte) { r.bufs.Put(b) }
+
+// readAll reads r up to limit bytes; more is an error.
+func readAll(r io.Reader, limit int) ([]byte, error) {
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > limit {
+			return nil, errors.New("upstream response too large")
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return buf, nil
+			}
+			return buf, err
+		}
+	}
+}
+
+// deadlineReader fails reads after a deadline (the total timeout, or the
+// drain bound once the client is gone). Each read itself is bounded by
+// the transport's idle timeout, so a deadline is overrun by at most that.
+type deadlineReader struct {
+	r        io.Reader
+	deadline time.Time
+	now      func() time.Time
+}
+
+func (d *deadlineReader) tighten(t time.Time) {
+	if t.Before(d.deadline) {
+		d.deadline = t
+	}
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if !d.now().Before(d.deadline) {
+		return 0, ErrUpstreamTimeout
+	}
+	return d.r.Read(p)
+}
+
+// responseHeaderAllowed lists the upstream response headers a client
+// sees; everything else (Set-Cookie, hop-by-hop, server details) stays.
+func responseHeaderAllowed(k string) bool {
+	switch {
+	case strings.EqualFold(k, "Retry-After"):
+		return true
+	case len(k) > 12 && strings.EqualFold(k[:12], "x-ratelimit-"):
+		return true
+	case len(k) > 7 && strings.EqualFold(k[:7], "openai-") && !strings.EqualFold(k, "openai-organization"):
+		return true
+	case len(k) > 10 && strings.EqualFold(k[:10], "anthropic-"):
+		return true
+	}
+	return false
+}
+
+func copyResponseHeaders(resp UpstreamResponse, w ClientWriter) {
+	resp.VisitHeaders(func(k, v string) {
+		if responseHeaderAllowed(k) {
+			w.SetHeader(k, v)
+		}
+	})
+}
+
+// buildUpstream makes the request for candidate c: URL per provider type,
+// headers from the client's allowed ones, the provider's own, and the
+// upstream credential; the body with the model alias and usage request
+// rewritten.
+func (r *Relay) buildUpstream(req *Request, info RequestInfo, c *Candidate) (*UpstreamRequest, error) {
+	body, err := RewriteRequest(req.Endpoint, info, c.UpstreamModel, req.Body)
+	if err != nil {
+		return nil, err
+	}
+	p := c.Provider
+	u := &UpstreamRequest{Provider: p, Method: http.MethodPost, Body: body, Timeouts: p.Timeouts,
+		Headers: make([]Header, 0, len(req.Forward)+len(p.Headers)+3)}
+	hasAnthropicVersion := false
+	for _, h := range req.Forward {
+		if strings.EqualFold(h.Key, "anthropic-version") {
+			hasAnthropicVersion = true
+		}
+		u.Headers = append(u.Headers, h)
+	}
+	for k, v := range p.Headers {
+		u.Headers = append(u.Headers, Header{k, v})
+	}
+	base := trimSlash(p.BaseURL)
+	op := endpointInfo[req.Endpoint].op
+	switch p.Type {
+	case internalapi.TypeAzureOpenAI:
+		ver := p.APIVersion
+		if ver == "" {
+			ver = "2024-10-21"
+		}
+		u.URL = base + "/openai/deployments/" + c.UpstreamModel + op + "?api-version=" + ver
+		u.Headers = append(u.Headers, Header{"api-key", c.Key.Secret})
+	case internalapi.TypeAnthropic:
+		u.URL = base + op
+		u.Headers = append(u.Headers, Header{"x-api-key", c.Key.Secret})
+		if !hasAnthropicVersion {
+			u.Headers = append(u.Headers, Header{"anthropic-version", "2023-06-01"})
+		}
+	case internalapi.TypeGemini:
+		ver := p.APIVersion
+		if ver == "" {
+			ver = "v1beta"
+		}
+		u.URL = base + "/" + ver + "/models/" + c.UpstreamModel + ":" + op
+		if req.GeminiSSE {
+			u.URL += "?alt=sse"
+		}
+		u.Headers = append(u.Headers, Header{"x-goog-api-key", c.Key.Secret})
+	default:
+		u.URL = base + op
+		u.Headers = append(u.Headers, Header{"Authorization", "Bearer " + c.Key.Secret})
+	}
+	return u, nil
+}

@@ -1,0 +1,280 @@
+package biz
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
+)
+
+// Timeouts of calls to one provider, defaults applied.
+type Timeouts struct {
+	Connect   time.Duration
+	FirstByte time.Duration
+	Idle      time.Duration
+	Total     time.Duration
+}
+
+// Provider is a snapshot provider compiled for routing.
+type Provider struct {
+	internalapi.Provider
+	Timeouts Timeouts
+	Keys     []*ProviderKey
+	exact    map[string]bool
+	globs    []string
+	alias    map[string]string
+	aliasG   []aliasGlob
+	// cur is the smooth weighted round-robin state (guarded by the
+	// router's mutex).
+	cur  int
+	next atomic.Uint32 // key rotation
+}
+
+type aliasGlob struct{ pattern, target string }
+
+// ProviderKey is one upstream credential with its breaker.
+type ProviderKey struct {
+	ID      string
+	Secret  string
+	Breaker *Breaker
+}
+
+// Resolve returns the upstream model name for model, and whether the
+// provider serves it: an exact alias, an alias glob (most specific
+// first), an exact model or a model glob.
+func (p *Provider) Resolve(model string) (string, bool) {
+	if t, ok := p.alias[model]; ok {
+		return t, true
+	}
+	for _, a := range p.aliasG {
+		if modelglob.Match(a.pattern, model) {
+			return a.target, true
+		}
+	}
+	if p.exact[model] {
+		return model, true
+	}
+	for _, g := range p.globs {
+		if modelglob.Match(g, model) {
+			return model, true
+		}
+	}
+	return "", false
+}
+
+// ListedModels are the model names the provider names without wildcards
+// (its exact models and aliases), for GET /v1/models.
+func (p *Provider) ListedModels() []string {
+	out := make([]string, 0, len(p.exact)+len(p.alias))
+	for m := range p.exact {
+		out = append(out, m)
+	}
+	for a := range p.alias {
+		out = append(out, a)
+	}
+	return out
+}
+
+// Candidate is one attempt target: a provider, one of its keys and the
+// upstream model name.
+type Candidate struct {
+	Provider      *Provider
+	Key           *ProviderKey
+	UpstreamModel string
+}
+
+// Snapshot is a compiled provider snapshot.
+type Snapshot struct {
+	Version   int64
+	Providers []*Provider // by priority, highest first
+}
+
+// RouterConfig holds the default timeouts.
+type RouterConfig struct {
+	Defaults Timeouts
+}
+
+// Router picks candidates from the current snapshot.
+type Router struct {
+	cfg      RouterConfig
+	breakers *Breakers
+	snap     atomic.Pointer[Snapshot]
+	mu       sync.Mutex // smooth WRR state
+}
+
+// NewRouter returns a router with an empty snapshot.
+func NewRouter(cfg RouterConfig, breakers *Breakers) *Router {
+	r := &Router{cfg: cfg, breakers: breakers}
+	r.snap.Store(&Snapshot{})
+	return r
+}
+
+// Snapshot returns the snapshot in use.
+func (r *Router) Snapshot() *Snapshot { return r.snap.Load() }
+
+// Load compiles s and makes it current. Providers keep their round-robin
+// state across reloads when their id is unchanged.
+func (r *Router) Load(s internalapi.Snapshot) {
+	old := map[string]*Provider{}
+	for _, p := range r.snap.Load().Providers {
+		old[p.ID] = p
+	}
+	out := &Snapshot{Version: s.Version}
+	for _, ip := range s.Providers {
+		p := &Provider{Provider: ip, exact: map[string]bool{}, alias: map[string]string{}}
+		p.Timeouts = Timeouts{
+			Connect:   msOr(ip.Timeouts.ConnectMs, r.cfg.Defaults.Connect),
+			FirstByte: msOr(ip.Timeouts.FirstByteMs, r.cfg.Defaults.FirstByte),
+			Idle:      msOr(ip.Timeouts.IdleMs, r.cfg.Defaults.Idle),
+			Total:     msOr(ip.Timeouts.TotalMs, r.cfg.Defaults.Total),
+		}
+		if p.Weight <= 0 {
+			p.Weight = 1
+		}
+		for _, m := range ip.Models {
+			if modelglob.IsGlob(m) {
+				p.globs = append(p.globs, m)
+			} else {
+				p.exact[m] = true
+			}
+		}
+		for a, t := range ip.ModelMapping {
+			if modelglob.IsGlob(a) {
+				p.aliasG = append(p.aliasG, aliasGlob{a, t})
+			} else {
+				p.alias[a] = t
+			}
+		}
+		sort.Slice(p.aliasG, func(i, j int) bool {
+			return modelglob.Specificity(p.aliasG[i].pattern) > modelglob.Specificity(p.aliasG[j].pattern)
+		})
+		for _, k := range ip.Keys {
+			p.Keys = append(p.Keys, &ProviderKey{ID: k.ID, Secret: k.Key, Breaker: r.breakers.Get(ip.ID, k.ID)})
+		}
+		if o := old[p.ID]; o != nil {
+			p.cur = o.cur
+			p.next.Store(o.next.Load())
+		}
+		out.Providers = append(out.Providers, p)
+	}
+	sort.SliceStable(out.Providers, func(i, j int) bool { return out.Providers[i].Priority > out.Providers[j].Priority })
+	r.snap.Store(out)
+}
+
+func msOr(ms int64, d time.Duration) time.Duration {
+	if ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return d
+}
+
+// Candidates returns the attempt order for model in format f: priority
+// groups highest first; inside a group the smooth weighted round-robin
+// pick first, then the others by weight; for each provider the next key
+// in rotation whose breaker lets requests through. It fails with
+// NO_PROVIDER_AVAILABLE when no provider of the format exists,
+// MODEL_NOT_FOUND when none serves the model, CIRCUIT_OPEN when every
+// one that does is cooling down.
+func (r *Router) Candidates(f Format, model string, dst []Candidate) ([]Candidate, error) {
+	snap := r.snap.Load()
+	dst = dst[:0]
+	anyFormat, anyModel := false, false
+	group := make([]Candidate, 0, 4)
+	for i := 0; i < len(snap.Providers); {
+		prio := snap.Providers[i].Priority
+		group = group[:0]
+		for ; i < len(snap.Providers) && snap.Providers[i].Priority == prio; i++ {
+			p := snap.Providers[i]
+			if !f.Serves(p.Type) || len(p.Keys) == 0 {
+				continue
+			}
+			anyFormat = true
+			um, ok := p.Resolve(model)
+			if !ok {
+				continue
+			}
+			anyModel = true
+			if k := p.pickKey(); k != nil {
+				group = append(group, Candidate{Provider: p, Key: k, UpstreamModel: um})
+			}
+		}
+		dst = append(dst, r.order(group)...)
+	}
+	switch {
+	case len(dst) > 0:
+		return dst, nil
+	case !anyFormat:
+		return nil, apperr.New(apperr.ReasonNoProvider, "no provider is available for this API")
+	case !anyModel:
+		return nil, apperr.Newf(apperr.ReasonModelNotFound, "no provider serves model %q", model)
+	default:
+		return nil, apperr.New(apperr.ReasonCircuitOpen, "every provider of this model is failing; retry later")
+	}
+}
+
+// pickKey returns the next key in rotation that is available.
+func (p *Provider) pickKey() *ProviderKey {
+	n := len(p.Keys)
+	start := int(p.next.Add(1) - 1)
+	for j := 0; j < n; j++ {
+		k := p.Keys[(start+j)%n]
+		if k.Breaker.Available() {
+			return k
+		}
+	}
+	return nil
+}
+
+// order puts the smooth weighted round-robin pick of group first and the
+// rest by descending weight.
+func (r *Router) order(group []Candidate) []Candidate {
+	if len(group) <= 1 {
+		return group
+	}
+	r.mu.Lock()
+	total, best := 0, 0
+	for j := range group {
+		p := group[j].Provider
+		p.cur += p.Weight
+		total += p.Weight
+		if p.cur > group[best].Provider.cur {
+			best = j
+		}
+	}
+	group[best].Provider.cur -= total
+	r.mu.Unlock()
+	group[0], group[best] = group[best], group[0]
+	rest := group[1:]
+	sort.SliceStable(rest, func(a, b int) bool { return rest[a].Provider.Weight > rest[b].Provider.Weight })
+	return group
+}
+
+// Models lists the model names that some provider of format f serves and
+// allowed admits, sorted.
+func (r *Router) Models(f Format, allowed func(string) bool) []string {
+	seen := map[string]bool{}
+	for _, p := range r.snap.Load().Providers {
+		if !f.Serves(p.Type) {
+			continue
+		}
+		for _, m := range p.ListedModels() {
+			if !seen[m] && allowed(m) {
+				seen[m] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for m := range seen {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// trimSlash removes a trailing '/' from a base URL.
+func trimSlash(s string) string { return strings.TrimRight(s, "/") }

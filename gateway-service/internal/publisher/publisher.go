@@ -1,0 +1,305 @@
+// Package publisher delivers the gateway's billing.usage and log.write
+// events without ever blocking a response: Emit puts an outcome on a
+// bounded in-memory queue; one goroutine encodes envelopes and publishes
+// them to JetStream asynchronously, waiting for the PubAcks; whatever
+// cannot be published (NATS unreachable, acks missing, queue full) goes to
+// the file Outbox and is replayed in order when NATS is back. Message ids
+// are request ids, so a replayed duplicate is dropped by the stream.
+package publisher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+)
+
+// Config tunes a Publisher.
+type Config struct {
+	QueueSize      int
+	PublishTimeout time.Duration
+	MaxInFlight    int
+	// RetryInterval is how often the outbox is replayed while NATS is
+	// back (default 1 s).
+	RetryInterval time.Duration
+}
+
+// Metrics receives the publisher's measurements.
+type Metrics interface {
+	Queued(n int)
+	OutboxBytes(n int64)
+	Published(subject string, n int)
+}
+
+// Publisher is a biz.EventSink.
+type Publisher struct {
+	cfg     Config
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	names   events.Names
+	outbox  *Outbox
+	log     *slog.Logger
+	metrics Metrics
+
+	q       chan *biz.Outcome
+	closed  atomic.Bool
+	mu      sync.RWMutex // Emit holds it shared; Close exclusively
+	done    chan struct{}
+	spilled atomic.Int64
+}
+
+// New returns a publisher; Run starts it.
+func New(cfg Config, nc *nats.Conn, js jetstream.JetStream, names events.Names, ob *Outbox, log *slog.Logger, m Metrics) *Publisher {
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = time.Second
+	}
+	return &Publisher{cfg: cfg, nc: nc, js: js, names: names, outbox: ob, log: log, metrics: m,
+		q: make(chan *biz.Outcome, cfg.QueueSize), done: make(chan struct{})}
+}
+
+// Emit implements biz.EventSink: it never waits for the network. A full
+// queue spills to the outbox (a local file append).
+func (p *Publisher) Emit(o *biz.Outcome) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed.Load() {
+		p.spill([]*biz.Outcome{o})
+		return
+	}
+	select {
+	case p.q <- o:
+	default:
+		p.spill([]*biz.Outcome{o})
+	}
+}
+
+func (p *Publisher) spill(os []*biz.Outcome) {
+	var recs []Record
+	for _, o := range os {
+		recs = append(recs, p.records(o)...)
+	}
+	if err := p.outbox.Append(recs...); err != nil {
+		p.log.Error("events lost: outbox append failed", "err", err, "events", len(recs))
+		return
+	}
+	p.spilled.Add(int64(len(recs)))
+	p.metrics.OutboxBytes(p.outbox.Bytes())
+}
+
+// Run publishes until ctx ends, then stops taking new outcomes and drains
+// the queue to NATS (or the outbox) before returning.
+func (p *Publisher) Run(ctx context.Context) {
+	defer close(p.done)
+	tick := time.NewTicker(p.cfg.RetryInterval)
+	defer tick.Stop()
+	batch := make([]*biz.Outcome, 0, 256)
+	for {
+		select {
+		case o := <-p.q:
+			batch = append(batch[:0], o)
+			batch = p.fill(batch)
+			p.handle(batch)
+		case <-tick.C:
+			if p.outbox.Pending() && p.nc.IsConnected() {
+				p.replay()
+			}
+		case <-ctx.Done():
+			p.drain()
+			return
+		}
+		p.metrics.Queued(len(p.q))
+	}
+}
+
+// Done is closed when Run has drained and returned.
+func (p *Publisher) Done() <-chan struct{} { return p.done }
+
+func (p *Publisher) fill(batch []*biz.Outcome) []*biz.Outcome {
+	for len(batch) < cap(batch) {
+		select {
+		case o := <-p.q:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain closes the queue to new outcomes and flushes it.
+func (p *Publisher) drain() {
+	p.mu.Lock()
+	p.closed.Store(true)
+	p.mu.Unlock()
+	var rest []*biz.Outcome
+	for {
+		select {
+		case o := <-p.q:
+			rest = append(rest, o)
+			continue
+		default:
+		}
+		break
+	}
+	if len(rest) > 0 {
+		p.handle(rest)
+	}
+	if p.outbox.Pending() && p.nc.IsConnected() {
+		p.replay()
+	}
+	p.metrics.Queued(0)
+	p.metrics.OutboxBytes(p.outbox.Bytes())
+}
+
+// handle publishes a batch, or appends it to the outbox when the outbox
+// already holds older events (order) or NATS is down.
+func (p *Publisher) handle(batch []*biz.Outcome) {
+	var recs []Record
+	for _, o := range batch {
+		recs = append(recs, p.records(o)...)
+	}
+	if p.outbox.Pending() || !p.nc.IsConnected() {
+		if p.nc.IsConnected() {
+			p.replay()
+		}
+		if p.outbox.Pending() || !p.nc.IsConnected() {
+			p.toOutbox(recs)
+			return
+		}
+	}
+	n, err := p.publish(recs)
+	if err != nil {
+		p.log.Warn("publishing events failed; using the outbox", "err", err, "unpublished", len(recs)-n)
+		p.toOutbox(recs[n:])
+	}
+}
+
+func (p *Publisher) toOutbox(recs []Record) {
+	if err := p.outbox.Append(recs...); err != nil {
+		p.log.Error("events lost: outbox append failed", "err", err, "events", len(recs))
+	}
+	p.metrics.OutboxBytes(p.outbox.Bytes())
+}
+
+func (p *Publisher) replay() {
+	if err := p.outbox.Replay(p.publish); err != nil {
+		p.log.Warn("outbox replay paused", "err", err)
+	}
+	p.metrics.OutboxBytes(p.outbox.Bytes())
+}
+
+// publish sends recs asynchronously and waits for their acks. It returns
+// how many leading records are known stored; the rest must be retried.
+func (p *Publisher) publish(recs []Record) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.PublishTimeout)
+	defer cancel()
+	done := 0
+	for done < len(recs) {
+		end := min(done+p.cfg.MaxInFlight, len(recs))
+		futs := make([]jetstream.PubAckFuture, 0, end-done)
+		var perr error
+		for _, r := range recs[done:end] {
+			f, err := p.js.PublishMsgAsync(p.msg(r))
+			if err != nil {
+				perr = err
+				break
+			}
+			futs = append(futs, f)
+		}
+		for i, f := range futs {
+			select {
+			case <-f.Ok():
+				p.metrics.Published(recs[done+i].Subject, 1)
+			case err := <-f.Err():
+				return done + i, err
+			case <-ctx.Done():
+				return done + i, ctx.Err()
+			}
+		}
+		done += len(futs)
+		if perr != nil {
+			return done, perr
+		}
+	}
+	return done, nil
+}
+
+func (p *Publisher) msg(r Record) *nats.Msg {
+	ctx := context.Background()
+	if r.TraceParent != "" {
+		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier{"traceparent": r.TraceParent})
+	}
+	return events.NewRawMsg(ctx, p.names.Subject(r.Subject), r.ID, r.Type, r.Body)
+}
+
+// records encodes the events of an outcome: billing.usage when funds were
+// reserved (so billing settles or releases them), log.write always.
+func (p *Publisher) records(o *biz.Outcome) []Record {
+	tp := traceParent(o.Trace)
+	out := make([]Record, 0, 2)
+	if o.Reserved {
+		u := events.Usage{
+			RequestID: o.RequestID, UserID: o.UserID, KeyID: o.KeyID, Model: o.Model, UpstreamModel: o.UpstreamModel,
+			ProviderID: o.ProviderID, APIFormat: o.Format.String(), Endpoint: o.Endpoint.String(), Stream: o.Stream,
+			PromptTokens: o.Usage.Prompt, CompletionTokens: o.Usage.Completion, CachedTokens: o.Usage.Cached,
+			CacheWriteTokens: o.Usage.CacheWrite, ReasoningTokens: o.Usage.Reasoning, UsageSource: o.UsageSource,
+			Status: o.Status, ReservationID: o.RequestID, StartedAt: o.StartedAt.UTC(), FinishedAt: o.FinishedAt.UTC(),
+		}
+		if env, err := events.NewEnvelope(o.RequestID, events.TypeBillingUsage, o.UserID, o.FinishedAt, u); err == nil {
+			out = append(out, record(events.SubjectBillingUsage, env, tp))
+		}
+	}
+	ip := ""
+	if o.ClientIP.IsValid() {
+		ip = o.ClientIP.String()
+	}
+	l := events.LogRecord{
+		RequestID: o.RequestID, TraceID: o.TraceID, UserID: o.UserID, KeyID: o.KeyID, Model: o.Model,
+		UpstreamModel: o.UpstreamModel, ProviderID: o.ProviderID, APIFormat: o.Format.String(),
+		Endpoint: o.Endpoint.String(), Stream: o.Stream, StatusCode: o.StatusCode, ErrorReason: o.ErrorReason,
+		Attempts: o.Attempts, LatencyMs: o.FinishedAt.Sub(o.StartedAt).Milliseconds(), TTFBMs: o.TTFB.Milliseconds(),
+		PromptTokens: o.Usage.Prompt, CompletionTokens: o.Usage.Completion, CachedTokens: o.Usage.Cached,
+		CacheWriteTokens: o.Usage.CacheWrite, ReasoningTokens: o.Usage.Reasoning, UsageSource: o.UsageSource,
+		ClientIP: ip, UserAgent: o.UserAgent, CreatedAt: o.StartedAt.UTC(),
+	}
+	if env, err := events.NewEnvelope(o.RequestID, events.TypeLogWrite, o.UserID, o.FinishedAt, l); err == nil {
+		out = append(out, record(events.SubjectLogWrite, env, tp))
+	}
+	return out
+}
+
+func record(subject string, env events.Envelope, tp string) Record {
+	body, _ := json.Marshal(env)
+	return Record{Subject: subject, ID: env.ID, Type: env.Type, TraceParent: tp, Body: body}
+}
+
+func traceParent(sc trace.SpanContext) string {
+	if !sc.IsValid() {
+		return ""
+	}
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(trace.ContextWithSpanContext(context.Background(), sc), c)
+	return c["traceparent"]
+}
+
+// Wait blocks until Run returned or ctx ends.
+func (p *Publisher) Wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("publisher: drain did not finish in time")
+	}
+}

@@ -1,0 +1,319 @@
+// Package service adapts Hertz requests to the relay use case: it reads
+// the capped body, the key from each SDK's own header, the client address
+// and the request id, and writes the relay's answer (JSON or a stream
+// flushed per event) back through Hertz.
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloudwego/hertz/pkg/app"
+	"github.com/cloudwego/hertz/pkg/network"
+	"github.com/cloudwego/hertz/pkg/protocol"
+	"github.com/cloudwego/hertz/pkg/protocol/http1/resp"
+	"github.com/oklog/ulid/v2"
+	"go.opentelemetry.io/otel"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+)
+
+// Config tunes the adapter.
+type Config struct {
+	MaxBodyBytes   int
+	TrustedProxies []netip.Prefix
+}
+
+// Relay serves the relay routes.
+type Relay struct {
+	cfg   Config
+	relay *biz.Relay
+	pool  sync.Pool // *bytes.Buffer
+	ids   idSource
+	// inflight counts handlers running, so shutdown can wait for them.
+	inflight sync.WaitGroup
+}
+
+// Wait blocks until every in-flight request finished or ctx ends.
+func (s *Relay) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// NewRelay returns the adapter.
+func NewRelay(cfg Config, r *biz.Relay) *Relay {
+	s := &Relay{cfg: cfg, relay: r}
+	s.pool.New = func() any { return new(bytes.Buffer) }
+	return s
+}
+
+// maxPooledBuffer keeps huge request buffers out of the pool.
+const maxPooledBuffer = 1 << 20
+
+// forwardHeaders may go upstream from the client; everything else (its
+// credentials, cookies, hop-by-hop and X-Forwarded-* headers) never does.
+var forwardHeaders = []string{
+	"Content-Type", "Accept", "User-Agent", "Anthropic-Version", "Anthropic-Beta", "Openai-Beta",
+}
+
+// Endpoint returns the handler of a fixed-path endpoint.
+func (s *Relay) Endpoint(ep biz.Endpoint) func(context.Context, *app.RequestContext) {
+	return func(c context.Context, ctx *app.RequestContext) { s.serve(c, ctx, ep, "") }
+}
+
+// Gemini serves POST /v1beta/models/*modelAction: "{model}:{action}",
+// unknown actions answered 404 in Gemini's format.
+func (s *Relay) Gemini(c context.Context, ctx *app.RequestContext) {
+	model, action, ok := biz.SplitModelAction(ctx.Param("modelAction"))
+	ep := biz.GeminiAction(action)
+	if !ok || ep == biz.EndpointNone {
+		s.fail(ctx, biz.FormatGemini, apperr.Newf(apperr.ReasonUnsupportedAction, "unknown model action %q", action))
+		return
+	}
+	s.serve(c, ctx, ep, model)
+}
+
+// Models serves GET /v1/models (OpenAI, or Anthropic's list when the
+// request carries Anthropic headers) and GET /v1beta/models (Gemini).
+func (s *Relay) Models(f biz.Format) func(context.Context, *app.RequestContext) {
+	return func(c context.Context, ctx *app.RequestContext) {
+		ff := f
+		if f == biz.FormatOpenAI && (len(ctx.Request.Header.Peek("X-Api-Key")) > 0 || len(ctx.Request.Header.Peek("Anthropic-Version")) > 0) {
+			ff = biz.FormatAnthropic
+		}
+		req := s.newRequest(ctx, ff)
+		s.relay.ListModels(s.traceContext(c, ctx), req, ff, &writer{ctx: ctx})
+	}
+}
+
+// NotFound answers unknown routes in the format the path implies.
+func (s *Relay) NotFound(_ context.Context, ctx *app.RequestContext) {
+	s.fail(ctx, biz.FormatForPath(string(ctx.Path())), apperr.New(apperr.ReasonRouteNotFound, "no such route"))
+}
+
+func (s *Relay) fail(ctx *app.RequestContext, f biz.Format, err error) {
+	status, body := biz.ErrorBody(f, err)
+	ctx.Response.Header.Set("X-Request-Id", s.requestID(ctx))
+	ctx.Data(status, "application/json", body)
+}
+
+func (s *Relay) serve(c context.Context, ctx *app.RequestContext, ep biz.Endpoint, pathModel string) {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	f := ep.Format()
+	buf := s.pool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			s.pool.Put(buf)
+		}
+	}()
+	if err := s.readBody(ctx, buf); err != nil {
+		ctx.SetConnectionClose()
+		s.fail(ctx, f, err)
+		return
+	}
+	req := s.newRequest(ctx, f)
+	req.Endpoint, req.PathModel, req.Body = ep, pathModel, buf.Bytes()
+	req.GeminiSSE = string(ctx.QueryArgs().Peek("alt")) == "sse"
+	for _, h := range forwardHeaders {
+		if v := ctx.Request.Header.Peek(h); len(v) > 0 {
+			req.Forward = append(req.Forward, biz.Header{Key: h, Value: string(v)})
+		}
+	}
+	s.relay.Handle(s.traceContext(c, ctx), req, &writer{ctx: ctx})
+}
+
+func (s *Relay) traceContext(c context.Context, ctx *app.RequestContext) context.Context {
+	if len(ctx.Request.Header.Peek("Traceparent")) == 0 {
+		return c
+	}
+	return otel.GetTextMapPropagator().Extract(c, reqCarrier{&ctx.Request.Header})
+}
+
+// readBody reads the request body into buf, refusing more than the cap
+// with 413 (in the caller's format, unlike Hertz's own plain-text 413).
+func (s *Relay) readBody(ctx *app.RequestContext, buf *bytes.Buffer) error {
+	tooLarge := apperr.Newf(apperr.ReasonBodyTooLarge, "request body exceeds %d bytes", s.cfg.MaxBodyBytes)
+	if cl := ctx.Request.Header.ContentLength(); cl > s.cfg.MaxBodyBytes {
+		return tooLarge
+	}
+	var r io.Reader
+	if ctx.Request.IsBodyStream() {
+		r = ctx.Request.BodyStream()
+	} else {
+		r = bytes.NewReader(ctx.Request.Body())
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r, int64(s.cfg.MaxBodyBytes)+1))
+	if err != nil {
+		return apperr.Wrap(err, apperr.ReasonInvalidArgument, "cannot read the request body")
+	}
+	if n > int64(s.cfg.MaxBodyBytes) {
+		return tooLarge
+	}
+	return nil
+}
+
+func (s *Relay) newRequest(ctx *app.RequestContext, f biz.Format) *biz.Request {
+	return &biz.Request{
+		ID:        s.requestID(ctx),
+		APIKey:    apiKey(ctx, f),
+		ClientIP:  s.clientIP(ctx),
+		UserAgent: string(ctx.Request.Header.UserAgent()),
+		Started:   time.Now(),
+	}
+}
+
+// apiKey reads the Lurus key the way each SDK sends it: Authorization:
+// Bearer (OpenAI), x-api-key (Anthropic), x-goog-api-key or ?key=
+// (Gemini); any of them is accepted on any route.
+func apiKey(ctx *app.RequestContext, f biz.Format) string {
+	if v := ctx.Request.Header.Peek("Authorization"); len(v) > 7 && strings.EqualFold(string(v[:7]), "bearer ") {
+		return strings.TrimSpace(string(v[7:]))
+	}
+	if v := ctx.Request.Header.Peek("X-Api-Key"); len(v) > 0 {
+		return string(v)
+	}
+	if v := ctx.Request.Header.Peek("X-Goog-Api-Key"); len(v) > 0 {
+		return string(v)
+	}
+	if v := ctx.QueryArgs().Peek("key"); len(v) > 0 {
+		return string(v)
+	}
+	return ""
+}
+
+// clientIP is the socket peer, or, when the peer is a trusted proxy, the
+// right-most X-Forwarded-For address that is not itself a trusted proxy.
+func (s *Relay) clientIP(ctx *app.RequestContext) netip.Addr {
+	var peer netip.Addr
+	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		peer, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(ctx.RemoteAddr().String()); err == nil {
+		peer = ap.Addr()
+	}
+	peer = peer.Unmap()
+	if !s.trusted(peer) {
+		return peer
+	}
+	xff := string(ctx.Request.Header.Peek("X-Forwarded-For"))
+	parts := strings.Split(xff, ",")
+	for i := len(parts) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
+		if err != nil {
+			break
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			return a
+		}
+		peer = a
+	}
+	return peer
+}
+
+func (s *Relay) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// requestID is the client's X-Request-Id when it is a valid UUID or ULID,
+// otherwise a new ULID.
+func (s *Relay) requestID(ctx *app.RequestContext) string {
+	if v := ctx.Request.Header.Peek("X-Request-Id"); len(v) > 0 && validID(v) {
+		return string(v)
+	}
+	return s.ids.next()
+}
+
+func validID(v []byte) bool {
+	if len(v) == 26 {
+		_, err := ulid.ParseStrict(string(v))
+		return err == nil
+	}
+	if len(v) != 36 {
+		return false
+	}
+	for i, c := range v {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// idSource makes ULIDs from a monotonic entropy source.
+type idSource struct {
+	mu      sync.Mutex
+	entropy *ulid.MonotonicEntropy
+}
+
+func (s *idSource) next() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.entropy == nil {
+		s.entropy = ulid.Monotonic(rand.Reader, 0)
+	}
+	return ulid.MustNew(ulid.Now(), s.entropy).String()
+}
+
+// writer is biz.ClientWriter over a Hertz request context.
+type writer struct {
+	ctx *app.RequestContext
+	w   network.ExtWriter
+}
+
+func (w *writer) SetHeader(k, v string) { w.ctx.Response.Header.Set(k, v) }
+
+func (w *writer) WriteBody(status int, ct string, body []byte) {
+	w.ctx.Response.SetStatusCode(status)
+	w.ctx.Response.Header.SetContentType(ct)
+	w.ctx.Response.SetBodyRaw(body)
+}
+
+func (w *writer) StartStream(status int, ct string) error {
+	w.ctx.Response.SetStatusCode(status)
+	w.ctx.Response.Header.SetContentType(ct)
+	w.w = resp.NewChunkedBodyWriter(&w.ctx.Response, w.ctx.GetWriter())
+	w.ctx.Response.HijackWriter(w.w)
+	return nil
+}
+
+func (w *writer) WriteChunk(p []byte) error {
+	if _, err := w.w.Write(p); err != nil {
+		return err
+	}
+	return w.w.Flush()
+}
+
+// reqCarrier reads W3C trace headers from a Hertz request.
+type reqCarrier struct{ h *protocol.RequestHeader }
+
+func (c reqCarrier) Get(k string) string { return string(c.h.Peek(k)) }
+func (c reqCarrier) Set(k, v string)     { c.h.Set(k, v) }
+func (c reqCarrier) Keys() []string      { return []string{"traceparent", "tracestate"} }
