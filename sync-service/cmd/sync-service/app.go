@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
+	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
+
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/consumer"
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/data"
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/server"
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/service"
+)
+
+// feedStartTimeout bounds waiting for the event feed's consumer at start.
+const feedStartTimeout = 15 * time.Second
+
+// App is a wired sync-service.
+type App struct {
+	cfg  conf.Config
+	log  *slog.Logger
+	feed *events.Feed
+	hub  *biz.Hub
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// newApp connects the dependencies and builds every layer. Redis being
+// down is not fatal (only tickets need it; /ready reports it); NATS is.
+func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(), error) {
+	token, err := config.Secret("LURUS_INTERNAL_TOKEN")
+	if err != nil {
+		return nil, nil, err
+	}
+	trusted, err := cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, nil, err
+	}
+	var closers []func()
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	fail := func(err error) (*App, func(), error) {
+		cleanup()
+		return nil, nil, err
+	}
+
+	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("sync-service"), nats.Timeout(cfg.NATS.ConnectTimeout),
+		nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
+	if err != nil {
+		return fail(fmt.Errorf("nats %s: %w", cfg.NATS.URL, err))
+	}
+	closers = append(closers, nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fail(fmt.Errorf("jetstream: %w", err))
+	}
+	names := events.NewNames(cfg.NATS.Namespace)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = events.EnsureStreams(sctx, js, names, events.StreamOptions{})
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+
+	rdb, err := redisx.Open(ctx, cfg.Redis)
+	if err != nil {
+		log.Warn("redis unavailable at start; tickets fail until it answers", "err", err)
+	}
+	closers = append(closers, func() { _ = rdb.Close() })
+
+	billing := data.NewBilling(cfg.Billing.URL, token, cfg.Billing.Timeout)
+	auth := biz.NewAuthenticator(billing, biz.AuthConfig{
+		PositiveTTL: cfg.Auth.KeyCacheTTL, NegativeTTL: cfg.Auth.NegativeCacheTTL, MaxEntries: cfg.Auth.KeyCacheSize,
+	})
+	tickets := biz.NewTickets(data.NewTicketStore(rdb, cfg.Redis.Prefix), cfg.Auth.TicketTTL)
+	origins := biz.NewOriginPolicy(cfg.Auth.AllowedOrigins)
+	hub := biz.NewHub()
+	reg := telemetry.NewRegistry()
+	metrics := service.NewMetrics(reg, hub)
+	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.WS.SendQueue, Logger: log})
+	addr := service.AddrResolver{Trusted: trusted}
+
+	ws := service.NewWS(service.WSDeps{
+		Auth: auth, Tickets: tickets, Origins: origins, Hub: hub, Feed: feed, State: billing,
+		Metrics: metrics, Log: log, Addr: addr,
+	}, cfg.WS)
+	ticket := &service.TicketHandler{Auth: auth, Tickets: tickets, Origins: origins, Addr: addr, Metrics: metrics, Log: log}
+	srv := server.New(cfg.Server, server.Routes{WS: ws, Ticket: ticket, Ready: readyChecks(nc, feed, rdb, billing)}, reg, log)
+
+	keySub, err := consumer.KeyChanged(nc, names, auth, hub, log)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, func() { _ = keySub.Unsubscribe() })
+
+	ln, err := server.Listen(srv)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, func() { _ = ln.Close() })
+	return &App{cfg: cfg, log: log, feed: feed, hub: hub, srv: srv, ln: ln}, cleanup, nil
+}
+
+func readyChecks(nc *nats.Conn, feed *events.Feed, rdb *redis.Client, billing *data.Billing) []server.Check {
+	return []server.Check{
+		{Name: "nats", Ping: func(context.Context) error {
+			if !nc.IsConnected() {
+				return fmt.Errorf("nats %s", nc.Status())
+			}
+			return nil
+		}},
+		{Name: "feed", Ping: func(context.Context) error {
+			select {
+			case <-feed.Ready():
+				return nil
+			default:
+				return server.ErrNotReady
+			}
+		}},
+		{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		{Name: "billing", Ping: billing.Ping},
+	}
+}
+
+// Addr is the address the app listens on.
+func (a *App) Addr() net.Addr { return a.ln.Addr() }
+
+// Run serves until ctx ends or the feed or the listener fails, then shuts
+// down: stop accepting, close every session with 1001 after writing what it
+// had queued, stop the feed.
+func (a *App) Run(ctx context.Context) error {
+	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFeed()
+	feedErr := make(chan error, 1)
+	go func() { feedErr <- a.feed.Run(feedCtx) }()
+	select {
+	case <-a.feed.Ready():
+	case err := <-feedErr:
+		return fmt.Errorf("event feed: %w", err)
+	case <-time.After(feedStartTimeout):
+		return errors.New("event feed did not start")
+	case <-ctx.Done():
+		return nil
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.srv.Serve(a.ln) }()
+	a.log.Info("sync-service listening", "addr", a.ln.Addr().String(), "namespace", a.cfg.NATS.Namespace)
+
+	var runErr error
+	feedDone := false
+	select {
+	case <-ctx.Done():
+	case err := <-feedErr:
+		feedDone = true
+		runErr = fmt.Errorf("event feed stopped: %w", err)
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	}
+	a.log.Info("sync-service shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := a.srv.Shutdown(sctx); err != nil {
+		a.log.Warn("http shutdown", "err", err)
+	}
+	if err := a.hub.Shutdown(sctx); err != nil {
+		n, _ := a.hub.Counts()
+		a.log.Warn("sessions still open at shutdown deadline", "sessions", n)
+	}
+	stopFeed()
+	if !feedDone {
+		if err := <-feedErr; err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	return runErr
+}

@@ -1,0 +1,86 @@
+// Command sync-service pushes every user event (balance, quota, usage) to
+// every device a user has connected, over WebSocket.
+//
+// Usage:
+//
+//	sync-service [serve] [-config configs/config.yaml]
+//	sync-service bench [-clients 10000] [-users 2500] [-events 2000] ...
+//
+// serve runs the service until SIGTERM or SIGINT, then closes every socket
+// with 1001 after sending what was queued. bench starts this binary as a
+// child on a random port with a fake billing-service and measures
+// publish→delivery latency and memory per idle connection (see
+// docs/sync-service.md). The service has no database, so there is no
+// migrate step.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
+
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/bench"
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "sync-service:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args)
+	case "bench":
+		return bench.Main(context.Background(), args, os.Stdout)
+	default:
+		return fmt.Errorf("unknown command %q (serve, bench)", cmd)
+	}
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("config", "configs/config.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var cfg conf.Config
+	if err := config.Load(*path, &cfg); err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(os.Stderr, "sync-service", telemetry.ParseLevel(cfg.Log.Level))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "sync-service")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+
+	app, cleanup, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	err = app.Run(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("sync-service stopped", "err", err)
+		return err
+	}
+	log.Info("sync-service stopped")
+	return nil
+}

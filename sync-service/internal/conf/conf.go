@@ -1,0 +1,229 @@
+// Package conf is sync-service's configuration: one plain struct loaded from
+// configs/config.yaml (with ${ENV} expansion), defaults set before decoding
+// and Validate run after. Secrets are not here: they come from the
+// environment through config.Secret.
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
+)
+
+// Config is the whole sync-service configuration.
+type Config struct {
+	Server  Server        `yaml:"server"`
+	Log     Log           `yaml:"log"`
+	NATS    NATS          `yaml:"nats"`
+	Redis   redisx.Config `yaml:"redis"`
+	Billing Billing       `yaml:"billing"`
+	Auth    Auth          `yaml:"auth"`
+	WS      WS            `yaml:"ws"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	// Addr is the listen address (host:port; port 0 picks a free one).
+	Addr string `yaml:"addr"`
+	// MaxBodyBytes caps request bodies of the plain HTTP routes (413 above).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ShutdownTimeout bounds the graceful shutdown: closing every
+	// WebSocket with 1001 and draining its queue.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed when finding the client address (for a
+	// key's IP allow-list). Empty: the peer address is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Pprof serves /debug/pprof/ on the same listener (off by default).
+	Pprof bool `yaml:"pprof"`
+}
+
+// Log is the logger.
+type Log struct {
+	Level string `yaml:"level"`
+}
+
+// NATS is the NATS connection.
+type NATS struct {
+	URL string `yaml:"url"`
+	// Namespace prefixes every stream and subject ("" in production; tests
+	// and E2E runs use a random one so they never collide).
+	Namespace      string        `yaml:"namespace"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// Billing is how billing-service's internal routes are reached.
+type Billing struct {
+	URL     string        `yaml:"url"`
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Auth is authentication of WebSocket clients.
+type Auth struct {
+	// KeyCacheTTL is how long a verified key is trusted without asking
+	// billing again (at most 60 s; key.changed evicts at once).
+	KeyCacheTTL time.Duration `yaml:"key_cache_ttl"`
+	// NegativeCacheTTL is how long a refused key is refused without asking
+	// billing again (at most 5 s).
+	NegativeCacheTTL time.Duration `yaml:"negative_cache_ttl"`
+	// KeyCacheSize bounds the number of cached verifications.
+	KeyCacheSize int `yaml:"key_cache_size"`
+	// TicketTTL is how long a ticket from POST /api/v1/sync/ticket can be
+	// redeemed (once).
+	TicketTTL time.Duration `yaml:"ticket_ttl"`
+	// AllowedOrigins lists the browser origins allowed to open a socket or
+	// ask for a ticket: exact "scheme://host[:port]" or "scheme://*.domain".
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// WS tunes WebSocket connections.
+type WS struct {
+	// PingInterval is how often the server pings; a connection from which
+	// nothing (pong or message) arrived for 2 × PingInterval + PongWait is
+	// closed.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	PongWait     time.Duration `yaml:"pong_wait"`
+	// WriteTimeout bounds one write to a socket.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// CloseGrace is how long the server waits for the client's close frame
+	// after sending its own.
+	CloseGrace time.Duration `yaml:"close_grace"`
+	// HandshakeTimeout bounds the upgrade.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// ReadLimitBytes is the largest client message; a larger one closes the
+	// connection with 1009.
+	ReadLimitBytes int64 `yaml:"read_limit_bytes"`
+	// ReadBufferBytes and WriteBufferBytes size the I/O buffers. Write
+	// buffers come from a pool, so an idle connection holds none.
+	ReadBufferBytes  int `yaml:"read_buffer_bytes"`
+	WriteBufferBytes int `yaml:"write_buffer_bytes"`
+	// SendQueue is the per-connection queue of live events; a client that
+	// falls further behind is disconnected with 4008.
+	SendQueue int `yaml:"send_queue"`
+	// ControlQueue is the per-connection queue of replies (pong,
+	// sync_state, error); overflowing it closes the connection with 1008.
+	ControlQueue int `yaml:"control_queue"`
+	// MessageRate and MessageBurst limit client messages per second; a
+	// client over the limit is closed with 1008.
+	MessageRate  float64 `yaml:"message_rate"`
+	MessageBurst int     `yaml:"message_burst"`
+	// MaxReplay bounds the events replayed on a resume; beyond it the
+	// client gets a sync_state instead.
+	MaxReplay int `yaml:"max_replay"`
+	// SyncTimeout bounds one sync state read from billing.
+	SyncTimeout time.Duration `yaml:"sync_timeout"`
+}
+
+// SetDefaults fills every field with its default; the file overrides them.
+func (c *Config) SetDefaults() {
+	c.Server = Server{
+		Addr:              "127.0.0.1:18104",
+		MaxBodyBytes:      4 << 10,
+		ReadHeaderTimeout: 10 * time.Second,
+		ShutdownTimeout:   15 * time.Second,
+	}
+	c.Log = Log{Level: "info"}
+	c.NATS = NATS{URL: "nats://127.0.0.1:4222", ConnectTimeout: 5 * time.Second}
+	c.Redis = redisx.Config{Addr: "127.0.0.1:6379", Prefix: "lurus:sync:"}
+	c.Redis.SetDefaults()
+	c.Billing = Billing{URL: "http://127.0.0.1:18103", Timeout: 5 * time.Second}
+	c.Auth = Auth{
+		KeyCacheTTL:      60 * time.Second,
+		NegativeCacheTTL: 5 * time.Second,
+		KeyCacheSize:     100_000,
+		TicketTTL:        60 * time.Second,
+	}
+	c.WS = WS{
+		PingInterval:     30 * time.Second,
+		PongWait:         10 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		CloseGrace:       2 * time.Second,
+		HandshakeTimeout: 10 * time.Second,
+		ReadLimitBytes:   4 << 10,
+		ReadBufferBytes:  1 << 10,
+		WriteBufferBytes: 4 << 10,
+		SendQueue:        32,
+		ControlQueue:     8,
+		MessageRate:      10,
+		MessageBurst:     20,
+		MaxReplay:        1000,
+		SyncTimeout:      5 * time.Second,
+	}
+}
+
+// Validate checks the loaded config.
+func (c *Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("server.addr: %w", err))
+	}
+	check(c.Server.MaxBodyBytes > 0, "server.max_body_bytes must be positive")
+	check(c.Server.ShutdownTimeout > 0, "server.shutdown_timeout must be positive")
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
+	check(c.NATS.URL != "", "nats.url is required")
+	check(c.NATS.Namespace == "" || events.ValidToken(c.NATS.Namespace), "nats.namespace %q is not a subject token", c.NATS.Namespace)
+	if err := c.Redis.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	check(strings.HasPrefix(c.Billing.URL, "http://") || strings.HasPrefix(c.Billing.URL, "https://"), "billing.url must be an http(s) URL")
+	check(c.Billing.Timeout > 0, "billing.timeout must be positive")
+	check(c.Auth.KeyCacheTTL > 0 && c.Auth.KeyCacheTTL <= 60*time.Second, "auth.key_cache_ttl must be in (0, 60s]")
+	check(c.Auth.NegativeCacheTTL >= 0 && c.Auth.NegativeCacheTTL <= 5*time.Second, "auth.negative_cache_ttl must be in [0, 5s]")
+	check(c.Auth.KeyCacheSize > 0, "auth.key_cache_size must be positive")
+	check(c.Auth.TicketTTL >= time.Second && c.Auth.TicketTTL <= 10*time.Minute, "auth.ticket_ttl must be in [1s, 10m]")
+	for _, o := range c.Auth.AllowedOrigins {
+		check(validOriginPattern(o), "auth.allowed_origins: %q is not scheme://host[:port] or scheme://*.domain", o)
+	}
+	w := c.WS
+	check(w.PingInterval >= 100*time.Millisecond, "ws.ping_interval must be at least 100ms")
+	check(w.PongWait > 0, "ws.pong_wait must be positive")
+	check(w.WriteTimeout > 0, "ws.write_timeout must be positive")
+	check(w.CloseGrace >= 0, "ws.close_grace must not be negative")
+	check(w.HandshakeTimeout > 0, "ws.handshake_timeout must be positive")
+	check(w.ReadLimitBytes >= 256, "ws.read_limit_bytes must be at least 256")
+	check(w.ReadBufferBytes >= 256, "ws.read_buffer_bytes must be at least 256")
+	check(w.WriteBufferBytes >= 256, "ws.write_buffer_bytes must be at least 256")
+	check(w.SendQueue >= 1, "ws.send_queue must be positive")
+	check(w.ControlQueue >= 1, "ws.control_queue must be positive")
+	check(w.MessageRate > 0 && w.MessageBurst >= 1, "ws.message_rate and ws.message_burst must be positive")
+	check(w.MaxReplay >= 0, "ws.max_replay must not be negative")
+	check(w.SyncTimeout > 0, "ws.sync_timeout must be positive")
+	return errors.Join(errs...)
+}
+
+// TrustedProxyPrefixes parses Server.TrustedProxies.
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(c.Server.TrustedProxies))
+	for _, s := range c.Server.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func validOriginPattern(o string) bool {
+	scheme, host, ok := strings.Cut(o, "://")
+	if !ok || scheme == "" || host == "" || strings.ContainsAny(host, "/?#@ ") {
+		return false
+	}
+	host = strings.TrimPrefix(host, "*.")
+	return host != "" && !strings.Contains(host, "*")
+}

@@ -1,0 +1,238 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
+)
+
+// EventSource subscribes to one user's events; events.Feed implements it.
+type EventSource interface {
+	Subscribe(ctx context.Context, userID, lastEventID string) (*events.Subscription, error)
+}
+
+// StateSource reads a user's full state; data.Billing implements it.
+type StateSource interface {
+	SyncState(ctx context.Context, userID string) (internalapi.SyncState, error)
+}
+
+// maxLastEventIDLen bounds ?last_event_id (a ULID is 26 characters).
+const maxLastEventIDLen = 64
+
+// WS serves GET /ws/sync.
+type WS struct {
+	auth    *biz.Authenticator
+	tickets *biz.Tickets
+	origins *biz.OriginPolicy
+	hub     *biz.Hub
+	feed    EventSource
+	state   StateSource
+	metrics *Metrics
+	log     *slog.Logger
+	addr    AddrResolver
+	cfg     conf.WS
+
+	upgrader websocket.Upgrader
+}
+
+// WSDeps are what WS needs.
+type WSDeps struct {
+	Auth    *biz.Authenticator
+	Tickets *biz.Tickets
+	Origins *biz.OriginPolicy
+	Hub     *biz.Hub
+	Feed    EventSource
+	State   StateSource
+	Metrics *Metrics
+	Log     *slog.Logger
+	Addr    AddrResolver
+}
+
+// NewWS returns the WebSocket handler.
+func NewWS(d WSDeps, cfg conf.WS) *WS {
+	h := &WS{
+		auth: d.Auth, tickets: d.Tickets, origins: d.Origins, hub: d.Hub, feed: d.Feed, state: d.State,
+		metrics: d.Metrics, log: d.Log, addr: d.Addr, cfg: cfg,
+	}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadBufferSize:   cfg.ReadBufferBytes,
+		WriteBufferSize:  cfg.WriteBufferBytes,
+		// Write buffers are taken for one message and given back, so an
+		// idle connection holds none (the bulk of per-connection memory).
+		WriteBufferPool: &sync.Pool{},
+		// Origin is checked before the upgrade, together with the
+		// credentials (see authenticate).
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			WriteJSON(w, status, apperr.Body{Error: apperr.BodyError{Reason: string(apperr.ReasonInvalidArgument), Message: reason.Error()}})
+		},
+	}
+	return h
+}
+
+// principal is who a connection belongs to.
+type principal struct {
+	userID, keyID string
+}
+
+// ServeHTTP checks everything that can be refused with a plain HTTP answer
+// (device id, parameters, origin, credentials, capacity, the subscription),
+// then upgrades and hands the connection to its two goroutines. The handler
+// returns right away, so net/http's per-request buffers are freed.
+func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		WriteError(w, apperr.New(apperr.ReasonInvalidArgument, "GET /ws/sync expects a WebSocket upgrade"))
+		return
+	}
+	q := r.URL.Query()
+	deviceID := q.Get("device_id")
+	if err := biz.CheckDeviceID(deviceID); err != nil {
+		WriteError(w, err)
+		return
+	}
+	lastID := q.Get("last_event_id")
+	if len(lastID) > maxLastEventIDLen {
+		WriteError(w, apperr.New(apperr.ReasonInvalidArgument, "last_event_id is too long"))
+		return
+	}
+	var types []string
+	if v := q.Get("types"); v != "" {
+		types = strings.Split(v, ",")
+	}
+	filter, err := biz.NewTypeFilter(types)
+	if err != nil {
+		WriteError(w, apperr.New(apperr.ReasonInvalidArgument, apperr.From(err).Message))
+		return
+	}
+	who, err := h.authenticate(r)
+	if err != nil {
+		countAuthFailure(h.metrics, err)
+		WriteError(w, err)
+		return
+	}
+
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	s := &session{
+		h: h, userID: who.userID, keyID: who.keyID, deviceID: deviceID, requestID: RequestID(r.Context()),
+		remote: h.addr.ClientAddr(r).String(), cancel: cancel,
+		control: make(chan outFrame, h.cfg.ControlQueue), closeReq: make(chan struct{}), readerDone: make(chan struct{}),
+	}
+	s.filter.Store(&filter)
+	remove, err := h.hub.Add(who.userID, who.keyID, s)
+	if err != nil {
+		cancel()
+		WriteError(w, err)
+		return
+	}
+	s.remove = remove
+	sub, err := h.feed.Subscribe(ctx, who.userID, lastID)
+	if err != nil {
+		cancel()
+		remove()
+		if errors.Is(err, events.ErrFeedClosed) {
+			err = apperr.New(apperr.ReasonShuttingDown, "server is shutting down")
+		} else {
+			h.log.ErrorContext(ctx, "feed subscribe", "err", err, "user_id", who.userID)
+			err = apperr.Wrap(err, apperr.ReasonDependencyDown, "event stream unavailable")
+		}
+		WriteError(w, err)
+		return
+	}
+	s.sub = sub
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has answered the client.
+		sub.Close()
+		cancel()
+		remove()
+		return
+	}
+	s.ws = ws
+	s.started = time.Now()
+	initial := h.initialFrames(ctx, s, lastID)
+	ws.SetReadLimit(h.cfg.ReadLimitBytes)
+	s.extendReadDeadline()
+	ws.SetPongHandler(func(string) error { s.extendReadDeadline(); return nil })
+	ws.SetPingHandler(func(data string) error {
+		s.extendReadDeadline()
+		s.enqueue(outFrame{kind: framePong, data: []byte(data)})
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, text string) error {
+		s.peerCloseCode = code
+		return nil
+	})
+	go s.writeLoop(initial)
+	go s.readLoop(ctx)
+}
+
+// authenticate applies the origin rule and the credentials: an API key in a
+// header (Origin, when sent, must be allowed), or a ticket (Origin required
+// and allowed: tickets are the browser flow).
+func (h *WS) authenticate(r *http.Request) (principal, error) {
+	origin := r.Header.Get("Origin")
+	if key := APIKeyFromRequest(r); key != "" {
+		if err := h.origins.Check(origin, true); err != nil {
+			return principal{}, err
+		}
+		ident, err := h.auth.Authenticate(r.Context(), key, h.addr.ClientAddr(r))
+		if err != nil {
+			return principal{}, err
+		}
+		return principal{userID: ident.UserID, keyID: ident.KeyID}, nil
+	}
+	ticket := r.URL.Query().Get("ticket")
+	if ticket == "" {
+		return principal{}, apperr.New(apperr.ReasonMissingCredentials, "an API key header or a ticket is required")
+	}
+	if err := h.origins.Check(origin, false); err != nil {
+		return principal{}, err
+	}
+	t, err := h.tickets.Redeem(r.Context(), ticket)
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{userID: t.UserID, keyID: t.KeyID}, nil
+}
+
+// initialFrames is what the writer sends before live events: the replay of
+// a resume, or, when a resume is not possible, the full state.
+func (h *WS) initialFrames(ctx context.Context, s *session, lastID string) []outFrame {
+	if lastID == "" {
+		return nil
+	}
+	sub := s.sub
+	if sub.Resumed && len(sub.Replay) <= h.cfg.MaxReplay {
+		h.metrics.Resumes.WithLabelValues("replayed").Inc()
+		out := make([]outFrame, 0, len(sub.Replay))
+		for _, env := range sub.Replay {
+			out = append(out, outFrame{kind: frameEvent, env: env})
+		}
+		sub.Replay = nil
+		return out
+	}
+	sub.Replay = nil
+	h.metrics.Resumes.WithLabelValues("sync_state").Inc()
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.SyncTimeout)
+	defer cancel()
+	st, err := h.state.SyncState(ctx, s.userID)
+	if err != nil {
+		h.log.WarnContext(ctx, "sync state for resume", "err", err, "user_id", s.userID)
+		return []outFrame{{kind: frameText, msgType: MsgError, data: EncodeError("", err)}}
+	}
+	return []outFrame{{kind: frameText, msgType: MsgSyncState, data: EncodeSyncState("", StateResumeUnavailable, st)}}
+}
