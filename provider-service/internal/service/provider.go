@@ -105,8 +105,8 @@ func (s *Providers) List(ctx khttp.Context) error {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil {
-			return apperr.New(apperr.ReasonInvalidArgument, "limit must be an integer")
+		if err != nil || n < 1 || n > biz.MaxListLimit {
+			return apperr.Newf(apperr.ReasonInvalidArgument, "limit must be an integer from 1 to %d", biz.MaxListLimit)
 		}
 		f.Limit = n
 	}

@@ -1,0 +1,74 @@
+package conf
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestShippedConfigLoads loads configs/config.yaml as serve does, with the
+// environment overrides E2E runs use.
+func TestShippedConfigLoads(t *testing.T) {
+	t.Setenv("LURUS_PROVIDER_ADDR", "127.0.0.1:0")
+	t.Setenv("LURUS_NATS_NAMESPACE", "e2e-1")
+	t.Setenv("LURUS_PROVIDER_REDIS_PREFIX", "e2e:1:")
+	t.Setenv("LURUS_PROVIDER_DB_URL", "")
+	c, err := Load("../../configs/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Addr != "127.0.0.1:0" || c.NATS.Namespace != "e2e-1" || c.Redis.Prefix != "e2e:1:" {
+		t.Fatalf("env overrides not applied: %+v", c)
+	}
+	if !strings.Contains(c.Database.URL, "lurus_provider") || c.Probe.Timeout != 5*time.Second || c.HTTP.MaxBodyBytes != 1<<20 {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"no db", func(c *Config) { c.Database.URL = "" }, "database url"},
+		{"tiny body cap", func(c *Config) { c.HTTP.MaxBodyBytes = 10 }, "max_body_bytes"},
+		{"probe longer than request", func(c *Config) { c.Probe.Timeout = c.HTTP.Timeout }, "must exceed probe.timeout"},
+		{"no concurrency", func(c *Config) { c.Probe.Concurrency = -1 }, "concurrency"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			c.SetDefaults()
+			c.Database.URL = "postgres://x/y"
+			c.Redis.Addr = "127.0.0.1:6379"
+			tt.mutate(&c)
+			err := c.Validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	t.Setenv("LURUS_ENV", "")
+	t.Setenv(EnvAdminToken, "admin-abc")
+	t.Setenv(EnvInternalToken, "admin-abc")
+	t.Setenv(EnvSecretKey, "k1:AAAA")
+	t.Setenv(EnvPreviousSecretKeys, "")
+	if _, err := LoadSecrets(); err == nil || !strings.Contains(err.Error(), "must differ") {
+		t.Fatalf("equal tokens: %v", err)
+	}
+	t.Setenv(EnvInternalToken, "internal-abc")
+	t.Setenv(EnvPreviousSecretKeys, "dev-only:AAAA")
+	if _, err := LoadSecrets(); err == nil || !strings.Contains(err.Error(), "development-only") {
+		t.Fatalf("dev previous key outside dev: %v", err)
+	}
+	t.Setenv(EnvPreviousSecretKeys, "k0:BBBB")
+	s, err := LoadSecrets()
+	if err != nil || s.SecretKey != "k1:AAAA" || s.PreviousSecretKeys != "k0:BBBB" {
+		t.Fatalf("%+v %v", s, err)
+	}
+}
