@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/billing-service/internal/conf"
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+)
+
+// gpt-test costs 1 micro-USD per input token and 2 per output token.
+const priceIn, priceOut = 1_000_000, 2_000_000
+
+func costOf(prompt, completion int64) int64 { return prompt*priceIn/1e6 + completion*priceOut/1e6 }
+
+// TestReplayedUsageSettlesOnce replays one billing.usage 100 times through
+// the stream (sequentially) and another 100 times through the handler from
+// several goroutines at once: one usage row, one debit, one set of events.
+func TestReplayedUsageSettlesOnce(t *testing.T) {
+	h := start(t, nil)
+	h.price("gpt-*", priceIn, priceOut)
+	userID, keyID, _ := h.newUser(1_000_000, map[string]any{"quota_limit_tokens": 1_000_000})
+
+	seq := usage("req-seq", userID, keyID, 1000, 500)
+	for i := 0; i < 100; i++ {
+		h.publish(seq, fmt.Sprintf("copy-%d", i))
+	}
+	h.waitSettled()
+
+	conc := usage("req-conc", userID, keyID, 300, 100)
+	d := events.Delivery{Ctx: context.Background(), Env: usageEnvelope(t, conc)}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 13; i++ { // 104 handler calls in all
+				if errs := h.app.Handler.Handle(context.Background(), []events.Delivery{d}); errs[0] != nil {
+					t.Error(errs[0])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	for _, tc := range []struct {
+		req  string
+		cost int64
+	}{{"req-seq", costOf(1000, 500)}, {"req-conc", costOf(300, 100)}} {
+		if n := h.count(`SELECT count(*) FROM usage_records WHERE request_id = $1`, tc.req); n != 1 {
+			t.Errorf("%s: %d usage rows", tc.req, n)
+		}
+		if n := h.count(`SELECT count(*) FROM ledger_entries WHERE request_id = $1 AND kind = 'usage' AND amount_micros = $2`, tc.req, -tc.cost); n != 1 {
+			t.Errorf("%s: %d debits of %d", tc.req, n, tc.cost)
+		}
+	}
+	u := h.user(userID)
+	if want := 1_000_000 - costOf(1000, 500) - costOf(300, 100); u.BalanceMicros != want {
+		t.Errorf("balance %d, want %d", u.BalanceMicros, want)
+	}
+	if u.QuotaUsedTokens != 1900 {
+		t.Errorf("quota used %d, want 1900", u.QuotaUsedTokens)
+	}
+	h.eventually("outbox drained", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
+	got := countTypes(h.userEvents(userID))
+	want := map[string]int{"usage:req-seq": 1, "usage:req-conc": 1, events.TypeUsageRecorded: 2,
+		events.TypeBalanceChanged: 3, events.TypeQuotaUpdated: 2} // 3 = top-up + two debits
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("events %s = %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+// TestConcurrentReservationsNeverOverdraw admits at most k of 200
+// concurrent reservations against a balance covering k, then settles the
+// admitted ones at costs above and below the estimate: the ledger matches
+// the balance and the balance stays above −(credit + largest request).
+func TestConcurrentReservationsNeverOverdraw(t *testing.T) {
+	h := start(t, nil)
+	h.price("gpt-*", priceIn, priceOut)
+	const n, k, estimate, credit = 200, 23, 10_000, 5_000
+	userID, keyID, _ := h.newUser(k*estimate, map[string]any{"credit_limit_micros": credit})
+	ctx := context.Background()
+
+	var admitted []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmtReq("res", i)
+			res, err := h.app.Adm.Reserve(ctx, admission.Reservation{ID: id, UserID: userID, KeyID: keyID, Micros: estimate, Tokens: 1000})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if res.Code == admission.OK {
+				mu.Lock()
+				admitted = append(admitted, id)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// balance + credit covers (k*estimate + credit)/estimate reservations
+	maxAdmit := (k*estimate + credit) / estimate
+	if len(admitted) > maxAdmit || len(admitted) < k {
+		t.Fatalf("admitted %d, want between %d and %d", len(admitted), k, maxAdmit)
+	}
+	var largest int64
+	for i, id := range admitted {
+		// actual output varies from 2,000 to 7,000 tokens: 4,000–14,000 micro-USD
+		out := int64(2000 + (i*997)%5001)
+		largest = max(largest, costOf(0, out))
+		h.publish(usage(id, userID, keyID, 0, out), id)
+	}
+	h.waitSettled()
+	u := h.user(userID)
+	if floor := -(int64(credit) + largest); u.BalanceMicros < floor {
+		t.Errorf("balance %d below -(credit + largest request) = %d", u.BalanceMicros, floor)
+	}
+	if n := h.count(`SELECT count(*) FROM ledger_entries WHERE user_id = $1 AND kind = 'usage'`, userID); n != int64(len(admitted)) {
+		t.Errorf("%d debits for %d settled requests", n, len(admitted))
+	}
+	st, err := h.app.Adm.Get(ctx, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ReservedMicros != 0 || st.BalanceMicros != u.BalanceMicros || st.Version != u.Version {
+		t.Errorf("mirror %+v does not match user (balance %d, version %d) with every hold released", st, u.BalanceMicros, u.Version)
+	}
+}
+
+// TestCrashBetweenCommitAndAck skips the ack of the first delivery, as a
+// crash after commit would: the message is redelivered and still debited
+// once.
+func TestCrashBetweenCommitAndAck(t *testing.T) {
+	var deliveries atomic.Int32
+	h := start(t, func(_ *conf.Config, a *App) {
+		a.BeforeAck = func(d events.Delivery) bool { return deliveries.Add(1) > 1 }
+	})
+	h.price("gpt-*", priceIn, priceOut)
+	userID, keyID, _ := h.newUser(100_000, nil)
+	h.publish(usage("req-crash", userID, keyID, 100, 100), "req-crash")
+	h.waitSettled()
+	if deliveries.Load() < 2 {
+		t.Fatalf("message handled %d times; the skipped ack should cause a redelivery", deliveries.Load())
+	}
+	if n := h.count(`SELECT count(*) FROM ledger_entries WHERE request_id = 'req-crash'`); n != 1 {
+		t.Fatalf("%d debits after redelivery, want 1", n)
+	}
+	if got := h.user(userID).BalanceMicros; got != 100_000-costOf(100, 100) {
+		t.Fatalf("balance %d", got)
+	}
+}
+
+// TestRedisWipeAndRebuild deletes every admission key (this test's
+// prefix only: the Redis server is shared), then rebuilds the mirror: no
+// money is lost and no overspend is admitted.
+func TestRedisWipeAndRebuild(t *testing.T) {
+	h := start(t, nil)
+	h.price("gpt-*", priceIn, priceOut)
+	ctx := context.Background()
+	type acct struct{ user, key string }
+	var accts []acct
+	for i := 0; i < 5; i++ {
+		u, k, _ := h.newUser(int64(50_000*(i+1)), map[string]any{"quota_limit_tokens": 100_000})
+		accts = append(accts, acct{u, k})
+		h.publish(usage(fmtReq("pre-"+u, 0), u, k, 1000, 1000), fmtReq("pre-"+u, 0))
+	}
+	h.waitSettled()
+
+	keys, err := h.re.Client.Keys(ctx, h.re.Prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("no admission keys to wipe (%v)", err)
+	}
+	if err := h.re.Client.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := h.app.Adm.Reserve(ctx, admission.Reservation{ID: "x", UserID: accts[0].user, Micros: 1}); res.Code != admission.Missing {
+		t.Fatalf("after wipe: %v, want missing", res.Code)
+	}
+	// the gateway's path for one user, then the full rebuild
+	st, raw := h.do("POST", "/internal/v1/admission/load", testInternal, map[string]string{"user_id": accts[0].user})
+	h.must(st, raw, 204, nil)
+	if n, err := h.app.Rebuild(ctx, nil); err != nil || n != 5 {
+		t.Fatalf("rebuild: %d users, %v", n, err)
+	}
+	for i, a := range accts {
+		u := h.user(a.user)
+		want := int64(50_000*(i+1)) - costOf(1000, 1000)
+		if u.BalanceMicros != want {
+			t.Errorf("user %d balance %d, want %d", i, u.BalanceMicros, want)
+		}
+		m, err := h.app.Adm.Get(ctx, a.user)
+		if err != nil || m.BalanceMicros != u.BalanceMicros || m.QuotaUsedTokens != 2000 || m.Version != u.Version {
+			t.Errorf("user %d mirror %+v, want balance %d version %d quota used 2000", i, m, u.BalanceMicros, u.Version)
+		}
+		over, _ := h.app.Adm.Reserve(ctx, admission.Reservation{ID: "over-" + a.user, UserID: a.user, KeyID: a.key, Micros: u.BalanceMicros + 1})
+		fits, _ := h.app.Adm.Reserve(ctx, admission.Reservation{ID: "fits-" + a.user, UserID: a.user, KeyID: a.key, Micros: u.BalanceMicros})
+		if over.Code != admission.InsufficientBalance || fits.Code != admission.OK {
+			t.Errorf("user %d after rebuild: over %v, fits %v", i, over.Code, fits.Code)
+		}
+		h.publish(usage("fits-"+a.user, a.user, a.key, 0, 100), "fits-"+a.user)
+	}
+	h.waitSettled()
+	for _, a := range accts {
+		if m, _ := h.app.Adm.Get(ctx, a.user); m.ReservedMicros != 0 {
+			t.Errorf("hold not released after settlement: %+v", m)
+		}
+	}
+}
+
+// TestUnpricedModelIsNeverFree dead-letters a usage whose model has no
+// price (no default configured) instead of recording it at cost 0, and
+// bills it at the default price when one is configured.
+func TestUnpricedModelIsNeverFree(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		def     *conf.Price
+		records int64
+		balance int64
+	}{
+		{"no default: dead-lettered", nil, 0, 10_000},
+		{"default price charged", &conf.Price{InputMicrosPerMTok: 3_000_000, OutputMicrosPerMTok: 3_000_000}, 1, 10_000 - 600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := start(t, func(c *conf.Config, a *App) {
+				c.Billing.DefaultPrice = tc.def
+				a.Prices = biz.NewPriceBook(a.Store, c.Billing.Pricing())
+				a.Handler = newHandlerFor(a)
+			})
+			userID, keyID, _ := h.newUser(10_000, nil)
+			u := usage("req-unpriced", userID, keyID, 100, 100)
+			u.Model = "mystery-model"
+			h.publish(u, "req-unpriced")
+			h.waitSettled()
+			if n := h.count(`SELECT count(*) FROM usage_records`); n != tc.records {
+				t.Errorf("%d usage records, want %d", n, tc.records)
+			}
+			if b := h.user(userID).BalanceMicros; b != tc.balance {
+				t.Errorf("balance %d, want %d", b, tc.balance)
+			}
+			if tc.def == nil {
+				s, err := h.ne.JS.Stream(context.Background(), h.ne.Names.Stream(events.StreamDead))
+				if err != nil {
+					t.Fatal(err)
+				}
+				info, _ := s.Info(context.Background())
+				if info.State.Msgs != 1 {
+					t.Errorf("%d dead letters, want 1", info.State.Msgs)
+				}
+			}
+		})
+	}
+}

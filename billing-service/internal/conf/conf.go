@@ -1,0 +1,186 @@
+// Package conf is billing-service's configuration: one plain struct loaded
+// from configs/config.yaml (with ${ENV} expansion) by lurus-common/config,
+// with defaults and Validate. Secrets are not here; they come from the
+// environment (see Secrets).
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
+	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
+	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
+)
+
+// Config is the whole service configuration.
+type Config struct {
+	HTTP     HTTP            `yaml:"http"`
+	Log      Log             `yaml:"log"`
+	Database postgres.Config `yaml:"database"`
+	Redis    redisx.Config   `yaml:"redis"`
+	NATS     NATS            `yaml:"nats"`
+	Consumer Consumer        `yaml:"consumer"`
+	SSE      SSE             `yaml:"sse"`
+	Billing  Billing         `yaml:"billing"`
+}
+
+// HTTP is the listener.
+type HTTP struct {
+	Listen            string        `yaml:"listen"`
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Log is the logger.
+type Log struct {
+	Level string `yaml:"level"`
+}
+
+// NATS is the NATS connection and the event namespace ("" in production;
+// tests and E2E runs use a random one).
+type NATS struct {
+	URL       string `yaml:"url"`
+	Namespace string `yaml:"namespace"`
+}
+
+// Consumer tunes the billing.usage settlement consumer.
+type Consumer struct {
+	BatchSize     int           `yaml:"batch_size"`
+	Linger        time.Duration `yaml:"linger"`
+	AckWait       time.Duration `yaml:"ack_wait"`
+	LagInterval   time.Duration `yaml:"lag_interval"`
+	RetryBackoff  time.Duration `yaml:"retry_backoff"`
+	MaxRetryDelay time.Duration `yaml:"max_retry_delay"`
+}
+
+// SSE tunes the user event stream route.
+type SSE struct {
+	KeepAlive time.Duration `yaml:"keep_alive"`
+	Buffer    int           `yaml:"buffer"`
+}
+
+// Billing holds money rules and background job intervals.
+type Billing struct {
+	// DefaultPrice prices models that no price matches. Unset (the
+	// default): such a usage is not billed as free but dead-lettered and
+	// counted in billing_settlement_failures_total{reason="no_price"}.
+	DefaultPrice *Price `yaml:"default_price"`
+	// QuotaLowPercent is the share of the token quota whose first crossing
+	// sends quota.low (80).
+	QuotaLowPercent int64 `yaml:"quota_low_percent"`
+	// OutboxSweepInterval is how often events left in the outbox by a crash
+	// are published (5 s); OutboxMinAge keeps the sweeper off rows the live
+	// path is about to publish (10 s).
+	OutboxSweepInterval time.Duration `yaml:"outbox_sweep_interval"`
+	OutboxMinAge        time.Duration `yaml:"outbox_min_age"`
+	// PeriodCheckInterval is how often quota periods that rolled over are
+	// reset (1 m).
+	PeriodCheckInterval time.Duration `yaml:"period_check_interval"`
+	// PriceRefreshInterval re-reads the price table even without a
+	// price.changed notification (30 s).
+	PriceRefreshInterval time.Duration `yaml:"price_refresh_interval"`
+	// RebuildOnStart rewrites every user's admission mirror at serve start.
+	RebuildOnStart bool `yaml:"rebuild_on_start"`
+	// RebuildBatch is how many users one rebuild step reads and writes (1000).
+	RebuildBatch int `yaml:"rebuild_batch"`
+}
+
+// Price is a price per million tokens in micro-USD, as written in YAML.
+type Price struct {
+	InputMicrosPerMTok       int64 `yaml:"input_micros_per_mtok"`
+	OutputMicrosPerMTok      int64 `yaml:"output_micros_per_mtok"`
+	CachedInputMicrosPerMTok int64 `yaml:"cached_input_micros_per_mtok"`
+	CacheWriteMicrosPerMTok  int64 `yaml:"cache_write_micros_per_mtok"`
+}
+
+// Pricing returns p as the default entry of a price table (nil when unset).
+func (b Billing) Pricing() *pricing.Price {
+	if b.DefaultPrice == nil {
+		return nil
+	}
+	p := b.DefaultPrice
+	return &pricing.Price{ID: "default", ModelPattern: "*", InputMicrosPerMTok: p.InputMicrosPerMTok,
+		OutputMicrosPerMTok: p.OutputMicrosPerMTok, CachedInputMicrosPerMTok: p.CachedInputMicrosPerMTok,
+		CacheWriteMicrosPerMTok: p.CacheWriteMicrosPerMTok}
+}
+
+// SetDefaults fills the defaults; values in the file override them.
+func (c *Config) SetDefaults() {
+	c.HTTP = HTTP{Listen: "127.0.0.1:18103", MaxBodyBytes: 1 << 20, ReadHeaderTimeout: 10 * time.Second, ShutdownTimeout: 20 * time.Second}
+	c.Log = Log{Level: "info"}
+	c.Database.SetDefaults()
+	c.Redis.SetDefaults()
+	c.Redis.Prefix = "lurus:"
+	c.NATS = NATS{URL: "nats://127.0.0.1:4222"}
+	c.Consumer = Consumer{BatchSize: 500, Linger: 5 * time.Millisecond, AckWait: 30 * time.Second,
+		LagInterval: 5 * time.Second, RetryBackoff: time.Second, MaxRetryDelay: 30 * time.Second}
+	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256}
+	c.Billing = Billing{QuotaLowPercent: 80, OutboxSweepInterval: 5 * time.Second, OutboxMinAge: 10 * time.Second,
+		PeriodCheckInterval: time.Minute, PriceRefreshInterval: 30 * time.Second, RebuildOnStart: true, RebuildBatch: 1000}
+}
+
+// Validate checks the loaded config.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.HTTP.Listen == "" {
+		errs = append(errs, errors.New("http.listen is required"))
+	}
+	if c.HTTP.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("http.max_body_bytes must be > 0"))
+	}
+	if err := c.Database.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Redis.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.NATS.URL == "" {
+		errs = append(errs, errors.New("nats.url is required"))
+	}
+	if c.Consumer.BatchSize < 1 || c.Consumer.BatchSize > 5000 {
+		errs = append(errs, fmt.Errorf("consumer.batch_size %d not in 1..5000", c.Consumer.BatchSize))
+	}
+	if c.SSE.KeepAlive <= 0 || c.SSE.Buffer < 1 {
+		errs = append(errs, errors.New("sse.keep_alive and sse.buffer must be > 0"))
+	}
+	if p := c.Billing.QuotaLowPercent; p < 1 || p > 100 {
+		errs = append(errs, fmt.Errorf("billing.quota_low_percent %d not in 1..100", p))
+	}
+	if d := c.Billing.DefaultPrice; d != nil && (d.InputMicrosPerMTok < 0 || d.OutputMicrosPerMTok < 0 ||
+		d.CachedInputMicrosPerMTok < 0 || d.CacheWriteMicrosPerMTok < 0) {
+		errs = append(errs, errors.New("billing.default_price: prices must be >= 0"))
+	}
+	if c.Billing.RebuildBatch < 1 {
+		errs = append(errs, errors.New("billing.rebuild_batch must be > 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads and validates the config file at path.
+func Load(path string) (*Config, error) {
+	var c Config
+	if err := config.Load(path, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Secrets are the values billing-service reads from the environment.
+type Secrets struct {
+	AdminToken    string // LURUS_ADMIN_TOKEN: admin routes
+	InternalToken string // LURUS_INTERNAL_TOKEN: /internal routes
+	KeyPepper     string // LURUS_KEY_PEPPER: keyed hash of API keys
+}
+
+// LoadSecrets reads the secrets (refusing dev-only values outside dev).
+func LoadSecrets() (Secrets, error) {
+	m, err := config.Secrets("LURUS_ADMIN_TOKEN", "LURUS_INTERNAL_TOKEN", "LURUS_KEY_PEPPER")
+	if err != nil {
+		return Secrets{}, err
+	}
+	return Secrets{AdminToken: m["LURUS_ADMIN_TOKEN"], InternalToken: m["LURUS_INTERNAL_TOKEN"], KeyPepper: m["LURUS_KEY_PEPPER"]}, nil
+}

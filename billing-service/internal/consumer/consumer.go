@@ -1,0 +1,200 @@
+// Package consumer settles billing.usage: a durable JetStream consumer
+// (LURUS_BILLING, durable billing-service) hands batches to Handler, which
+// records and bills them in one PostgreSQL transaction, propagates the
+// result (mirror, reservations, events) and only then lets the runner
+// AckSync.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+)
+
+// Settler records and bills a batch in one transaction.
+type Settler interface {
+	Settle(ctx context.Context, us []events.Usage, pricer biz.Pricer) (biz.SettleResult, error)
+}
+
+// Propagator does the after-commit work.
+type Propagator interface {
+	Propagate(ctx context.Context, eff biz.Effects) error
+}
+
+// settleTimeout bounds one batch (transaction and propagation).
+const settleTimeout = 30 * time.Second
+
+// Handler is the batch handler of the settlement consumer.
+type Handler struct {
+	settler Settler
+	prices  *biz.PriceBook
+	prop    Propagator
+	m       *metrics.Metrics
+	log     *slog.Logger
+}
+
+// NewHandler returns a Handler.
+func NewHandler(s Settler, prices *biz.PriceBook, prop Propagator, m *metrics.Metrics, log *slog.Logger) *Handler {
+	return &Handler{settler: s, prices: prices, prop: prop, m: m, log: log}
+}
+
+// Handle settles ds. It returns one error per delivery: nil (ack),
+// events.Permanent (dead-letter: undecodable, unknown user, no price), or
+// a transient error (nak with backoff; the redelivery finds the committed
+// work done and only repeats the after-commit steps).
+func (h *Handler) Handle(ctx context.Context, ds []events.Delivery) []error {
+	start := time.Now()
+	defer func() { h.m.SettleDuration.Observe(time.Since(start).Seconds()) }()
+	// A batch in flight finishes even when shutdown starts: its commit and
+	// propagation are not cut in half (both are safe to repeat anyway).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	errs := make([]error, len(ds))
+	us := make([]events.Usage, 0, len(ds))
+	idx := make([]int, 0, len(ds))
+	for i, d := range ds {
+		if d.Env.Type != events.TypeBillingUsage {
+			errs[i] = h.fail("invalid", errors.New("not a billing.usage message: "+d.Env.Type))
+			continue
+		}
+		u, err := events.DecodeData[events.Usage](d.Env)
+		if err != nil {
+			errs[i] = h.fail("invalid", err)
+			continue
+		}
+		us = append(us, u)
+		idx = append(idx, i)
+	}
+	if len(us) == 0 {
+		return errs
+	}
+	res, err := h.settler.Settle(ctx, us, h.prices.Table())
+	if err == nil {
+		err = h.prop.Propagate(ctx, res.Effects)
+		if err != nil {
+			h.log.Warn("settled batch not fully propagated; redelivery will repeat it", "err", err)
+		}
+	}
+	if err != nil {
+		for _, i := range idx {
+			errs[i] = err
+		}
+		h.m.SettlementFailures.WithLabelValues("transient").Add(float64(len(idx)))
+		return errs
+	}
+	for j, e := range res.Errs {
+		if e != nil {
+			errs[idx[j]] = h.fail(reasonOf(e), e)
+		}
+	}
+	h.observe(res.Recorded)
+	return errs
+}
+
+func (h *Handler) fail(reason string, err error) error {
+	h.m.SettlementFailures.WithLabelValues(reason).Inc()
+	return events.Permanent(err)
+}
+
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, biz.ErrNoPrice):
+		return "no_price"
+	case errors.Is(err, biz.ErrUnknownUser):
+		return "unknown_user"
+	default:
+		return "invalid"
+	}
+}
+
+func (h *Handler) observe(rs []biz.UsageRecord) {
+	for _, r := range rs {
+		h.m.UsageRecords.WithLabelValues(r.Status).Inc()
+		for typ, n := range map[string]int64{"prompt": r.PromptTokens, "completion": r.CompletionTokens,
+			"cached": r.CachedTokens, "cache_write": r.CacheWriteTokens, "reasoning": r.ReasoningTokens} {
+			if n > 0 {
+				h.m.TokensProcessed.WithLabelValues(typ).Add(float64(n))
+			}
+		}
+		if r.CostMicros > 0 {
+			h.m.CostUSD.Add(float64(r.CostMicros) / 1e6)
+		}
+	}
+}
+
+// Config configures the runner.
+type Config struct {
+	Names       events.Names
+	BatchSize   int
+	Linger      time.Duration
+	AckWait     time.Duration
+	Backoff     []time.Duration
+	LagInterval time.Duration
+	// BeforeAck is the crash-simulation hook of events.ConsumerConfig
+	// (tests only).
+	BeforeAck func(events.Delivery) bool
+}
+
+// Runner runs the durable consumer with a Handler.
+type Runner struct {
+	cons *events.Consumer
+	h    *Handler
+	cfg  Config
+	m    *metrics.Metrics
+	log  *slog.Logger
+}
+
+// NewRunner creates (or resumes) the durable consumer.
+func NewRunner(ctx context.Context, js jetstream.JetStream, cfg Config, h *Handler, m *metrics.Metrics, log *slog.Logger) (*Runner, error) {
+	cons, err := events.NewConsumer(ctx, js, events.ConsumerConfig{
+		Stream:        cfg.Names.Stream(events.StreamBilling),
+		Durable:       events.DurableBilling,
+		FilterSubject: cfg.Names.Subject(events.SubjectBillingUsage),
+		DeadSubject:   cfg.Names.DeadSubject(events.StreamBilling),
+		BatchSize:     cfg.BatchSize,
+		Linger:        cfg.Linger,
+		AckWait:       cfg.AckWait,
+		Backoff:       cfg.Backoff,
+		BeforeAck:     cfg.BeforeAck,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{cons: cons, h: h, cfg: cfg, m: m, log: log}, nil
+}
+
+// Lag is how many billing.usage messages are not yet acked.
+func (r *Runner) Lag(ctx context.Context) (uint64, error) { return r.cons.Lag(ctx) }
+
+// Run consumes until ctx ends; the lag gauge is refreshed meanwhile.
+func (r *Runner) Run(ctx context.Context) error {
+	go r.watchLag(ctx)
+	return r.cons.RunBatch(ctx, r.h.Handle)
+}
+
+func (r *Runner) watchLag(ctx context.Context) {
+	every := r.cfg.LagInterval
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if lag, err := r.cons.Lag(ctx); err == nil {
+				r.m.ConsumerLag.Set(float64(lag))
+			}
+		}
+	}
+}

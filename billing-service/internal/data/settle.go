@@ -1,0 +1,215 @@
+package data
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+)
+
+// Settle records and bills a batch of billing.usage payloads in one
+// transaction: the users concerned are locked in id order; every usage is
+// inserted into usage_records with ON CONFLICT (request_id) DO NOTHING; only
+// the rows actually inserted are debited (ledger entry, balance, quota, key
+// spend) and announced (events written to the outbox). Replaying any usage
+// any number of times changes nothing. A transient error returns err and
+// commits nothing.
+func (s *Store) Settle(ctx context.Context, us []events.Usage, pricer biz.Pricer) (biz.SettleResult, error) {
+	var res biz.SettleResult
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		res, err = s.settleTx(ctx, tx, us, pricer)
+		return err
+	})
+	return res, err
+}
+
+type candidate struct {
+	idx  int
+	cost int64
+}
+
+func (s *Store) settleTx(ctx context.Context, tx pgx.Tx, us []events.Usage, pricer biz.Pricer) (biz.SettleResult, error) {
+	res := biz.SettleResult{Errs: make([]error, len(us))}
+	now := s.nowUTC()
+	userIDs := make([]string, 0, len(us))
+	for i, u := range us {
+		if err := biz.CheckUsage(u); err != nil {
+			res.Errs[i] = err
+			continue
+		}
+		userIDs = append(userIDs, u.UserID)
+	}
+	users, err := lockUsers(ctx, tx, userIDs)
+	if err != nil {
+		return res, fmt.Errorf("data: lock users: %w", err)
+	}
+	var cands []candidate
+	seen := make(map[string]bool, len(us))
+	for i, u := range us {
+		if res.Errs[i] != nil {
+			continue
+		}
+		user, ok := users[u.UserID]
+		if !ok {
+			res.Errs[i] = biz.ErrUnknownUser
+			continue
+		}
+		cost, err := biz.PriceUsage(pricer, u, user.Group)
+		if err != nil {
+			res.Errs[i] = err
+			continue
+		}
+		if !seen[u.RequestID] { // a second copy in one batch is a duplicate
+			seen[u.RequestID] = true
+			cands = append(cands, candidate{idx: i, cost: cost})
+		}
+	}
+	inserted, err := insertUsage(ctx, tx, us, cands, now)
+	if err != nil {
+		return res, err
+	}
+
+	accts := map[string]*biz.Account{}
+	var order []*biz.Account
+	keyDelta := map[string]int64{}
+	for _, c := range cands {
+		u := us[c.idx]
+		if !inserted[u.RequestID] {
+			continue
+		}
+		a := accts[u.UserID]
+		if a == nil {
+			if a, err = biz.NewAccount(users[u.UserID], s.rules, now); err != nil {
+				return res, err
+			}
+			accts[u.UserID] = a
+			order = append(order, a)
+		}
+		if _, err := a.Charge(u, c.cost); err != nil {
+			return res, err
+		}
+		if c.cost > 0 && u.KeyID != "" {
+			keyDelta[u.KeyID] += c.cost
+		}
+		res.Recorded = append(res.Recorded, biz.UsageRecord{Usage: u, CostMicros: c.cost})
+	}
+	if err := saveAccounts(ctx, tx, order); err != nil {
+		return res, err
+	}
+	if err := addKeySpend(ctx, tx, keyDelta); err != nil {
+		return res, err
+	}
+
+	// Mirror every user of the batch, duplicates included: a redelivery
+	// after a failed mirror write repairs it and releases the holds.
+	keyIDs := make([]string, 0, len(cands))
+	for _, c := range cands {
+		if k := us[c.idx].KeyID; k != "" {
+			keyIDs = append(keyIDs, k)
+		}
+	}
+	spends, err := keySpends(ctx, tx, keyIDs)
+	if err != nil {
+		return res, err
+	}
+	mirrors := map[string]*biz.Mirror{}
+	for _, c := range cands {
+		u := us[c.idx]
+		m := mirrors[u.UserID]
+		if m == nil {
+			mm := biz.MirrorOf(users[u.UserID])
+			mm.KeySpentMicros = map[string]int64{}
+			m = &mm
+			mirrors[u.UserID] = m
+		}
+		if v, ok := spends[u.KeyID]; ok {
+			m.KeySpentMicros[u.KeyID] = v
+		}
+		if u.ReservationID != "" {
+			m.ReleaseIDs = append(m.ReleaseIDs, u.ReservationID)
+		}
+	}
+	for _, m := range mirrors {
+		res.Effects.Mirrors = append(res.Effects.Mirrors, *m)
+	}
+	for _, a := range order {
+		res.Effects.Events = append(res.Effects.Events, a.Events...)
+	}
+	return res, nil
+}
+
+// insertUsage inserts the candidates' rows and returns the request ids
+// that were new.
+func insertUsage(ctx context.Context, tx pgx.Tx, us []events.Usage, cands []candidate, now time.Time) (map[string]bool, error) {
+	inserted := make(map[string]bool, len(cands))
+	if len(cands) == 0 {
+		return inserted, nil
+	}
+	n := len(cands)
+	var (
+		req, user, key, model, upModel, prov, format, endpoint, source, status, resv = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		prompt, completion, cached, write, reasoning, cost                           = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		stream                                                                       = make([]bool, n)
+		started, finished                                                            = make([]time.Time, n), make([]time.Time, n)
+	)
+	for j, c := range cands {
+		u := us[c.idx]
+		req[j], user[j], key[j], model[j], upModel[j], prov[j] = u.RequestID, u.UserID, u.KeyID, u.Model, u.UpstreamModel, u.ProviderID
+		format[j], endpoint[j], source[j], status[j], resv[j] = u.APIFormat, u.Endpoint, u.UsageSource, u.Status, u.ReservationID
+		prompt[j], completion[j], cached[j], write[j], reasoning[j], cost[j] = u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens, c.cost
+		stream[j] = u.Stream
+		started[j], finished[j] = orNow(u.StartedAt, now), orNow(u.FinishedAt, now)
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO usage_records (request_id, user_id, key_id, model, upstream_model,
+			provider_id, api_format, endpoint, usage_source, status, reservation_id, prompt_tokens, completion_tokens,
+			cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, stream, started_at, finished_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
+			$15::bigint[], $16::bigint[], $17::bigint[], $18::boolean[], $19::timestamptz[], $20::timestamptz[])
+		ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
+		req, user, key, model, upModel, prov, format, endpoint, source, status, resv,
+		prompt, completion, cached, write, reasoning, cost, stream, started, finished)
+	if err != nil {
+		return nil, fmt.Errorf("data: insert usage: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("data: insert usage: %w", err)
+	}
+	for _, id := range ids {
+		inserted[id] = true
+	}
+	return inserted, nil
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+func addKeySpend(ctx context.Context, tx pgx.Tx, delta map[string]int64) error {
+	if len(delta) == 0 {
+		return nil
+	}
+	// Sorted, so concurrent batches lock key rows in one order.
+	ids := slices.Sorted(maps.Keys(delta))
+	ds := make([]int64, len(ids))
+	for i, k := range ids {
+		ds[i] = delta[k]
+	}
+	_, err := tx.Exec(ctx, `UPDATE api_keys AS k SET spent_micros = k.spent_micros + v.d
+		FROM unnest($1::text[], $2::bigint[]) AS v(id, d) WHERE k.id = v.id`, ids, ds)
+	if err != nil {
+		return fmt.Errorf("data: key spend: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+// Package service is billing-service's HTTP surface: Gin handlers for the
+// admin, user-facing and internal routes. It converts JSON to domain calls
+// and renders every error through apperr; the repositories and the
+// after-commit propagation are reached through small interfaces.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
+)
+
+// Users stores users and changes accounts.
+type Users interface {
+	CreateUser(ctx context.Context, u *biz.User) error
+	GetUser(ctx context.Context, id string) (*biz.User, error)
+	ListUsers(ctx context.Context, p biz.Page) ([]*biz.User, string, error)
+	WithAccount(ctx context.Context, userID string, fn func(a *biz.Account) error) (*biz.Account, error)
+}
+
+// Money books top-ups and adjustments and lists the ledger.
+type Money interface {
+	Post(ctx context.Context, r biz.PostRequest) (biz.PostResult, error)
+	Ledger(ctx context.Context, userID string, p biz.Page) ([]biz.LedgerEntry, string, error)
+}
+
+// Keys stores API keys.
+type Keys interface {
+	CreateKey(ctx context.Context, k *biz.Key, hash string) error
+	GetKey(ctx context.Context, id string) (*biz.Key, error)
+	ListKeys(ctx context.Context, userID string) ([]*biz.Key, error)
+	UpdateKey(ctx context.Context, id string, fn func(k *biz.Key) error) (*biz.Key, error)
+	KeyByHash(ctx context.Context, hash string) (*biz.Key, *biz.User, error)
+}
+
+// Prices stores prices and group multipliers; each change returns the new
+// price version.
+type Prices interface {
+	CreatePrice(ctx context.Context, p pricing.Price) (int64, error)
+	UpdatePrice(ctx context.Context, p pricing.Price) (int64, error)
+	DeletePrice(ctx context.Context, id string) (int64, error)
+	SetMultiplier(ctx context.Context, group string, bps int64) (int64, error)
+	DeleteMultiplier(ctx context.Context, group string) (int64, error)
+}
+
+// Reports queries usage.
+type Reports interface {
+	Usage(ctx context.Context, f biz.UsageFilter, p biz.Page) ([]biz.UsageRecord, string, error)
+	UsageStats(ctx context.Context, f biz.UsageFilter, limit int) ([]biz.UsageStat, error)
+}
+
+// Mirrors reads a user's state for the Redis mirror.
+type Mirrors interface {
+	Mirror(ctx context.Context, userID string) (biz.Mirror, error)
+}
+
+// Propagator does the after-commit work (mirror, events, notifications).
+type Propagator interface {
+	Propagate(ctx context.Context, eff biz.Effects) error
+}
+
+// Admission reads the Redis mirror (reserved amounts).
+type Admission interface {
+	Get(ctx context.Context, userID string) (admission.State, error)
+}
+
+// Feed subscribes to a user's events (events.Feed).
+type Feed interface {
+	Subscribe(ctx context.Context, userID, lastEventID string) (*events.Subscription, error)
+}
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	Users     Users
+	Money     Money
+	Keys      Keys
+	Prices    Prices
+	Reports   Reports
+	Mirrors   Mirrors
+	Prop      Propagator
+	Admission Admission
+	Feed      Feed
+	PriceBook *biz.PriceBook
+	Metrics   *metrics.Metrics
+	Log       *slog.Logger
+}
+
+// Options are the Service's settings.
+type Options struct {
+	AdminToken    string
+	InternalToken string
+	KeyPepper     string
+	KeepAlive     time.Duration // SSE keep-alive comment interval
+	// Stop is closed when the server shuts down: open SSE streams end.
+	Stop <-chan struct{}
+	Now  func() time.Time
+}
+
+// Service holds the handlers.
+type Service struct {
+	Deps
+	opt Options
+}
+
+// New returns a Service.
+func New(d Deps, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{Deps: d, opt: o}
+}
+
+// fail renders err as the JSON error body and aborts.
+func fail(c *gin.Context, err error) {
+	status, body := apperr.Render(err)
+	if status >= 500 {
+		_ = c.Error(err)
+	}
+	c.AbortWithStatusJSON(status, body)
+}
+
+// bind decodes the JSON body strictly into dst: unknown fields and
+// trailing data are refused; an oversized body is 413.
+func bind(c *gin.Context, dst any) error {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after JSON body")
+	}
+	if err == nil {
+		return nil
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return apperr.New(apperr.ReasonBodyTooLarge, "request body too large")
+	}
+	if errors.Is(err, io.EOF) {
+		return apperr.New(apperr.ReasonMalformedJSON, "request body is empty")
+	}
+	return apperr.Wrap(err, apperr.ReasonMalformedJSON, "malformed JSON: "+err.Error())
+}
+
+// page reads limit (1..500, default 50) and cursor.
+func page(c *gin.Context) (biz.Page, error) {
+	p := biz.Page{Limit: 50, Cursor: c.Query("cursor")}
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 500 {
+			return p, apperr.New(apperr.ReasonInvalidArgument, "limit must be 1..500")
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// list is the body of every list route (DESIGN.md §9).
+type list[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func newList[T any](items []T, next string) list[T] {
+	if items == nil {
+		items = []T{}
+	}
+	l := list[T]{Items: items}
+	if next != "" {
+		l.NextCursor = &next
+	}
+	return l
+}
+
+// propagate runs the after-commit work; its failure is logged, not
+// returned: the change is committed and the outbox sweeper and the next
+// change (or a rebuild) repair what did not get through.
+func (s *Service) propagate(c *gin.Context, eff biz.Effects) {
+	if err := s.Prop.Propagate(c.Request.Context(), eff); err != nil {
+		s.Log.Warn("after-commit propagation incomplete", "err", err, "request_id", c.GetString(CtxRequestID))
+	}
+}
+
+// CtxRequestID is the gin context key of the request id.
+const CtxRequestID = "request_id"
