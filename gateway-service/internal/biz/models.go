@@ -14,6 +14,7 @@ import (
 func (r *Relay) ListModels(ctx context.Context, req *Request, f Format, w ClientWriter) {
 	o := &Outcome{RequestID: req.ID, Format: f, Endpoint: EndpointModels, StartedAt: req.Started,
 		ClientIP: req.ClientIP, UserAgent: req.UserAgent, UsageSource: SourceNone, Status: StatusOK}
+	w.SetHeader("X-Request-Id", req.ID)
 	ki, err := r.authenticate(ctx, req.APIKey)
 	if err == nil {
 		o.UserID, o.KeyID = ki.UserID, ki.KeyID
@@ -27,7 +28,6 @@ func (r *Relay) ListModels(ctx context.Context, req *Request, f Format, w Client
 		w.WriteBody(status, "application/json", body)
 	} else {
 		names := r.Router.Models(f, ki.AllowsModel)
-		w.SetHeader("X-Request-Id", req.ID)
 		w.WriteBody(http.StatusOK, "application/json", ModelList(f, names))
 		o.StatusCode = http.StatusOK
 	}

@@ -70,6 +70,7 @@ func (r *Relay) Handle(ctx context.Context, req *Request, w ClientWriter) {
 		StartedAt: req.Started, ClientIP: req.ClientIP, UserAgent: req.UserAgent,
 		UsageSource: SourceNone, Status: StatusRejected,
 	}
+	w.SetHeader("X-Request-Id", req.ID)
 	ctx, span := r.Tracer.Start(ctx, "gateway "+req.Endpoint.String(), trace.WithSpanKind(trace.SpanKindServer))
 	o.Trace = span.SpanContext()
 	if o.Trace.HasTraceID() {
@@ -305,7 +306,6 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	status := resp.StatusCode()
 	o.StatusCode = status
 	copyResponseHeaders(resp, w)
-	w.SetHeader("X-Request-Id", req.ID)
 	meter := NewMeter(req.Endpoint)
 	rename := ""
 	if c.UpstreamModel != info.Model && o.Format != FormatGemini {

@@ -17,6 +17,10 @@ import (
 // namespace is applied when it is published), the message id and type,
 // the W3C traceparent, and the encoded envelope.
 type Record struct {
+	// Seq is the order of emission within one process run; a segment is
+	// published sorted by it, because an outcome that overflowed the
+	// queue reaches the file before older ones still queued.
+	Seq         uint64          `json:"q"`
 	Subject     string          `json:"s"`
 	ID          string          `json:"id"`
 	Type        string          `json:"t"`
@@ -67,6 +71,11 @@ func OpenOutbox(dir string, syncAlways bool) (*Outbox, error) {
 		total += fi.Size()
 	}
 	o.bytes.Store(total)
+	// Records left by an earlier run get their own segment: sequence
+	// numbers restart with each run.
+	if err := o.seal(); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -170,6 +179,7 @@ func (o *Outbox) Replay(publish func([]Record) (int, error)) error {
 		if err != nil {
 			return err
 		}
+		sort.SliceStable(recs, func(i, j int) bool { return recs[i].Seq < recs[j].Seq })
 		done := 0
 		for done < len(recs) {
 			end := min(done+256, len(recs))

@@ -53,11 +53,18 @@ type Publisher struct {
 	log     *slog.Logger
 	metrics Metrics
 
-	q       chan *biz.Outcome
+	q       chan queued
+	seq     atomic.Uint64
 	closed  atomic.Bool
 	mu      sync.RWMutex // Emit holds it shared; Close exclusively
 	done    chan struct{}
 	spilled atomic.Int64
+}
+
+// queued is an outcome with its emission order.
+type queued struct {
+	o   *biz.Outcome
+	seq uint64
 }
 
 // New returns a publisher; Run starts it.
@@ -66,7 +73,7 @@ func New(cfg Config, nc *nats.Conn, js jetstream.JetStream, names events.Names, 
 		cfg.RetryInterval = time.Second
 	}
 	return &Publisher{cfg: cfg, nc: nc, js: js, names: names, outbox: ob, log: log, metrics: m,
-		q: make(chan *biz.Outcome, cfg.QueueSize), done: make(chan struct{})}
+		q: make(chan queued, cfg.QueueSize), done: make(chan struct{})}
 }
 
 // Emit implements biz.EventSink: it never waits for the network. A full
@@ -74,22 +81,20 @@ func New(cfg Config, nc *nats.Conn, js jetstream.JetStream, names events.Names, 
 func (p *Publisher) Emit(o *biz.Outcome) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	e := queued{o, p.seq.Add(1)}
 	if p.closed.Load() {
-		p.spill([]*biz.Outcome{o})
+		p.spill(e)
 		return
 	}
 	select {
-	case p.q <- o:
+	case p.q <- e:
 	default:
-		p.spill([]*biz.Outcome{o})
+		p.spill(e)
 	}
 }
 
-func (p *Publisher) spill(os []*biz.Outcome) {
-	var recs []Record
-	for _, o := range os {
-		recs = append(recs, p.records(o)...)
-	}
+func (p *Publisher) spill(e queued) {
+	recs := p.records(e)
 	if err := p.outbox.Append(recs...); err != nil {
 		p.log.Error("events lost: outbox append failed", "err", err, "events", len(recs))
 		return
@@ -104,11 +109,11 @@ func (p *Publisher) Run(ctx context.Context) {
 	defer close(p.done)
 	tick := time.NewTicker(p.cfg.RetryInterval)
 	defer tick.Stop()
-	batch := make([]*biz.Outcome, 0, 256)
+	batch := make([]queued, 0, 256)
 	for {
 		select {
-		case o := <-p.q:
-			batch = append(batch[:0], o)
+		case e := <-p.q:
+			batch = append(batch[:0], e)
 			batch = p.fill(batch)
 			p.handle(batch)
 		case <-tick.C:
@@ -126,11 +131,11 @@ func (p *Publisher) Run(ctx context.Context) {
 // Done is closed when Run has drained and returned.
 func (p *Publisher) Done() <-chan struct{} { return p.done }
 
-func (p *Publisher) fill(batch []*biz.Outcome) []*biz.Outcome {
+func (p *Publisher) fill(batch []queued) []queued {
 	for len(batch) < cap(batch) {
 		select {
-		case o := <-p.q:
-			batch = append(batch, o)
+		case e := <-p.q:
+			batch = append(batch, e)
 		default:
 			return batch
 		}
@@ -143,11 +148,11 @@ func (p *Publisher) drain() {
 	p.mu.Lock()
 	p.closed.Store(true)
 	p.mu.Unlock()
-	var rest []*biz.Outcome
+	var rest []queued
 	for {
 		select {
-		case o := <-p.q:
-			rest = append(rest, o)
+		case e := <-p.q:
+			rest = append(rest, e)
 			continue
 		default:
 		}
@@ -165,10 +170,10 @@ func (p *Publisher) drain() {
 
 // handle publishes a batch, or appends it to the outbox when the outbox
 // already holds older events (order) or NATS is down.
-func (p *Publisher) handle(batch []*biz.Outcome) {
+func (p *Publisher) handle(batch []queued) {
 	var recs []Record
-	for _, o := range batch {
-		recs = append(recs, p.records(o)...)
+	for _, e := range batch {
+		recs = append(recs, p.records(e)...)
 	}
 	if p.outbox.Pending() || !p.nc.IsConnected() {
 		if p.nc.IsConnected() {
@@ -193,7 +198,20 @@ func (p *Publisher) toOutbox(recs []Record) {
 	p.metrics.OutboxBytes(p.outbox.Bytes())
 }
 
+// replay moves what is queued into the outbox (so everything older than
+// the outbox's newest record is in it), then publishes the outbox.
 func (p *Publisher) replay() {
+	var recs []Record
+	for {
+		select {
+		case e := <-p.q:
+			recs = append(recs, p.records(e)...)
+			continue
+		default:
+		}
+		break
+	}
+	p.toOutbox(recs)
 	if err := p.outbox.Replay(p.publish); err != nil {
 		p.log.Warn("outbox replay paused", "err", err)
 	}
@@ -246,7 +264,8 @@ func (p *Publisher) msg(r Record) *nats.Msg {
 
 // records encodes the events of an outcome: billing.usage when funds were
 // reserved (so billing settles or releases them), log.write always.
-func (p *Publisher) records(o *biz.Outcome) []Record {
+func (p *Publisher) records(e queued) []Record {
+	o := e.o
 	tp := traceParent(o.Trace)
 	out := make([]Record, 0, 2)
 	if o.Reserved {
@@ -258,7 +277,7 @@ func (p *Publisher) records(o *biz.Outcome) []Record {
 			Status: o.Status, ReservationID: o.RequestID, StartedAt: o.StartedAt.UTC(), FinishedAt: o.FinishedAt.UTC(),
 		}
 		if env, err := events.NewEnvelope(o.RequestID, events.TypeBillingUsage, o.UserID, o.FinishedAt, u); err == nil {
-			out = append(out, record(events.SubjectBillingUsage, env, tp))
+			out = append(out, record(e.seq, events.SubjectBillingUsage, env, tp))
 		}
 	}
 	ip := ""
@@ -275,14 +294,14 @@ func (p *Publisher) records(o *biz.Outcome) []Record {
 		ClientIP: ip, UserAgent: o.UserAgent, CreatedAt: o.StartedAt.UTC(),
 	}
 	if env, err := events.NewEnvelope(o.RequestID, events.TypeLogWrite, o.UserID, o.FinishedAt, l); err == nil {
-		out = append(out, record(events.SubjectLogWrite, env, tp))
+		out = append(out, record(e.seq, events.SubjectLogWrite, env, tp))
 	}
 	return out
 }
 
-func record(subject string, env events.Envelope, tp string) Record {
+func record(seq uint64, subject string, env events.Envelope, tp string) Record {
 	body, _ := json.Marshal(env)
-	return Record{Subject: subject, ID: env.ID, Type: env.Type, TraceParent: tp, Body: body}
+	return Record{Seq: seq, Subject: subject, ID: env.ID, Type: env.Type, TraceParent: tp, Body: body}
 }
 
 func traceParent(sc trace.SpanContext) string {
