@@ -49,7 +49,7 @@ func (s *syncBuffer) String() string {
 // harness is the real wiring (newApp) on real PostgreSQL, Redis and NATS,
 // served by httptest.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	URL  string
 	App  *App
 	PG   testenv.PostgresDB
@@ -59,7 +59,7 @@ type harness struct {
 	Cfg  conf.Config
 }
 
-func newHarness(t *testing.T, mutate ...func(*conf.Config)) *harness {
+func newHarness(t testing.TB, mutate ...func(*conf.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, PG: testenv.Postgres(t, migrations.FS, migrations.Dir), RD: testenv.Redis(t), NT: testenv.NATS(t), Logs: &syncBuffer{}}
 	var cfg conf.Config
@@ -104,7 +104,7 @@ type response struct {
 }
 
 // JSON decodes the body into v.
-func (r response) JSON(t *testing.T, v any) {
+func (r response) JSON(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.Body, err)

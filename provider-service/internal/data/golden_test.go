@@ -1,18 +1,12 @@
 package data
 
 import (
-	"bytes"
-	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/provider-service/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // TestGoldenSnapshot pins the gateway's view of a provider (the body of GET
 // /internal/v1/providers/snapshot).
@@ -29,22 +23,5 @@ func TestGoldenSnapshot(t *testing.T) {
 			BaseURL: "https://generativelanguage.googleapis.com", Models: []string{"gemini-*"},
 			ModelMapping: map[string]string{}, Headers: map[string]string{}, Weight: 1, Enabled: true}, nil),
 	}}
-	got, err := json.MarshalIndent(snap, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "snapshot.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("snapshot differs from the golden file:\n%s", got)
-	}
+	golden.JSON(t, "snapshot.json", snap)
 }

@@ -1,41 +1,13 @@
 package service
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/provider-service/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares v, encoded as the API encodes it, with testdata/name.
-func golden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from the golden file:\n%s", name, got)
-	}
-}
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
@@ -54,15 +26,17 @@ func sampleProvider() biz.Provider {
 	}
 }
 
-func TestGoldenProvider(t *testing.T) { golden(t, "provider.json", fromProvider(sampleProvider())) }
+func TestGoldenProvider(t *testing.T) {
+	golden.JSON(t, "provider.json", fromProvider(sampleProvider()))
+}
 
 func TestGoldenList(t *testing.T) {
 	next := encodeCursor("prv_01JAAAAAAAAAAAAAAAAAAAAAAA")
-	golden(t, "list.json", listJSON{Items: []providerJSON{fromProvider(sampleProvider())}, NextCursor: &next})
+	golden.JSON(t, "list.json", listJSON{Items: []providerJSON{fromProvider(sampleProvider())}, NextCursor: &next})
 }
 
 func TestGoldenHealth(t *testing.T) {
-	golden(t, "health.json", fromHealth(biz.Health{
+	golden.JSON(t, "health.json", fromHealth(biz.Health{
 		ProviderID: "prv_01JAAAAAAAAAAAAAAAAAAAAAAA", Status: biz.HealthDegraded, CheckedAt: t0,
 		Keys: []biz.KeyHealth{
 			{KeyID: "pk_01JBBBBBBBBBBBBBBBBBBBBBBB", Masked: "sk-…abcd", Enabled: true,
@@ -71,7 +45,7 @@ func TestGoldenHealth(t *testing.T) {
 				ProbeResult: biz.ProbeResult{Reachable: true, StatusCode: 401, LatencyMs: 61, Error: "upstream answered 401 Unauthorized"}},
 		},
 	}))
-	golden(t, "health_unknown.json", fromHealth(biz.Health{ProviderID: "prv_01JAAAAAAAAAAAAAAAAAAAAAAA", Status: biz.HealthUnknown, Keys: []biz.KeyHealth{}}))
+	golden.JSON(t, "health_unknown.json", fromHealth(biz.Health{ProviderID: "prv_01JAAAAAAAAAAAAAAAAAAAAAAA", Status: biz.HealthUnknown, Keys: []biz.KeyHealth{}}))
 }
 
 func TestKeyInputForms(t *testing.T) {
