@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/go-kratos/kratos/v2"
+	klog "github.com/go-kratos/kratos/v2/log"
+	"github.com/go-kratos/kratos/v2/transport"
+	khttp "github.com/go-kratos/kratos/v2/transport/http"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/conf"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/consumer"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/data"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/server"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
+)
+
+// serviceName names the service in logs, traces and Kratos.
+const serviceName = "log-service"
+
+// App is the wired service.
+type App struct {
+	Log      *slog.Logger
+	Kratos   *kratos.App
+	HTTP     *khttp.Server
+	Consumer *consumer.Consumer // nil when consumer.enabled is false
+	Ingester *biz.Ingester
+	Metrics  *metrics.Metrics
+}
+
+// Run serves until SIGTERM/SIGINT (or Stop), then drains.
+func (a *App) Run() error { return a.Kratos.Run() }
+
+// appHooks lets tests reach inside the wiring; production passes none.
+type appHooks struct {
+	beforeAck func(events.Delivery) bool
+}
+
+// newApp wires the service by hand: ClickHouse, NATS, the consumer, the
+// HTTP API. The returned cleanup closes what newApp opened; call it after
+// Run returns.
+func newApp(cfg conf.Config) (*App, func(), error) { return newAppWith(cfg, appHooks{}) }
+
+func newAppWith(cfg conf.Config, hooks appHooks) (app *App, cleanup func(), err error) {
+	var closers []func()
+	cleanup = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	log := telemetry.NewLogger(os.Stderr, serviceName, telemetry.ParseLevel(cfg.Log.Level))
+	sec, err := conf.LoadSecrets()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	shutdownTracing, err := telemetry.SetupTracing(ctx, serviceName)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = shutdownTracing(sctx)
+	})
+
+	conn, err := data.Open(cfg.ClickHouse, sec.ClickHousePassword, cfg.ClickHouse.Database)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() { _ = conn.Close() })
+	store := data.NewStore(conn)
+	if err := store.Ping(ctx); err != nil {
+		log.Warn("clickhouse does not answer yet; events wait in JetStream until it does", "addr", cfg.ClickHouse.Addr, "err", err)
+	}
+
+	nc, err := nats.Connect(cfg.NATS.URL, nats.Name(serviceName), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats %s: %w", cfg.NATS.URL, err)
+	}
+	closers = append(closers, nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := events.NewNames(cfg.NATS.Namespace)
+	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+		return nil, nil, err
+	}
+
+	reg := telemetry.NewRegistry()
+	m := metrics.New(reg)
+	ing := biz.NewIngester(store)
+	app = &App{Log: log, Ingester: ing, Metrics: m}
+
+	servers := []transport.Server{}
+	if cfg.Consumer.Enabled {
+		c := cfg.Consumer
+		app.Consumer, err = consumer.New(ctx, js, consumer.Config{
+			Names: names, BatchSize: c.BatchSize, Linger: c.Linger, Workers: c.Workers,
+			AckWait: c.AckWait, FlushTimeout: c.FlushTimeout, MaxAckPending: c.EffectiveMaxAckPending(),
+			Backoff: c.Backoff, LagInterval: c.LagInterval, BeforeAck: hooks.beforeAck,
+		}, ing, m, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		servers = append(servers, app.Consumer)
+	}
+
+	billing := internalapi.NewClient(cfg.Billing.URL, sec.InternalToken, cfg.Billing.Timeout)
+	svc := service.New(service.Options{
+		Queries: biz.NewQueries(store, biz.QueryLimits{
+			MaxRange: cfg.Query.MaxRange, DefaultRange: cfg.Query.DefaultRange, DefaultLimit: cfg.Query.DefaultLimit,
+		}),
+		Ingester:        ing,
+		Keys:            data.NewKeys(billing, cfg.Billing.KeyCacheTTL, cfg.Billing.NegativeCacheTTL),
+		Metrics:         m,
+		AdminToken:      sec.AdminToken,
+		InternalToken:   sec.InternalToken,
+		MaxBatchRecords: cfg.Query.MaxBatchRecords,
+	})
+	app.HTTP = server.NewHTTP(server.Options{
+		Listen: cfg.HTTP.Listen, Timeout: cfg.HTTP.Timeout, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Routes: svc.Routes(), Registry: reg, Metrics: m, Log: log,
+		Ready: []server.Check{
+			{Name: "clickhouse", Fn: store.Ping},
+			{Name: "nats", Fn: func(context.Context) error {
+				if !nc.IsConnected() {
+					return errors.New("nats: " + nc.Status().String())
+				}
+				return nil
+			}},
+		},
+	})
+	servers = append(servers, app.HTTP)
+
+	app.Kratos = kratos.New(
+		kratos.Name(serviceName),
+		kratos.Server(servers...),
+		kratos.StopTimeout(cfg.HTTP.ShutdownTimeout),
+		kratos.Logger(kratosLogger{log}),
+	)
+	return app, cleanup, nil
+}
+
+// kratosLogger sends Kratos' own log lines through the service logger.
+type kratosLogger struct{ l *slog.Logger }
+
+// Log implements klog.Logger.
+func (k kratosLogger) Log(level klog.Level, keyvals ...any) error {
+	lvl := slog.LevelInfo
+	switch level {
+	case klog.LevelDebug:
+		lvl = slog.LevelDebug
+	case klog.LevelWarn:
+		lvl = slog.LevelWarn
+	case klog.LevelError, klog.LevelFatal:
+		lvl = slog.LevelError
+	}
+	msg := "kratos"
+	var attrs []any
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		if keyvals[i] == klog.DefaultMessageKey {
+			msg = fmt.Sprint(keyvals[i+1])
+			continue
+		}
+		attrs = append(attrs, fmt.Sprint(keyvals[i]), keyvals[i+1])
+	}
+	k.l.Log(context.Background(), lvl, msg, attrs...)
+	return nil
+}

@@ -1,0 +1,106 @@
+package biz
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// RecordStore is what the Ingester needs from storage.
+type RecordStore interface {
+	// ExistingIDs returns which of ids already have a row whose created_at
+	// lies in [from, to] (whole seconds, both inclusive).
+	ExistingIDs(ctx context.Context, from, to time.Time, ids []string) (map[string]bool, error)
+	// Insert writes rows as one block: all of them or none.
+	Insert(ctx context.Context, rows []Record) error
+}
+
+// IngestResult says what one Ingest call did.
+type IngestResult struct {
+	Received   int // records handed in
+	Inserted   int // rows written
+	Duplicates int // records dropped: repeated in the batch or already stored
+}
+
+// Ingester writes batches of records so that each request id is stored
+// once, however often a batch is retried or replayed.
+//
+// A request is identified by (request_id, created_at): a producer never
+// changes the created_at of a request it re-sends. One call drops the
+// records repeated inside the batch, asks the store which of the rest are
+// already there (by id, within the batch's created_at span), and inserts
+// the remainder as one block, which is atomic. Check and insert run under
+// one lock, so the consumer's workers and the HTTP batch route of this
+// process never race each other; across processes, JetStream hands a
+// message to one consumer at a time (the consumer keeps it with progress
+// acks while its batch runs), which closes the same race for log.write.
+type Ingester struct {
+	store RecordStore
+	mu    sync.Mutex
+
+	// AfterInsert, when set, runs after a block was committed and before
+	// Ingest returns; its error is returned as if the insert had failed.
+	// Tests use it to force the retry of a batch that is already stored.
+	AfterInsert func(inserted int) error
+}
+
+// NewIngester returns an Ingester writing to store.
+func NewIngester(store RecordStore) *Ingester { return &Ingester{store: store} }
+
+// Ingest stores the records not stored yet. The records must be valid
+// (Record.Validate). On error nothing of this call may be assumed stored or
+// not stored: the caller retries the whole batch, and the retry inserts
+// only what is missing.
+func (in *Ingester) Ingest(ctx context.Context, recs []Record) (IngestResult, error) {
+	res := IngestResult{Received: len(recs)}
+	if len(recs) == 0 {
+		return res, nil
+	}
+	uniq := make([]Record, 0, len(recs))
+	seen := make(map[string]bool, len(recs))
+	ids := make([]string, 0, len(recs))
+	from, to := recs[0].CreatedAt, recs[0].CreatedAt
+	for _, r := range recs {
+		if seen[r.RequestID] {
+			continue
+		}
+		seen[r.RequestID] = true
+		uniq = append(uniq, r)
+		ids = append(ids, r.RequestID)
+		if r.CreatedAt.Before(from) {
+			from = r.CreatedAt
+		}
+		if r.CreatedAt.After(to) {
+			to = r.CreatedAt
+		}
+	}
+
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	existing, err := in.store.ExistingIDs(ctx, from.Truncate(time.Second), to.Truncate(time.Second), ids)
+	if err != nil {
+		return res, err
+	}
+	fresh := uniq
+	if len(existing) > 0 {
+		fresh = make([]Record, 0, len(uniq))
+		for _, r := range uniq {
+			if !existing[r.RequestID] {
+				fresh = append(fresh, r)
+			}
+		}
+	}
+	res.Duplicates = len(recs) - len(fresh)
+	if len(fresh) > 0 {
+		if err := in.store.Insert(ctx, fresh); err != nil {
+			return res, err
+		}
+	}
+	res.Inserted = len(fresh)
+	if in.AfterInsert != nil {
+		if err := in.AfterInsert(res.Inserted); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,217 @@
+// Package server builds log-service's Kratos HTTP server: the API routes
+// from internal/service, /health, /ready and /metrics, one access-log line
+// and metrics per request, request ids, body caps, and every error
+// rendered as {"error":{"reason","message"}} through apperr.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	khttp "github.com/go-kratos/kratos/v2/transport/http"
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
+)
+
+// Check is one readiness check: nil when the dependency answers.
+type Check struct {
+	Name string
+	Fn   func(context.Context) error
+}
+
+// Options configure the HTTP server.
+type Options struct {
+	Listen       string
+	Timeout      time.Duration
+	MaxBodyBytes int64
+	Routes       []service.Route
+	Ready        []Check
+	Registry     *prometheus.Registry
+	Metrics      *metrics.Metrics
+	Log          *slog.Logger
+}
+
+// NewHTTP returns the server, not yet started.
+func NewHTTP(o Options) *khttp.Server {
+	h := &handlers{o: o}
+	srv := khttp.NewServer(
+		khttp.Address(o.Listen),
+		khttp.Timeout(o.Timeout),
+		khttp.Filter(h.observe),
+		khttp.ErrorEncoder(h.encodeError),
+		khttp.NotFoundHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.encodeError(w, r, apperr.New(apperr.ReasonRouteNotFound, "no route "+r.URL.Path))
+		})),
+		khttp.MethodNotAllowedHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.encodeError(w, r, apperr.New(apperr.ReasonRouteNotFound, "method "+r.Method+" not allowed on "+r.URL.Path))
+		})),
+	)
+	r := srv.Route("/")
+	metricsHandler := telemetry.MetricsHandler(o.Registry)
+	routes := append([]service.Route{
+		{Method: http.MethodGet, Path: "/health", Handler: h.health},
+		{Method: http.MethodGet, Path: "/ready", Handler: h.ready},
+		{Method: http.MethodGet, Path: "/metrics", Handler: func(ctx khttp.Context) error {
+			metricsHandler.ServeHTTP(ctx.Response(), ctx.Request())
+			return nil
+		}},
+	}, o.Routes...)
+	for _, rt := range routes {
+		r.Handle(rt.Method, rt.Path, rt.Handler, routeLabel(rt.Path))
+	}
+	return srv
+}
+
+type handlers struct{ o Options }
+
+func (h *handlers) health(ctx khttp.Context) error {
+	return ctx.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// ready answers 200 when every dependency answers, else 503 naming the
+// ones that did not (their errors go to the log, not the client).
+func (h *handlers) ready(ctx khttp.Context) error {
+	var failed []string
+	for _, c := range h.o.Ready {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := c.Fn(cctx)
+		cancel()
+		if err != nil {
+			h.o.Log.Warn("not ready", "dependency", c.Name, "err", err)
+			failed = append(failed, c.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return apperr.New(apperr.ReasonDependencyDown, "not ready: "+strings.Join(failed, ", ")+" unavailable")
+	}
+	return ctx.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// encodeError renders err with apperr; an internal cause stays in the log.
+func (h *handlers) encodeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := apperr.Render(err)
+	if info := infoFrom(r.Context()); info != nil {
+		info.err = err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// requestInfo travels in the request context from observe to the route
+// filter and the error encoder.
+type requestInfo struct {
+	route string
+	err   error
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	i, _ := ctx.Value(infoKey{}).(*requestInfo)
+	return i
+}
+
+// routeLabel records the route template for logs and metrics.
+func routeLabel(path string) khttp.FilterFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if info := infoFrom(r.Context()); info != nil {
+				info.route = path
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// statusWriter remembers the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// uuidPattern matches a canonical UUID.
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// requestID keeps a client's X-Request-Id when it is a UUID or ULID, else
+// makes a ULID.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" {
+		if _, err := ulid.ParseStrict(id); err == nil || uuidPattern.MatchString(id) {
+			return id
+		}
+	}
+	return ulid.Make().String()
+}
+
+// observe wraps every request: request id, trace context, body cap, one
+// access-log line and the HTTP metrics.
+func (h *handlers) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := requestID(r)
+		w.Header().Set("X-Request-Id", id)
+		info := &requestInfo{route: "unmatched"}
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx = context.WithValue(ctx, infoKey{}, info)
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes)
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		took := time.Since(start)
+		h.o.Metrics.HTTPRequests.WithLabelValues(info.route, r.Method, strconv.Itoa(sw.status)).Inc()
+		h.o.Metrics.HTTPDuration.WithLabelValues(info.route).Observe(took.Seconds())
+		attrs := []any{"request_id", id, "method", r.Method, "route", info.route, "path", r.URL.Path,
+			"status", sw.status, "bytes", sw.bytes, "duration_ms", float64(took.Microseconds()) / 1000}
+		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+			attrs = append(attrs, "trace_id", sc.TraceID().String())
+		}
+		level := slog.LevelInfo
+		if info.err != nil {
+			attrs = append(attrs, "reason", string(apperr.ReasonOf(info.err)))
+			if sw.status >= 500 {
+				level = slog.LevelError
+				attrs = append(attrs, "err", info.err)
+			}
+		}
+		h.o.Log.Log(ctx, level, "http request", attrs...)
+	})
+}

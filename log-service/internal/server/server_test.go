@@ -1,0 +1,200 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/data"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/logtest"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/server"
+	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const (
+	adminToken    = "test-admin-token"
+	internalToken = "test-internal-token"
+	// Keys billing knows in these tests (well-formed: sk-lurus- + 40 base62).
+	keyUser0    = "sk-lurus-0000000000000000000000000000000000000000"
+	keyUser1    = "sk-lurus-1111111111111111111111111111111111111111"
+	keyDisabled = "sk-lurus-dddddddddddddddddddddddddddddddddddddddd"
+	keyUnknown  = "sk-lurus-uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu"
+)
+
+// fakeBilling answers POST /internal/v1/keys/verify like billing-service.
+type fakeBilling struct {
+	srv   *httptest.Server
+	calls atomic.Int32
+}
+
+func newFakeBilling(t *testing.T) *fakeBilling {
+	fb := &fakeBilling{}
+	keys := map[string]internalapi.VerifyKeyResponse{
+		keyUser0:    {KeyID: "key_0", UserID: "usr_0", UserActive: true},
+		keyUser1:    {KeyID: "key_1", UserID: "usr_1", UserActive: true},
+		keyDisabled: {KeyID: "key_d", UserID: "usr_d", UserActive: false},
+	}
+	fb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fb.calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		var req internalapi.VerifyKeyRequest
+		if r.URL.Path != internalapi.RouteVerifyKey || !internalapi.CheckBearer(r.Header.Get("Authorization"), internalToken) ||
+			json.NewDecoder(r.Body).Decode(&req) != nil {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		resp, ok := keys[req.Key]
+		if !ok {
+			status, body := apperr.Render(apperr.New(apperr.ReasonInvalidCredentials, "unknown key"))
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(body)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(resp)
+	}))
+	t.Cleanup(fb.srv.Close)
+	return fb
+}
+
+// env is a log-service HTTP server on a test database.
+type env struct {
+	db      logtest.DB
+	billing *fakeBilling
+	url     string
+	reg     *prometheus.Registry
+}
+
+func newEnv(t *testing.T, ready ...server.Check) *env {
+	t.Helper()
+	db := logtest.ClickHouse(t)
+	fb := newFakeBilling(t)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	svc := service.New(service.Options{
+		Queries:         biz.NewQueries(db.Store, biz.QueryLimits{MaxRange: 93 * 24 * time.Hour, DefaultRange: 24 * time.Hour, DefaultLimit: 100}),
+		Ingester:        biz.NewIngester(db.Store),
+		Keys:            data.NewKeys(internalapi.NewClient(fb.srv.URL, internalToken, 2*time.Second), time.Minute, time.Minute),
+		Metrics:         m,
+		AdminToken:      adminToken,
+		InternalToken:   internalToken,
+		MaxBatchRecords: 50,
+	})
+	if ready == nil {
+		ready = []server.Check{{Name: "clickhouse", Fn: db.Store.Ping}}
+	}
+	srv := server.NewHTTP(server.Options{Listen: "127.0.0.1:0", Timeout: 10 * time.Second, MaxBodyBytes: 64 << 10,
+		Routes: svc.Routes(), Ready: ready, Registry: reg, Metrics: m, Log: slog.New(slog.DiscardHandler)})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return &env{db: db, billing: fb, url: hs.URL, reg: reg}
+}
+
+// call sends a request and returns status and body.
+func (e *env) call(t *testing.T, method, path, token string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("%s %s: no X-Request-Id", method, path)
+	}
+	return resp.StatusCode, raw
+}
+
+// get decodes a 200 answer into out.
+func (e *env) get(t *testing.T, path, token string, out any) {
+	t.Helper()
+	status, raw := e.call(t, http.MethodGet, path, token, nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, status, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, raw)
+	}
+}
+
+// wantError checks an error answer's status and reason.
+func wantError(t *testing.T, status int, raw []byte, wantStatus int, reason apperr.Reason) apperr.Body {
+	t.Helper()
+	var b apperr.Body
+	if err := json.Unmarshal(raw, &b); err != nil || status != wantStatus || b.Error.Reason != string(reason) || b.Error.Message == "" {
+		t.Fatalf("got %d %s, want %d %s", status, raw, wantStatus, reason)
+	}
+	return b
+}
+
+func (e *env) insert(t *testing.T, recs []biz.Record) {
+	t.Helper()
+	if err := e.db.Store.Insert(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// golden compares got with testdata/<name>.json; -update rewrites it.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(got, &v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	pretty, _ := json.MarshalIndent(v, "", "  ")
+	pretty = append(pretty, '\n')
+	path := filepath.Join("testdata", name+".json")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, pretty, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if !bytes.Equal(want, pretty) {
+		t.Fatalf("%s differs from %s:\n%s", name, path, pretty)
+	}
+}
+
+func q(kv ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return "?" + v.Encode()
+}
+
+func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
