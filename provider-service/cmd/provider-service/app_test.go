@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -56,6 +57,14 @@ func TestProviderCRUD(t *testing.T) {
 		t.Fatalf("put: %d %s", put.Status, put.Body)
 	}
 
+	// PUT without keys keeps them (they cannot be read back); [] removes them.
+	delete(full, "keys")
+	var kept provider
+	h.admin("PUT", "/api/v1/providers/"+p.ID, full).JSON(t, &kept)
+	if len(kept.Keys) != 1 || kept.Keys[0].ID != p.Keys[0].ID {
+		t.Fatalf("put without keys: %+v", kept.Keys)
+	}
+
 	// PATCH changes only what it names.
 	patch := h.admin("PATCH", "/api/v1/providers/"+p.ID, map[string]any{"weight": 9, "timeouts": map[string]any{"idle_ms": 1500}})
 	var afterPatch provider
@@ -75,6 +84,12 @@ func TestProviderCRUD(t *testing.T) {
 	}
 	if r := h.admin("DELETE", "/api/v1/providers/"+p.ID+"/keys/"+key.ID, nil); r.Status != 404 || r.Reason() != "KEY_NOT_FOUND" {
 		t.Fatalf("delete key again: %d %s", r.Status, r.Body)
+	}
+	full["keys"] = []any{}
+	var emptied provider
+	h.admin("PUT", "/api/v1/providers/"+p.ID, full).JSON(t, &emptied)
+	if len(emptied.Keys) != 0 || emptied.Weight != 3 { // PUT replaces everything: the patched weight is gone
+		t.Fatalf("put with keys []: %+v", emptied)
 	}
 	if r := h.admin("DELETE", "/api/v1/providers/"+p.ID, nil); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
@@ -150,6 +165,14 @@ func TestValidationErrors(t *testing.T) {
 				t.Fatal("error without a message")
 			}
 		})
+	}
+	// A body of unknown length is cut by the reader cap instead.
+	req, _ := http.NewRequest("POST", h.URL+"/api/v1/providers", io.MultiReader(strings.NewReader(`{"name":"`), strings.NewReader(strings.Repeat("a", 70<<10)), strings.NewReader(`"}`)))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || resp.ContentLength == 0 {
+		t.Fatalf("chunked oversized body: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	if v, _ := h.App.Store.Version(context.Background()); v != versionBefore {
 		t.Fatalf("a refused request changed the version: %d → %d", versionBefore, v)

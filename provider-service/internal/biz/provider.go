@@ -64,7 +64,9 @@ type KeyInput struct {
 }
 
 // Spec is the writable configuration of a provider: what create and
-// replace take, after validation and normalization.
+// replace take, after validation and normalization. Keys lists the whole
+// key set: ids keep existing keys, secrets add new ones, and keys not
+// listed are deleted.
 type Spec struct {
 	Name                string
 	Type                string

@@ -48,9 +48,17 @@ func (u *Providers) Create(ctx context.Context, s Spec) (Provider, error) {
 	return p, nil
 }
 
-// Replace validates s and replaces provider id's configuration (PUT).
+// Replace validates s and replaces provider id's configuration (PUT). A nil
+// s.Keys keeps the current keys (they cannot be read back, so a client
+// that does not mention them means to leave them); an empty one removes
+// them all.
 func (u *Providers) Replace(ctx context.Context, id string, s Spec) (Provider, error) {
-	return u.update(ctx, id, func(Provider) Spec { return s })
+	return u.update(ctx, id, func(cur Provider) Spec {
+		if s.Keys == nil {
+			s.Keys = SpecOf(cur).Keys
+		}
+		return s
+	})
 }
 
 // Patch applies pt to provider id and validates the result (PATCH).

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
@@ -13,6 +15,9 @@ type Metrics struct {
 	SnapshotVersion prometheus.Gauge         // lurus_provider_snapshot_version
 	SnapshotCache   *prometheus.CounterVec   // lurus_provider_snapshot_cache_total{result=hit|miss}
 	Probes          *prometheus.CounterVec   // lurus_provider_probe_total{result}
+
+	mu      sync.Mutex
+	version int64
 }
 
 // NewMetrics registers the metrics on reg.
@@ -62,7 +67,10 @@ func (m *Metrics) ObserveProbe(result string) { m.Probes.WithLabelValues(result)
 // SetSnapshotVersion records a version produced or served; the gauge
 // never goes back.
 func (m *Metrics) SetSnapshotVersion(v int64) {
-	// A gauge has no compare-and-set; concurrent writers may briefly race,
-	// which only delays the gauge by one change.
-	m.SnapshotVersion.Set(float64(v))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v > m.version {
+		m.version = v
+		m.SnapshotVersion.Set(float64(v))
+	}
 }

@@ -129,7 +129,12 @@ func (k keyInputJSON) toBiz() biz.KeyInput {
 	return biz.KeyInput{ID: k.ID, Secret: k.Key, Enabled: enabled}
 }
 
+// keysToBiz converts request keys; nil (the field was absent) stays nil,
+// which Replace reads as "keep the current keys".
 func keysToBiz(in []keyInputJSON) []biz.KeyInput {
+	if in == nil {
+		return nil
+	}
 	out := make([]biz.KeyInput, len(in))
 	for i, k := range in {
 		out[i] = k.toBiz()

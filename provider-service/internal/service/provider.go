@@ -4,7 +4,6 @@
 package service
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -261,7 +260,7 @@ func decode(r *http.Request, v any) error {
 		return apperr.Newf(apperr.ReasonInvalidArgument, "%s: expected %s, got JSON %s", fieldName(typeErr), typeErr.Type, typeErr.Value)
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
 		return apperr.Newf(apperr.ReasonMalformedJSON, "request body is not valid JSON: %v", err)
-	case bytes.HasPrefix([]byte(err.Error()), []byte("json: unknown field")):
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		return apperr.Newf(apperr.ReasonInvalidArgument, "%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return apperr.Newf(apperr.ReasonMalformedJSON, "request body: %v", err)
