@@ -96,25 +96,3 @@ func (s *Store) KeyByHash(ctx context.Context, hash string) (*biz.Key, *biz.User
 	u.ID = k.UserID
 	return &k, &u, nil
 }
-
-// keySpends returns spent_micros of the given keys.
-func keySpends(ctx context.Context, q postgres.Querier, ids []string) (map[string]int64, error) {
-	out := make(map[string]int64, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	rows, err := q.Query(ctx, `SELECT id, spent_micros FROM api_keys WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var v int64
-		if err := rows.Scan(&id, &v); err != nil {
-			return nil, err
-		}
-		out[id] = v
-	}
-	return out, rows.Err()
-}

@@ -2,7 +2,6 @@ package data
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,9 +9,9 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
 )
 
-func insertOutbox(ctx context.Context, tx pgx.Tx, evs []biz.OutboxEvent) error {
+func queueOutbox(b *pgx.Batch, evs []biz.OutboxEvent) {
 	if len(evs) == 0 {
-		return nil
+		return
 	}
 	n := len(evs)
 	ids, users, types := make([]string, n), make([]string, n), make([]string, n)
@@ -22,13 +21,9 @@ func insertOutbox(ctx context.Context, tx pgx.Tx, evs []biz.OutboxEvent) error {
 	}
 	// WITH ORDINALITY keeps the events' order in seq, which the sweeper
 	// publishes by.
-	_, err := tx.Exec(ctx, `INSERT INTO outbox (id, user_id, event_type, envelope)
+	b.Queue(`INSERT INTO outbox (id, user_id, event_type, envelope)
 		SELECT id, user_id, typ, env FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
 			WITH ORDINALITY AS v(id, user_id, typ, env, ord) ORDER BY ord`, ids, users, types, envs)
-	if err != nil {
-		return fmt.Errorf("data: insert outbox: %w", err)
-	}
-	return nil
 }
 
 // DeleteOutbox removes published events.

@@ -100,25 +100,48 @@ func (s *Store) settleTx(ctx context.Context, tx pgx.Tx, us []events.Usage, pric
 		}
 		res.Recorded = append(res.Recorded, biz.UsageRecord{Usage: u, CostMicros: c.cost})
 	}
-	if err := saveAccounts(ctx, tx, order); err != nil {
-		return res, err
+	// Every write, and the spend of the batch's keys after it, in one round
+	// trip. Keys charged in this batch report their spend from the UPDATE;
+	// the others (replays, free requests) are read.
+	b := &pgx.Batch{}
+	queueAccounts(b, order)
+	spends := map[string]int64{}
+	scanSpends := func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var v int64
+			if err := rows.Scan(&id, &v); err != nil {
+				return err
+			}
+			spends[id] = v
+		}
+		return rows.Err()
 	}
-	if err := addKeySpend(ctx, tx, keyDelta); err != nil {
+	if len(keyDelta) > 0 {
+		ids := slices.Sorted(maps.Keys(keyDelta)) // one lock order for concurrent batches
+		ds := make([]int64, len(ids))
+		for i, k := range ids {
+			ds[i] = keyDelta[k]
+		}
+		b.Queue(`UPDATE api_keys AS k SET spent_micros = k.spent_micros + v.d
+			FROM unnest($1::text[], $2::bigint[]) AS v(id, d) WHERE k.id = v.id
+			RETURNING k.id, k.spent_micros`, ids, ds).Query(scanSpends)
+	}
+	var others []string
+	for _, c := range cands {
+		if k := us[c.idx].KeyID; k != "" && keyDelta[k] == 0 && !slices.Contains(others, k) {
+			others = append(others, k)
+		}
+	}
+	if len(others) > 0 {
+		b.Queue(`SELECT id, spent_micros FROM api_keys WHERE id = ANY($1)`, others).Query(scanSpends)
+	}
+	if err := sendBatch(ctx, tx, b); err != nil {
 		return res, err
 	}
 
-	// Mirror every user of the batch, duplicates included: a redelivery
-	// after a failed mirror write repairs it and releases the holds.
-	keyIDs := make([]string, 0, len(cands))
-	for _, c := range cands {
-		if k := us[c.idx].KeyID; k != "" {
-			keyIDs = append(keyIDs, k)
-		}
-	}
-	spends, err := keySpends(ctx, tx, keyIDs)
-	if err != nil {
-		return res, err
-	}
+	// Mirror every user of the batch, replays included: a redelivery after
+	// a failed mirror write repairs it and releases the holds.
 	mirrors := map[string]*biz.Mirror{}
 	for _, c := range cands {
 		u := us[c.idx]
@@ -194,22 +217,4 @@ func orNow(t, now time.Time) time.Time {
 		return now
 	}
 	return t
-}
-
-func addKeySpend(ctx context.Context, tx pgx.Tx, delta map[string]int64) error {
-	if len(delta) == 0 {
-		return nil
-	}
-	// Sorted, so concurrent batches lock key rows in one order.
-	ids := slices.Sorted(maps.Keys(delta))
-	ds := make([]int64, len(ids))
-	for i, k := range ids {
-		ds[i] = delta[k]
-	}
-	_, err := tx.Exec(ctx, `UPDATE api_keys AS k SET spent_micros = k.spent_micros + v.d
-		FROM unnest($1::text[], $2::bigint[]) AS v(id, d) WHERE k.id = v.id`, ids, ds)
-	if err != nil {
-		return fmt.Errorf("data: key spend: %w", err)
-	}
-	return nil
 }

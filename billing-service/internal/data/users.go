@@ -101,11 +101,35 @@ func lockUsers(ctx context.Context, q postgres.Querier, ids []string) (map[strin
 }
 
 // saveAccounts writes the users, ledger entries and outbox events of
-// accounts changed in tx.
+// accounts changed in tx, in one round trip.
 func saveAccounts(ctx context.Context, tx pgx.Tx, accts []*biz.Account) error {
+	b := &pgx.Batch{}
+	queueAccounts(b, accts)
+	return sendBatch(ctx, tx, b)
+}
+
+// sendBatch sends the statements queued on b in one round trip and
+// returns the first error.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	err := tx.SendBatch(ctx, b).Close()
+	if postgres.IsUniqueViolation(err, "users_email_key") {
+		return apperr.Wrap(err, apperr.ReasonAlreadyExists, "a user with this email exists")
+	}
+	if err != nil {
+		return fmt.Errorf("data: write batch: %w", err)
+	}
+	return nil
+}
+
+// queueAccounts queues the writes of accts: users, then their ledger
+// entries and outbox events.
+func queueAccounts(b *pgx.Batch, accts []*biz.Account) {
 	n := len(accts)
 	if n == 0 {
-		return nil
+		return
 	}
 	var (
 		ids, names, emails, statuses, groups, lastEvents = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -123,7 +147,7 @@ func saveAccounts(ctx context.Context, tx pgx.Tx, accts []*biz.Account) error {
 		ledger = append(ledger, a.Ledger...)
 		outbox = append(outbox, a.Events...)
 	}
-	_, err := tx.Exec(ctx, `UPDATE users AS u SET name = v.name, email = v.email, status = v.status,
+	b.Queue(`UPDATE users AS u SET name = v.name, email = v.email, status = v.status,
 		user_group = v.grp, balance_micros = v.bal, credit_limit_micros = v.credit, quota_limit_tokens = v.qlim,
 		quota_used_tokens = v.qused, low_balance_threshold_micros = v.low, version = v.ver,
 		alert_flags = v.flags, period_start = v.period, last_event_id = v.last_event, updated_at = now()
@@ -132,21 +156,13 @@ func saveAccounts(ctx context.Context, tx pgx.Tx, accts []*biz.Account) error {
 			AS v(id, name, email, status, grp, bal, credit, qlim, qused, low, ver, flags, period, last_event)
 		WHERE u.id = v.id`,
 		ids, names, emails, statuses, groups, bal, credit, qlim, qused, low, ver, flags, periods, lastEvents)
-	if err != nil {
-		if postgres.IsUniqueViolation(err) {
-			return apperr.Wrap(err, apperr.ReasonAlreadyExists, "a user with this email exists")
-		}
-		return fmt.Errorf("data: update users: %w", err)
-	}
-	if err := insertLedger(ctx, tx, ledger); err != nil {
-		return err
-	}
-	return insertOutbox(ctx, tx, outbox)
+	queueLedger(b, ledger)
+	queueOutbox(b, outbox)
 }
 
-func insertLedger(ctx context.Context, tx pgx.Tx, es []biz.LedgerEntry) error {
+func queueLedger(b *pgx.Batch, es []biz.LedgerEntry) {
 	if len(es) == 0 {
-		return nil
+		return
 	}
 	n := len(es)
 	ids, users, kinds, reqs, notes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -156,15 +172,11 @@ func insertLedger(ctx context.Context, tx pgx.Tx, es []biz.LedgerEntry) error {
 		ids[i], users[i], kinds[i], reqs[i], notes[i] = e.ID, e.UserID, e.Kind, e.RequestID, e.Note
 		amounts[i], after[i], at[i] = e.AmountMicros, e.BalanceAfterMicros, e.CreatedAt
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO ledger_entries (id, user_id, kind, amount_micros, balance_after_micros, request_id, note, created_at)
+	b.Queue(`INSERT INTO ledger_entries (id, user_id, kind, amount_micros, balance_after_micros, request_id, note, created_at)
 		SELECT id, user_id, kind, amount, after, NULLIF(req, ''), note, at
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::timestamptz[])
 			WITH ORDINALITY AS v(id, user_id, kind, amount, after, req, note, at, ord) ORDER BY ord`,
 		ids, users, kinds, amounts, after, reqs, notes, at)
-	if err != nil {
-		return fmt.Errorf("data: insert ledger: %w", err)
-	}
-	return nil
 }
 
 // WithAccount locks one user, runs fn on it and writes the result in one
