@@ -55,7 +55,9 @@ func benchSettle(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+dbName); err != nil {
 		return err
 	}
-	defer func() { _, _ = admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)") }()
+	defer func() {
+		_, _ = admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)")
+	}()
 	u, err := url.Parse(*pgURL)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ type harness struct {
 	pg   testenv.PostgresDB
 	re   testenv.RedisEnv
 	ne   testenv.NATSEnv
+	// stop cancels Serve and returns its error (once; Cleanup calls it too).
+	stop func() error
 }
 
 // start runs the service; mod may change the config or the app before it
@@ -80,10 +83,10 @@ func start(t *testing.T, mod func(*conf.Config, *App)) *harness {
 		cleanup()
 		t.Fatalf("serve: %v", err)
 	}
+	h.stop = sync.OnceValue(func() error { cancel(); return <-done })
 	t.Cleanup(func() {
 		h.checkLedger()
-		cancel()
-		if err := <-done; err != nil {
+		if err := h.stop(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 		cleanup()

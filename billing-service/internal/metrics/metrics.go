@@ -66,6 +66,26 @@ func New(reg prometheus.Registerer) *Metrics {
 		SSEClients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "billing_sse_clients",
 			Help: "Open sync SSE streams."}),
 	}
+	// Known label values start at 0, so dashboards and alert rules see
+	// every series from the first scrape.
+	for _, v := range []string{"me", "sync", "sse", "admission_load"} {
+		m.BalanceChecks.WithLabelValues(v)
+	}
+	for _, v := range []string{"ok", "upstream_error", "client_cancelled", "rejected"} {
+		m.UsageRecords.WithLabelValues(v)
+	}
+	for _, v := range []string{"prompt", "completion", "cached", "cache_write", "reasoning"} {
+		m.TokensProcessed.WithLabelValues(v)
+	}
+	for _, v := range []string{"quota.low", "quota.exhausted"} {
+		m.LowBalanceAlerts.WithLabelValues(v)
+	}
+	for _, v := range []string{"usage.recorded", "balance.changed", "quota.updated", "quota.low", "quota.exhausted", "key.changed", "price.changed"} {
+		m.EventsPublished.WithLabelValues(v)
+	}
+	for _, v := range []string{"no_price", "unknown_user", "invalid", "transient"} {
+		m.SettlementFailures.WithLabelValues(v)
+	}
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.BalanceChecks, m.UsageRecords, m.TokensProcessed, m.CostUSD,
 		m.QuotaUpdates, m.LowBalanceAlerts, m.EventsPublished, m.ConsumerLag, m.SettleDuration, m.SettlementFailures, m.SSEClients)
 	return m

@@ -1,0 +1,50 @@
+package conf
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+)
+
+// TestShippedConfigLoads loads configs/config.yaml with the environment
+// overrides E2E runs use.
+func TestShippedConfigLoads(t *testing.T) {
+	t.Setenv("LURUS_REDIS_PREFIX", "t123:")
+	t.Setenv("LURUS_NATS_NAMESPACE", "t123")
+	t.Setenv("LURUS_BILLING_LISTEN", "127.0.0.1:0")
+	c, err := Load("../../configs/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Redis.Prefix != "t123:" || c.NATS.Namespace != "t123" || c.HTTP.Listen != "127.0.0.1:0" {
+		t.Fatalf("env overrides not applied: %+v %+v %+v", c.Redis, c.NATS, c.HTTP)
+	}
+	if c.SSE.KeepAlive != 20*time.Second || c.Billing.DefaultPrice != nil || c.Consumer.BatchSize != 500 {
+		t.Fatalf("defaults: %+v %+v", c.SSE, c.Billing)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		yaml string
+		err  string
+	}{
+		{"minimal", "database: {url: postgres://x}\nredis: {addr: x:1}\n", ""},
+		{"unknown key", "database: {url: postgres://x}\nredis: {addr: x:1}\nbogus: 1\n", "bogus"},
+		{"no database", "redis: {addr: x:1}\n", "database url"},
+		{"bad batch", "database: {url: postgres://x}\nredis: {addr: x:1}\nconsumer: {batch_size: 0}\n", "batch_size"},
+		{"bad percent", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {quota_low_percent: 101}\n", "quota_low_percent"},
+		{"negative default price", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {default_price: {input_micros_per_mtok: -1}}\n", "default_price"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			err := config.Decode([]byte(tc.yaml), &c)
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
