@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,6 +246,9 @@ func TestSnapshotCacheInvalidationAndEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := h.NT.Conn.Flush(); err != nil { // the server knows the subscription before anything is published
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	p := h.create(demo("snap", upstreamKey, map[string]any{"key": "sk-disabled-key-0000000", "enabled": false}))
 	ev := nextChange(t, sub)
@@ -426,9 +430,14 @@ func TestListPaginationAndFilters(t *testing.T) {
 }
 
 func TestProbeAndHealth(t *testing.T) {
-	var seen []string
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
 		if r.URL.Path != "/v1/models" {
 			http.NotFound(w, r)
 			return
@@ -476,9 +485,11 @@ func TestProbeAndHealth(t *testing.T) {
 	if !bad.Reachable || bad.AuthOK || bad.StatusCode != 401 || !strings.Contains(bad.Error, "401") || strings.Contains(string(r.Body), "sk-bad-key-000000000000") {
 		t.Fatalf("bad key %+v (body %s)", bad, r.Body)
 	}
-	if len(seen) != 2 || seen[0] != "GET /v1/models" {
+	mu.Lock()
+	if len(seen) != 2 || seen[0] != "GET /v1/models" || seen[1] != "GET /v1/models" {
 		t.Fatalf("upstream saw %v", seen)
 	}
+	mu.Unlock()
 	var after health
 	h.admin("GET", "/api/v1/providers/"+p.ID+"/health", nil).JSON(t, &after)
 	if after.Status != "degraded" || len(after.Keys) != 2 || !after.CheckedAt.Equal(*res.CheckedAt) {

@@ -24,8 +24,8 @@ type Providers struct {
 	Store     ProviderStore
 	Keys      KeyStore
 	Validator Validator
-	// Notify receive every change in order; each is tried even if an
-	// earlier one fails.
+	// Notify receives every committed change, in order; each is told even
+	// if an earlier one fails.
 	Notify []Changed
 	Log    *slog.Logger
 }

@@ -38,7 +38,7 @@ type Options struct {
 	Metrics       *Metrics
 	Ready         []Check
 	Providers     *service.Providers
-	// Listener, if set, is used instead of listening on Addr (tests).
+	// Options are extra Kratos server options, applied last.
 	Options []khttp.ServerOption
 }
 
