@@ -79,9 +79,11 @@ func run(args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("unknown command %q (serve, migrate, rebuild-cache, bench-settle)", cmd)
 	}
-	secrets, err := conf.LoadSecrets()
-	if err != nil {
-		return err
+	var secrets conf.Secrets // rebuild-cache serves no route: it needs none
+	if cmd == "serve" {
+		if secrets, err = conf.LoadSecrets(); err != nil {
+			return err
+		}
 	}
 	app, cleanup, err := newApp(ctx, cfg, secrets, log)
 	if err != nil {
