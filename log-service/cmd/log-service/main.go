@@ -3,6 +3,7 @@
 //
 //	log-service [serve] [-config configs/config.yaml]   consume log.write and serve the API on :18102
 //	log-service migrate [-config ...]                    apply clickhouse-init.sql (and retention where supported)
+//	log-service bench-ingest [-n 200000] [-config ...]   measure NATS → ClickHouse rows/s against same-run baselines
 package main
 
 import (
@@ -23,7 +24,7 @@ import (
 
 func main() { os.Exit(run(os.Args[1:])) }
 
-const usage = `usage: log-service [serve|migrate] [-config path] [flags]`
+const usage = `usage: log-service [serve|migrate|bench-ingest] [-config path] [flags]`
 
 func run(args []string) int {
 	cmd := "serve"
@@ -36,6 +37,8 @@ func run(args []string) int {
 		err = serve(args)
 	case "migrate":
 		err = migrate(args)
+	case "bench-ingest":
+		err = benchIngest(args)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return 0

@@ -86,6 +86,9 @@ type Consumer struct {
 	// MaxAckPending bounds unacknowledged messages (memory while
 	// ClickHouse is down); 0 means 4 × BatchSize × Workers.
 	MaxAckPending int `yaml:"max_ack_pending"`
+	// AckConcurrency is how many acknowledgements (AckSync round trips)
+	// run at once after a flush (256).
+	AckConcurrency int `yaml:"ack_concurrency"`
 	// Backoff is the redelivery delay after a failed flush, by delivery
 	// count (1s 2s 5s 10s 30s).
 	Backoff     []time.Duration `yaml:"backoff"`
@@ -123,7 +126,7 @@ func (c *Config) SetDefaults() {
 		RetentionDays: 180, HourlyRetentionDays: 400}
 	c.NATS = NATS{URL: "nats://127.0.0.1:4222"}
 	c.Consumer = Consumer{Enabled: true, BatchSize: 5000, Linger: 20 * time.Millisecond, Workers: 2,
-		AckWait: 60 * time.Second, FlushTimeout: 20 * time.Second, LagInterval: 5 * time.Second,
+		AckWait: 30 * time.Second, FlushTimeout: 20 * time.Second, LagInterval: 5 * time.Second, AckConcurrency: 256,
 		Backoff: []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}}
 	c.Query = Query{MaxRange: 93 * 24 * time.Hour, DefaultRange: 24 * time.Hour, DefaultLimit: 100, MaxBatchRecords: 10000}
 	c.Billing = Billing{URL: "http://127.0.0.1:18103", Timeout: 3 * time.Second, KeyCacheTTL: 30 * time.Second, NegativeCacheTTL: 5 * time.Second}
@@ -177,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if cs.MaxAckPending < 0 {
 		add("consumer.max_ack_pending must be >= 0")
+	}
+	if cs.AckConcurrency < 1 || cs.AckConcurrency > 4096 {
+		add("consumer.ack_concurrency %d not in 1..4096", cs.AckConcurrency)
 	}
 	for _, d := range cs.Backoff {
 		if d <= 0 {

@@ -31,8 +31,11 @@ type Config struct {
 	AckWait       time.Duration
 	FlushTimeout  time.Duration
 	MaxAckPending int
-	Backoff       []time.Duration
-	LagInterval   time.Duration
+	// AckConcurrency is how many AckSync round trips run at once while a
+	// flushed batch is acknowledged.
+	AckConcurrency int
+	Backoff        []time.Duration
+	LagInterval    time.Duration
 	// BeforeAck is passed to the runner: returning false skips the ack of a
 	// committed message, as a crash between commit and ack would. Tests
 	// only.
@@ -76,18 +79,19 @@ type Consumer struct {
 func New(ctx context.Context, js jetstream.JetStream, cfg Config, ing Ingester, m *metrics.Metrics, log *slog.Logger) (*Consumer, error) {
 	c := &Consumer{cfg: cfg, js: js, ing: ing, m: m, log: log, done: make(chan struct{}), pending: make(map[uint64]struct{})}
 	c.ecfg = events.ConsumerConfig{
-		Stream:        cfg.Names.Stream(events.StreamLogs),
-		Durable:       events.DurableLogs,
-		FilterSubject: cfg.Names.Subject(events.SubjectLogWrite),
-		DeadSubject:   cfg.Names.DeadSubject(events.StreamLogs),
-		BatchSize:     cfg.BatchSize,
-		Linger:        cfg.Linger,
-		AckWait:       cfg.AckWait,
-		MaxAckPending: cfg.MaxAckPending,
-		Backoff:       cfg.Backoff,
-		BeforeAck:     cfg.BeforeAck,
-		Observe:       c.observe,
-		Logger:        log,
+		Stream:         cfg.Names.Stream(events.StreamLogs),
+		Durable:        events.DurableLogs,
+		FilterSubject:  cfg.Names.Subject(events.SubjectLogWrite),
+		DeadSubject:    cfg.Names.DeadSubject(events.StreamLogs),
+		BatchSize:      cfg.BatchSize,
+		Linger:         cfg.Linger,
+		AckWait:        cfg.AckWait,
+		MaxAckPending:  cfg.MaxAckPending,
+		AckConcurrency: cfg.AckConcurrency,
+		Backoff:        cfg.Backoff,
+		BeforeAck:      cfg.BeforeAck,
+		Observe:        c.observe,
+		Logger:         log,
 	}
 	r, err := events.NewConsumer(ctx, js, c.ecfg)
 	if err != nil {
