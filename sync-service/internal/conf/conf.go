@@ -25,6 +25,17 @@ type Config struct {
 	Billing Billing       `yaml:"billing"`
 	Auth    Auth          `yaml:"auth"`
 	WS      WS            `yaml:"ws"`
+	Runtime Runtime       `yaml:"runtime"`
+}
+
+// Runtime tunes the Go runtime.
+type Runtime struct {
+	// GCPercent is the garbage collector's target (GOGC) when the GOGC
+	// environment variable is not set. Most of this service's heap is
+	// long-lived per-connection state and it allocates little per second,
+	// so a low value costs little CPU and keeps the process's RSS close to
+	// its live memory (see docs/sync-service.md). -1 turns the GC off.
+	GCPercent int `yaml:"gc_percent"`
 }
 
 // Server is the HTTP listener.
@@ -141,6 +152,7 @@ func (c *Config) SetDefaults() {
 		KeyCacheSize:     100_000,
 		TicketTTL:        60 * time.Second,
 	}
+	c.Runtime = Runtime{GCPercent: 100}
 	c.WS = WS{
 		PingInterval:     30 * time.Second,
 		PongWait:         10 * time.Second,
@@ -148,9 +160,9 @@ func (c *Config) SetDefaults() {
 		CloseGrace:       2 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
 		ReadLimitBytes:   4 << 10,
-		ReadBufferBytes:  1 << 10,
+		ReadBufferBytes:  512,
 		WriteBufferBytes: 4 << 10,
-		SendQueue:        32,
+		SendQueue:        16,
 		ControlQueue:     8,
 		MessageRate:      10,
 		MessageBurst:     20,
@@ -203,6 +215,7 @@ func (c *Config) Validate() error {
 	check(w.MessageRate > 0 && w.MessageBurst >= 1, "ws.message_rate and ws.message_burst must be positive")
 	check(w.MaxReplay >= 0, "ws.max_replay must not be negative")
 	check(w.SyncTimeout > 0, "ws.sync_timeout must be positive")
+	check(c.Runtime.GCPercent == -1 || c.Runtime.GCPercent >= 10 && c.Runtime.GCPercent <= 1000, "runtime.gc_percent must be -1 or in [10, 1000]")
 	return errors.Join(errs...)
 }
 

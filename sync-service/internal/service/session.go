@@ -20,17 +20,23 @@ import (
 type frameKind uint8
 
 const (
-	frameText  frameKind = iota + 1 // an encoded protocol message
-	frameEvent                      // a user event (encoded by the writer)
-	framePong                       // a WebSocket pong control frame
+	frameText frameKind = iota + 1 // an encoded protocol message
+	framePong                      // a WebSocket pong control frame
 )
 
-// outFrame is one item for the writer.
+// outFrame is one reply for the writer (kept small: every connection's
+// control queue holds ControlQueue of them).
 type outFrame struct {
 	kind    frameKind
 	msgType string // for frameText: the message type, for metrics
 	data    []byte
-	env     events.Envelope // for frameEvent
+}
+
+// initial is what the writer sends before live events: replayed events, or
+// a reply (the sync_state that replaces an impossible resume).
+type initial struct {
+	replay []events.Envelope
+	frame  *outFrame
 }
 
 // errFlood ends the reader of a client that sends faster than allowed or
@@ -44,7 +50,6 @@ type session struct {
 	h         *WS
 	ws        *websocket.Conn
 	sub       *events.Subscription
-	cancel    context.CancelFunc
 	remove    func()
 	userID    string
 	keyID     string
@@ -53,7 +58,8 @@ type session struct {
 	remote    string
 	started   time.Time
 
-	filter atomic.Pointer[biz.TypeFilter]
+	filter  atomic.Pointer[biz.TypeFilter]
+	limiter biz.Limiter // reader-only
 
 	control    chan outFrame // reader → writer replies
 	closeOnce  sync.Once
@@ -99,9 +105,8 @@ func (s *session) enqueue(f outFrame) bool {
 
 // readLoop reads client messages until the connection fails, the client
 // closes, or it floods.
-func (s *session) readLoop(ctx context.Context) {
+func (s *session) readLoop() {
 	defer close(s.readerDone)
-	lim := biz.NewLimiter(s.h.cfg.MessageRate, s.h.cfg.MessageBurst)
 	for {
 		typ, data, err := s.ws.ReadMessage()
 		if err != nil {
@@ -109,11 +114,11 @@ func (s *session) readLoop(ctx context.Context) {
 			return
 		}
 		s.extendReadDeadline()
-		if !lim.Allow(time.Now()) {
+		if !s.limiter.Allow(time.Now()) {
 			s.readErr = errFlood
 			return
 		}
-		if !s.handle(ctx, typ, data) {
+		if !s.handle(typ, data) {
 			s.readErr = errFlood
 			return
 		}
@@ -121,7 +126,9 @@ func (s *session) readLoop(ctx context.Context) {
 }
 
 // handle answers one client message; false means the reply queue is full.
-func (s *session) handle(ctx context.Context, typ int, data []byte) bool {
+//
+//go:noinline
+func (s *session) handle(typ int, data []byte) bool {
 	m := s.h.metrics
 	if typ != websocket.TextMessage {
 		m.ClientMessages.WithLabelValues("invalid").Inc()
@@ -144,7 +151,7 @@ func (s *session) handle(ctx context.Context, typ int, data []byte) bool {
 		s.filter.Store(&f)
 		return true
 	default: // MsgSyncRequest
-		ctx, cancel := context.WithTimeout(ctx, s.h.cfg.SyncTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.SyncTimeout)
 		defer cancel()
 		st, err := s.h.state.SyncState(ctx, s.userID)
 		if err != nil {
@@ -162,33 +169,37 @@ func (s *session) reply(msgType string, data []byte) bool {
 }
 
 // writeLoop sends the initial frames, then live events, replies and pings,
-// until the session ends; then it closes the socket and cleans up.
-func (s *session) writeLoop(initial []outFrame) {
-	defer s.finish()
-	ticker := time.NewTicker(s.h.cfg.PingInterval)
-	defer ticker.Stop()
-	for _, f := range initial {
-		if !s.write(f, false) {
-			return
-		}
+// until the session ends; then it closes the socket and cleans up. It is
+// split in small frames on purpose: an idle connection's goroutine must fit
+// the runtime's smallest stack.
+func (s *session) writeLoop(first initial) {
+	if s.sendInitial(first) {
+		ticker := time.NewTicker(s.h.cfg.PingInterval)
+		s.serve(ticker.C)
+		ticker.Stop()
 	}
+	s.finish()
+}
+
+// serve is the writer's select loop.
+func (s *session) serve(tick <-chan time.Time) {
+	evs := s.sub.C()
 	for {
 		select {
-		case env, ok := <-s.sub.C():
+		case env, ok := <-evs:
 			if !ok {
 				s.subscriptionEnded()
 				return
 			}
-			if !s.write(outFrame{kind: frameEvent, env: env}, true) {
+			if !s.writeEvent(&env, true) {
 				return
 			}
 		case f := <-s.control:
-			if !s.write(f, false) {
+			if !s.write(f) {
 				return
 			}
-		case <-ticker.C:
-			if err := s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.cfg.WriteTimeout)); err != nil {
-				s.writeFailed(err)
+		case <-tick:
+			if !s.ping() {
 				return
 			}
 		case <-s.closeReq:
@@ -201,25 +212,49 @@ func (s *session) writeLoop(initial []outFrame) {
 	}
 }
 
-// write sends one frame; false means the session must end (already
-// recorded). live marks events whose fan-out latency is measured.
-func (s *session) write(f outFrame, live bool) bool {
+// sendInitial writes the replay or the state that precede live events.
+//
+//go:noinline
+func (s *session) sendInitial(first initial) bool {
+	for i := range first.replay {
+		if !s.writeEvent(&first.replay[i], false) {
+			return false
+		}
+	}
+	return first.frame == nil || s.write(*first.frame)
+}
+
+// writeEvent sends a user event unless the filter excludes it; false means
+// the session must end (already recorded). live marks events whose fan-out
+// latency is measured (not replayed ones).
+//
+//go:noinline
+func (s *session) writeEvent(env *events.Envelope, live bool) bool {
+	if !s.filter.Load().Wants(env.Type) {
+		return true
+	}
+	_ = s.ws.SetWriteDeadline(time.Now().Add(s.h.cfg.WriteTimeout))
+	if err := s.ws.WriteMessage(websocket.TextMessage, EncodeEvent(*env)); err != nil {
+		s.writeFailed(err)
+		return false
+	}
+	s.sentEvents++
+	s.h.metrics.MessagesOut.WithLabelValues(MsgEvent).Inc()
+	if live && !env.OccurredAt.IsZero() {
+		s.h.metrics.FanoutLatency.Observe(time.Since(env.OccurredAt).Seconds())
+	}
+	return true
+}
+
+// write sends one reply; false means the session must end (already
+// recorded).
+//
+//go:noinline
+func (s *session) write(f outFrame) bool {
 	var err error
 	switch f.kind {
 	case framePong:
 		err = s.ws.WriteControl(websocket.PongMessage, f.data, time.Now().Add(s.h.cfg.WriteTimeout))
-	case frameEvent:
-		if !s.filter.Load().Wants(f.env.Type) {
-			return true
-		}
-		_ = s.ws.SetWriteDeadline(time.Now().Add(s.h.cfg.WriteTimeout))
-		if err = s.ws.WriteMessage(websocket.TextMessage, EncodeEvent(f.env)); err == nil {
-			s.sentEvents++
-			s.h.metrics.MessagesOut.WithLabelValues(MsgEvent).Inc()
-			if live && !f.env.OccurredAt.IsZero() {
-				s.h.metrics.FanoutLatency.Observe(time.Since(f.env.OccurredAt).Seconds())
-			}
-		}
 	default:
 		_ = s.ws.SetWriteDeadline(time.Now().Add(s.h.cfg.WriteTimeout))
 		if err = s.ws.WriteMessage(websocket.TextMessage, f.data); err == nil {
@@ -234,8 +269,21 @@ func (s *session) write(f outFrame, live bool) bool {
 	return true
 }
 
+// ping sends a WebSocket ping; false means the session must end.
+//
+//go:noinline
+func (s *session) ping() bool {
+	if err := s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.cfg.WriteTimeout)); err != nil {
+		s.writeFailed(err)
+		return false
+	}
+	return true
+}
+
 // writeFailed ends a session whose socket does not take writes. A write that
 // timed out while the feed dropped the subscription is a slow client.
+//
+//go:noinline
 func (s *session) writeFailed(err error) {
 	if errors.Is(s.sub.Err(), events.ErrSlowSubscriber) || isTimeout(err) {
 		s.slow()
@@ -254,6 +302,8 @@ func (s *session) slow() {
 }
 
 // subscriptionEnded handles the feed closing this session's subscription.
+//
+//go:noinline
 func (s *session) subscriptionEnded() {
 	switch err := s.sub.Err(); {
 	case errors.Is(err, events.ErrSlowSubscriber):
@@ -269,6 +319,8 @@ func (s *session) subscriptionEnded() {
 }
 
 // closeRequested handles Close from the hub.
+//
+//go:noinline
 func (s *session) closeRequested() {
 	switch biz.CloseCause(s.cause.Load()) {
 	case biz.CauseShutdown:
@@ -287,7 +339,7 @@ func (s *session) drain() {
 	for {
 		select {
 		case env, ok := <-s.sub.C():
-			if !ok || !s.write(outFrame{kind: frameEvent, env: env}, true) {
+			if !ok || !s.writeEvent(&env, true) {
 				return
 			}
 		default:
@@ -298,6 +350,8 @@ func (s *session) drain() {
 
 // readerEnded handles the reader's end: the client closed (its close frame
 // is echoed), timed out, flooded, or the connection broke.
+//
+//go:noinline
 func (s *session) readerEnded() {
 	s.disconnect = s.readerCause()
 	var ce *websocket.CloseError
@@ -359,7 +413,6 @@ func (s *session) sendClose(code int, text string, grace time.Duration) {
 // finish closes the socket, waits for the reader, releases the
 // subscription and the hub entry, and logs the session.
 func (s *session) finish() {
-	s.cancel()
 	_ = s.ws.Close()
 	<-s.readerDone
 	s.sub.Close()

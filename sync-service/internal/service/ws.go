@@ -125,28 +125,29 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	s := &session{
 		h: h, userID: who.userID, keyID: who.keyID, deviceID: deviceID, requestID: RequestID(r.Context()),
-		remote: h.addr.ClientAddr(r).String(), cancel: cancel,
+		remote:  h.addr.ClientAddr(r).String(),
 		control: make(chan outFrame, h.cfg.ControlQueue), closeReq: make(chan struct{}), readerDone: make(chan struct{}),
 	}
 	s.filter.Store(&filter)
+	s.limiter = biz.NewLimiter(h.cfg.MessageRate, h.cfg.MessageBurst)
 	remove, err := h.hub.Add(who.userID, who.keyID, s)
 	if err != nil {
-		cancel()
 		WriteError(w, err)
 		return
 	}
 	s.remove = remove
-	sub, err := h.feed.Subscribe(ctx, who.userID, lastID)
+	// The subscription outlives the request: it ends by Close when the
+	// session finishes, not with a context (a cancelable one would also
+	// cost every idle connection a context and its registration).
+	sub, err := h.feed.Subscribe(context.Background(), who.userID, lastID)
 	if err != nil {
-		cancel()
 		remove()
 		if errors.Is(err, events.ErrFeedClosed) {
 			err = apperr.New(apperr.ReasonShuttingDown, "server is shutting down")
 		} else {
-			h.log.ErrorContext(ctx, "feed subscribe", "err", err, "user_id", who.userID)
+			h.log.ErrorContext(r.Context(), "feed subscribe", "err", err, "user_id", who.userID)
 			err = apperr.Wrap(err, apperr.ReasonDependencyDown, "event stream unavailable")
 		}
 		WriteError(w, err)
@@ -157,13 +158,12 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The upgrader has answered the client.
 		sub.Close()
-		cancel()
 		remove()
 		return
 	}
 	s.ws = ws
 	s.started = time.Now()
-	initial := h.initialFrames(ctx, s, lastID)
+	first := h.initialFrames(r.Context(), s, lastID)
 	ws.SetReadLimit(h.cfg.ReadLimitBytes)
 	s.extendReadDeadline()
 	ws.SetPongHandler(func(string) error { s.extendReadDeadline(); return nil })
@@ -176,8 +176,8 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.peerCloseCode = code
 		return nil
 	})
-	go s.writeLoop(initial)
-	go s.readLoop(ctx)
+	go s.writeLoop(first)
+	go s.readLoop()
 }
 
 // authenticate applies the origin rule and the credentials: an API key in a
@@ -211,17 +211,14 @@ func (h *WS) authenticate(r *http.Request) (principal, error) {
 
 // initialFrames is what the writer sends before live events: the replay of
 // a resume, or, when a resume is not possible, the full state.
-func (h *WS) initialFrames(ctx context.Context, s *session, lastID string) []outFrame {
+func (h *WS) initialFrames(ctx context.Context, s *session, lastID string) initial {
 	if lastID == "" {
-		return nil
+		return initial{}
 	}
 	sub := s.sub
 	if sub.Resumed && len(sub.Replay) <= h.cfg.MaxReplay {
 		h.metrics.Resumes.WithLabelValues("replayed").Inc()
-		out := make([]outFrame, 0, len(sub.Replay))
-		for _, env := range sub.Replay {
-			out = append(out, outFrame{kind: frameEvent, env: env})
-		}
+		out := initial{replay: sub.Replay}
 		sub.Replay = nil
 		return out
 	}
@@ -232,7 +229,7 @@ func (h *WS) initialFrames(ctx context.Context, s *session, lastID string) []out
 	st, err := h.state.SyncState(ctx, s.userID)
 	if err != nil {
 		h.log.WarnContext(ctx, "sync state for resume", "err", err, "user_id", s.userID)
-		return []outFrame{{kind: frameText, msgType: MsgError, data: EncodeError("", err)}}
+		return initial{frame: &outFrame{kind: frameText, msgType: MsgError, data: EncodeError("", err)}}
 	}
-	return []outFrame{{kind: frameText, msgType: MsgSyncState, data: EncodeSyncState("", StateResumeUnavailable, st)}}
+	return initial{frame: &outFrame{kind: frameText, msgType: MsgSyncState, data: EncodeSyncState("", StateResumeUnavailable, st)}}
 }
