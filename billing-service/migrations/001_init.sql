@@ -117,14 +117,13 @@ CREATE TABLE idempotency_keys (
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 
--- Transactional outbox of user events: written with the change that caused
--- them, published to JetStream after commit (Nats-Msg-Id = id), then deleted.
--- The table is near empty in steady state, so it carries only its key.
+-- Transactional outbox of user events: one row per transaction holding
+-- its events (a JSON array of envelopes, in order), written with the change
+-- that caused them, published to JetStream after commit (Nats-Msg-Id = event
+-- id), then deleted. Near empty in steady state, so it carries only its key.
 CREATE TABLE outbox (
     id          text PRIMARY KEY,
     seq         bigserial NOT NULL,
-    user_id     text NOT NULL,
-    event_type  text NOT NULL,
-    envelope    bytea NOT NULL,
+    events      bytea NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now()
 );

@@ -261,3 +261,29 @@ func TestUnpricedModelIsNeverFree(t *testing.T) {
 		})
 	}
 }
+
+// TestOutboxSweeperPublishesLeftovers: a change committed without its
+// after-commit step (a crash) still has its events published, once, by
+// the sweeper.
+func TestOutboxSweeperPublishesLeftovers(t *testing.T) {
+	h := start(t, nil)
+	userID, _, _ := h.newUser(0, nil)
+	res, err := h.app.Store.Post(context.Background(), biz.PostRequest{UserID: userID, Kind: biz.KindTopup,
+		AmountMicros: 42, IdemKey: "crash-1", RequestHash: "h"}) // committed; Propagate never called
+	if err != nil || len(res.Effects.Events) != 1 || len(res.Effects.OutboxRows) != 1 {
+		t.Fatalf("post: %+v %v", res.Effects, err)
+	}
+	h.eventually("sweeper drained the outbox", func() bool { return h.count(`SELECT count(*) FROM outbox`) == 0 })
+	var found int
+	for _, e := range h.userEvents(userID) {
+		if e.ID == res.Effects.Events[0].ID {
+			found++
+		}
+	}
+	if found != 1 {
+		t.Fatalf("left-over event published %d times, want 1", found)
+	}
+	if got := h.user(userID).LastEventID; got != res.Effects.Events[0].ID {
+		t.Fatalf("last_event_id %s, want %s", got, res.Effects.Events[0].ID)
+	}
+}

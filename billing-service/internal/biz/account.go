@@ -3,6 +3,7 @@ package biz
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
@@ -43,6 +44,7 @@ func MirrorOf(u *User) Mirror {
 type Effects struct {
 	Mirrors      []Mirror
 	Events       []OutboxEvent
+	OutboxRows   []string // outbox rows holding Events, deleted once published
 	KeyChanges   []events.KeyChanged
 	PriceVersion int64
 }
@@ -51,6 +53,7 @@ type Effects struct {
 func (e *Effects) Merge(o Effects) {
 	e.Mirrors = append(e.Mirrors, o.Mirrors...)
 	e.Events = append(e.Events, o.Events...)
+	e.OutboxRows = append(e.OutboxRows, o.OutboxRows...)
 	e.KeyChanges = append(e.KeyChanges, o.KeyChanges...)
 	e.PriceVersion = max(e.PriceVersion, o.PriceVersion)
 }
@@ -71,6 +74,8 @@ type Account struct {
 	Events []OutboxEvent
 	// Changed is set once anything the admission mirror holds changed.
 	Changed bool
+	// OutboxRow is the outbox row the data layer stored Events in.
+	OutboxRow string
 
 	rules Rules
 	now   time.Time
@@ -306,6 +311,9 @@ func EffectsOf(accts ...*Account) Effects {
 			eff.Mirrors = append(eff.Mirrors, MirrorOf(a.U))
 		}
 		eff.Events = append(eff.Events, a.Events...)
+		if a.OutboxRow != "" && !slices.Contains(eff.OutboxRows, a.OutboxRow) {
+			eff.OutboxRows = append(eff.OutboxRows, a.OutboxRow)
+		}
 	}
 	return eff
 }

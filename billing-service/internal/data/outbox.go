@@ -2,31 +2,42 @@ package data
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
-func queueOutbox(b *pgx.Batch, evs []biz.OutboxEvent) {
+// queueOutbox queues one outbox row holding evs (a JSON array of their
+// envelopes, in order) and returns its id ("" when there is nothing).
+func queueOutbox(b *pgx.Batch, evs []biz.OutboxEvent) string {
 	if len(evs) == 0 {
-		return
+		return ""
 	}
-	n := len(evs)
-	ids, users, types := make([]string, n), make([]string, n), make([]string, n)
-	envs := make([][]byte, n)
+	size := 2
+	for _, e := range evs {
+		size += len(e.Envelope) + 1
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, '[')
 	for i, e := range evs {
-		ids[i], users[i], types[i], envs[i] = e.ID, e.UserID, e.Type, e.Envelope
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, e.Envelope...)
 	}
-	// WITH ORDINALITY keeps the events' order in seq, which the sweeper
-	// publishes by.
-	b.Queue(`INSERT INTO outbox (id, user_id, event_type, envelope)
-		SELECT id, user_id, typ, env FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
-			WITH ORDINALITY AS v(id, user_id, typ, env, ord) ORDER BY ord`, ids, users, types, envs)
+	buf = append(buf, ']')
+	id := ulid.Make().String()
+	b.Queue(`INSERT INTO outbox (id, events) VALUES ($1, $2)`, id, buf)
+	return id
 }
 
-// DeleteOutbox removes published events.
+// DeleteOutbox removes published outbox rows.
 func (s *Store) DeleteOutbox(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
@@ -35,22 +46,41 @@ func (s *Store) DeleteOutbox(ctx context.Context, ids []string) error {
 	return err
 }
 
-// PendingOutbox returns up to limit events written at least minAge ago and
-// still unpublished (a crash between commit and publish), oldest first.
-func (s *Store) PendingOutbox(ctx context.Context, minAge time.Duration, limit int) ([]biz.OutboxEvent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, user_id, event_type, envelope FROM outbox
+// PendingOutbox returns up to limit outbox rows written at least minAge
+// ago and still unpublished (a crash between commit and publish), oldest
+// first, with their events in order.
+func (s *Store) PendingOutbox(ctx context.Context, minAge time.Duration, limit int) ([]string, []biz.OutboxEvent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, events FROM outbox
 		WHERE created_at <= now() - make_interval(secs => $1) ORDER BY seq LIMIT $2`, minAge.Seconds(), limit)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (biz.OutboxEvent, error) {
-		var e biz.OutboxEvent
-		err := r.Scan(&e.ID, &e.UserID, &e.Type, &e.Envelope)
-		return e, err
-	})
+	defer rows.Close()
+	var ids []string
+	var evs []biz.OutboxEvent
+	for rows.Next() {
+		var id string
+		var raw []byte
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, nil, err
+		}
+		var envs []json.RawMessage
+		if err := json.Unmarshal(raw, &envs); err != nil {
+			return nil, nil, fmt.Errorf("data: outbox row %s: %w", id, err)
+		}
+		for _, e := range envs {
+			env, err := events.ParseEnvelope(e)
+			if err != nil {
+				return nil, nil, fmt.Errorf("data: outbox row %s: %w", id, err)
+			}
+			evs = append(evs, biz.OutboxEvent{ID: env.ID, UserID: env.UserID, Type: env.Type, Envelope: e})
+		}
+		ids = append(ids, id)
+	}
+	return ids, evs, rows.Err()
 }
 
-// OutboxLen counts unpublished events (tests and readiness detail).
+// OutboxLen counts unpublished outbox rows.
 func (s *Store) OutboxLen(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n)

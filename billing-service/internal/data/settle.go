@@ -162,9 +162,8 @@ func (s *Store) settleTx(ctx context.Context, tx pgx.Tx, us []events.Usage, pric
 	for _, m := range mirrors {
 		res.Effects.Mirrors = append(res.Effects.Mirrors, *m)
 	}
-	for _, a := range order {
-		res.Effects.Events = append(res.Effects.Events, a.Events...)
-	}
+	ev := biz.EffectsOf(order...)
+	res.Effects.Events, res.Effects.OutboxRows = ev.Events, ev.OutboxRows
 	return res, nil
 }
 

@@ -157,7 +157,12 @@ func queueAccounts(b *pgx.Batch, accts []*biz.Account) {
 		WHERE u.id = v.id`,
 		ids, names, emails, statuses, groups, bal, credit, qlim, qused, low, ver, flags, periods, lastEvents)
 	queueLedger(b, ledger)
-	queueOutbox(b, outbox)
+	row := queueOutbox(b, outbox)
+	for _, a := range accts {
+		if len(a.Events) > 0 {
+			a.OutboxRow = row
+		}
+	}
 }
 
 func queueLedger(b *pgx.Batch, es []biz.LedgerEntry) {

@@ -23,8 +23,8 @@ import (
 
 // Outbox is the stored side of the outbox.
 type Outbox interface {
-	DeleteOutbox(ctx context.Context, ids []string) error
-	PendingOutbox(ctx context.Context, minAge time.Duration, limit int) ([]biz.OutboxEvent, error)
+	DeleteOutbox(ctx context.Context, rowIDs []string) error
+	PendingOutbox(ctx context.Context, minAge time.Duration, limit int) (rowIDs []string, evs []biz.OutboxEvent, err error)
 }
 
 // PriceChanged is the body of the core-NATS price.changed notification:
@@ -59,7 +59,7 @@ func (p *Publisher) Propagate(ctx context.Context, eff biz.Effects) error {
 	if err := p.ApplyMirrors(ctx, eff.Mirrors); err != nil {
 		errs = append(errs, err)
 	}
-	if err := p.PublishEvents(ctx, eff.Events); err != nil {
+	if err := p.PublishEvents(ctx, eff.Events, eff.OutboxRows); err != nil {
 		errs = append(errs, err)
 	}
 	for _, kc := range eff.KeyChanges {
@@ -99,12 +99,10 @@ func (p *Publisher) ApplyMirrors(ctx context.Context, ms []biz.Mirror) error {
 }
 
 // PublishEvents publishes evs to JetStream asynchronously, in order, waits
-// for every acknowledgement and deletes them from the outbox. The
-// Nats-Msg-Id is the event id, so publishing an event twice stores it once.
-func (p *Publisher) PublishEvents(ctx context.Context, evs []biz.OutboxEvent) error {
-	if len(evs) == 0 {
-		return nil
-	}
+// for every acknowledgement and then deletes the outbox rows holding them.
+// The Nats-Msg-Id is the event id, so publishing an event twice stores it
+// once.
+func (p *Publisher) PublishEvents(ctx context.Context, evs []biz.OutboxEvent, rowIDs []string) error {
 	futs := make([]jetstream.PubAckFuture, 0, len(evs))
 	for _, e := range evs {
 		msg := events.NewRawMsg(ctx, p.names.UserSubject(e.UserID, e.Type), e.ID, e.Type, e.Envelope)
@@ -124,11 +122,7 @@ func (p *Publisher) PublishEvents(ctx context.Context, evs []biz.OutboxEvent) er
 			return ctx.Err()
 		}
 	}
-	ids := make([]string, len(evs))
-	for i, e := range evs {
-		ids[i] = e.ID
-	}
-	return p.outbox.DeleteOutbox(ctx, ids)
+	return p.outbox.DeleteOutbox(ctx, rowIDs)
 }
 
 func (p *Publisher) count(typ string) {
@@ -154,29 +148,30 @@ func (p *Publisher) Sweep(ctx context.Context, interval, minAge time.Duration) {
 		case <-t.C:
 		}
 		for {
-			n, err := p.SweepOnce(ctx, minAge, 500)
+			n, err := p.SweepOnce(ctx, minAge, 100)
 			if err != nil {
 				if ctx.Err() == nil {
 					p.log.Warn("outbox sweep failed", "err", err)
 				}
 				break
 			}
-			if n < 500 {
+			if n < 100 {
 				break
 			}
 		}
 	}
 }
 
-// SweepOnce publishes up to limit pending outbox rows and reports how many.
+// SweepOnce publishes the events of up to limit pending outbox rows and
+// reports how many rows.
 func (p *Publisher) SweepOnce(ctx context.Context, minAge time.Duration, limit int) (int, error) {
-	evs, err := p.outbox.PendingOutbox(ctx, minAge, limit)
-	if err != nil || len(evs) == 0 {
+	rows, evs, err := p.outbox.PendingOutbox(ctx, minAge, limit)
+	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	if err := p.PublishEvents(ctx, evs); err != nil {
+	if err := p.PublishEvents(ctx, evs, rows); err != nil {
 		return 0, err
 	}
-	p.log.Info("outbox: published events left behind", "count", len(evs))
-	return len(evs), nil
+	p.log.Info("outbox: published events left behind", "rows", len(rows), "events", len(evs))
+	return len(rows), nil
 }
