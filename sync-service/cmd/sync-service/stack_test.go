@@ -63,8 +63,13 @@ func (s *syncBuffer) String() string {
 
 func startStack(t *testing.T, mutate func(*conf.Config)) *stack {
 	t.Helper()
-	ne := testenv.NATS(t)
-	re := testenv.Redis(t)
+	return startStackOn(t, testenv.NATS(t), testenv.Redis(t), mutate)
+}
+
+// startStackOn is startStack on a given NATS namespace and Redis prefix
+// (the end-to-end test shares them with a real billing-service).
+func startStackOn(t *testing.T, ne testenv.NATSEnv, re testenv.RedisEnv, mutate func(*conf.Config)) *stack {
+	t.Helper()
 	fb := synctest.NewFakeBilling(testInternalToken)
 	bsrv := fb.Start()
 	t.Cleanup(bsrv.Close)
