@@ -37,6 +37,7 @@ func benchSettle(ctx context.Context, args []string, out io.Writer) error {
 	n := fs.Int("n", 50000, "billing.usage events to settle")
 	users := fs.Int("users", 1000, "users in the mix")
 	batch := fs.Int("batch", 500, "consumer batch size")
+	workers := fs.Int("workers", 1, "batches settled at once (consumer.workers)")
 	pgURL := fs.String("pg", envOr("LURUS_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "admin PostgreSQL URL (a temporary database is created)")
 	redisAddr := fs.String("redis", envOr("LURUS_REDIS_ADDR", "127.0.0.1:6379"), "Redis address")
 	natsURL := fs.String("nats", envOr("LURUS_NATS_URL", "nats://127.0.0.1:4222"), "NATS URL")
@@ -109,7 +110,8 @@ func benchSettle(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	runner, err := consumer.NewRunner(ctx, app.js, consumer.Config{Names: app.names, BatchSize: *batch,
-		Linger: cfg.Consumer.Linger, AckWait: cfg.Consumer.AckWait, Backoff: backoff(cfg.Consumer)}, app.Handler, app.Metrics, log)
+		Linger: cfg.Consumer.Linger, AckWait: cfg.Consumer.AckWait, Backoff: backoff(cfg.Consumer), Workers: *workers},
+		app.Handler, app.Metrics, log)
 	if err != nil {
 		return err
 	}

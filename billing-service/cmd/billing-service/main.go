@@ -237,7 +237,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	}
 	runner, err := consumer.NewRunner(ctx, a.js, consumer.Config{Names: a.names, BatchSize: a.cfg.Consumer.BatchSize,
 		Linger: a.cfg.Consumer.Linger, AckWait: a.cfg.Consumer.AckWait, LagInterval: a.cfg.Consumer.LagInterval,
-		Backoff: backoff(a.cfg.Consumer), BeforeAck: a.BeforeAck}, a.Handler, a.Metrics, a.log)
+		Backoff: backoff(a.cfg.Consumer), Workers: a.cfg.Consumer.Workers, BeforeAck: a.BeforeAck}, a.Handler, a.Metrics, a.log)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,7 @@ type Consumer struct {
 	Linger        time.Duration `yaml:"linger"`
 	AckWait       time.Duration `yaml:"ack_wait"`
 	LagInterval   time.Duration `yaml:"lag_interval"`
+	Workers       int           `yaml:"workers"`
 	RetryBackoff  time.Duration `yaml:"retry_backoff"`
 	MaxRetryDelay time.Duration `yaml:"max_retry_delay"`
 }
@@ -116,7 +117,7 @@ func (c *Config) SetDefaults() {
 	c.Redis.SetDefaults()
 	c.Redis.Prefix = "lurus:"
 	c.NATS = NATS{URL: "nats://127.0.0.1:4222"}
-	c.Consumer = Consumer{BatchSize: 500, Linger: 5 * time.Millisecond, AckWait: 30 * time.Second,
+	c.Consumer = Consumer{BatchSize: 500, Workers: 1, Linger: 5 * time.Millisecond, AckWait: 30 * time.Second,
 		LagInterval: 5 * time.Second, RetryBackoff: time.Second, MaxRetryDelay: 30 * time.Second}
 	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256}
 	c.Billing = Billing{QuotaLowPercent: 80, OutboxSweepInterval: 5 * time.Second, OutboxMinAge: 10 * time.Second,
@@ -143,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Consumer.BatchSize < 1 || c.Consumer.BatchSize > 5000 {
 		errs = append(errs, fmt.Errorf("consumer.batch_size %d not in 1..5000", c.Consumer.BatchSize))
+	}
+	if c.Consumer.Workers < 1 || c.Consumer.Workers > 16 {
+		errs = append(errs, fmt.Errorf("consumer.workers %d not in 1..16", c.Consumer.Workers))
 	}
 	if c.SSE.KeepAlive <= 0 || c.SSE.Buffer < 1 {
 		errs = append(errs, errors.New("sse.keep_alive and sse.buffer must be > 0"))

@@ -137,6 +137,11 @@ type Config struct {
 	AckWait     time.Duration
 	Backoff     []time.Duration
 	LagInterval time.Duration
+	// Workers is how many batches are settled at once (1). More overlap one
+	// batch's database work with another's acks; users are locked in id
+	// order so batches never deadlock, but two batches touching one user
+	// may publish that user's events out of commit order.
+	Workers int
 	// BeforeAck is the crash-simulation hook of events.ConsumerConfig
 	// (tests only).
 	BeforeAck func(events.Delivery) bool
@@ -177,7 +182,18 @@ func (r *Runner) Lag(ctx context.Context) (uint64, error) { return r.cons.Lag(ct
 // Run consumes until ctx ends; the lag gauge is refreshed meanwhile.
 func (r *Runner) Run(ctx context.Context) error {
 	go r.watchLag(ctx)
-	return r.cons.RunBatch(ctx, r.h.Handle)
+	n := max(1, r.cfg.Workers)
+	errc := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() { errc <- r.cons.RunBatch(ctx, r.h.Handle) }()
+	}
+	var first error
+	for i := 0; i < n; i++ {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (r *Runner) watchLag(ctx context.Context) {
