@@ -23,6 +23,8 @@ CREATE TABLE users (
     updated_at                    timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX users_email_key ON users (lower(email)) WHERE email <> '';
+-- the monthly reset job finds users whose period rolled over
+CREATE INDEX users_period_idx ON users (period_start);
 
 CREATE TABLE api_keys (
     id                  text PRIMARY KEY,

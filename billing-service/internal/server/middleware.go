@@ -10,6 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/oklog/ulid/v2"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
@@ -18,9 +20,11 @@ import (
 )
 
 // requestID takes X-Request-Id from the client when it is a valid UUID or
-// ULID, else makes one, and echoes it.
+// ULID, else makes one, and echoes it. It also picks up the caller's W3C
+// trace context (traceparent), so the request log line carries its trace id.
 func requestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		c.Request = c.Request.WithContext(otel.GetTextMapPropagator().Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header)))
 		id := c.GetHeader("X-Request-Id")
 		if !validRequestID(id) {
 			id = ulid.MustNew(ulid.Now(), rand.Reader).String()
