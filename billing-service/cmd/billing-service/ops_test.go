@@ -58,3 +58,35 @@ func TestShutdownEndsStreams(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 }
+
+// TestCommands runs the migrate and rebuild-cache subcommands as make run
+// does, with the shipped config and environment overrides.
+func TestCommands(t *testing.T) {
+	h := start(t, nil)
+	userID, _, _ := h.newUser(1234, nil)
+	t.Setenv("LURUS_BILLING_DB_URL", h.pg.URL)
+	t.Setenv("LURUS_REDIS_ADDR", h.re.Addr)
+	t.Setenv("LURUS_REDIS_PREFIX", h.re.Prefix)
+	t.Setenv("LURUS_NATS_URL", h.ne.URL)
+	t.Setenv("LURUS_NATS_NAMESPACE", h.ne.Namespace)
+	cfg := "../../configs/config.yaml"
+	var out strings.Builder
+	if err := run([]string{"-config", cfg, "migrate"}, &out); err != nil {
+		t.Fatalf("migrate again: %v", err)
+	}
+	if err := h.re.Client.Del(context.Background(), h.app.Adm.AcctKey(userID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-config", cfg, "rebuild-cache"}, &out); err != nil {
+		t.Fatalf("rebuild-cache: %v", err)
+	}
+	if !strings.Contains(out.String(), "rebuild-cache: 1 users mirrored") || !strings.Contains(out.String(), "done, 1 users") {
+		t.Fatalf("progress output: %q", out.String())
+	}
+	if st, err := h.app.Adm.Get(context.Background(), userID); err != nil || st.BalanceMicros != 1234 {
+		t.Fatalf("mirror after rebuild-cache: %+v %v", st, err)
+	}
+	if err := run([]string{"-config", cfg, "bogus"}, &out); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+}
