@@ -574,6 +574,13 @@ func TestK3SGatewayScaling(t *testing.T) {
 	if spec.MinReplicas < 2 || spec.MaxReplicas <= spec.MinReplicas {
 		t.Errorf("HPA replicas %d..%d", spec.MinReplicas, spec.MaxReplicas)
 	}
+	gw, _ := m.find("Deployment", "gateway-service")
+	var d struct {
+		Replicas *int `yaml:"replicas"`
+	}
+	if err := gw.Spec.Decode(&d); err != nil || d.Replicas != nil {
+		t.Errorf("the gateway Deployment sets replicas: every apply would undo the HPA (%v)", err)
+	}
 	for _, b := range services() {
 		found := false
 		for _, pdb := range m.ofKind("PodDisruptionBudget") {
