@@ -6,7 +6,7 @@
 #   scripts/run.sh stop      stop the services this script started
 #   scripts/run.sh status    one line per service
 #
-# Services run from the repository root with logs in .data/logs/<name>.log
+# Each service runs in its module directory, with logs in .data/logs/<name>.log
 # and pids in .data/run/<name>.pid. Starting again restarts the ones this
 # script started (so a fresh build is picked up); a port held by anything
 # else is an error.
@@ -21,22 +21,28 @@ cd "$ROOT"
 #   name  module  port  migrate  args...
 #
 #   name     the binary is bin/<name> (make build: <module>/cmd/<name>)
-#   module   directory of the Go module; {config} in args stands for
-#            <module>/configs/config.yaml
+#   module   directory of the Go module; the service runs there, so its
+#            default -config configs/config.yaml is the module's own file
+#            ({config} in args stands for that path, if needed)
 #   port     loopback port; GET /health must answer 200 there
-#   migrate  yes: run `bin/<name> migrate -config {config}` before starting
+#   migrate  yes: run `bin/<name> migrate` (same directory) before starting
 #   args     the command line of the running service
 #
 # To add a service, add its line here. A missing binary is skipped with a
-# note, so a line may be added before its code exists.
+# note, so a line may be added before its code exists. Seed steps go in
+# seed_demo below.
 SERVICES=(
 	"mock-upstream     gateway-service   18190  no   -addr 127.0.0.1:18190"
-	"provider-service  provider-service  18101  yes  serve -config {config}"
-	"billing-service   billing-service   18103  yes  serve -config {config}"
-	"log-service       log-service       18102  yes  serve -config {config}"
-	"sync-service      sync-service      18104  no   serve -config {config}"
-	"gateway-service   gateway-service   18100  no   serve -config {config}"
+	"provider-service  provider-service  18101  yes  serve"
+	"billing-service   billing-service   18103  yes  serve"
+	"log-service       log-service       18102  yes  serve"
+	"sync-service      sync-service      18104  no   serve"
+	"gateway-service   gateway-service   18100  no   serve"
 )
+
+# The gateway's event outbox (relative by default) stays at the repository
+# root, in the git-ignored var/, whatever directory the gateway runs in.
+export LURUS_GATEWAY_OUTBOX_DIR="${LURUS_GATEWAY_OUTBOX_DIR:-$ROOT/var/gateway-outbox}"
 
 RUN_DIR="$ROOT/.data/run"
 LOG_DIR="$ROOT/.data/logs"
@@ -98,14 +104,14 @@ start_one() {
 	if [[ "$MIGRATE" == yes ]]; then
 		say "$NAME: migrate"
 		printf '\n=== %s migrate\n' "$(date -u +%FT%TZ)" >>"$log"
-		"$BIN" migrate -config "$CONFIG" >>"$log" 2>&1 || {
+		(cd "$ROOT/$MODULE" && "$BIN" migrate) >>"$log" 2>&1 || {
 			log_tail "$log"
 			die "$NAME: migrate failed (log: ${log#"$ROOT"/})"
 		}
 	fi
 	printf '\n=== %s start: %s %s\n' "$(date -u +%FT%TZ)" "bin/$NAME" "${ARGS[*]}" >>"$log"
 	# setsid: the service outlives this script and ignores the terminal's Ctrl-C.
-	setsid "$BIN" "${ARGS[@]}" </dev/null >>"$log" 2>&1 &
+	(cd "$ROOT/$MODULE" && exec setsid "$BIN" "${ARGS[@]}") </dev/null >>"$log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$(pid_file "$NAME")"
 	deadline=$((SECONDS + WAIT))
@@ -167,7 +173,7 @@ admin() {
 
 seed_providers() {
 	local names mock="http://127.0.0.1:18190" spec
-	names="$(admin GET "$PROVIDER_URL/api/v1/providers?limit=500" | jq -r '.items[].name')" || return 1
+	names="$(admin GET "$PROVIDER_URL/api/v1/providers?limit=200" | jq -r '.items[].name')" || return 1
 	for spec in \
 		'{"name":"demo-openai","type":"openai","base_url":"MOCK/v1","keys":["sk-mock-openai"],"models":["gpt-4o","gpt-4o-mini","gpt-3.5-turbo-instruct","text-embedding-3-small"]}' \
 		'{"name":"demo-anthropic","type":"anthropic","base_url":"MOCK","keys":["sk-mock-anthropic"],"models":["claude-*"]}' \
@@ -181,7 +187,7 @@ seed_providers() {
 
 seed_price() {
 	local patterns
-	patterns="$(admin GET "$BILLING_URL/api/v1/billing/prices?limit=500" | jq -r '.items[].model_pattern')" || return 1
+	patterns="$(admin GET "$BILLING_URL/api/v1/billing/prices?limit=200" | jq -r '.items[].model_pattern')" || return 1
 	grep -qxF '*' <<<"$patterns" && return 0
 	admin POST "$BILLING_URL/api/v1/billing/prices" \
 		'{"model_pattern":"*","input_micros_per_mtok":1000000,"output_micros_per_mtok":2000000,"cached_input_micros_per_mtok":500000,"cache_write_micros_per_mtok":1250000}' >/dev/null || return 1
