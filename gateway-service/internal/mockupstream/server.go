@@ -18,7 +18,11 @@ import (
 const DefaultAddr = "127.0.0.1:18190"
 
 // maxBodyBytes caps a request body; the gateway's own cap is 32 MiB.
-const maxBodyBytes = 64 << 20
+// Bodies over maxPooledBody get a fresh buffer next time.
+const (
+	maxBodyBytes  = 64 << 20
+	maxPooledBody = 1 << 20
+)
 
 // Options configure a Server. The zero value is ready to use.
 type Options struct {
@@ -185,8 +189,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.log.finish(ex.seq, ex.w.status, ex.cut)
 		if !ex.cut {
 			// A panicking handler may still have the exchange in use on
-			// its way out; only clean exits recycle it.
+			// its way out; only clean exits recycle it. Huge bodies do not
+			// pin their buffer in the pool.
 			ex.w, ex.rc, ex.ctx = statusRecorder{}, nil, nil
+			if ex.body.Cap() > maxPooledBody {
+				ex.body = bytes.Buffer{}
+			}
 			s.pool.Put(ex)
 		}
 	}()
