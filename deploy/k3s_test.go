@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,7 +167,17 @@ func (o k8sObject) podAnnotations(t testing.TB) map[string]string {
 var (
 	kustomizeMu    sync.Mutex
 	kustomizeCache = map[string]manifests{}
+	kustomizeRaw   = map[string][]string{}
 )
+
+// kustomizeDocs returns the YAML documents of a build, one per object.
+func kustomizeDocs(t testing.TB, dir string) []string {
+	t.Helper()
+	kustomize(t, dir)
+	kustomizeMu.Lock()
+	defer kustomizeMu.Unlock()
+	return kustomizeRaw[dir]
+}
 
 // kustomize runs `kubectl kustomize dir` once per test binary.
 func kustomize(t testing.TB, dir string) manifests {
@@ -183,12 +194,24 @@ func kustomize(t testing.TB, dir string) manifests {
 		}
 		t.Skipf("kubectl not found, skipping the kustomize build: %v", err)
 	}
+	// kubectl reads the files, not this process: read them here too, so the
+	// go test cache knows the result depends on them.
+	kroot := filepath.Join(root(t), "deploy", "k3s")
+	if err := filepath.WalkDir(kroot, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			_, err = os.ReadFile(p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(kubectl, "kustomize", filepath.Join(root(t), dir))
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
 	}
+	kustomizeRaw[dir] = strings.Split(stdout.String(), "\n---\n")
 	var out manifests
 	dec := yaml.NewDecoder(&stdout)
 	for {
