@@ -277,8 +277,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, connErr
 	}
 	res.Connected = o.Clients
-	for i, c := range conns {
-		go col.read(c, users[i%o.Users])
+	for _, c := range conns {
+		go col.read(c)
 	}
 
 	// Memory with every client idle.
@@ -359,14 +359,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 type collector struct {
 	mu    sync.Mutex
 	lat   []time.Duration
-	seen  map[string]int // user/event id → deliveries (for duplicates)
 	dups  int
 	count atomic.Int64
 }
 
-func newCollector() *collector { return &collector{seen: map[string]int{}} }
+func newCollector() *collector { return &collector{} }
 
-func (c *collector) read(conn *websocket.Conn, user string) {
+// read records every event conn receives; an event id seen twice on one
+// connection is a duplicate.
+func (c *collector) read(conn *websocket.Conn) {
+	var seen map[string]struct{}
 	for {
 		_, raw, err := conn.ReadMessage()
 		if err != nil {
@@ -377,6 +379,16 @@ func (c *collector) read(conn *websocket.Conn, user string) {
 		if json.Unmarshal(raw, &m) != nil || m.Type != "event" || m.Event == nil {
 			continue
 		}
+		if seen == nil {
+			seen = map[string]struct{}{}
+		}
+		if _, dup := seen[m.Event.ID]; dup {
+			c.mu.Lock()
+			c.dups++
+			c.mu.Unlock()
+			continue
+		}
+		seen[m.Event.ID] = struct{}{}
 		c.mu.Lock()
 		c.lat = append(c.lat, now.Sub(m.Event.OccurredAt))
 		c.mu.Unlock()

@@ -95,5 +95,13 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, err
 	}
-	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked(), nil
+	if a := p.Addr(); a.Is4In6() {
+		// ::ffff:a.b.c.d/N is the IPv4 prefix a.b.c.d/(N-96), the form
+		// client addresses are compared in.
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("prefix %s is wider than the IPv4-mapped range", s)
+		}
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked(), nil
+	}
+	return p.Masked(), nil
 }

@@ -1,0 +1,145 @@
+package service
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s differs:\n got: %s\nwant: %s", name, got, want)
+	}
+}
+
+// The server → client messages, byte for byte: clients parse these.
+func TestServerMessagesGolden(t *testing.T) {
+	at := time.Date(2026, 1, 8, 12, 30, 45, 123456789, time.UTC)
+	env, err := events.NewEnvelope("01KAZ0J7Y3V5Q2M9W8T6R4P1N0", events.TypeBalanceChanged, "usr_01KAZ0HZ", at,
+		events.BalanceChanged{BalanceMicros: 9_998_000, DeltaMicros: -2000, ReservedMicros: 0, Kind: "usage", LedgerEntryID: "led_01KAZ0J7", RequestID: "01KAZ0J6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := internalapi.SyncState{UserID: "usr_01KAZ0HZ", BalanceMicros: 9_998_000, CreditLimitMicros: 0, ReservedMicros: 1500,
+		QuotaLimitTokens: 1_000_000, QuotaUsedTokens: 1500, QuotaRemainingTokens: 998_500,
+		PeriodStart: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), LastEventID: "01KAZ0J7Y3V5Q2M9W8T6R4P1N0", AsOf: at}
+	var transcript bytes.Buffer
+	for _, msg := range [][]byte{
+		EncodeEvent(env),
+		EncodeSyncState("s1", StateRequested, state),
+		EncodeSyncState("", StateResumeUnavailable, state),
+		EncodePong("p1", at),
+		EncodePong("", at),
+		EncodeError("m7", apperr.New(apperr.ReasonInvalidMessage, `unknown message type "dance"`)),
+		EncodeError("", errors.New("pq: connection refused to 10.0.0.5")),
+		EncodeEvent(events.Envelope{ID: "01KAZ0J7Y3V5Q2M9W8T6R4P1N1", Type: events.TypeQuotaLow, OccurredAt: at}),
+	} {
+		if !json.Valid(msg) {
+			t.Fatalf("invalid JSON %s", msg)
+		}
+		transcript.Write(msg)
+		transcript.WriteByte('\n')
+	}
+	golden(t, "server_messages.golden", transcript.Bytes())
+}
+
+func TestParseClientMessage(t *testing.T) {
+	tests := []struct {
+		in      string
+		typ     string
+		types   int
+		wantErr bool
+	}{
+		{`{"type":"ping"}`, MsgPing, 0, false},
+		{`{"type":"ping","id":"abc","extra":1}`, MsgPing, 0, false},
+		{`{"type":"subscribe","types":["balance.changed","quota.low"]}`, MsgSubscribe, 2, false},
+		{`{"type":"subscribe"}`, MsgSubscribe, 0, false},
+		{`{"type":"sync_request"}`, MsgSyncRequest, 0, false},
+		{`{"type":"dance"}`, "", 0, true},
+		{`{"type":""}`, "", 0, true},
+		{`{}`, "", 0, true},
+		{`[]`, "", 0, true},
+		{`{"type":7}`, "", 0, true},
+		{`{"type":"ping","id":"` + string(bytes.Repeat([]byte("x"), 65)) + `"}`, "", 0, true},
+		{`not json`, "", 0, true},
+	}
+	for _, tt := range tests {
+		m, err := ParseClientMessage([]byte(tt.in))
+		if tt.wantErr {
+			if apperr.ReasonOf(err) != apperr.ReasonInvalidMessage {
+				t.Errorf("%s: err = %v", tt.in, err)
+			}
+			continue
+		}
+		if err != nil || m.Type != tt.typ || len(m.Types) != tt.types {
+			t.Errorf("%s: %+v %v", tt.in, m, err)
+		}
+	}
+}
+
+func TestAPIKeyFromRequest(t *testing.T) {
+	for _, tt := range []struct {
+		header, value, want string
+	}{
+		{"Authorization", "Bearer sk-lurus-abc", "sk-lurus-abc"},
+		{"Authorization", "Basic xyz", ""},
+		{"x-api-key", "sk-lurus-def", "sk-lurus-def"},
+		{"X-Other", "v", ""},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set(tt.header, tt.value)
+		if got := APIKeyFromRequest(r); got != tt.want {
+			t.Errorf("%s: %s → %q", tt.header, tt.value, got)
+		}
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	res := AddrResolver{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	for _, tt := range []struct {
+		remote, xff, want string
+	}{
+		{"203.0.113.5:4000", "", "203.0.113.5"},
+		{"203.0.113.5:4000", "1.2.3.4", "203.0.113.5"}, // untrusted peer: header ignored
+		{"10.1.1.1:4000", "1.2.3.4", "1.2.3.4"},
+		{"10.1.1.1:4000", "6.6.6.6, 1.2.3.4, 10.2.2.2", "1.2.3.4"}, // right-most untrusted hop
+		{"10.1.1.1:4000", "", "10.1.1.1"},
+		{"10.1.1.1:4000", "garbage", "10.1.1.1"},
+		{"[::ffff:203.0.113.9]:80", "", "203.0.113.9"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.remote
+		if tt.xff != "" {
+			r.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		if got := res.ClientAddr(r).String(); got != tt.want {
+			t.Errorf("%s / %q → %s, want %s", tt.remote, tt.xff, got, tt.want)
+		}
+	}
+}
