@@ -32,8 +32,7 @@ const (
 )
 
 // Close codes the server sends besides the standard ones (1000 normal,
-// 1001 going away, 1008 policy violation, 1009 message too big, 1011
-// internal error).
+// 1001 going away, 1008 policy violation, 1009 message too big).
 const (
 	// CloseCredentialsChanged: the key or user changed; reconnect, which
 	// authenticates again (and fails if the key was revoked).
