@@ -99,6 +99,36 @@ func TestTopupIdempotency(t *testing.T) {
 	}
 }
 
+// TestUserListAndEmail: email is unique; the list finds a user by email.
+func TestUserListAndEmail(t *testing.T) {
+	h := start(t, nil)
+	userID, _, _ := h.newUser(0, map[string]any{"email": "Ann@example.com"})
+	h.newUser(0, nil)
+	st, raw := h.do("POST", "/api/v1/billing/users", testAdmin, map[string]any{"name": "dup", "email": "ann@example.com"})
+	if st != 409 || !strings.Contains(string(raw), "ALREADY_EXISTS") {
+		t.Fatalf("duplicate email: %d %s", st, raw)
+	}
+	var l struct {
+		Items      []struct{ ID string } `json:"items"`
+		NextCursor *string               `json:"next_cursor"`
+	}
+	st, raw = h.do("GET", "/api/v1/billing/users?email=ann@example.com", testAdmin, nil)
+	h.must(st, raw, 200, &l)
+	if len(l.Items) != 1 || l.Items[0].ID != userID {
+		t.Fatalf("by email: %s", raw)
+	}
+	st, raw = h.do("GET", "/api/v1/billing/users?limit=1", testAdmin, nil)
+	h.must(st, raw, 200, &l)
+	if len(l.Items) != 1 || l.NextCursor == nil {
+		t.Fatalf("page 1: %s", raw)
+	}
+	st, raw = h.do("GET", "/api/v1/billing/users?limit=1&cursor="+*l.NextCursor, testAdmin, nil)
+	h.must(st, raw, 200, &l)
+	if len(l.Items) != 1 || l.NextCursor != nil {
+		t.Fatalf("page 2: %s", raw)
+	}
+}
+
 // TestVerifyKeyAndPrices covers the gateway's internal routes.
 func TestVerifyKeyAndPrices(t *testing.T) {
 	h := start(t, nil)

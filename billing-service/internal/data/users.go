@@ -61,9 +61,11 @@ func (s *Store) GetUser(ctx context.Context, id string) (*biz.User, error) {
 	return u, postgres.MapError(err, apperr.ReasonUserNotFound, apperr.ReasonConflict)
 }
 
-// ListUsers returns users in id order after the cursor (a user id).
-func (s *Store) ListUsers(ctx context.Context, p biz.Page) ([]*biz.User, string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userCols+` FROM users WHERE id > $1 ORDER BY id LIMIT $2`, p.Cursor, p.Limit+1)
+// ListUsers returns users in id order after the cursor (a user id), only
+// the one with that email (case-insensitive) when email is set.
+func (s *Store) ListUsers(ctx context.Context, email string, p biz.Page) ([]*biz.User, string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userCols+` FROM users WHERE id > $1
+		AND ($3 = '' OR (email <> '' AND lower(email) = lower($3))) ORDER BY id LIMIT $2`, p.Cursor, p.Limit+1, email)
 	if err != nil {
 		return nil, "", err
 	}

@@ -28,7 +28,7 @@ import (
 type Users interface {
 	CreateUser(ctx context.Context, u *biz.User) error
 	GetUser(ctx context.Context, id string) (*biz.User, error)
-	ListUsers(ctx context.Context, p biz.Page) ([]*biz.User, string, error)
+	ListUsers(ctx context.Context, email string, p biz.Page) ([]*biz.User, string, error)
 	WithAccount(ctx context.Context, userID string, fn func(a *biz.Account) error) (*biz.Account, error)
 }
 

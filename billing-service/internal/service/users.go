@@ -107,14 +107,14 @@ func (s *Service) GetUser(c *gin.Context) {
 	c.JSON(http.StatusOK, u)
 }
 
-// ListUsers is GET /api/v1/billing/users.
+// ListUsers is GET /api/v1/billing/users[?email=].
 func (s *Service) ListUsers(c *gin.Context) {
 	p, err := page(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	us, next, err := s.Users.ListUsers(c.Request.Context(), p)
+	us, next, err := s.Users.ListUsers(c.Request.Context(), c.Query("email"), p)
 	if err != nil {
 		fail(c, err)
 		return
