@@ -361,11 +361,15 @@ func (s *session) readerEnded() {
 	case errors.Is(s.readErr, websocket.ErrReadLimit):
 		s.closeCode = websocket.CloseMessageTooBig // gorilla has sent it
 	case errors.As(s.readErr, &ce):
-		code := ce.Code
-		if code == websocket.CloseNoStatusReceived {
-			code = websocket.CloseNormalClosure
+		// Echo the client's close frame (RFC 6455 §5.5.1). 1006 means the
+		// connection broke without one: nothing to answer.
+		switch code := ce.Code; code {
+		case websocket.CloseAbnormalClosure, websocket.CloseTLSHandshake:
+		case websocket.CloseNoStatusReceived:
+			s.sendClose(websocket.CloseNormalClosure, "", 0)
+		default:
+			s.sendClose(code, "", 0)
 		}
-		s.sendClose(code, "", 0)
 	}
 }
 
