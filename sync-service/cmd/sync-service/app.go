@@ -36,6 +36,7 @@ type App struct {
 	feed *events.Feed
 	hub  *biz.Hub
 	srv  *http.Server
+	ws   *service.WS
 	ln   net.Listener
 }
 
@@ -115,7 +116,7 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 		return fail(err)
 	}
 	closers = append(closers, func() { _ = ln.Close() })
-	return &App{cfg: cfg, log: log, feed: feed, hub: hub, srv: srv, ln: ln}, cleanup, nil
+	return &App{cfg: cfg, log: log, feed: feed, hub: hub, srv: srv, ws: ws, ln: ln}, cleanup, nil
 }
 
 func readyChecks(nc *nats.Conn, feed *events.Feed, rdb *redis.Client, billing *data.Billing) []server.Check {
@@ -159,6 +160,9 @@ func (a *App) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
+	pingCtx, stopPings := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPings()
+	go a.ws.Run(pingCtx)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.srv.Serve(a.ln) }()
 	a.log.Info("sync-service listening", "addr", a.ln.Addr().String(), "namespace", a.cfg.NATS.Namespace)

@@ -58,8 +58,9 @@ type session struct {
 	remote    string
 	started   time.Time
 
-	filter  atomic.Pointer[biz.TypeFilter]
-	limiter biz.Limiter // reader-only
+	filter   atomic.Pointer[biz.TypeFilter]
+	limiter  biz.Limiter // reader-only
+	pingSlot uint8
 
 	control    chan outFrame // reader → writer replies
 	closeOnce  sync.Once
@@ -174,16 +175,15 @@ func (s *session) reply(msgType string, data []byte) bool {
 // the runtime's smallest stack.
 func (s *session) writeLoop(first initial) {
 	if s.sendInitial(first) {
-		ticker := time.NewTicker(s.h.cfg.PingInterval)
-		s.serve(ticker.C)
-		ticker.Stop()
+		s.serve()
 	}
 	s.finish()
 }
 
 // serve is the writer's select loop.
-func (s *session) serve(tick <-chan time.Time) {
+func (s *session) serve() {
 	evs := s.sub.C()
+	tick := s.h.pings.wait(s.pingSlot)
 	for {
 		select {
 		case env, ok := <-evs:
@@ -202,6 +202,7 @@ func (s *session) serve(tick <-chan time.Time) {
 			if !s.ping() {
 				return
 			}
+			tick = s.h.pings.wait(s.pingSlot)
 		case <-s.closeReq:
 			s.closeRequested()
 			return

@@ -46,6 +46,7 @@ type WS struct {
 	cfg     conf.WS
 
 	upgrader websocket.Upgrader
+	pings    *pingWheel
 }
 
 // WSDeps are what WS needs.
@@ -65,7 +66,7 @@ type WSDeps struct {
 func NewWS(d WSDeps, cfg conf.WS) *WS {
 	h := &WS{
 		auth: d.Auth, tickets: d.Tickets, origins: d.Origins, hub: d.Hub, feed: d.Feed, state: d.State,
-		metrics: d.Metrics, log: d.Log, addr: d.Addr, cfg: cfg,
+		metrics: d.Metrics, log: d.Log, addr: d.Addr, cfg: cfg, pings: newPingWheel(),
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
@@ -83,6 +84,10 @@ func NewWS(d WSDeps, cfg conf.WS) *WS {
 	}
 	return h
 }
+
+// Run sends the sessions' pings (one timer for all of them) until ctx
+// ends; the server runs it for its whole life.
+func (h *WS) Run(ctx context.Context) { h.pings.run(ctx, h.cfg.PingInterval) }
 
 // principal is who a connection belongs to.
 type principal struct {
@@ -132,6 +137,7 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.filter.Store(&filter)
 	s.limiter = biz.NewLimiter(h.cfg.MessageRate, h.cfg.MessageBurst)
+	s.pingSlot = h.pings.assign()
 	remove, err := h.hub.Add(who.userID, who.keyID, s)
 	if err != nil {
 		WriteError(w, err)
