@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -34,7 +37,7 @@ import (
 // alone, and NATS consume+ack without ClickHouse. Every measurement works
 // in its own scratch database and stream namespace, removed afterwards.
 func benchIngest(args []string) error {
-	var n, batch, workers, acks int
+	var n, batch, workers, acks, natsPID, chPID int
 	var cpuProfile string
 	cfg, err := loadConfig("bench-ingest", args, func(fs *flag.FlagSet) {
 		fs.IntVar(&n, "n", 200000, "log.write events to publish")
@@ -42,6 +45,8 @@ func benchIngest(args []string) error {
 		fs.IntVar(&workers, "workers", 0, "consumer pull loops (default: consumer.workers)")
 		fs.IntVar(&acks, "acks", 0, "concurrent AckSync calls (default: consumer.ack_concurrency)")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+		fs.IntVar(&natsPID, "nats-pid", 0, "pid of nats-server: adds its CPU time to each measurement")
+		fs.IntVar(&chPID, "clickhouse-pid", 0, "pid of clickhouse-server: adds its CPU time to each measurement")
 	})
 	if err != nil {
 		return err
@@ -70,7 +75,7 @@ func benchIngest(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	b := &bench{cfg: cfg, pw: pw, n: n, recs: loadgen.Records("bench", n)}
+	b := &bench{cfg: cfg, pw: pw, n: n, recs: loadgen.Records("bench", n), pids: []int{natsPID, chPID}}
 	ctx := context.Background()
 	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("log-service-bench"))
 	if err != nil {
@@ -91,39 +96,121 @@ func benchIngest(args []string) error {
 	fmt.Printf("bench-ingest: %d log.write events, batch %d, workers %d, ClickHouse %s at %s, NATS %s\n",
 		n, cfg.Consumer.BatchSize, cfg.Consumer.Workers, server, cfg.ClickHouse.Addr, cfg.NATS.URL)
 
-	insert, err := b.rawInsert(ctx)
+	insert, err := b.measure(func() (time.Duration, error) { return b.rawInsert(ctx) })
 	if err != nil {
 		return fmt.Errorf("raw insert: %w", err)
 	}
-	publish, consume, err := b.natsOnly(ctx)
+	var consumeOnly measurement
+	publish, err := b.measure(func() (time.Duration, error) {
+		p, c, err := b.natsOnly(ctx)
+		consumeOnly.wall = c
+		return p, err
+	})
 	if err != nil {
 		return fmt.Errorf("nats only: %w", err)
 	}
-	live, err := b.endToEnd(ctx, true)
+	consumeOnly.cpu = publish.cpu // publish and consume ran in one measurement; see below
+	live, err := b.measure(func() (time.Duration, error) { return b.endToEnd(ctx, true) })
 	if err != nil {
 		return fmt.Errorf("end to end: %w", err)
 	}
-	backlog, err := b.endToEnd(ctx, false)
+	backlog, err := b.measure(func() (time.Duration, error) { return b.endToEnd(ctx, false) })
 	if err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
 	rate := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "measurement\trows/s\tvs raw insert\tvs NATS consume\n")
-	row := func(name string, d time.Duration) {
-		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\n", name, rate(d), insert.Seconds()/d.Seconds(), consume.Seconds()/d.Seconds())
+	fmt.Fprintf(w, "measurement\trows/s\tvs raw insert\tvs NATS consume\tCPU s/100k rows: all = bench + nats + clickhouse\n")
+	per100k := func(d time.Duration) float64 { return d.Seconds() * 100000 / float64(n) }
+	row := func(name string, m measurement) {
+		cpu := "-"
+		if m.totalCPU() > 0 {
+			cpu = fmt.Sprintf("%.2f = %.2f + %.2f + %.2f", per100k(m.totalCPU()), per100k(m.cpu[0]), per100k(m.cpu[1]), per100k(m.cpu[2]))
+		}
+		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%s\n", name, rate(m.wall), insert.wall.Seconds()/m.wall.Seconds(),
+			consumeOnly.wall.Seconds()/m.wall.Seconds(), cpu)
 	}
 	row("baseline: ClickHouse insert only (PrepareBatch, same rows and blocks)", insert)
-	row("baseline: NATS publish only (async, acked)", publish)
-	row("baseline: NATS consume+ack only, no ClickHouse (backlog)", consume)
+	row("baseline: NATS publish, then consume+ack without ClickHouse (CPU: both)", publish)
+	row("baseline: NATS consume+ack only, no ClickHouse (backlog)", measurement{wall: consumeOnly.wall})
 	row("end to end: publish while consuming → all rows queryable", live)
 	row("end to end: drain a published backlog → all rows queryable", backlog)
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Printf("CPU = this process%s, user+system; the machine's other load does not count.\n", b.cpuSources())
+	return nil
+}
+
+// measurement is the wall time of one measurement and the CPU time spent
+// on it by this process and the servers named with -nats-pid and
+// -clickhouse-pid.
+type measurement struct {
+	wall time.Duration
+	cpu  [3]time.Duration // this process, nats-server, clickhouse-server
+}
+
+func (m measurement) totalCPU() time.Duration { return m.cpu[0] + m.cpu[1] + m.cpu[2] }
+
+func (b *bench) measure(f func() (time.Duration, error)) (measurement, error) {
+	before := b.cpuTimes()
+	wall, err := f()
+	after := b.cpuTimes()
+	m := measurement{wall: wall}
+	for i := range m.cpu {
+		m.cpu[i] = after[i] - before[i]
+	}
+	return m, err
+}
+
+// cpuTimes returns user+system time of this process and of the pids given
+// with -nats-pid and -clickhouse-pid (0 when not given).
+func (b *bench) cpuTimes() [3]time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	out := [3]time.Duration{time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	for i, pid := range b.pids {
+		if pid > 0 {
+			out[i+1] = procCPU(pid)
+		}
+	}
+	return out
+}
+
+func (b *bench) cpuSources() string {
+	out := ""
+	if b.pids[0] > 0 {
+		out += fmt.Sprintf(" + nats-server (pid %d)", b.pids[0])
+	}
+	if b.pids[1] > 0 {
+		out += fmt.Sprintf(" + clickhouse-server (pid %d)", b.pids[1])
+	}
+	return out
+}
+
+// procCPU reads utime+stime of pid from /proc/<pid>/stat (Linux; 0 when
+// unreadable). Clock ticks are 100 per second on Linux.
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may contain spaces; fields after it start
+	// at the last ')'.
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * (time.Second / 100)
 }
 
 type bench struct {
 	cfg      conf.Config
 	pw       string
+	pids     []int
 	n        int
 	recs     []biz.Record
 	js       jetstream.JetStream

@@ -125,7 +125,7 @@ func (c *Config) SetDefaults() {
 		DialTimeout: 2 * time.Second, ReadTimeout: 60 * time.Second, MaxOpenConns: 8,
 		RetentionDays: 180, HourlyRetentionDays: 400}
 	c.NATS = NATS{URL: "nats://127.0.0.1:4222"}
-	c.Consumer = Consumer{Enabled: true, BatchSize: 5000, Linger: 20 * time.Millisecond, Workers: 2,
+	c.Consumer = Consumer{Enabled: true, BatchSize: 10000, Linger: 20 * time.Millisecond, Workers: 2,
 		AckWait: 30 * time.Second, FlushTimeout: 20 * time.Second, LagInterval: 5 * time.Second, AckConcurrency: 256,
 		Backoff: []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}}
 	c.Query = Query{MaxRange: 93 * 24 * time.Hour, DefaultRange: 24 * time.Hour, DefaultLimit: 100, MaxBatchRecords: 10000}

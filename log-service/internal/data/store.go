@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
@@ -112,43 +113,36 @@ func (s *Store) Insert(ctx context.Context, rows []biz.Record) error {
 	return nil
 }
 
-// existingChunk bounds the ids of one lookup, keeping the query inside the
-// server's max_ast_elements.
-const existingChunk = 5000
-
 // ExistingIDs returns which of ids have a row with created_at in [from, to]
-// (seconds, inclusive).
+// (seconds, inclusive). The ids travel as an external table (a data block
+// beside the query, which the server neither parses as SQL nor limits by
+// max_query_size), so a batch of any size is one query.
 func (s *Store) ExistingIDs(ctx context.Context, from, to time.Time, ids []string) (map[string]bool, error) {
 	found := make(map[string]bool)
-	for start := 0; start < len(ids); start += existingChunk {
-		chunk := ids[start:min(start+existingChunk, len(ids))]
-		set := make([]any, len(chunk))
-		size := 4096
-		for i, id := range chunk {
-			set[i] = id
-			size += 2*len(id) + 4
+	if len(ids) == 0 {
+		return found, nil
+	}
+	tbl, err := ext.NewTable("batch_ids", ext.Column("request_id", "String"))
+	if err != nil {
+		return nil, apperr.Internal(err)
+	}
+	for _, id := range ids {
+		if err := tbl.Append(id); err != nil {
+			return nil, apperr.Internal(err)
 		}
-		// The id list travels in the query text; allow for it.
-		qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": max(size, 262144)}))
-		rows, err := s.conn.Query(qctx,
-			"SELECT request_id FROM request_log WHERE created_at >= toDateTime(?) AND created_at <= toDateTime(?) AND request_id IN ?",
-			from.Unix(), to.Unix(), clickhouse.GroupSet{Value: set})
-		if err != nil {
-			return nil, mapErr(err, "look up stored request ids")
-		}
-		for rows.Next() {
+	}
+	err = s.scanRows(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), "look up stored request ids",
+		"SELECT request_id FROM request_log WHERE created_at >= toDateTime(?) AND created_at <= toDateTime(?) AND request_id IN batch_ids",
+		[]any{from.Unix(), to.Unix()}, func(rows driver.Rows) error {
 			var id string
 			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, mapErr(err, "look up stored request ids")
+				return err
 			}
 			found[id] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, mapErr(err, "look up stored request ids")
-		}
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return found, nil
 }
