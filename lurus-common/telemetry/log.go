@@ -50,11 +50,13 @@ var secretKeys = map[string]bool{
 	"ticket": true, "secretkey": true, "admintoken": true, "internaltoken": true,
 }
 
+// keyNormalizer drops the separators ignored when matching secretKeys.
+var keyNormalizer = strings.NewReplacer("-", "", "_", "")
+
 // IsSecretKey reports whether an attribute or header name always holds a
 // secret.
 func IsSecretKey(name string) bool {
-	n := strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(name))
-	return secretKeys[n]
+	return secretKeys[keyNormalizer.Replace(strings.ToLower(name))]
 }
 
 // RedactString removes every secret pattern from s.
