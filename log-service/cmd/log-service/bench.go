@@ -96,25 +96,19 @@ func benchIngest(args []string) error {
 	fmt.Printf("bench-ingest: %d log.write events, batch %d, workers %d, ClickHouse %s at %s, NATS %s\n",
 		n, cfg.Consumer.BatchSize, cfg.Consumer.Workers, server, cfg.ClickHouse.Addr, cfg.NATS.URL)
 
-	insert, err := b.measure(func() (time.Duration, error) { return b.rawInsert(ctx) })
+	insert, err := b.rawInsert(ctx)
 	if err != nil {
 		return fmt.Errorf("raw insert: %w", err)
 	}
-	var consumeOnly measurement
-	publish, err := b.measure(func() (time.Duration, error) {
-		p, c, err := b.natsOnly(ctx)
-		consumeOnly.wall = c
-		return p, err
-	})
+	publish, consume, err := b.natsOnly(ctx)
 	if err != nil {
 		return fmt.Errorf("nats only: %w", err)
 	}
-	consumeOnly.cpu = publish.cpu // publish and consume ran in one measurement; see below
-	live, err := b.measure(func() (time.Duration, error) { return b.endToEnd(ctx, true) })
+	live, err := b.endToEnd(ctx, true)
 	if err != nil {
 		return fmt.Errorf("end to end: %w", err)
 	}
-	backlog, err := b.measure(func() (time.Duration, error) { return b.endToEnd(ctx, false) })
+	backlog, err := b.endToEnd(ctx, false)
 	if err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
@@ -128,12 +122,12 @@ func benchIngest(args []string) error {
 			cpu = fmt.Sprintf("%.2f = %.2f + %.2f + %.2f", per100k(m.totalCPU()), per100k(m.cpu[0]), per100k(m.cpu[1]), per100k(m.cpu[2]))
 		}
 		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%s\n", name, rate(m.wall), insert.wall.Seconds()/m.wall.Seconds(),
-			consumeOnly.wall.Seconds()/m.wall.Seconds(), cpu)
+			consume.wall.Seconds()/m.wall.Seconds(), cpu)
 	}
 	row("baseline: ClickHouse insert only (PrepareBatch, same rows and blocks)", insert)
-	row("baseline: NATS publish, then consume+ack without ClickHouse (CPU: both)", publish)
-	row("baseline: NATS consume+ack only, no ClickHouse (backlog)", measurement{wall: consumeOnly.wall})
-	row("end to end: publish while consuming → all rows queryable", live)
+	row("baseline: NATS publish only (async, acked)", publish)
+	row("baseline: NATS consume+ack only, no ClickHouse (backlog)", consume)
+	row("end to end: publish while consuming → all rows queryable (CPU includes publishing)", live)
 	row("end to end: drain a published backlog → all rows queryable", backlog)
 	if err := w.Flush(); err != nil {
 		return err
@@ -152,15 +146,21 @@ type measurement struct {
 
 func (m measurement) totalCPU() time.Duration { return m.cpu[0] + m.cpu[1] + m.cpu[2] }
 
-func (b *bench) measure(f func() (time.Duration, error)) (measurement, error) {
-	before := b.cpuTimes()
-	wall, err := f()
-	after := b.cpuTimes()
-	m := measurement{wall: wall}
-	for i := range m.cpu {
-		m.cpu[i] = after[i] - before[i]
+// mark is the start of a measurement.
+type mark struct {
+	at  time.Time
+	cpu [3]time.Duration
+}
+
+func (b *bench) mark() mark { return mark{at: time.Now(), cpu: b.cpuTimes()} }
+
+func (b *bench) since(m mark) measurement {
+	now := b.cpuTimes()
+	out := measurement{wall: time.Since(m.at)}
+	for i := range out.cpu {
+		out.cpu[i] = now[i] - m.cpu[i]
 	}
-	return m, err
+	return out
 }
 
 // cpuTimes returns user+system time of this process and of the pids given
@@ -262,19 +262,19 @@ func (b *bench) scratchNames(ctx context.Context) (events.Names, error) {
 
 // rawInsert writes the rows in blocks of the batch size, one after the
 // other, straight into ClickHouse.
-func (b *bench) rawInsert(ctx context.Context) (time.Duration, error) {
+func (b *bench) rawInsert(ctx context.Context) (measurement, error) {
 	conn, err := b.scratchDB(ctx)
 	if err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	store := data.NewStore(conn)
-	start := time.Now()
+	start := b.mark()
 	for i := 0; i < len(b.recs); i += b.cfg.Consumer.BatchSize {
 		if err := store.Insert(ctx, b.recs[i:min(i+b.cfg.Consumer.BatchSize, len(b.recs))]); err != nil {
-			return 0, err
+			return measurement{}, err
 		}
 	}
-	return time.Since(start), nil
+	return b.since(start), nil
 }
 
 // discard is an Ingester that stores nothing: the NATS-only baseline.
@@ -286,56 +286,56 @@ func (discard) Ingest(_ context.Context, recs []biz.Record) (biz.IngestResult, e
 
 // natsOnly publishes every event, then drains them with the consumer
 // decoding and acking but not writing.
-func (b *bench) natsOnly(ctx context.Context) (publish, consume time.Duration, err error) {
+func (b *bench) natsOnly(ctx context.Context) (publish, consume measurement, err error) {
 	names, err := b.scratchNames(ctx)
 	if err != nil {
-		return 0, 0, err
+		return publish, consume, err
 	}
-	start := time.Now()
+	start := b.mark()
 	if err := loadgen.Publish(ctx, b.js, names.Subject(events.SubjectLogWrite), b.recs, ""); err != nil {
-		return 0, 0, err
+		return publish, consume, err
 	}
-	publish = time.Since(start)
-	start = time.Now()
+	publish = b.since(start)
+	start = b.mark()
 	c, err := b.startConsumer(ctx, names, discard{})
 	if err != nil {
-		return 0, 0, err
+		return publish, consume, err
 	}
 	defer b.stopConsumer(c)
 	err = waitFor(ctx, func() (bool, error) {
 		lag, err := c.Lag(ctx)
 		return lag == 0, err
 	})
-	return publish, time.Since(start), err
+	return publish, b.since(start), err
 }
 
 // endToEnd runs the real consumer on a fresh database and stream. live
 // publishes while it consumes; otherwise the events are published first
 // and the clock starts with the consumer. It ends when count() = n.
-func (b *bench) endToEnd(ctx context.Context, live bool) (time.Duration, error) {
+func (b *bench) endToEnd(ctx context.Context, live bool) (measurement, error) {
 	conn, err := b.scratchDB(ctx)
 	if err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	names, err := b.scratchNames(ctx)
 	if err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	subject := names.Subject(events.SubjectLogWrite)
 	if !live {
 		if err := loadgen.Publish(ctx, b.js, subject, b.recs, ""); err != nil {
-			return 0, err
+			return measurement{}, err
 		}
 	}
-	start := time.Now()
+	start := b.mark()
 	c, err := b.startConsumer(ctx, names, biz.NewIngester(data.NewStore(conn)))
 	if err != nil {
-		return 0, err
+		return measurement{}, err
 	}
 	defer b.stopConsumer(c)
 	if live {
 		if err := loadgen.Publish(ctx, b.js, subject, b.recs, ""); err != nil {
-			return 0, err
+			return measurement{}, err
 		}
 	}
 	err = waitFor(ctx, func() (bool, error) {
@@ -346,7 +346,7 @@ func (b *bench) endToEnd(ctx context.Context, live bool) (time.Duration, error) 
 		}
 		return cnt == uint64(b.n), err
 	})
-	return time.Since(start), err
+	return b.since(start), err
 }
 
 func (b *bench) startConsumer(ctx context.Context, names events.Names, ing consumer.Ingester) (*consumer.Consumer, error) {
