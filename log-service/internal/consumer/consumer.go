@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
@@ -225,16 +229,42 @@ func (c *Consumer) handle(ctx context.Context, ds []events.Delivery) []error {
 	// batch in progress commits; FlushTimeout < AckWait bounds it.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.FlushTimeout)
 	defer cancel()
+	fctx, span := tracer.Start(fctx, "log.write flush", trace.WithLinks(links(ds)...),
+		trace.WithAttributes(attribute.Int("lurus.batch_size", len(recs))))
+	defer span.End()
 	start := time.Now()
 	res, err := c.ing.Ingest(fctx, recs)
 	c.m.ObserveFlush(metrics.SourceNATS, res, time.Since(start), err)
+	span.SetAttributes(attribute.Int("lurus.rows_inserted", res.Inserted), attribute.Int("lurus.duplicates", res.Duplicates))
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		c.log.Warn("log flush failed; batch will be redelivered", "rows", len(recs), "err", err)
 		for _, i := range idx {
 			errs[i] = err
 		}
 	}
 	return errs
+}
+
+// tracer makes the flush spans (exported only when OTEL_* configures it).
+var tracer = otel.Tracer("github.com/lurus-switch/lurus-switch/log-service/internal/consumer")
+
+// maxLinks bounds the producer traces a flush span links to.
+const maxLinks = 32
+
+// links returns links to the traces of the first deliveries (the gateway
+// requests whose logs are being written).
+func links(ds []events.Delivery) []trace.Link {
+	var out []trace.Link
+	for _, d := range ds {
+		if sc := trace.SpanContextFromContext(d.Ctx); sc.IsValid() {
+			out = append(out, trace.Link{SpanContext: sc})
+			if len(out) == maxLinks {
+				break
+			}
+		}
+	}
+	return out
 }
 
 // Decode turns a log.write envelope into a valid record; an error means the

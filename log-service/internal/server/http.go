@@ -18,6 +18,8 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -164,6 +166,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// tracer makes the server spans (exported only when OTEL_* configures it).
+var tracer = otel.Tracer("github.com/lurus-switch/lurus-switch/log-service/internal/server")
+
 // uuidPattern matches a canonical UUID.
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
@@ -187,6 +192,8 @@ func (h *handlers) observe(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		info := &requestInfo{route: "unmatched"}
 		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
 		ctx = context.WithValue(ctx, infoKey{}, info)
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes)
@@ -197,6 +204,12 @@ func (h *handlers) observe(next http.Handler) http.Handler {
 			sw.status = http.StatusOK
 		}
 		took := time.Since(start)
+		span.SetName(r.Method + " " + info.route)
+		span.SetAttributes(attribute.String("http.route", info.route), attribute.Int("http.status_code", sw.status),
+			attribute.String("lurus.request_id", id))
+		if sw.status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(sw.status))
+		}
 		h.o.Metrics.HTTPRequests.WithLabelValues(info.route, r.Method, strconv.Itoa(sw.status)).Inc()
 		h.o.Metrics.HTTPDuration.WithLabelValues(info.route).Observe(took.Seconds())
 		attrs := []any{"request_id", id, "method", r.Method, "route", info.route, "path", r.URL.Path,

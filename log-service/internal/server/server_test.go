@@ -83,7 +83,8 @@ type env struct {
 	reg     *prometheus.Registry
 }
 
-func newEnv(t *testing.T, ready ...server.Check) *env {
+// newEnv starts the server; opts adjust its options (checks, logger).
+func newEnv(t *testing.T, opts ...func(*server.Options)) *env {
 	t.Helper()
 	db := logtest.ClickHouse(t)
 	fb := newFakeBilling(t)
@@ -98,11 +99,13 @@ func newEnv(t *testing.T, ready ...server.Check) *env {
 		InternalToken:   internalToken,
 		MaxBatchRecords: 50,
 	})
-	if ready == nil {
-		ready = []server.Check{{Name: "clickhouse", Fn: db.Store.Ping}}
+	o := server.Options{Listen: "127.0.0.1:0", Timeout: 10 * time.Second, MaxBodyBytes: 64 << 10,
+		Routes: svc.Routes(), Ready: []server.Check{{Name: "clickhouse", Fn: db.Store.Ping}},
+		Registry: reg, Metrics: m, Log: slog.New(slog.DiscardHandler)}
+	for _, f := range opts {
+		f(&o)
 	}
-	srv := server.NewHTTP(server.Options{Listen: "127.0.0.1:0", Timeout: 10 * time.Second, MaxBodyBytes: 64 << 10,
-		Routes: svc.Routes(), Ready: ready, Registry: reg, Metrics: m, Log: slog.New(slog.DiscardHandler)})
+	srv := server.NewHTTP(o)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return &env{db: db, billing: fb, url: hs.URL, reg: reg}
