@@ -72,6 +72,8 @@ type stack struct {
 	provider    string
 	mock        string
 	redisPrefix string
+	// providerHeaders are sent upstream by every provider setup creates.
+	providerHeaders map[string]string
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
@@ -265,6 +267,9 @@ func (s *stack) setup() tenant {
 			"models": []string{"gemini-*"}},
 	} {
 		p["allow_private_network"] = true
+		if s.providerHeaders != nil {
+			p["headers"] = s.providerHeaders
+		}
 		p["enabled"] = true
 		p["weight"] = 1
 		s.admin(http.MethodPost, s.provider+"/api/v1/providers", p, nil, http.StatusCreated)

@@ -1,0 +1,250 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+var (
+	benchGateway = flag.Bool("gateway-bench", false, "run the gateway benchmark (TestGatewayBench)")
+	benchN       = flag.Int("bench-n", 3000, "requests per target in each latency phase")
+	benchDur     = flag.Duration("bench-slice", 2*time.Second, "length of one throughput slice")
+)
+
+// target is one way to reach the mock upstream's chat route.
+type target struct {
+	name string
+	url  string
+	hdr  http.Header
+}
+
+// TestGatewayBench measures what the gateway adds on top of a direct call
+// to mock-upstream and on top of a bare Hertz pass-through proxy, with the
+// three interleaved in one run (so machine noise hits all alike):
+// latency p50/p99 at concurrency 1, throughput at concurrency 64, and the
+// time to the first streamed token with a check that every chunk arrives
+// as its own event. Auth, admission (Redis) and events (NATS, settled by
+// billing-service) are all on. Run it with:
+//
+//	cd e2e && go test -run TestGatewayBench -count=1 -v -timeout 20m . -gateway-bench
+func TestGatewayBench(t *testing.T) {
+	if !*benchGateway {
+		t.Skip("benchmark: enable with -gateway-bench")
+	}
+	s := startStack(t, "LURUS_LOG_LEVEL=warn")
+	tn := s.setupWith(map[string]string{"X-Mock-Scenario": "bench"})
+	// The scenario every path uses: 20 chunks, 1 ms apart when streamed.
+	s.admin(http.MethodPut, s.mock+"/__scenarios/bench", map[string]any{"chunks": 20, "gap_ms": 1}, nil, http.StatusNoContent)
+	proxyAddr := freeAddr(t)
+	s.run(t.TempDir(), "baseline-proxy", "", nil, "-addr", proxyAddr, "-upstream", s.mock)
+	s.waitReady("http://" + proxyAddr + "/health")
+
+	mockHdr := http.Header{"Authorization": {"Bearer sk-mock-openai"}, "X-Mock-Scenario": {"bench"}, "Content-Type": {"application/json"}}
+	targets := []target{
+		{"direct", s.mock + "/v1/chat/completions", mockHdr},
+		{"bare-hertz", "http://" + proxyAddr + "/v1/chat/completions", mockHdr},
+		{"gateway", s.gateway + "/v1/chat/completions", http.Header{"Authorization": {"Bearer " + tn.key}, "Content-Type": {"application/json"}}},
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 256, DisableCompression: true}}
+	body := []byte(`{"model":"gpt-4o-mini","max_tokens":32,"messages":[{"role":"user","content":"say something short"}]}`)
+	streamBody := []byte(`{"model":"gpt-4o-mini","max_tokens":32,"stream":true,"messages":[{"role":"user","content":"say something short"}]}`)
+
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "gateway benchmark — %s, GOMAXPROCS=%d, %d requests per target per latency phase\n",
+		time.Now().UTC().Format(time.RFC3339), runtimeProcs(), *benchN)
+
+	// Phase 1: latency at concurrency 1, interleaved request by request.
+	lat := map[string][]time.Duration{}
+	for i := 0; i < *benchN/10; i++ { // warm-up: connections, caches, JIT of the price table
+		for _, tg := range targets {
+			do(t, client, tg, body)
+		}
+	}
+	for i := 0; i < *benchN; i++ {
+		for _, tg := range targets {
+			lat[tg.name] = append(lat[tg.name], do(t, client, tg, body))
+		}
+	}
+	fmt.Fprintf(&out, "\nlatency, concurrency 1, non-streaming chat (µs)\n%-11s %8s %8s %8s\n", "target", "p50", "p90", "p99")
+	for _, tg := range targets {
+		d := lat[tg.name]
+		fmt.Fprintf(&out, "%-11s %8.0f %8.0f %8.0f\n", tg.name, us(pct(d, 50)), us(pct(d, 90)), us(pct(d, 99)))
+	}
+	addedP50 := pct(lat["gateway"], 50) - pct(lat["direct"], 50)
+	addedP99 := pct(lat["gateway"], 99) - pct(lat["direct"], 99)
+	fmt.Fprintf(&out, "added by gateway vs direct:     p50 %+.0f µs (×%.2f)  p99 %+.0f µs (×%.2f)   [targets ≤150 µs, ≤1000 µs]\n",
+		us(addedP50), ratio(lat["gateway"], lat["direct"], 50), us(addedP99), ratio(lat["gateway"], lat["direct"], 99))
+	fmt.Fprintf(&out, "added by gateway vs bare-hertz: p50 %+.0f µs (×%.2f)  p99 %+.0f µs (×%.2f)\n",
+		us(pct(lat["gateway"], 50)-pct(lat["bare-hertz"], 50)), ratio(lat["gateway"], lat["bare-hertz"], 50),
+		us(pct(lat["gateway"], 99)-pct(lat["bare-hertz"], 99)), ratio(lat["gateway"], lat["bare-hertz"], 99))
+
+	// Phase 2: throughput at concurrency 64, slices rotated over the
+	// targets three times.
+	const conc = 64
+	count := map[string]int64{}
+	elapsed := map[string]time.Duration{}
+	for round := 0; round < 3; round++ {
+		for _, tg := range targets {
+			n, d := throughput(t, client, tg, body, conc, *benchDur)
+			count[tg.name] += n
+			elapsed[tg.name] += d
+		}
+	}
+	rps := func(name string) float64 { return float64(count[name]) / elapsed[name].Seconds() }
+	fmt.Fprintf(&out, "\nthroughput, concurrency %d, non-streaming chat (requests/s)\n", conc)
+	for _, tg := range targets {
+		fmt.Fprintf(&out, "%-11s %8.0f\n", tg.name, rps(tg.name))
+	}
+	fmt.Fprintf(&out, "gateway/direct %.2f   gateway/bare-hertz %.2f   bare-hertz/direct %.2f   [target gateway/direct ≥ 0.35]\n",
+		rps("gateway")/rps("direct"), rps("gateway")/rps("bare-hertz"), rps("bare-hertz")/rps("direct"))
+
+	// Phase 3: streaming time to first token at concurrency 1, and every
+	// chunk checked to arrive whole and on its own.
+	ttft := map[string][]time.Duration{}
+	n := *benchN / 3
+	for i := 0; i < n; i++ {
+		for _, tg := range targets {
+			ttft[tg.name] = append(ttft[tg.name], stream(t, client, tg, streamBody, 20))
+		}
+	}
+	fmt.Fprintf(&out, "\nstreaming (20 chunks, 1 ms apart), time to first token at concurrency 1 (µs), %d streams per target\n%-11s %8s %8s\n",
+		n, "target", "p50", "p99")
+	for _, tg := range targets {
+		fmt.Fprintf(&out, "%-11s %8.0f %8.0f\n", tg.name, us(pct(ttft[tg.name], 50)), us(pct(ttft[tg.name], 99)))
+	}
+	fmt.Fprintf(&out, "added TTFT by gateway vs direct: p50 %+.0f µs  p99 %+.0f µs   [target p99 ≤ 2000 µs]; chunks lost or merged: 0 of %d streams checked\n",
+		us(pct(ttft["gateway"], 50)-pct(ttft["direct"], 50)), us(pct(ttft["gateway"], 99)-pct(ttft["direct"], 99)), n*len(targets))
+
+	t.Log("\n" + out.String())
+	if p := os.Getenv("LURUS_BENCH_OUT"); p != "" {
+		_ = os.WriteFile(filepath.Clean(p), out.Bytes(), 0o644)
+	}
+}
+
+// setupWith is setup with extra provider headers.
+func (s *stack) setupWith(headers map[string]string) tenant {
+	s.providerHeaders = headers
+	return s.setup()
+}
+
+func do(t *testing.T, c *http.Client, tg target, body []byte) time.Duration {
+	req, _ := http.NewRequest(http.MethodPost, tg.url, bytes.NewReader(body))
+	req.Header = tg.hdr.Clone()
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", tg.name, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %d %s", tg.name, resp.StatusCode, b)
+	}
+	return d
+}
+
+func throughput(t *testing.T, c *http.Client, tg target, body []byte, conc int, dur time.Duration) (int64, time.Duration) {
+	var n, failed atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := 0; i < conc; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				req, _ := http.NewRequest(http.MethodPost, tg.url, bytes.NewReader(body))
+				req.Header = tg.hdr.Clone()
+				resp, err := c.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					n.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%s: %d failed requests under load", tg.name, f)
+	}
+	return n.Load(), time.Since(t0)
+}
+
+// stream sends a streaming chat and returns the time to the first
+// content event; it fails the test unless exactly chunks content events
+// arrive, each holding exactly one chunk ("tok<i> ").
+func stream(t *testing.T, c *http.Client, tg target, body []byte, chunks int) time.Duration {
+	req, _ := http.NewRequest(http.MethodPost, tg.url, bytes.NewReader(body))
+	req.Header = tg.hdr.Clone()
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", tg.name, err)
+	}
+	defer resp.Body.Close()
+	var first time.Duration
+	got := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		d, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		txt := gjson.Get(d, "choices.0.delta.content").Str
+		if txt == "" {
+			continue
+		}
+		if first == 0 {
+			first = time.Since(t0)
+		}
+		if want := fmt.Sprintf("tok%d ", got); txt != want {
+			t.Fatalf("%s: chunk %d is %q, want %q (lost or merged)", tg.name, got, txt, want)
+		}
+		got++
+	}
+	if got != chunks {
+		t.Fatalf("%s: %d chunks, want %d", tg.name, got, chunks)
+	}
+	return first
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i]
+}
+
+func ratio(a, b []time.Duration, p int) float64 { return float64(pct(a, p)) / float64(pct(b, p)) }
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
