@@ -83,7 +83,7 @@ func (p *fakeProviders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // harness is a gateway wired in-process against fakes of billing and
 // provider-service, mock upstreams, and the real Redis and NATS.
 type harness struct {
-	t         *testing.T
+	t         testing.TB
 	url       string
 	billing   *fakeBilling
 	providers *fakeProviders
@@ -99,7 +99,7 @@ type upstream struct {
 	url  string
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	m, err := mockupstream.New(mockupstream.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func provider(id, typ string, u *upstream, prio, weight int, models ...string) i
 
 type harnessOpt func(*conf.Config)
 
-func startGateway(t *testing.T, providers []internalapi.Provider, opts ...harnessOpt) *harness {
+func startGateway(t testing.TB, providers []internalapi.Provider, opts ...harnessOpt) *harness {
 	t.Helper()
 	rd := testenv.Redis(t)
 	ne := testenv.NATS(t)
