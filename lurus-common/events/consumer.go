@@ -72,6 +72,8 @@ type ConsumerConfig struct {
 	MaxAckPending  int             // bound on unacked messages in flight (4 × BatchSize)
 	Backoff        []time.Duration // nak delays by delivery count (1 s, 2 s, 5 s, 10 s, 30 s)
 	AckConcurrency int             // parallel AckSync calls per batch (32)
+	// AckMode chooses AckSync (the default) or AckAsync; see AckMode.
+	AckMode AckMode
 
 	// BeforeAck, when set, is called after a message was handled successfully
 	// and before it is acked; returning false skips the ack, as a crash
@@ -244,7 +246,7 @@ func (c *Consumer) finish(ctx context.Context, d Delivery, herr error) {
 			c.observe(OutcomeSkipped, d, nil)
 			return
 		}
-		if err := d.Msg.DoubleAck(ctx); err != nil {
+		if err := c.ack(ctx, d); err != nil {
 			// The work is committed; redelivery will find it done.
 			c.cfg.Logger.Warn("ack failed; message will be redelivered", "durable", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
 		}
