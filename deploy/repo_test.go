@@ -484,6 +484,18 @@ func TestEnvRefs(t *testing.T) {
 	}
 }
 
+// TestServiceConfigsParseWithDefaults: with no variable set (every default
+// taken, as `make run` does for most), each service config is valid YAML.
+// A default ending in ":" in an unquoted value, for one, is not.
+func TestServiceConfigsParseWithDefaults(t *testing.T) {
+	for _, b := range services() {
+		c := loadServiceConfig(t, b)
+		if keys := yamlKeys(t, c.Path+" with defaults", []byte(c.Text), nil); len(keys) == 0 {
+			t.Errorf("%s: no keys", c.Path)
+		}
+	}
+}
+
 func TestServiceConfigsHaveListenAddress(t *testing.T) {
 	for _, b := range services() {
 		t.Run(b.Name, func(t *testing.T) {
