@@ -324,7 +324,9 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 		o.TTFB = r.Now().Sub(o.StartedAt)
 		if status/100 == 2 {
 			meter.Body(body)
-			meter.Deliver(body)
+			if _, ok := meter.Usage(); !ok {
+				meter.Deliver(body) // kept only for the local count
+			}
 			if rename != "" {
 				body = RenameModel(body, ResponseModelPath(req.Endpoint), rename, info.Model)
 			}

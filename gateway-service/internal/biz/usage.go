@@ -41,10 +41,11 @@ type Meter struct {
 	seen [nFields]bool
 	any  bool
 
-	// delivered keeps the data of what reached the client, bounded, for the
-	// local count when upstream gives no usage.
-	delivered [][]byte
-	dsize     int
+	// delivered keeps the data of what reached the client (documents
+	// back to back, ends[i] closing the i-th), bounded, for the local count
+	// when upstream gives no usage.
+	delivered []byte
+	ends      []int
 }
 
 // maxDelivered bounds the bytes a Meter keeps for estimation.
@@ -55,7 +56,7 @@ func NewMeter(ep Endpoint) *Meter { return &Meter{ep: ep} }
 
 // Reset prepares m for another request.
 func (m *Meter) Reset(ep Endpoint) {
-	*m = Meter{ep: ep, delivered: m.delivered[:0]}
+	*m = Meter{ep: ep, delivered: m.delivered[:0], ends: m.ends[:0]}
 }
 
 func (m *Meter) set(i int, r gjson.Result) {
@@ -171,19 +172,21 @@ func (m *Meter) Usage() (Usage, bool) {
 // a whole body), for Estimate. Beyond maxDelivered bytes it keeps nothing
 // more; the estimate is then a lower bound.
 func (m *Meter) Deliver(data []byte) {
-	if m.dsize+len(data) > maxDelivered {
+	if len(m.delivered)+len(data) > maxDelivered {
 		return
 	}
-	m.dsize += len(data)
-	m.delivered = append(m.delivered, append([]byte(nil), data...))
+	m.delivered = append(m.delivered, data...)
+	m.ends = append(m.ends, len(m.delivered))
 }
 
 // DeliveredText returns the generated text found in what was delivered:
 // message contents, tool-call arguments and thinking, per format.
 func (m *Meter) DeliveredText() []byte {
 	var out []byte
-	for _, d := range m.delivered {
-		out = appendGenerated(out, m.ep, d)
+	start := 0
+	for _, end := range m.ends {
+		out = appendGenerated(out, m.ep, m.delivered[start:end])
+		start = end
 	}
 	return out
 }

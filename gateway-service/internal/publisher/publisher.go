@@ -9,7 +9,6 @@ package publisher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -269,39 +268,12 @@ func (p *Publisher) records(e queued) []Record {
 	tp := traceParent(o.Trace)
 	out := make([]Record, 0, 2)
 	if o.Reserved {
-		u := events.Usage{
-			RequestID: o.RequestID, UserID: o.UserID, KeyID: o.KeyID, Model: o.Model, UpstreamModel: o.UpstreamModel,
-			ProviderID: o.ProviderID, APIFormat: o.Format.String(), Endpoint: o.Endpoint.String(), Stream: o.Stream,
-			PromptTokens: o.Usage.Prompt, CompletionTokens: o.Usage.Completion, CachedTokens: o.Usage.Cached,
-			CacheWriteTokens: o.Usage.CacheWrite, ReasoningTokens: o.Usage.Reasoning, UsageSource: o.UsageSource,
-			Status: o.Status, ReservationID: o.RequestID, StartedAt: o.StartedAt.UTC(), FinishedAt: o.FinishedAt.UTC(),
-		}
-		if env, err := events.NewEnvelope(o.RequestID, events.TypeBillingUsage, o.UserID, o.FinishedAt, u); err == nil {
-			out = append(out, record(e.seq, events.SubjectBillingUsage, env, tp))
-		}
+		out = append(out, Record{Seq: e.seq, Subject: events.SubjectBillingUsage, ID: o.RequestID,
+			Type: events.TypeBillingUsage, TraceParent: tp, Body: appendUsageEnvelope(make([]byte, 0, 640), o)})
 	}
-	ip := ""
-	if o.ClientIP.IsValid() {
-		ip = o.ClientIP.String()
-	}
-	l := events.LogRecord{
-		RequestID: o.RequestID, TraceID: o.TraceID, UserID: o.UserID, KeyID: o.KeyID, Model: o.Model,
-		UpstreamModel: o.UpstreamModel, ProviderID: o.ProviderID, APIFormat: o.Format.String(),
-		Endpoint: o.Endpoint.String(), Stream: o.Stream, StatusCode: o.StatusCode, ErrorReason: o.ErrorReason,
-		Attempts: o.Attempts, LatencyMs: o.FinishedAt.Sub(o.StartedAt).Milliseconds(), TTFBMs: o.TTFB.Milliseconds(),
-		PromptTokens: o.Usage.Prompt, CompletionTokens: o.Usage.Completion, CachedTokens: o.Usage.Cached,
-		CacheWriteTokens: o.Usage.CacheWrite, ReasoningTokens: o.Usage.Reasoning, UsageSource: o.UsageSource,
-		ClientIP: ip, UserAgent: o.UserAgent, CreatedAt: o.StartedAt.UTC(),
-	}
-	if env, err := events.NewEnvelope(o.RequestID, events.TypeLogWrite, o.UserID, o.FinishedAt, l); err == nil {
-		out = append(out, record(e.seq, events.SubjectLogWrite, env, tp))
-	}
+	out = append(out, Record{Seq: e.seq, Subject: events.SubjectLogWrite, ID: o.RequestID,
+		Type: events.TypeLogWrite, TraceParent: tp, Body: appendLogEnvelope(make([]byte, 0, 768), o)})
 	return out
-}
-
-func record(seq uint64, subject string, env events.Envelope, tp string) Record {
-	body, _ := json.Marshal(env)
-	return Record{Seq: seq, Subject: subject, ID: env.ID, Type: env.Type, TraceParent: tp, Body: body}
 }
 
 func traceParent(sc trace.SpanContext) string {

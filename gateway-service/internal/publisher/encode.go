@@ -1,0 +1,158 @@
+package publisher
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+)
+
+// The envelopes are written by hand: they are built for every request, and
+// reflection-based encoding/json (data marshalled, then the envelope, then
+// the data compacted again) was the publisher's largest CPU cost. The
+// output decodes into events.Envelope / events.Usage / events.LogRecord
+// exactly as json.Marshal's would (encode_test.go checks it).
+
+// appendUsageEnvelope appends the billing.usage envelope of o.
+func appendUsageEnvelope(b []byte, o *biz.Outcome) []byte {
+	b = appendHead(b, o, events.TypeBillingUsage)
+	b = append(b, `"request_id":`...)
+	b = appendString(b, o.RequestID)
+	b = appendField(b, "user_id", o.UserID)
+	b = appendField(b, "key_id", o.KeyID)
+	b = appendField(b, "model", o.Model)
+	b = appendField(b, "upstream_model", o.UpstreamModel)
+	b = appendField(b, "provider_id", o.ProviderID)
+	b = appendField(b, "api_format", o.Format.String())
+	b = appendField(b, "endpoint", o.Endpoint.String())
+	b = append(b, `,"stream":`...)
+	b = strconv.AppendBool(b, o.Stream)
+	b = appendTokens(b, o.Usage)
+	b = appendField(b, "usage_source", o.UsageSource)
+	b = appendField(b, "status", o.Status)
+	b = appendField(b, "reservation_id", o.RequestID)
+	b = appendTime(b, "started_at", o.StartedAt)
+	b = appendTime(b, "finished_at", o.FinishedAt)
+	return append(b, `},"v":1}`...)
+}
+
+// appendLogEnvelope appends the log.write envelope of o.
+func appendLogEnvelope(b []byte, o *biz.Outcome) []byte {
+	b = appendHead(b, o, events.TypeLogWrite)
+	b = append(b, `"request_id":`...)
+	b = appendString(b, o.RequestID)
+	b = appendField(b, "trace_id", o.TraceID)
+	b = appendField(b, "user_id", o.UserID)
+	b = appendField(b, "key_id", o.KeyID)
+	b = appendField(b, "model", o.Model)
+	b = appendField(b, "upstream_model", o.UpstreamModel)
+	b = appendField(b, "provider_id", o.ProviderID)
+	b = appendField(b, "api_format", o.Format.String())
+	b = appendField(b, "endpoint", o.Endpoint.String())
+	b = append(b, `,"stream":`...)
+	b = strconv.AppendBool(b, o.Stream)
+	b = appendInt(b, "status_code", int64(o.StatusCode))
+	b = appendField(b, "error_reason", o.ErrorReason)
+	b = appendInt(b, "attempts", int64(o.Attempts))
+	b = appendInt(b, "latency_ms", o.FinishedAt.Sub(o.StartedAt).Milliseconds())
+	b = appendInt(b, "ttfb_ms", o.TTFB.Milliseconds())
+	b = appendTokens(b, o.Usage)
+	b = appendField(b, "usage_source", o.UsageSource)
+	ip := ""
+	if o.ClientIP.IsValid() {
+		ip = o.ClientIP.String()
+	}
+	b = appendField(b, "client_ip", ip)
+	b = appendField(b, "user_agent", o.UserAgent)
+	b = appendTime(b, "created_at", o.StartedAt)
+	return append(b, `},"v":1}`...)
+}
+
+func appendHead(b []byte, o *biz.Outcome, typ string) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, o.RequestID)
+	b = appendField(b, "type", typ)
+	b = appendTime(b, "occurred_at", o.FinishedAt)
+	if o.UserID != "" {
+		b = appendField(b, "user_id", o.UserID)
+	}
+	return append(b, `,"data":{`...)
+}
+
+func appendTokens(b []byte, u biz.Usage) []byte {
+	b = appendInt(b, "prompt_tokens", u.Prompt)
+	b = appendInt(b, "completion_tokens", u.Completion)
+	b = appendInt(b, "cached_tokens", u.Cached)
+	b = appendInt(b, "cache_write_tokens", u.CacheWrite)
+	return appendInt(b, "reasoning_tokens", u.Reasoning)
+}
+
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, k...)
+	b = append(b, '"', ':')
+	return appendString(b, v)
+}
+
+func appendInt(b []byte, k string, v int64) []byte {
+	b = append(b, ',', '"')
+	b = append(b, k...)
+	b = append(b, '"', ':')
+	return strconv.AppendInt(b, v, 10)
+}
+
+func appendTime(b []byte, k string, t time.Time) []byte {
+	b = append(b, ',', '"')
+	b = append(b, k...)
+	b = append(b, `":"`...)
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string: quotes, backslashes and control
+// characters escaped, invalid UTF-8 replaced by U+FFFD (as encoding/json
+// does), everything else as it is.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
