@@ -249,6 +249,7 @@ check_demo() {
 cmd_start() {
 	local e
 	mkdir -p "$RUN_DIR" "$LOG_DIR"
+	trap 'if (($? != 0)); then warn "make run failed; what it started keeps running: make stop stops it"; fi' EXIT
 	"$ROOT/scripts/stack.sh" up
 	"$ROOT/scripts/go-modules.sh" build
 	for e in "${SERVICES[@]}"; do

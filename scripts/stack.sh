@@ -346,7 +346,11 @@ up_one() {
 	dir="$STACK_DIR/$name"
 	marker="$(marker_of "$name")"
 	say "$name: checking $addr"
+	# The probes need a client: pg_isready; clickhouse-client, else curl.
 	if [[ "$name" == postgres ]]; then ensure_cmd pg_isready postgresql-client; fi
+	if [[ "$name" == clickhouse ]] && ! command -v clickhouse-client >/dev/null 2>&1; then
+		ensure_cmd curl curl
+	fi
 	if "probe_$name"; then
 		check_reused "$name"
 		if marker_live "$name" && [[ "$(marker_get "$marker" addr)" == "$addr" ]]; then
