@@ -116,7 +116,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (app *App, cleanup func(), err 
 		c := cfg.Consumer
 		app.Consumer, err = consumer.New(ctx, js, consumer.Config{
 			Names: names, BatchSize: c.BatchSize, Linger: c.Linger, Workers: c.Workers,
-			AckWait: c.AckWait, FlushTimeout: c.FlushTimeout, MaxAckPending: c.EffectiveMaxAckPending(), AckConcurrency: c.AckConcurrency,
+			AckWait: c.AckWait, FlushTimeout: c.FlushTimeout, MaxAckPending: c.EffectiveMaxAckPending(), AckMode: c.AckMode(), AckConcurrency: c.AckConcurrency,
 			Backoff: c.Backoff, LagInterval: c.LagInterval, BeforeAck: hooks.beforeAck,
 		}, ing, m, log)
 		if err != nil {

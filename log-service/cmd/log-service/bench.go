@@ -38,12 +38,13 @@ import (
 // in its own scratch database and stream namespace, removed afterwards.
 func benchIngest(args []string) error {
 	var n, batch, workers, acks, natsPID, chPID int
-	var cpuProfile string
+	var cpuProfile, ackMode string
 	cfg, err := loadConfig("bench-ingest", args, func(fs *flag.FlagSet) {
 		fs.IntVar(&n, "n", 200000, "log.write events to publish")
 		fs.IntVar(&batch, "batch", 0, "consumer batch size and raw insert block size (default: consumer.batch_size)")
 		fs.IntVar(&workers, "workers", 0, "consumer pull loops (default: consumer.workers)")
 		fs.IntVar(&acks, "acks", 0, "concurrent AckSync calls (default: consumer.ack_concurrency)")
+		fs.StringVar(&ackMode, "ack", "", "async or sync (default: consumer.ack)")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 		fs.IntVar(&natsPID, "nats-pid", 0, "pid of nats-server: adds its CPU time to each measurement")
 		fs.IntVar(&chPID, "clickhouse-pid", 0, "pid of clickhouse-server: adds its CPU time to each measurement")
@@ -59,6 +60,12 @@ func benchIngest(args []string) error {
 	}
 	if acks > 0 {
 		cfg.Consumer.AckConcurrency = acks
+	}
+	if ackMode != "" {
+		cfg.Consumer.Ack = ackMode
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
 	}
 	pw, err := conf.ClickHousePassword()
 	if err != nil {
@@ -93,8 +100,8 @@ func benchIngest(args []string) error {
 	} else if sv, err := v.ServerVersion(); err == nil {
 		server = fmt.Sprintf("%d.%d.%d", sv.Version.Major, sv.Version.Minor, sv.Version.Patch)
 	}
-	fmt.Printf("bench-ingest: %d log.write events, batch %d, workers %d, ClickHouse %s at %s, NATS %s\n",
-		n, cfg.Consumer.BatchSize, cfg.Consumer.Workers, server, cfg.ClickHouse.Addr, cfg.NATS.URL)
+	fmt.Printf("bench-ingest: %d log.write events, batch %d, workers %d, ack %s, ClickHouse %s at %s, NATS %s\n",
+		n, cfg.Consumer.BatchSize, cfg.Consumer.Workers, cfg.Consumer.Ack, server, cfg.ClickHouse.Addr, cfg.NATS.URL)
 
 	insert, err := b.rawInsert(ctx)
 	if err != nil {
@@ -104,11 +111,20 @@ func benchIngest(args []string) error {
 	if err != nil {
 		return fmt.Errorf("nats only: %w", err)
 	}
-	live, err := b.endToEnd(ctx, true)
+	mode := cfg.Consumer.AckMode()
+	live, err := b.endToEnd(ctx, true, mode)
 	if err != nil {
 		return fmt.Errorf("end to end: %w", err)
 	}
-	backlog, err := b.endToEnd(ctx, false)
+	backlog, err := b.endToEnd(ctx, false, mode)
+	if err != nil {
+		return fmt.Errorf("backlog: %w", err)
+	}
+	other := events.AckSync
+	if mode == events.AckSync {
+		other = events.AckAsync
+	}
+	backlogOther, err := b.endToEnd(ctx, false, other)
 	if err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
@@ -129,6 +145,7 @@ func benchIngest(args []string) error {
 	row("baseline: NATS consume+ack only, no ClickHouse (backlog)", consume)
 	row("end to end: publish while consuming → all rows queryable (CPU includes publishing)", live)
 	row("end to end: drain a published backlog → all rows queryable", backlog)
+	row("  the same with ack: "+ackName(other)+" (for comparison)", backlogOther)
 	if err := w.Flush(); err != nil {
 		return err
 	}
@@ -297,7 +314,7 @@ func (b *bench) natsOnly(ctx context.Context) (publish, consume measurement, err
 	}
 	publish = b.since(start)
 	start = b.mark()
-	c, err := b.startConsumer(ctx, names, discard{})
+	c, err := b.startConsumer(ctx, names, discard{}, b.cfg.Consumer.AckMode())
 	if err != nil {
 		return publish, consume, err
 	}
@@ -312,7 +329,7 @@ func (b *bench) natsOnly(ctx context.Context) (publish, consume measurement, err
 // endToEnd runs the real consumer on a fresh database and stream. live
 // publishes while it consumes; otherwise the events are published first
 // and the clock starts with the consumer. It ends when count() = n.
-func (b *bench) endToEnd(ctx context.Context, live bool) (measurement, error) {
+func (b *bench) endToEnd(ctx context.Context, live bool, mode events.AckMode) (measurement, error) {
 	conn, err := b.scratchDB(ctx)
 	if err != nil {
 		return measurement{}, err
@@ -328,7 +345,7 @@ func (b *bench) endToEnd(ctx context.Context, live bool) (measurement, error) {
 		}
 	}
 	start := b.mark()
-	c, err := b.startConsumer(ctx, names, biz.NewIngester(data.NewStore(conn)))
+	c, err := b.startConsumer(ctx, names, biz.NewIngester(data.NewStore(conn)), mode)
 	if err != nil {
 		return measurement{}, err
 	}
@@ -349,11 +366,11 @@ func (b *bench) endToEnd(ctx context.Context, live bool) (measurement, error) {
 	return b.since(start), err
 }
 
-func (b *bench) startConsumer(ctx context.Context, names events.Names, ing consumer.Ingester) (*consumer.Consumer, error) {
+func (b *bench) startConsumer(ctx context.Context, names events.Names, ing consumer.Ingester, mode events.AckMode) (*consumer.Consumer, error) {
 	cc := b.cfg.Consumer
 	c, err := consumer.New(ctx, b.js, consumer.Config{Names: names, BatchSize: cc.BatchSize, Linger: cc.Linger,
 		Workers: cc.Workers, AckWait: cc.AckWait, FlushTimeout: cc.FlushTimeout, MaxAckPending: cc.EffectiveMaxAckPending(),
-		AckConcurrency: cc.AckConcurrency,
+		AckConcurrency: cc.AckConcurrency, AckMode: mode,
 		Backoff:        cc.Backoff, LagInterval: cc.LagInterval}, ing, metrics.New(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
@@ -366,6 +383,13 @@ func (b *bench) stopConsumer(c *consumer.Consumer) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_ = c.Stop(ctx)
+}
+
+func ackName(m events.AckMode) string {
+	if m == events.AckSync {
+		return "sync"
+	}
+	return "async"
 }
 
 // waitFor polls done every 10 ms (5 minutes at most).

@@ -86,8 +86,14 @@ type Consumer struct {
 	// MaxAckPending bounds unacknowledged messages (memory while
 	// ClickHouse is down); 0 means 4 × BatchSize × Workers.
 	MaxAckPending int `yaml:"max_ack_pending"`
+	// Ack is how committed messages are acknowledged: "async" (default)
+	// sends the ack without waiting for the server's reply, "sync" waits
+	// (AckSync). Async is safe here because a redelivered message is
+	// dropped as a duplicate, and it is what lets ingestion keep up (see
+	// docs/log-service.md, Benchmark).
+	Ack string `yaml:"ack"`
 	// AckConcurrency is how many acknowledgements (AckSync round trips)
-	// run at once after a flush (256).
+	// run at once after a flush with ack: sync (256).
 	AckConcurrency int `yaml:"ack_concurrency"`
 	// Backoff is the redelivery delay after a failed flush, by delivery
 	// count (1s 2s 5s 10s 30s).
@@ -126,7 +132,7 @@ func (c *Config) SetDefaults() {
 		RetentionDays: 180, HourlyRetentionDays: 400}
 	c.NATS = NATS{URL: "nats://127.0.0.1:4222"}
 	c.Consumer = Consumer{Enabled: true, BatchSize: 10000, Linger: 20 * time.Millisecond, Workers: 2,
-		AckWait: 30 * time.Second, FlushTimeout: 20 * time.Second, LagInterval: 5 * time.Second, AckConcurrency: 256,
+		AckWait: 30 * time.Second, FlushTimeout: 20 * time.Second, LagInterval: 5 * time.Second, Ack: "async", AckConcurrency: 256,
 		Backoff: []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}}
 	c.Query = Query{MaxRange: 93 * 24 * time.Hour, DefaultRange: 24 * time.Hour, DefaultLimit: 100, MaxBatchRecords: 10000}
 	c.Billing = Billing{URL: "http://127.0.0.1:18103", Timeout: 3 * time.Second, KeyCacheTTL: 30 * time.Second, NegativeCacheTTL: 5 * time.Second}
@@ -181,6 +187,9 @@ func (c *Config) Validate() error {
 	if cs.MaxAckPending < 0 {
 		add("consumer.max_ack_pending must be >= 0")
 	}
+	if cs.Ack != "async" && cs.Ack != "sync" {
+		add("consumer.ack %q must be async or sync", cs.Ack)
+	}
 	if cs.AckConcurrency < 1 || cs.AckConcurrency > 4096 {
 		add("consumer.ack_concurrency %d not in 1..4096", cs.AckConcurrency)
 	}
@@ -208,6 +217,14 @@ func (c *Config) Validate() error {
 
 // MaxLimit is the largest page a list or top-N query returns.
 const MaxLimit = 1000
+
+// AckMode returns consumer.ack as the runner's mode.
+func (c Consumer) AckMode() events.AckMode {
+	if c.Ack == "sync" {
+		return events.AckSync
+	}
+	return events.AckAsync
+}
 
 // EffectiveMaxAckPending returns consumer.max_ack_pending with its
 // default applied.

@@ -47,6 +47,7 @@ func TestValidate(t *testing.T) {
 		{"negative retention", func(c *Config) { c.ClickHouse.RetentionDays = -1 }, "retention"},
 		{"zero backoff", func(c *Config) { c.Consumer.Backoff = []time.Duration{0} }, "backoff"},
 		{"no billing url", func(c *Config) { c.Billing.URL = "" }, "billing.url"},
+		{"unknown ack mode", func(c *Config) { c.Consumer.Ack = "maybe" }, "consumer.ack"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

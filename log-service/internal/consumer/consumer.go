@@ -35,8 +35,11 @@ type Config struct {
 	AckWait       time.Duration
 	FlushTimeout  time.Duration
 	MaxAckPending int
+	// AckMode is how committed messages are acknowledged; AckAsync is safe
+	// because a redelivery is dropped as a duplicate.
+	AckMode events.AckMode
 	// AckConcurrency is how many AckSync round trips run at once while a
-	// flushed batch is acknowledged.
+	// flushed batch is acknowledged (AckSync only).
 	AckConcurrency int
 	Backoff        []time.Duration
 	LagInterval    time.Duration
@@ -92,6 +95,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, ing Ingester, 
 		AckWait:        cfg.AckWait,
 		MaxAckPending:  cfg.MaxAckPending,
 		AckConcurrency: cfg.AckConcurrency,
+		AckMode:        cfg.AckMode,
 		Backoff:        cfg.Backoff,
 		BeforeAck:      cfg.BeforeAck,
 		Observe:        c.observe,
@@ -172,10 +176,14 @@ func (c *Consumer) Stop(ctx context.Context) error {
 	c.cancel()
 	select {
 	case <-c.done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("consumer stop: %w", ctx.Err())
 	}
+	// Asynchronous acks may still sit in the client's buffer.
+	if err := c.js.Conn().FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("consumer stop: flush acks: %w", err)
+	}
+	return nil
 }
 
 // Lag returns the durable's unacknowledged messages.

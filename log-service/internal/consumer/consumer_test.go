@@ -91,7 +91,7 @@ func settled(t *testing.T, r *running, db logtest.DB, want uint64) {
 
 func baseConfig(ne testenv.NATSEnv) consumer.Config {
 	return consumer.Config{Names: ne.Names, BatchSize: 1000, Linger: 5 * time.Millisecond, Workers: 2,
-		AckWait: 3 * time.Second, FlushTimeout: 2 * time.Second, MaxAckPending: 8000,
+		AckWait: 3 * time.Second, FlushTimeout: 2 * time.Second, MaxAckPending: 8000, AckMode: events.AckAsync,
 		Backoff: []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}, LagInterval: time.Second}
 }
 
@@ -306,6 +306,7 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry())
 	ccfg := baseConfig(ne)
 	ccfg.BatchSize, ccfg.MaxAckPending, ccfg.AckWait = 200, 1000, 10*time.Second
+	ccfg.AckMode = events.AckSync // the other tests cover async
 	r := start(t, ne.JS, ccfg, biz.NewIngester(data.NewStore(conn)), m)
 
 	ctx := context.Background()
