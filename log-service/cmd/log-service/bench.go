@@ -371,7 +371,7 @@ func (b *bench) startConsumer(ctx context.Context, names events.Names, ing consu
 	c, err := consumer.New(ctx, b.js, consumer.Config{Names: names, BatchSize: cc.BatchSize, Linger: cc.Linger,
 		Workers: cc.Workers, AckWait: cc.AckWait, FlushTimeout: cc.FlushTimeout, MaxAckPending: cc.EffectiveMaxAckPending(),
 		AckConcurrency: cc.AckConcurrency, AckMode: mode,
-		Backoff:        cc.Backoff, LagInterval: cc.LagInterval}, ing, metrics.New(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
+		Backoff: cc.Backoff, LagInterval: cc.LagInterval}, ing, metrics.New(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
