@@ -2,10 +2,13 @@
 // prices, the ledger, the settlement of billing.usage, the Redis admission
 // mirror and the user sync routes (HTTP and SSE).
 //
-//	billing-service [-config configs/config.yaml] [serve]   run the service
-//	billing-service migrate                                 apply SQL migrations
-//	billing-service rebuild-cache                           rewrite every user's Redis mirror
+//	billing-service [serve] [-config configs/config.yaml]   run the service
+//	billing-service migrate [-config ...]                   apply SQL migrations
+//	billing-service rebuild-cache [-config ...]             rewrite every user's Redis mirror
 //	billing-service bench-settle -n 50000                   settlement throughput benchmark
+//
+// Like the other services, the command comes first; flags before the
+// command are accepted too.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -53,19 +57,25 @@ func main() {
 }
 
 func run(args []string, out io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cmd, named := "serve", false
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args, named = args[0], args[1:], true
+	}
+	if cmd == "bench-settle" { // it parses its own flags
+		return benchSettle(ctx, args, out)
+	}
 	fs := flag.NewFlagSet(serviceName, flag.ContinueOnError)
 	cfgPath := fs.String("config", "configs/config.yaml", "config file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cmd, rest := "serve", fs.Args()
-	if len(rest) > 0 {
-		cmd, rest = rest[0], rest[1:]
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if cmd == "bench-settle" {
-		return benchSettle(ctx, rest, out)
+	if rest := fs.Args(); !named && len(rest) > 0 {
+		cmd = rest[0]
+		if cmd == "bench-settle" {
+			return benchSettle(ctx, rest[1:], out)
+		}
 	}
 	cfg, err := conf.Load(*cfgPath)
 	if err != nil {

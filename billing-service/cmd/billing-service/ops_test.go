@@ -77,7 +77,8 @@ func TestCommands(t *testing.T) {
 	if err := h.re.Client.Del(context.Background(), h.app.Adm.AcctKey(userID)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := run([]string{"-config", cfg, "rebuild-cache"}, &out); err != nil {
+	// command first, as the other services take it
+	if err := run([]string{"rebuild-cache", "-config", cfg}, &out); err != nil {
 		t.Fatalf("rebuild-cache: %v", err)
 	}
 	if !strings.Contains(out.String(), "rebuild-cache: 1 users mirrored") || !strings.Contains(out.String(), "done, 1 users") {
