@@ -22,7 +22,6 @@ import (
 )
 
 var (
-	benchGateway = flag.Bool("gateway-bench", false, "run the gateway benchmark (TestGatewayBench)")
 	benchN       = flag.Int("bench-n", 3000, "requests per target in each latency phase")
 	benchDur     = flag.Duration("bench-slice", 2*time.Second, "length of one throughput slice")
 )
@@ -34,7 +33,7 @@ type target struct {
 	hdr  http.Header
 }
 
-// TestGatewayBench measures what the gateway adds on top of a direct call
+// BenchmarkGateway measures what the gateway adds on top of a direct call
 // to mock-upstream and on top of a bare Hertz pass-through proxy, with the
 // three interleaved in one run (so machine noise hits all alike):
 // latency p50/p99 at concurrency 1, throughput at concurrency 64, and the
@@ -42,12 +41,12 @@ type target struct {
 // as its own event. Auth, admission (Redis) and events (NATS, settled by
 // billing-service) are all on. Run it with:
 //
-//	cd e2e && go test -run TestGatewayBench -count=1 -v -timeout 20m . -gateway-bench
-func TestGatewayBench(t *testing.T) {
-	if !*benchGateway {
-		t.Skip("benchmark: enable with -gateway-bench")
-	}
-	s := startStack(t, "LURUS_LOG_LEVEL=warn")
+//	cd e2e && go test -run '^$' -bench BenchmarkGateway -benchtime 1x -timeout 20m .
+//
+// It is one run whatever b.N is: the report is the result, not ns/op.
+func BenchmarkGateway(b *testing.B) {
+	t := b
+	s := startStack(t, append([]string{"LURUS_LOG_LEVEL=warn"}, benchEnv()...)...)
 	tn := s.setupWith(map[string]string{"X-Mock-Scenario": "bench"})
 	// The scenario every path uses: 20 chunks, 1 ms apart when streamed.
 	s.admin(http.MethodPut, s.mock+"/__scenarios/bench", map[string]any{"chunks": 20, "gap_ms": 1}, nil, http.StatusNoContent)
@@ -94,6 +93,8 @@ func TestGatewayBench(t *testing.T) {
 		us(pct(lat["gateway"], 50)-pct(lat["bare-hertz"], 50)), ratio(lat["gateway"], lat["bare-hertz"], 50),
 		us(pct(lat["gateway"], 99)-pct(lat["bare-hertz"], 99)), ratio(lat["gateway"], lat["bare-hertz"], 99))
 
+	s.settled(tn)
+
 	// Phase 2: throughput at concurrency 64, slices rotated over the
 	// targets three times.
 	const conc = 64
@@ -114,6 +115,8 @@ func TestGatewayBench(t *testing.T) {
 	fmt.Fprintf(&out, "gateway/direct %.2f   gateway/bare-hertz %.2f   bare-hertz/direct %.2f   [target gateway/direct ≥ 0.35]\n",
 		rps("gateway")/rps("direct"), rps("gateway")/rps("bare-hertz"), rps("bare-hertz")/rps("direct"))
 
+	s.settled(tn) // billing's backlog from phase 2 must not weigh on phase 3
+
 	// Phase 3: streaming time to first token at concurrency 1, and every
 	// chunk checked to arrive whole and on its own.
 	ttft := map[string][]time.Duration{}
@@ -131,10 +134,27 @@ func TestGatewayBench(t *testing.T) {
 	fmt.Fprintf(&out, "added TTFT by gateway vs direct: p50 %+.0f µs  p99 %+.0f µs   [target p99 ≤ 2000 µs]; chunks lost or merged: 0 of %d streams checked\n",
 		us(pct(ttft["gateway"], 50)-pct(ttft["direct"], 50)), us(pct(ttft["gateway"], 99)-pct(ttft["direct"], 99)), n*len(targets))
 
-	t.Log("\n" + out.String())
+	fmt.Println(out.String())
 	if p := os.Getenv("LURUS_BENCH_OUT"); p != "" {
 		_ = os.WriteFile(filepath.Clean(p), out.Bytes(), 0o644)
 	}
+}
+
+// settled waits until billing has settled every request of the tenant
+// (no reservation left open), so one phase's backlog does not slow the
+// next.
+func (s *stack) settled(tn tenant) {
+	s.eventually("billing settled every request", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, s.billing+"/api/v1/billing/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tn.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200 && gjson.GetBytes(b, "reserved_micros").Int() == 0
+	})
 }
 
 // setupWith is setup with extra provider headers.
@@ -143,7 +163,7 @@ func (s *stack) setupWith(headers map[string]string) tenant {
 	return s.setup()
 }
 
-func do(t *testing.T, c *http.Client, tg target, body []byte) time.Duration {
+func do(t testing.TB, c *http.Client, tg target, body []byte) time.Duration {
 	req, _ := http.NewRequest(http.MethodPost, tg.url, bytes.NewReader(body))
 	req.Header = tg.hdr.Clone()
 	t0 := time.Now()
@@ -160,7 +180,7 @@ func do(t *testing.T, c *http.Client, tg target, body []byte) time.Duration {
 	return d
 }
 
-func throughput(t *testing.T, c *http.Client, tg target, body []byte, conc int, dur time.Duration) (int64, time.Duration) {
+func throughput(t testing.TB, c *http.Client, tg target, body []byte, conc int, dur time.Duration) (int64, time.Duration) {
 	var n, failed atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
@@ -198,7 +218,7 @@ func throughput(t *testing.T, c *http.Client, tg target, body []byte, conc int, 
 // stream sends a streaming chat and returns the time to the first
 // content event; it fails the test unless exactly chunks content events
 // arrive, each holding exactly one chunk ("tok<i> ").
-func stream(t *testing.T, c *http.Client, tg target, body []byte, chunks int) time.Duration {
+func stream(t testing.TB, c *http.Client, tg target, body []byte, chunks int) time.Duration {
 	req, _ := http.NewRequest(http.MethodPost, tg.url, bytes.NewReader(body))
 	req.Header = tg.hdr.Clone()
 	t0 := time.Now()
@@ -248,3 +268,7 @@ func ratio(a, b []time.Duration, p int) float64 { return float64(pct(a, p)) / fl
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// benchEnv passes GATEWAY_BENCH_ENV (space-separated NAME=value pairs,
+// e.g. "GOGC=400") to the gateway, for tuning experiments.
+func benchEnv() []string { return strings.Fields(os.Getenv("GATEWAY_BENCH_ENV")) }

@@ -66,7 +66,7 @@ const (
 
 // stack is one running set of services, isolated from every other run.
 type stack struct {
-	t           *testing.T
+	t           testing.TB
 	gateway     string
 	billing     string
 	provider    string
@@ -90,7 +90,7 @@ func freeAddr(t testing.TB) string {
 // gateway-service (each migrated first where it has a database) and
 // waits until every one is ready. gatewayEnv adds environment to the
 // gateway.
-func startStack(t *testing.T, gatewayEnv ...string) *stack {
+func startStack(t testing.TB, gatewayEnv ...string) *stack {
 	t.Helper()
 	rd := testenv.Redis(t)
 	ne := testenv.NATS(t)

@@ -163,12 +163,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		DefaultMaxOutput: cfg.Estimate.DefaultMaxOutputTokens, ModelMaxOutput: cfg.Estimate.ModelMaxOutputTokens})
 	keys := biz.NewKeyCache(billing, biz.KeyCacheConfig{PositiveTTL: cfg.Auth.PositiveTTL, NegativeTTL: cfg.Auth.NegativeTTL,
 		MaxEntries: cfg.Auth.MaxEntries, Hash: func(k string) string { return apikey.Hash(secrets.KeyPepper, k) }})
-	tok := data.NewTokenizer()
-	go func() {
-		if err := tok.Warm(); err != nil {
-			log.Error("tokenizer did not load; estimates fall back to bytes/4", "err", err)
-		}
-	}()
+	tok := data.NewTokenizer() // loads on first need: see data.Tokenizer
 
 	outbox, err := publisher.OpenOutbox(cfg.Events.OutboxDir, strings.EqualFold(cfg.Events.OutboxSync, "always"))
 	if err != nil {
