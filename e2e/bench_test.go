@@ -22,8 +22,8 @@ import (
 )
 
 var (
-	benchN       = flag.Int("bench-n", 3000, "requests per target in each latency phase")
-	benchDur     = flag.Duration("bench-slice", 2*time.Second, "length of one throughput slice")
+	benchN   = flag.Int("bench-n", 3000, "requests per target in each latency phase")
+	benchDur = flag.Duration("bench-slice", 2*time.Second, "length of one throughput slice")
 )
 
 // target is one way to reach the mock upstream's chat route.
@@ -145,15 +145,8 @@ func BenchmarkGateway(b *testing.B) {
 // next.
 func (s *stack) settled(tn tenant) {
 	s.eventually("billing settled every request", func() bool {
-		req, _ := http.NewRequest(http.MethodGet, s.billing+"/api/v1/billing/me", nil)
-		req.Header.Set("Authorization", "Bearer "+tn.key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == 200 && gjson.GetBytes(b, "reserved_micros").Int() == 0
+		status, b := getWithKey(s.billing+"/api/v1/billing/me", tn.key)
+		return status == 200 && gjson.GetBytes(b, "reserved_micros").Int() == 0
 	})
 }
 

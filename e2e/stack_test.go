@@ -291,17 +291,23 @@ func (s *stack) setup() tenant {
 	// The gateway learns of providers and prices through NATS; wait until
 	// it lists the models and prices a request.
 	s.eventually("gateway sees providers", func() bool {
-		req, _ := http.NewRequest(http.MethodGet, s.gateway+"/v1/models", nil)
-		req.Header.Set("Authorization", "Bearer "+tn.key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == 200 && strings.Contains(string(b), "gpt-4o-mini")
+		status, b := getWithKey(s.gateway+"/v1/models", tn.key)
+		return status == 200 && strings.Contains(string(b), "gpt-4o-mini")
 	})
 	return tn
+}
+
+// getWithKey GETs url with an end-user key (status 0 when unreachable).
+func getWithKey(url, key string) (int, []byte) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 func (s *stack) eventually(what string, cond func() bool) {
