@@ -116,3 +116,21 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, dir string, lo
 	}
 	return done, nil
 }
+
+// MigrateDatabase is the `<service> migrate` command: it opens the database
+// of c, applies the migrations in dir of fsys and logs how many were new.
+func MigrateDatabase(ctx context.Context, c Config, fsys fs.FS, dir string, log *slog.Logger) error {
+	pool, err := Open(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	applied, err := Migrate(ctx, pool, fsys, dir, log)
+	if err != nil {
+		return err
+	}
+	if log != nil {
+		log.Info("migrations up to date", "applied", len(applied))
+	}
+	return nil
+}

@@ -106,3 +106,20 @@ func TestInTxAndErrorMapping(t *testing.T) {
 		panic("handler bug")
 	})
 }
+
+func TestMigrateDatabase(t *testing.T) {
+	db := testenv.Postgres(t, nil, "")
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		if err := postgres.MigrateDatabase(ctx, postgres.Config{URL: db.URL}, migrations, "m", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("schema_migrations rows = %d, %v", n, err)
+	}
+	if err := postgres.MigrateDatabase(ctx, postgres.Config{URL: "postgres://nobody@127.0.0.1:1/x"}, migrations, "m", nil); err == nil {
+		t.Fatal("unreachable database migrated")
+	}
+}
