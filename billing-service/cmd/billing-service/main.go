@@ -116,17 +116,7 @@ func run(args []string, out io.Writer) error {
 }
 
 func migrate(ctx context.Context, cfg *conf.Config, log *slog.Logger) error {
-	pool, err := postgres.Open(ctx, cfg.Database)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	done, err := postgres.Migrate(ctx, pool, migrations.FS, migrations.Dir, log)
-	if err != nil {
-		return err
-	}
-	log.Info("migrations up to date", "applied", len(done))
-	return nil
+	return postgres.MigrateDatabase(ctx, cfg.Database, migrations.FS, migrations.Dir, log)
 }
 
 // App is the wired service.

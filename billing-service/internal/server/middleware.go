@@ -1,15 +1,12 @@
 package server
 
 import (
-	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
-	"github.com/oklog/ulid/v2"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -17,6 +14,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 )
 
 // requestID takes X-Request-Id from the client when it is a valid UUID or
@@ -25,22 +23,11 @@ import (
 func requestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Request = c.Request.WithContext(otel.GetTextMapPropagator().Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header)))
-		id := c.GetHeader("X-Request-Id")
-		if !validRequestID(id) {
-			id = ulid.MustNew(ulid.Now(), rand.Reader).String()
-		}
+		id := requestid.From(c.GetHeader(requestid.Header))
 		c.Set(service.CtxRequestID, id)
-		c.Header("X-Request-Id", id)
+		c.Header(requestid.Header, id)
 		c.Next()
 	}
-}
-
-func validRequestID(s string) bool {
-	if _, err := ulid.ParseStrict(s); err == nil {
-		return true
-	}
-	_, err := uuid.Parse(s)
-	return err == nil && len(s) == 36
 }
 
 // recovery turns a panic into a 500 INTERNAL (the panic is logged, never

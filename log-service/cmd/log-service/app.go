@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-kratos/kratos/v2"
-	klog "github.com/go-kratos/kratos/v2/log"
 	"github.com/go-kratos/kratos/v2/transport"
 	khttp "github.com/go-kratos/kratos/v2/transport/http"
 	"github.com/nats-io/nats.go"
@@ -24,6 +23,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/kratoslog"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 )
 
@@ -156,34 +156,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (app *App, cleanup func(), err 
 		kratos.Name(serviceName),
 		kratos.Server(servers...),
 		kratos.StopTimeout(cfg.HTTP.ShutdownTimeout),
-		kratos.Logger(kratosLogger{log}),
+		kratos.Logger(kratoslog.New(log)),
 	)
 	return app, cleanup, nil
-}
-
-// kratosLogger sends Kratos' own log lines through the service logger.
-type kratosLogger struct{ l *slog.Logger }
-
-// Log implements klog.Logger.
-func (k kratosLogger) Log(level klog.Level, keyvals ...any) error {
-	lvl := slog.LevelInfo
-	switch level {
-	case klog.LevelDebug:
-		lvl = slog.LevelDebug
-	case klog.LevelWarn:
-		lvl = slog.LevelWarn
-	case klog.LevelError, klog.LevelFatal:
-		lvl = slog.LevelError
-	}
-	msg := "kratos"
-	var attrs []any
-	for i := 0; i+1 < len(keyvals); i += 2 {
-		if keyvals[i] == klog.DefaultMessageKey {
-			msg = fmt.Sprint(keyvals[i+1])
-			continue
-		}
-		attrs = append(attrs, fmt.Sprint(keyvals[i]), keyvals[i+1])
-	}
-	k.l.Log(context.Background(), lvl, msg, attrs...)
-	return nil
 }

@@ -9,13 +9,11 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	khttp "github.com/go-kratos/kratos/v2/transport/http"
-	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -26,6 +24,8 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/httpobs"
+	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 )
 
@@ -140,55 +140,15 @@ func routeLabel(path string) khttp.FilterFunc {
 	}
 }
 
-// statusWriter remembers the status and size of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += n
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // tracer makes the server spans (exported only when OTEL_* configures it).
 var tracer = otel.Tracer("github.com/lurus-switch/lurus-switch/log-service/internal/server")
-
-// uuidPattern matches a canonical UUID.
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// requestID keeps a client's X-Request-Id when it is a UUID or ULID, else
-// makes a ULID.
-func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); id != "" {
-		if _, err := ulid.ParseStrict(id); err == nil || uuidPattern.MatchString(id) {
-			return id
-		}
-	}
-	return ulid.Make().String()
-}
 
 // observe wraps every request: request id, trace context, body cap, one
 // access-log line and the HTTP metrics.
 func (h *handlers) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := requestID(r)
+		id := requestid.From(r.Header.Get(requestid.Header))
 		w.Header().Set("X-Request-Id", id)
 		info := &requestInfo{route: "unmatched"}
 		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
@@ -198,29 +158,30 @@ func (h *handlers) observe(next http.Handler) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes)
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := httpobs.NewRecorder(w)
 		next.ServeHTTP(sw, r.WithContext(ctx))
-		if sw.status == 0 {
-			sw.status = http.StatusOK
+		status := sw.Status()
+		if status == 0 {
+			status = http.StatusOK
 		}
 		took := time.Since(start)
 		span.SetName(r.Method + " " + info.route)
-		span.SetAttributes(attribute.String("http.route", info.route), attribute.Int("http.status_code", sw.status),
+		span.SetAttributes(attribute.String("http.route", info.route), attribute.Int("http.status_code", status),
 			attribute.String("lurus.request_id", id))
-		if sw.status >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(sw.status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
 		}
-		h.o.Metrics.HTTPRequests.WithLabelValues(info.route, r.Method, strconv.Itoa(sw.status)).Inc()
+		h.o.Metrics.HTTPRequests.WithLabelValues(info.route, r.Method, strconv.Itoa(status)).Inc()
 		h.o.Metrics.HTTPDuration.WithLabelValues(info.route).Observe(took.Seconds())
 		attrs := []any{"request_id", id, "method", r.Method, "route", info.route, "path", r.URL.Path,
-			"status", sw.status, "bytes", sw.bytes, "duration_ms", float64(took.Microseconds()) / 1000}
+			"status", status, "bytes", sw.Bytes(), "duration_ms", float64(took.Microseconds()) / 1000}
 		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
 			attrs = append(attrs, "trace_id", sc.TraceID().String())
 		}
 		level := slog.LevelInfo
 		if info.err != nil {
 			attrs = append(attrs, "reason", string(apperr.ReasonOf(info.err)))
-			if sw.status >= 500 {
+			if status >= 500 {
 				level = slog.LevelError
 				attrs = append(attrs, "err", info.err)
 			}

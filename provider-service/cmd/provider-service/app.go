@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/kratoslog"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
@@ -152,7 +153,7 @@ func (a *App) Run(ctx context.Context) error {
 		kratos.Context(ctx),
 		kratos.Server(a.Server),
 		kratos.StopTimeout(a.cfg.HTTP.ShutdownTimeout),
-		kratos.Logger(server.KratosLogger{L: a.log}),
+		kratos.Logger(kratoslog.New(a.log)),
 	)
 	return app.Run()
 }

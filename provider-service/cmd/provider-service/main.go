@@ -23,12 +23,12 @@ import (
 
 	klog "github.com/go-kratos/kratos/v2/log"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/kratoslog"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/data"
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/keyring"
-	"github.com/lurus-switch/lurus-switch/provider-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/provider-service/migrations"
 )
 
@@ -83,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := telemetry.NewLogger(stdout, serviceName, telemetry.ParseLevel(cfg.Log.Level))
-	klog.SetLogger(server.KratosLogger{L: log})
+	klog.SetLogger(kratoslog.New(log))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := fn(ctx, cfg, log); err != nil {
@@ -118,17 +118,7 @@ func serve(ctx context.Context, cfg conf.Config, log *slog.Logger) error {
 }
 
 func migrate(ctx context.Context, cfg conf.Config, log *slog.Logger) error {
-	pool, err := postgres.Open(ctx, cfg.Database)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	applied, err := postgres.Migrate(ctx, pool, migrations.FS, migrations.Dir, log)
-	if err != nil {
-		return err
-	}
-	log.Info("migrations up to date", "applied", len(applied))
-	return nil
+	return postgres.MigrateDatabase(ctx, cfg.Database, migrations.FS, migrations.Dir, log)
 }
 
 func rotateKeys(ctx context.Context, cfg conf.Config, log *slog.Logger, batch int) error {

@@ -6,17 +6,17 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	khttp "github.com/go-kratos/kratos/v2/transport/http"
 	"github.com/gorilla/mux"
-	"github.com/oklog/ulid/v2"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/httpobs"
+	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 )
 
 // HeaderRequestID carries the request id in and out.
@@ -47,25 +47,25 @@ func observe(log *slog.Logger, m *Metrics, maxBody int64, enc khttp.EncodeErrorF
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ri := &requestInfo{id: requestID(r.Header.Get(HeaderRequestID)), route: "unmatched"}
+			ri := &requestInfo{id: requestid.From(r.Header.Get(HeaderRequestID)), route: "unmatched"}
 			w.Header().Set(HeaderRequestID, ri.id)
 			ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 			ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 			defer span.End()
 			ctx = context.WithValue(ctx, infoKey{}, ri)
 			r = r.WithContext(ctx)
-			sw := &statusWriter{ResponseWriter: w}
+			sw := httpobs.NewRecorder(w)
 			defer func() {
 				if p := recover(); p != nil {
 					if p == http.ErrAbortHandler {
 						panic(p)
 					}
-					if sw.status == 0 {
+					if sw.Status() == 0 {
 						enc(sw, r, apperr.Internal(fmt.Errorf("panic: %v", p)))
 					}
 					log.ErrorContext(ctx, "panic serving request", "request_id", ri.id, "panic", fmt.Sprint(p))
 				}
-				status := sw.status
+				status := sw.Status()
 				if status == 0 {
 					status = http.StatusOK
 				}
@@ -80,7 +80,7 @@ func observe(log *slog.Logger, m *Metrics, maxBody int64, enc khttp.EncodeErrorF
 				attrs := []slog.Attr{
 					slog.String("request_id", ri.id), slog.String("method", r.Method), slog.String("route", ri.route),
 					slog.String("path", r.URL.Path), slog.Int("status", status),
-					slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.Int64("bytes", sw.bytes),
+					slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.Int64("bytes", sw.Bytes()),
 					slog.String("remote", r.RemoteAddr),
 				}
 				if sc := span.SpanContext(); sc.HasTraceID() {
@@ -126,68 +126,3 @@ func quiet(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// requestID keeps a client's id when it is a UUID or ULID, else makes one.
-func requestID(in string) string {
-	if validUUID(in) {
-		return strings.ToLower(in)
-	}
-	if _, err := ulid.ParseStrict(in); err == nil && in != "" {
-		return in
-	}
-	return ulid.Make().String()
-}
-
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if s[i] != '-' {
-				return false
-			}
-		case !isHex(s[i]):
-			return false
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
-
-// statusWriter records the status and size of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-// WriteHeader records the first status written.
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Write counts the bytes written (an implicit 200 if no status came first).
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
-}
-
-// Flush lets streaming handlers flush through the wrapper.
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap exposes the underlying writer to http.ResponseController.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
