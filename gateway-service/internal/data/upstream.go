@@ -63,6 +63,10 @@ func (u *Upstream) client(p *biz.Provider) (*client.Client, error) {
 		return pc.c, nil
 	}
 	c, err := client.NewClient(
+		// WithTLSConfig also installs Hertz's standard dialer: it must come
+		// before WithDialer, or the dial-time guard and the idle timeout
+		// would silently be gone (upstream_test.go checks both).
+		client.WithTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}),
 		client.WithDialer(&dialer{allowPrivate: allow, idle: p.Timeouts.Idle}),
 		client.WithDialTimeout(p.Timeouts.Connect),
 		client.WithClientReadTimeout(p.Timeouts.FirstByte),
@@ -71,7 +75,6 @@ func (u *Upstream) client(p *biz.Provider) (*client.Client, error) {
 		client.WithMaxConnsPerHost(u.cfg.MaxConnsPerHost),
 		client.WithMaxIdleConnDuration(90*time.Second),
 		client.WithKeepAlive(true),
-		client.WithTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}),
 		client.WithNoDefaultUserAgentHeader(true),
 	)
 	if err != nil {
