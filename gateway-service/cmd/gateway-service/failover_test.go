@@ -190,3 +190,19 @@ func (h *harness) metrics() string {
 	}
 	return string(body)
 }
+
+func TestUpstreamClientErrorPassesThrough(t *testing.T) {
+	up := newUpstream(t)
+	p := provider("prv_oa", internalapi.TypeOpenAI, up, 0, 1, "gpt-4o")
+	failing(t, up, &p, 400)
+	other := newUpstream(t)
+	h := startGateway(t, []internalapi.Provider{p, provider("prv_other", internalapi.TypeOpenAI, other, -1, 1, "gpt-4o")})
+	resp, body := h.do(http.MethodPost, "/v1/chat/completions", chatBody, nil)
+	if resp.StatusCode != http.StatusBadRequest || other.mock.Stats().Total != 0 {
+		t.Fatalf("a 400 from upstream must pass through without failover: %d %s", resp.StatusCode, body)
+	}
+	u, _ := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
+	if u.Status != "rejected" || u.UsageSource != "none" {
+		t.Errorf("usage %+v", u)
+	}
+}

@@ -336,6 +336,11 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 		}
 		w.WriteBody(status, ct, body)
 		o.Status = StatusOK
+		if status/100 != 2 {
+			// The upstream refused the request itself (a 4xx that is the
+			// client's fault): passed through, nothing to bill.
+			o.Status, o.ErrorReason = StatusRejected, string(apperr.ReasonUpstreamError)
+		}
 		r.finishUsage(req, o, meter, status/100 == 2)
 		return nil
 	}

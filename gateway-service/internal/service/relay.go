@@ -91,6 +91,8 @@ func (s *Relay) Gemini(c context.Context, ctx *app.RequestContext) {
 // request carries Anthropic headers) and GET /v1beta/models (Gemini).
 func (s *Relay) Models(f biz.Format) func(context.Context, *app.RequestContext) {
 	return func(c context.Context, ctx *app.RequestContext) {
+		s.inflight.Add(1)
+		defer s.inflight.Done()
 		ff := f
 		if f == biz.FormatOpenAI && (len(ctx.Request.Header.Peek("X-Api-Key")) > 0 || len(ctx.Request.Header.Peek("Anthropic-Version")) > 0) {
 			ff = biz.FormatAnthropic
