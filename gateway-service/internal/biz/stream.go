@@ -76,7 +76,8 @@ func eventEnd(b []byte) int {
 	return -1
 }
 
-// SSEData returns the value of the first "data:" line of an event.
+// SSEData returns the value of the first "data:" line of an event (one
+// leading space removed, as the SSE format says).
 func SSEData(ev []byte) []byte {
 	for len(ev) > 0 {
 		line := ev
@@ -90,23 +91,6 @@ func SSEData(ev []byte) []byte {
 				v = v[1:]
 			}
 			return v
-		}
-	}
-	return nil
-}
-
-// SSEEventName returns the value of the "event:" line of an event ("" if
-// none).
-func SSEEventName(ev []byte) []byte {
-	for len(ev) > 0 {
-		line := ev
-		if i := bytes.IndexAny(ev, "\r\n"); i >= 0 {
-			line, ev = ev[:i], ev[i+1:]
-		} else {
-			ev = nil
-		}
-		if v, ok := bytes.CutPrefix(line, []byte("event:")); ok {
-			return bytes.TrimSpace(v)
 		}
 	}
 	return nil

@@ -18,17 +18,6 @@ import (
 // appendUsageEnvelope appends the billing.usage envelope of o.
 func appendUsageEnvelope(b []byte, o *biz.Outcome) []byte {
 	b = appendHead(b, o, events.TypeBillingUsage)
-	b = append(b, `"request_id":`...)
-	b = appendString(b, o.RequestID)
-	b = appendField(b, "user_id", o.UserID)
-	b = appendField(b, "key_id", o.KeyID)
-	b = appendField(b, "model", o.Model)
-	b = appendField(b, "upstream_model", o.UpstreamModel)
-	b = appendField(b, "provider_id", o.ProviderID)
-	b = appendField(b, "api_format", o.Format.String())
-	b = appendField(b, "endpoint", o.Endpoint.String())
-	b = append(b, `,"stream":`...)
-	b = strconv.AppendBool(b, o.Stream)
 	b = appendTokens(b, o.Usage)
 	b = appendField(b, "usage_source", o.UsageSource)
 	b = appendField(b, "status", o.Status)
@@ -41,18 +30,7 @@ func appendUsageEnvelope(b []byte, o *biz.Outcome) []byte {
 // appendLogEnvelope appends the log.write envelope of o.
 func appendLogEnvelope(b []byte, o *biz.Outcome) []byte {
 	b = appendHead(b, o, events.TypeLogWrite)
-	b = append(b, `"request_id":`...)
-	b = appendString(b, o.RequestID)
 	b = appendField(b, "trace_id", o.TraceID)
-	b = appendField(b, "user_id", o.UserID)
-	b = appendField(b, "key_id", o.KeyID)
-	b = appendField(b, "model", o.Model)
-	b = appendField(b, "upstream_model", o.UpstreamModel)
-	b = appendField(b, "provider_id", o.ProviderID)
-	b = appendField(b, "api_format", o.Format.String())
-	b = appendField(b, "endpoint", o.Endpoint.String())
-	b = append(b, `,"stream":`...)
-	b = strconv.AppendBool(b, o.Stream)
 	b = appendInt(b, "status_code", int64(o.StatusCode))
 	b = appendField(b, "error_reason", o.ErrorReason)
 	b = appendInt(b, "attempts", int64(o.Attempts))
@@ -78,7 +56,18 @@ func appendHead(b []byte, o *biz.Outcome, typ string) []byte {
 	if o.UserID != "" {
 		b = appendField(b, "user_id", o.UserID)
 	}
-	return append(b, `,"data":{`...)
+	// The fields both payloads start with.
+	b = append(b, `,"data":{"request_id":`...)
+	b = appendString(b, o.RequestID)
+	b = appendField(b, "user_id", o.UserID)
+	b = appendField(b, "key_id", o.KeyID)
+	b = appendField(b, "model", o.Model)
+	b = appendField(b, "upstream_model", o.UpstreamModel)
+	b = appendField(b, "provider_id", o.ProviderID)
+	b = appendField(b, "api_format", o.Format.String())
+	b = appendField(b, "endpoint", o.Endpoint.String())
+	b = append(b, `,"stream":`...)
+	return strconv.AppendBool(b, o.Stream)
 }
 
 func appendTokens(b []byte, u biz.Usage) []byte {
