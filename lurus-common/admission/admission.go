@@ -128,19 +128,30 @@ type Result struct {
 // Reserve atomically checks and holds r. Reserving an id that is already
 // held succeeds without holding twice.
 func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
+	args, err := s.reserveArgs(r)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := reserveScript.Run(ctx, s.rdb, s.keys(r.UserID), args...).Int64Slice()
+	if err != nil {
+		return Result{}, fmt.Errorf("admission: reserve: %w", err)
+	}
+	return reserveResult(res)
+}
+
+func (s *Store) reserveArgs(r Reservation) ([]any, error) {
 	if r.ID == "" || r.UserID == "" || r.Micros < 0 || r.Tokens < 0 {
-		return Result{}, errors.New("admission: reservation needs id, user and non-negative amounts")
+		return nil, errors.New("admission: reservation needs id, user and non-negative amounts")
 	}
 	ttl := r.TTL
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
 	now := s.now().UnixMilli()
-	res, err := reserveScript.Run(ctx, s.rdb, s.keys(r.UserID),
-		r.ID, r.Micros, r.Tokens, r.KeyID, r.KeySpendLimitMicros, now, now+ttl.Milliseconds()).Int64Slice()
-	if err != nil {
-		return Result{}, fmt.Errorf("admission: reserve: %w", err)
-	}
+	return []any{r.ID, r.Micros, r.Tokens, r.KeyID, r.KeySpendLimitMicros, now, now + ttl.Milliseconds()}, nil
+}
+
+func reserveResult(res []int64) (Result, error) {
 	if len(res) != 3 {
 		return Result{}, fmt.Errorf("admission: reserve returned %v", res)
 	}

@@ -153,17 +153,25 @@ func TestApplyVersionGuardAndRelease(t *testing.T) {
 // TestConcurrentReservationsNeverOverdraw runs 200 concurrent reservations
 // against a balance that covers exactly k of them.
 func TestConcurrentReservationsNeverOverdraw(t *testing.T) {
-	ctx := context.Background()
 	s := newStore(t)
-	const n, k, cost = 200, 37, 1000
-	mustApply(t, s, Account{UserID: "u", BalanceMicros: k * cost, Active: true})
+	admitsExactly(t, s, 200, 37, s.Reserve)
+}
+
+// admitsExactly runs n concurrent reservations of one cost through reserve
+// against a balance that covers exactly k of them, and checks that k are
+// admitted and held.
+func admitsExactly(t *testing.T, s *Store, n, k int, reserve func(context.Context, Reservation) (Result, error)) {
+	t.Helper()
+	ctx := context.Background()
+	const cost = 1000
+	mustApply(t, s, Account{UserID: "u", BalanceMicros: int64(k) * cost, Active: true})
 	var admitted atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := s.Reserve(ctx, Reservation{ID: fmt.Sprintf("r%d", i), UserID: "u", Micros: cost})
+			res, err := reserve(ctx, Reservation{ID: fmt.Sprintf("r%d", i), UserID: "u", Micros: cost})
 			if err != nil {
 				t.Error(err)
 				return
@@ -174,7 +182,10 @@ func TestConcurrentReservationsNeverOverdraw(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if admitted.Load() != k {
+	if int(admitted.Load()) != k {
 		t.Fatalf("admitted %d, want exactly %d", admitted.Load(), k)
+	}
+	if st, _ := s.Get(ctx, "u"); st.ReservedMicros != int64(k)*cost {
+		t.Fatalf("reserved %d, want %d", st.ReservedMicros, int64(k)*cost)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -138,4 +139,16 @@ func Secrets(names ...string) (map[string]string, error) {
 		out[n] = v
 	}
 	return out, nil
+}
+
+// ApplyGCPercent sets the garbage collector's target from a service's
+// config (its runtime.gc_percent), unless the operator set GOGC in the
+// environment, which always wins. 0 leaves the Go default. It reports
+// whether it changed the setting.
+func ApplyGCPercent(percent int) bool {
+	if percent == 0 || os.Getenv("GOGC") != "" {
+		return false
+	}
+	debug.SetGCPercent(percent)
+	return true
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,21 @@ func TestSecret(t *testing.T) {
 	t.Setenv("CFG_TEST_SECRET", "s3cr3t-real")
 	if _, err := Secrets("CFG_TEST_SECRET", "CFG_TEST_NOT_SET"); err == nil || !strings.Contains(err.Error(), "CFG_TEST_NOT_SET") {
 		t.Fatalf("missing secret: %v", err)
+	}
+}
+
+func TestApplyGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	t.Setenv("GOGC", "")
+	if !ApplyGCPercent(300) || debug.SetGCPercent(300) != 300 {
+		t.Fatal("config value not applied")
+	}
+	if ApplyGCPercent(0) {
+		t.Fatal("0 must leave the setting alone")
+	}
+	t.Setenv("GOGC", "50")
+	if ApplyGCPercent(200) || debug.SetGCPercent(300) != 300 {
+		t.Fatal("GOGC from the environment must win")
 	}
 }

@@ -59,8 +59,28 @@ func IsSecretKey(name string) bool {
 	return secretKeys[keyNormalizer.Replace(strings.ToLower(name))]
 }
 
+// mayHoldSecret is a cheap first look: every secret pattern contains one of
+// these, so most strings (paths, ids, model names) skip the regexps.
+func mayHoldSecret(s string) bool {
+	if strings.Contains(s, "sk-") || strings.Contains(s, "AIza") {
+		return true
+	}
+	for i := 0; i+5 <= len(s); i++ {
+		switch s[i] | 0x20 { // "bearer", "basic", case-insensitive
+		case 'b':
+			if w := strings.ToLower(s[i:min(i+6, len(s))]); strings.HasPrefix(w, "bearer") || strings.HasPrefix(w, "basic") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // RedactString removes every secret pattern from s.
 func RedactString(s string) string {
+	if !mayHoldSecret(s) {
+		return s
+	}
 	for _, re := range secretPatterns {
 		if re.MatchString(s) {
 			s = re.ReplaceAllStringFunc(s, func(m string) string {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -106,5 +108,39 @@ func TestTracingExportsToOTLPEndpoint(t *testing.T) {
 	}
 	if hits.Load() == 0 {
 		t.Fatal("no span reached the OTLP endpoint")
+	}
+}
+
+func TestServePprof(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := ServePprof(ctx, "", slog.Default()); err != nil {
+		t.Fatal("empty address must be a no-op")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0") // pick a free port
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if err := ServePprof(ctx, addr, slog.Default()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+func BenchmarkRedactingHandler(b *testing.B) {
+	log := NewLogger(io.Discard, "bench", slog.LevelInfo)
+	b.ReportAllocs()
+	for b.Loop() {
+		log.Info("request", "request_id", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "route", "/v1/chat/completions",
+			"model", "gpt-4o-mini", "status", 200, "latency_ms", 3, "user_agent", "OpenAI/Go 3.98.0")
 	}
 }
