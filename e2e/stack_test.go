@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,6 +75,9 @@ type stack struct {
 	redisPrefix string
 	// providerHeaders are sent upstream by every provider setup creates.
 	providerHeaders map[string]string
+	// procs are the running services by name (the benchmark pauses
+	// billing-service's consumer with them).
+	procs map[string]*os.Process
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
@@ -96,7 +100,7 @@ func startStack(t testing.TB, gatewayEnv ...string) *stack {
 	ne := testenv.NATS(t)
 	billingDB := testenv.Postgres(t, nil, "")
 	providerDB := testenv.Postgres(t, nil, "")
-	s := &stack{t: t, redisPrefix: rd.Prefix}
+	s := &stack{t: t, redisPrefix: rd.Prefix, procs: map[string]*os.Process{}}
 	logDir := t.TempDir()
 	common := []string{
 		"LURUS_ENV=dev",
@@ -160,6 +164,7 @@ func (s *stack) run(logDir, name, dir string, env []string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start %s: %v", name, err)
 	}
+	s.procs[name] = cmd.Process
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	s.t.Cleanup(func() {
@@ -354,4 +359,22 @@ func (s *stack) debit(userID, requestID string) int64 {
 func cost(prompt, completion, cached, write int64) int64 {
 	num := (prompt-cached-write)*priceIn + completion*priceOut + cached*priceCached + write*priceWrite
 	return (num + 999_999) / 1_000_000
+}
+
+// pause stops a running service's process (SIGSTOP) until resume; the
+// benchmark uses it to keep billing's settlement off the cores it measures.
+func (s *stack) pause(name string) {
+	s.t.Helper()
+	if err := s.procs[name].Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("pause %s: %v", name, err)
+	}
+	s.t.Cleanup(func() { _ = s.procs[name].Signal(syscall.SIGCONT) })
+}
+
+// resume continues a paused service.
+func (s *stack) resume(name string) {
+	s.t.Helper()
+	if err := s.procs[name].Signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("resume %s: %v", name, err)
+	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
+	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
@@ -95,6 +96,7 @@ type App struct {
 // get 503s (or events go to the outbox) until they answer.
 func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	log := telemetry.NewLogger(os.Stdout, "gateway-service", telemetry.ParseLevel(cfg.Log.Level))
+	config.ApplyGCPercent(cfg.Runtime.GCPercent)
 	var cleanups []func()
 	cleanup := func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -161,7 +163,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		Idle: cfg.Upstream.IdleTimeout, Total: cfg.Upstream.TotalTimeout}}, breakers)
 	prices := biz.NewPriceBook(biz.EstimateConfig{BytesPerToken: cfg.Estimate.BytesPerToken,
 		DefaultMaxOutput: cfg.Estimate.DefaultMaxOutputTokens, ModelMaxOutput: cfg.Estimate.ModelMaxOutputTokens})
-	keys := biz.NewKeyCache(billing, biz.KeyCacheConfig{PositiveTTL: cfg.Auth.PositiveTTL, NegativeTTL: cfg.Auth.NegativeTTL,
+	keys := biz.NewKeyCache(billing, biz.KeyCacheConfig{PositiveTTL: cfg.Auth.PositiveTTL, NegativeTTL: cfg.Auth.NegativeTTL, StaleTTL: cfg.Auth.StaleTTL,
 		MaxEntries: cfg.Auth.MaxEntries, Hash: func(k string) string { return apikey.Hash(secrets.KeyPepper, k) }})
 	tok := data.NewTokenizer() // loads on first need: see data.Tokenizer
 
@@ -173,12 +175,15 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	pub := publisher.New(publisher.Config{QueueSize: cfg.Events.QueueSize, PublishTimeout: cfg.Events.PublishTimeout,
 		MaxInFlight: cfg.Events.MaxInFlight}, nc, js, names, outbox, log, m)
 
+	admit := data.NewAdmission(admission.New(rdb, cfg.Redis.Prefix), cfg.Admission.Senders, cfg.Admission.MaxBatch)
+	cleanups = append(cleanups, admit.Close)
 	relay := &biz.Relay{
 		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, ReservationTTL: cfg.Admission.ReservationTTL,
 			FailOpenMaxMicros: cfg.Admission.FailOpenMaxMicros, DrainTimeout: cfg.Relay.DrainTimeout,
 			MaxResponseBytes: cfg.Upstream.MaxResponseBytes},
 		Keys: keys, Router: router, Prices: prices,
-		Admit:    data.NewAdmission(admission.New(rdb, cfg.Redis.Prefix)),
+		Admit:    admit,
+		Headroom: &biz.Headroom{Factor: max(0, cfg.Admission.OverlapFactor), MaxAge: cfg.Admission.OverlapMaxAge, Now: time.Now},
 		Loader:   billing,
 		Upstream: data.NewUpstream(data.UpstreamConfig{MaxConnsPerHost: cfg.Upstream.MaxConnsPerHost, AllowPrivateNetwork: cfg.Upstream.AllowPrivateNetwork}),
 		Budget:   biz.NewRetryBudget(cfg.Relay.RetryRatio, cfg.Relay.RetryBurst),
@@ -238,6 +243,9 @@ func (a *App) Run(ctx context.Context) error {
 	pubCtx, stopPub := context.WithCancel(context.Background())
 	defer stopPub()
 	go a.publisher.Run(pubCtx)
+	if err := telemetry.ServePprof(a.bgCtx, a.cfg.Server.PprofAddr, a.log); err != nil {
+		return err
+	}
 	if err := a.changes.Start(a.bgCtx); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -37,7 +38,15 @@ type KeyVerifier interface {
 type KeyCacheConfig struct {
 	PositiveTTL time.Duration
 	NegativeTTL time.Duration
-	MaxEntries  int
+	// StaleTTL is how long past PositiveTTL a verified key may still be
+	// served while it is re-verified in the background (so no request
+	// waits for billing once a minute) or while billing cannot answer (so
+	// an outage of billing does not stop traffic). 0 turns it off. A
+	// revocation still takes effect at once through key.changed.
+	StaleTTL time.Duration
+	// RefreshTimeout bounds a background re-verification (default 5 s).
+	RefreshTimeout time.Duration
+	MaxEntries     int
 	// Hash turns a key into its cache id (the peppered hash), so the
 	// cache never holds a key in the clear.
 	Hash func(key string) string
@@ -45,9 +54,10 @@ type KeyCacheConfig struct {
 }
 
 type keyEntry struct {
-	info    KeyInfo
-	err     error // non-nil: a negative entry
-	expires time.Time
+	info       KeyInfo
+	err        error // non-nil: a negative entry
+	expires    time.Time
+	refreshing atomic.Bool // a background re-verification is running
 }
 
 // KeyCache verifies keys through a KeyVerifier, remembering answers:
@@ -70,6 +80,9 @@ func NewKeyCache(v KeyVerifier, cfg KeyCacheConfig) *KeyCache {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RefreshTimeout <= 0 {
+		cfg.RefreshTimeout = 5 * time.Second
+	}
 	return &KeyCache{cfg: cfg, v: v, byHash: map[string]*keyEntry{},
 		byKey: map[string]map[string]struct{}{}, byUser: map[string]map[string]struct{}{}}
 }
@@ -84,28 +97,48 @@ func (c *KeyCache) Verify(ctx context.Context, key string) (KeyInfo, error) {
 	if e != nil && now.Before(e.expires) {
 		return e.info, e.err
 	}
-	v, err, _ := c.group.Do(h, func() (any, error) {
-		c.mu.RLock()
-		gen := c.gen
-		c.mu.RUnlock()
-		info, err := c.v.VerifyKey(ctx, key)
-		var ne *keyEntry
-		switch {
-		case err == nil:
-			ne = &keyEntry{info: info, expires: c.cfg.Now().Add(c.cfg.PositiveTTL)}
-		case apperr.KindOf(err) == apperr.KindUnauthenticated:
-			ne = &keyEntry{err: err, expires: c.cfg.Now().Add(c.cfg.NegativeTTL)}
-		default:
-			return nil, err
+	if e != nil && e.err == nil && now.Before(e.expires.Add(c.cfg.StaleTTL)) {
+		if e.refreshing.CompareAndSwap(false, true) {
+			go c.refresh(h, key, e)
 		}
-		c.store(h, ne, gen)
-		return ne, nil
-	})
+		return e.info, nil
+	}
+	v, err, _ := c.group.Do(h, func() (any, error) { return c.fetch(ctx, h, key) })
 	if err != nil {
 		return KeyInfo{}, err
 	}
 	ne := v.(*keyEntry)
 	return ne.info, ne.err
+}
+
+// fetch asks billing and caches the answer: positive or a refusal. An
+// outage is returned and not cached.
+func (c *KeyCache) fetch(ctx context.Context, h, key string) (*keyEntry, error) {
+	c.mu.RLock()
+	gen := c.gen
+	c.mu.RUnlock()
+	info, err := c.v.VerifyKey(ctx, key)
+	var ne *keyEntry
+	switch {
+	case err == nil:
+		ne = &keyEntry{info: info, expires: c.cfg.Now().Add(c.cfg.PositiveTTL)}
+	case apperr.KindOf(err) == apperr.KindUnauthenticated:
+		ne = &keyEntry{err: err, expires: c.cfg.Now().Add(c.cfg.NegativeTTL)}
+	default:
+		return nil, err
+	}
+	c.store(h, ne, gen)
+	return ne, nil
+}
+
+// refresh re-verifies a stale entry in the background. When billing cannot
+// answer, the stale entry stays (until StaleTTL ends) and the next request
+// tries again.
+func (c *KeyCache) refresh(h, key string, stale *keyEntry) {
+	defer stale.refreshing.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RefreshTimeout)
+	defer cancel()
+	_, _, _ = c.group.Do(h, func() (any, error) { return c.fetch(ctx, h, key) })
 }
 
 // store adds an entry unless an eviction happened while it was fetched

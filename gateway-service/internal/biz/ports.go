@@ -50,12 +50,22 @@ var (
 	ErrUpstreamTimeout = errors.New("upstream timed out")
 )
 
-// HoldResult is the outcome of an admission reservation.
-type HoldResult int
+// HoldCode is the outcome of an admission reservation.
+type HoldCode int
+
+// HoldResult is what a reservation answered: the outcome and the user's
+// headroom before it (what Headroom learns from).
+type HoldResult struct {
+	Code HoldCode
+	// AvailableMicros is balance + credit − open reservations before this
+	// hold; QuotaRemainingTokens likewise for the token quota (-1: none).
+	AvailableMicros      int64
+	QuotaRemainingTokens int64
+}
 
 // The outcomes (the same as lurus-common/admission codes).
 const (
-	HoldOK HoldResult = iota
+	HoldOK HoldCode = iota
 	HoldMissing
 	HoldDisabled
 	HoldInsufficientBalance
@@ -146,6 +156,10 @@ type Metrics interface {
 	StreamEnded()
 	Tokens(u Usage)
 	Retry()
+	// Admission counts reservations by how they ran: "before" (completed
+	// before the upstream call), "overlapped" (beside it) or
+	// "overlap_refused" (beside it, refused: the call was aborted).
+	Admission(mode string)
 }
 
 // ClientWriter is the response to the client, implemented by the HTTP

@@ -31,11 +31,15 @@ type RelayConfig struct {
 // Relay is the hot path use case: authenticate, authorize, route, admit,
 // relay with failover, meter and emit.
 type Relay struct {
-	Cfg      RelayConfig
-	Keys     *KeyCache
-	Router   *Router
-	Prices   *PriceBook
-	Admit    Admitter
+	Cfg    RelayConfig
+	Keys   *KeyCache
+	Router *Router
+	Prices *PriceBook
+	Admit  Admitter
+	// Headroom lets a request with a small estimate against the user's
+	// known headroom overlap its reservation with the upstream call (nil:
+	// every reservation completes before the call goes upstream).
+	Headroom *Headroom
 	Loader   AccountLoader
 	Upstream Upstream
 	Budget   *RetryBudget
@@ -139,37 +143,57 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 	if err != nil {
 		return err
 	}
+	var adm *admitted
 	if req.Endpoint.Billable() {
-		if err := r.reserve(ctx, req, &ki, info); err != nil {
+		h, err := r.hold(req, &ki, info)
+		if err != nil {
 			return err
 		}
-		o.Reserved = true
+		if r.Headroom.Take(ki.UserID, h.Micros, h.Tokens) {
+			// Enough headroom: the reservation travels to Redis while the
+			// call goes upstream; relay waits for it before answering.
+			actx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			ctx, adm = actx, r.reserveAsync(ctx, h, cancel)
+			o.Reserved = true
+		} else {
+			r.Metrics.Admission("before")
+			if err := r.reserve(ctx, h); err != nil {
+				return err
+			}
+			o.Reserved = true
+		}
 	}
-	return r.relay(ctx, req, w, o, info, cands)
+	return r.relay(ctx, req, w, o, info, cands, adm)
 }
 
-// reserve holds the estimated cost of the request.
-func (r *Relay) reserve(ctx context.Context, req *Request, ki *KeyInfo, info RequestInfo) error {
+// hold is the reservation a request needs: its estimated cost and tokens.
+func (r *Relay) hold(req *Request, ki *KeyInfo, info RequestInfo) (Hold, error) {
 	micros, tokens, err := r.Prices.Estimate(info.Model, ki.UserGroup, len(req.Body), info.MaxOutput, req.Endpoint.HasOutput())
 	if err != nil {
-		return err
+		return Hold{}, err
 	}
-	h := Hold{ID: req.ID, UserID: ki.UserID, KeyID: ki.KeyID, KeyLimitMicros: ki.SpendLimitMicros,
-		Micros: micros, Tokens: tokens, TTL: r.Cfg.ReservationTTL}
+	return Hold{ID: req.ID, UserID: ki.UserID, KeyID: ki.KeyID, KeyLimitMicros: ki.SpendLimitMicros,
+		Micros: micros, Tokens: tokens, TTL: r.Cfg.ReservationTTL}, nil
+}
+
+// reserve holds the estimated cost of the request in Redis.
+func (r *Relay) reserve(ctx context.Context, h Hold) error {
 	res, err := r.Admit.Reserve(ctx, h)
-	if err == nil && res == HoldMissing {
-		if lerr := r.Loader.LoadAccount(ctx, ki.UserID); lerr != nil {
+	if err == nil && res.Code == HoldMissing {
+		if lerr := r.Loader.LoadAccount(ctx, h.UserID); lerr != nil {
 			return apperr.Wrap(lerr, apperr.ReasonDependencyDown, "cannot load the account's balance now")
 		}
 		res, err = r.Admit.Reserve(ctx, h)
 	}
 	if err != nil {
-		if r.Cfg.FailOpenMaxMicros > 0 && micros <= r.Cfg.FailOpenMaxMicros {
+		if r.Cfg.FailOpenMaxMicros > 0 && h.Micros <= r.Cfg.FailOpenMaxMicros {
 			return nil
 		}
 		return apperr.Wrap(err, apperr.ReasonAdmissionDown, "admission is unavailable; retry later")
 	}
-	switch res {
+	r.Headroom.Learn(h.UserID, res, h.Micros, h.Tokens)
+	switch res.Code {
 	case HoldOK:
 		return nil
 	case HoldDisabled:
@@ -183,6 +207,40 @@ func (r *Relay) reserve(ctx context.Context, req *Request, ki *KeyInfo, info Req
 	default:
 		return apperr.New(apperr.ReasonDependencyDown, "the account's balance is not available")
 	}
+}
+
+// admitted is a reservation in flight beside the upstream call.
+type admitted struct {
+	done chan struct{}
+	err  error
+}
+
+// reserveAsync starts reserve on its own goroutine; a refusal cancels the
+// upstream call at once (abort), so a refused request costs upstream as
+// little as possible. The reservation itself is not cut by ctx.
+func (r *Relay) reserveAsync(ctx context.Context, h Hold, abort context.CancelFunc) *admitted {
+	a := &admitted{done: make(chan struct{})}
+	go func() {
+		a.err = r.reserve(context.WithoutCancel(ctx), h)
+		if a.err != nil {
+			abort()
+			r.Metrics.Admission("overlap_refused")
+		} else {
+			r.Metrics.Admission("overlapped")
+		}
+		close(a.done)
+	}()
+	return a
+}
+
+// wait returns the reservation's outcome (nil for a request that was
+// reserved before it went upstream).
+func (a *admitted) wait() error {
+	if a == nil {
+		return nil
+	}
+	<-a.done
+	return a.err
 }
 
 // failure is why an attempt was given up.
@@ -203,7 +261,16 @@ func retryable(status int) bool {
 		status == http.StatusUnauthorized || status == http.StatusForbidden
 }
 
-func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outcome, info RequestInfo, cands []Candidate) error {
+func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outcome, info RequestInfo, cands []Candidate, adm *admitted) error {
+	// Nothing reaches the client before the reservation is known: every
+	// return below that writes goes through refused first.
+	refused := func() error {
+		if err := adm.wait(); err != nil {
+			o.Reserved = false // nothing was held: nothing to settle
+			return err
+		}
+		return nil
+	}
 	r.Budget.Earn()
 	var (
 		last      failure
@@ -238,6 +305,13 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 			trace.WithAttributes(attribute.String("lurus.provider", c.Provider.ID), attribute.Int("lurus.attempt", tried)))
 		t0 := r.Now()
 		resp, err := r.Upstream.Do(actx, ureq)
+		if aerr := refused(); aerr != nil {
+			if resp != nil {
+				resp.Close()
+			}
+			span.End()
+			return aerr
+		}
 		if err != nil {
 			c.Key.Breaker.Record(false)
 			span.RecordError(err)
@@ -274,6 +348,9 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		resp.Close()
 		span.End()
 		r.Metrics.Upstream(c.Provider.ID, status, r.Now().Sub(t0))
+		return err
+	}
+	if err := refused(); err != nil {
 		return err
 	}
 	o.Status = StatusUpstreamError

@@ -240,6 +240,83 @@ func TestKeyCache(t *testing.T) {
 	}
 }
 
+// switchVerifier answers with a swappable result, safely for background
+// re-verifications.
+type switchVerifier struct {
+	calls atomic.Int32
+	mu    sync.Mutex
+	err   error
+}
+
+func (f *switchVerifier) set(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }
+
+func (f *switchVerifier) VerifyKey(_ context.Context, key string) (KeyInfo, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return KeyInfo{}, f.err
+	}
+	return KeyInfo{KeyID: "key_" + key, UserID: "usr_1", UserActive: true}, nil
+}
+
+func TestKeyCacheServesStaleWhileRefreshing(t *testing.T) {
+	clk := newClock()
+	v := &switchVerifier{}
+	c := NewKeyCache(v, KeyCacheConfig{PositiveTTL: time.Minute, NegativeTTL: 5 * time.Second, StaleTTL: 5 * time.Minute,
+		MaxEntries: 100, Hash: func(k string) string { return "h:" + k }, Now: clk.now})
+	ctx := context.Background()
+	if _, err := c.Verify(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	waitCalls := func(n int32) {
+		t.Helper()
+		for i := 0; i < 500 && v.calls.Load() < n; i++ {
+			time.Sleep(2 * time.Millisecond)
+		}
+		if got := v.calls.Load(); got != n {
+			t.Fatalf("%d verifications, want %d", got, n)
+		}
+	}
+	// Past the TTL: the stale answer is served at once and re-verified
+	// in the background.
+	clk.add(61 * time.Second)
+	v.set(errors.New("billing down"))
+	if info, err := c.Verify(ctx, "k"); err != nil || info.KeyID != "key_k" {
+		t.Fatalf("stale entry not served: %v %v", info, err)
+	}
+	waitCalls(2)
+	// Billing down: the entry keeps being served until StaleTTL ends.
+	clk.add(3 * time.Minute)
+	if _, err := c.Verify(ctx, "k"); err != nil {
+		t.Fatalf("stale entry refused during a billing outage: %v", err)
+	}
+	waitCalls(3)
+	clk.add(2 * time.Minute)
+	if _, err := c.Verify(ctx, "k"); err == nil {
+		t.Fatal("entry served past its stale limit with billing down")
+	}
+	// Billing back and the key revoked meanwhile: the refresh replaces the
+	// stale entry with the refusal.
+	v.set(nil)
+	if _, err := c.Verify(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(61 * time.Second)
+	v.set(apperr.New(apperr.ReasonKeyRevoked, "revoked"))
+	_, _ = c.Verify(ctx, "k") // stale, triggers the refresh
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if _, err := c.Verify(ctx, "k"); apperr.ReasonOf(err) == apperr.ReasonKeyRevoked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("revocation found by the refresh not applied")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func TestResponseHeaderFilter(t *testing.T) {
 	for h, want := range map[string]bool{
 		"Set-Cookie": false, "Connection": false, "Transfer-Encoding": false, "Server": false,

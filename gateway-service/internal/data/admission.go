@@ -7,31 +7,40 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 )
 
-// Admission is the Redis admission store as biz.Admitter.
-type Admission struct{ s *admission.Store }
+// Admission is the Redis admission store as biz.Admitter. Reservations go
+// through a coalescer: concurrent requests share pipelined round trips.
+type Admission struct{ c *admission.Coalescer }
 
-// NewAdmission returns the adapter over s.
-func NewAdmission(s *admission.Store) *Admission { return &Admission{s: s} }
+// NewAdmission returns the adapter over s with senders batches of at most
+// maxBatch reservations in flight; Close stops it.
+func NewAdmission(s *admission.Store, senders, maxBatch int) *Admission {
+	return &Admission{c: admission.NewCoalescer(s, senders, maxBatch)}
+}
+
+// Close stops the coalescer (after the reservations handed to it).
+func (a *Admission) Close() { a.c.Close() }
 
 // Reserve implements biz.Admitter.
 func (a *Admission) Reserve(ctx context.Context, h biz.Hold) (biz.HoldResult, error) {
-	res, err := a.s.Reserve(ctx, admission.Reservation{ID: h.ID, UserID: h.UserID, KeyID: h.KeyID,
+	res, err := a.c.Reserve(ctx, admission.Reservation{ID: h.ID, UserID: h.UserID, KeyID: h.KeyID,
 		KeySpendLimitMicros: h.KeyLimitMicros, Micros: h.Micros, Tokens: h.Tokens, TTL: h.TTL})
 	if err != nil {
-		return 0, err
+		return biz.HoldResult{}, err
 	}
+	out := biz.HoldResult{AvailableMicros: res.AvailableMicros, QuotaRemainingTokens: res.QuotaRemainingTokens}
 	switch res.Code {
 	case admission.OK:
-		return biz.HoldOK, nil
+		out.Code = biz.HoldOK
 	case admission.Missing:
-		return biz.HoldMissing, nil
+		out.Code = biz.HoldMissing
 	case admission.Disabled:
-		return biz.HoldDisabled, nil
+		out.Code = biz.HoldDisabled
 	case admission.InsufficientBalance:
-		return biz.HoldInsufficientBalance, nil
+		out.Code = biz.HoldInsufficientBalance
 	case admission.QuotaExceeded:
-		return biz.HoldQuotaExceeded, nil
+		out.Code = biz.HoldQuotaExceeded
 	default:
-		return biz.HoldKeySpendLimit, nil
+		out.Code = biz.HoldKeySpendLimit
 	}
+	return out, nil
 }

@@ -20,6 +20,7 @@ var Names = []string{
 	"lurus_gateway_active_streams", "lurus_gateway_tokens_total", "lurus_gateway_retries_total",
 	"lurus_gateway_breaker_state", "lurus_gateway_breaker_transitions_total",
 	"lurus_gateway_events_queued", "lurus_gateway_events_outbox_bytes", "lurus_gateway_events_published_total",
+	"lurus_gateway_admissions_total",
 }
 
 // Metrics implements biz.Metrics and publisher.Metrics.
@@ -36,6 +37,7 @@ type Metrics struct {
 	queued      prometheus.Gauge
 	outbox      prometheus.Gauge
 	published   *prometheus.CounterVec
+	admissions  *prometheus.CounterVec
 
 	tokPrompt, tokCompletion, tokCached, tokCacheWrite, tokReasoning prometheus.Counter
 }
@@ -66,9 +68,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Bytes waiting in the file outbox."}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_events_published_total",
 			Help: "Events stored by JetStream, by subject."}, []string{"subject"}),
+		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_admissions_total",
+			Help: "Reservations by mode: before the upstream call, overlapped with it, or overlapped and refused."}, []string{"mode"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.upstream, m.ttfb, m.streams, m.tokens, m.retries,
-		m.breaker, m.transitions, m.queued, m.outbox, m.published)
+		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions)
 	m.tokPrompt = m.tokens.WithLabelValues("prompt")
 	m.tokCompletion = m.tokens.WithLabelValues("completion")
 	m.tokCached = m.tokens.WithLabelValues("cached")
@@ -110,6 +114,9 @@ func (m *Metrics) Tokens(u biz.Usage) {
 
 // Retry implements biz.Metrics.
 func (m *Metrics) Retry() { m.retries.Inc() }
+
+// Admission implements biz.Metrics.
+func (m *Metrics) Admission(mode string) { m.admissions.WithLabelValues(mode).Inc() }
 
 // Breaker records a breaker state change.
 func (m *Metrics) Breaker(provider, key string, to biz.BreakerState) {

@@ -116,7 +116,10 @@ func TestOutboxWhileNATSIsDownThenReplayInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := New(Config{QueueSize: 16, PublishTimeout: time.Second, MaxInFlight: 64, RetryInterval: 50 * time.Millisecond},
+	// A generous ack timeout: on a loaded CI machine a 1 s timeout can
+	// expire while NATS is up, and the retried message may then land behind
+	// newer ones; this test is about the outbox path, not ack timeouts.
+	p := New(Config{QueueSize: 16, PublishTimeout: 5 * time.Second, MaxInFlight: 64, RetryInterval: 50 * time.Millisecond},
 		nc, js, env.Names, ob, log, nopMetrics{})
 	ctx, cancel := context.WithCancel(context.Background())
 	go p.Run(ctx)

@@ -7,7 +7,6 @@ package service
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"io"
 	"net"
 	"net/netip"
@@ -19,11 +18,11 @@ import (
 	"github.com/cloudwego/hertz/pkg/network"
 	"github.com/cloudwego/hertz/pkg/protocol"
 	"github.com/cloudwego/hertz/pkg/protocol/http1/resp"
-	"github.com/oklog/ulid/v2"
 	"go.opentelemetry.io/otel"
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 )
 
 // Config tunes the adapter.
@@ -37,7 +36,6 @@ type Relay struct {
 	cfg   Config
 	relay *biz.Relay
 	pool  sync.Pool // *bytes.Buffer
-	ids   idSource
 	// inflight counts handlers running, so shutdown can wait for them.
 	inflight sync.WaitGroup
 }
@@ -240,48 +238,7 @@ func (s *Relay) trusted(a netip.Addr) bool {
 // requestID is the client's X-Request-Id when it is a valid UUID or ULID,
 // otherwise a new ULID.
 func (s *Relay) requestID(ctx *app.RequestContext) string {
-	if v := ctx.Request.Header.Peek("X-Request-Id"); len(v) > 0 && validID(v) {
-		return string(v)
-	}
-	return s.ids.next()
-}
-
-func validID(v []byte) bool {
-	if len(v) == 26 {
-		_, err := ulid.ParseStrict(string(v))
-		return err == nil
-	}
-	if len(v) != 36 {
-		return false
-	}
-	for i, c := range v {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// idSource makes ULIDs from a monotonic entropy source.
-type idSource struct {
-	mu      sync.Mutex
-	entropy *ulid.MonotonicEntropy
-}
-
-func (s *idSource) next() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.entropy == nil {
-		s.entropy = ulid.Monotonic(rand.Reader, 0)
-	}
-	return ulid.MustNew(ulid.Now(), s.entropy).String()
+	return requestid.From(string(ctx.Request.Header.Peek(requestid.Header)))
 }
 
 // writer is biz.ClientWriter over a Hertz request context.

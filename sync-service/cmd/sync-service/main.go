@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
@@ -64,9 +63,7 @@ func serve(args []string) error {
 		return err
 	}
 	log := telemetry.NewLogger(os.Stderr, "sync-service", telemetry.ParseLevel(cfg.Log.Level))
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(cfg.Runtime.GCPercent)
-	}
+	config.ApplyGCPercent(cfg.Runtime.GCPercent)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	shutdownTracing, err := telemetry.SetupTracing(ctx, "sync-service")
