@@ -8,7 +8,8 @@
 //	OpenAI      POST /v1/chat/completions, /v1/completions, /v1/embeddings,
 //	            /v1/responses; GET /v1/models, /v1/models/{id}
 //	Azure       POST /openai/deployments/{deployment}/chat/completions,
-//	            …/completions, …/embeddings (needs ?api-version=, else 404)
+//	            …/completions, …/embeddings; GET /openai/models (all need
+//	            ?api-version=, else 404)
 //	Anthropic   POST /v1/messages, /v1/messages/count_tokens; GET /v1/models
 //	            (Anthropic form when the request has anthropic-version or
 //	            x-api-key)

@@ -346,6 +346,12 @@ func matchRoute(r *http.Request) (route, *routeError) {
 		rt.format, rt.ep = formatAnthropic, epMessages
 	case p == "/v1/messages/count_tokens":
 		rt.format, rt.ep = formatAnthropic, epCountTokens
+	case p == "/openai/models":
+		// Azure OpenAI's model list (what provider-service's probe calls).
+		rt.ep, want = epModels, http.MethodGet
+		if r.URL.Query().Get("api-version") == "" {
+			return rt, &routeError{http.StatusNotFound, "Resource not found: Azure OpenAI needs the api-version query parameter"}
+		}
 	case strings.HasPrefix(p, "/openai/deployments/"):
 		dep, op, _ := strings.Cut(p[len("/openai/deployments/"):], "/")
 		rt.model = dep
@@ -394,7 +400,7 @@ func matchRoute(r *http.Request) (route, *routeError) {
 			rt.format = formatGemini
 		}
 	}
-	if rt.ep == epNone || rt.model == "" && (rt.ep == epModel || strings.HasPrefix(p, "/openai/") || rt.format == formatGemini && rt.ep != epGeminiModels) {
+	if rt.ep == epNone || rt.model == "" && (rt.ep == epModel || strings.HasPrefix(p, "/openai/deployments/") || rt.format == formatGemini && rt.ep != epGeminiModels) {
 		rt.ep = epNone
 		return rt, &routeError{http.StatusNotFound, "mock upstream: no such operation: " + r.Method + " " + p}
 	}

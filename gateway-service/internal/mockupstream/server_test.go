@@ -548,6 +548,8 @@ func TestRoutes(t *testing.T) {
 		{"POST", "/v1beta/models/g:unknownAction", hdr("X-Goog-Api-Key", "k"), `{}`, 404, `"NOT_FOUND"`},
 		{"GET", "/v1/chat/completions", ok, "", 405, `"error"`},
 		{"POST", "/openai/deployments/d/chat/completions", hdr("Api-Key", "k"), `{}`, 404, "api-version"},
+		{"GET", "/openai/models?api-version=2024-10-21", hdr("Api-Key", "k"), "", 200, `"object":"list"`},
+		{"GET", "/openai/models", hdr("Api-Key", "k"), "", 404, "api-version"},
 		{"POST", "/v1/chat/completions", ok, `{"model":`, 400, "not valid JSON"},
 		{"POST", "/v1/embeddings", ok, `{"model":"e","input":[[1,2,3],[4,5]]}`, 200, `"prompt_tokens":5`},
 		{"POST", "/v1beta/models/e:embedContent", hdr("X-Goog-Api-Key", "k"), `{"content":{"parts":[{"text":"a"}]}}`, 200, `{"embedding":{"values":[0.125,`},
