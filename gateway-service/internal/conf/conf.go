@@ -184,6 +184,10 @@ type Events struct {
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
 	// MaxInFlight bounds unacknowledged async publishes (default 512).
 	MaxInFlight int `yaml:"max_in_flight"`
+	// Linger is how long the publisher waits for more events once one
+	// arrived, so several requests' events go out in one round of writes
+	// and acks (default 2 ms; events are never on a response's path).
+	Linger time.Duration `yaml:"linger"`
 }
 
 // Estimate is how the reservation is sized.
@@ -313,6 +317,7 @@ func (c *Config) SetDefaults() {
 		c.Events.OutboxSync = "batch"
 	}
 	def(&c.Events.PublishTimeout, 5*time.Second)
+	def(&c.Events.Linger, 2*time.Millisecond)
 	if c.Events.MaxInFlight == 0 {
 		c.Events.MaxInFlight = 512
 	}

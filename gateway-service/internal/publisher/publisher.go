@@ -33,6 +33,10 @@ type Config struct {
 	// RetryInterval is how often the outbox is replayed while NATS is
 	// back (default 1 s).
 	RetryInterval time.Duration
+	// Linger: once an event arrived, wait up to this long for more before
+	// publishing, so a quiet stream of requests still shares rounds of
+	// writes and acks (0: publish at once).
+	Linger time.Duration
 }
 
 // Metrics receives the publisher's measurements.
@@ -113,7 +117,7 @@ func (p *Publisher) Run(ctx context.Context) {
 		select {
 		case e := <-p.q:
 			batch = append(batch[:0], e)
-			batch = p.fill(batch)
+			batch = p.gather(ctx, batch)
 			p.handle(batch)
 		case <-tick.C:
 			if p.outbox.Pending() && p.nc.IsConnected() {
@@ -129,6 +133,28 @@ func (p *Publisher) Run(ctx context.Context) {
 
 // Done is closed when Run has drained and returned.
 func (p *Publisher) Done() <-chan struct{} { return p.done }
+
+// gather fills batch with what is queued, waiting up to Linger for more
+// while it is not full.
+func (p *Publisher) gather(ctx context.Context, batch []queued) []queued {
+	batch = p.fill(batch)
+	if p.cfg.Linger <= 0 || len(batch) == cap(batch) {
+		return batch
+	}
+	t := time.NewTimer(p.cfg.Linger)
+	defer t.Stop()
+	for len(batch) < cap(batch) {
+		select {
+		case e := <-p.q:
+			batch = append(batch, e)
+		case <-t.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
 
 func (p *Publisher) fill(batch []queued) []queued {
 	for len(batch) < cap(batch) {
