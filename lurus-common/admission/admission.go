@@ -76,10 +76,18 @@ var releaseSrc string
 //go:embed apply.lua
 var applySrc string
 
+//go:embed lease.lua
+var leaseSrc string
+
+//go:embed release_part.lua
+var releasePartSrc string
+
 var (
 	reserveScript = redis.NewScript(commonSrc + reserveSrc)
 	releaseScript = redis.NewScript(commonSrc + releaseSrc)
 	applyScript   = redis.NewScript(commonSrc + applySrc)
+	leaseScript   = redis.NewScript(commonSrc + leaseSrc)
+	partScript    = redis.NewScript(commonSrc + releasePartSrc)
 )
 
 // Store reads and writes admission state.
@@ -123,6 +131,8 @@ type Result struct {
 	// QuotaRemainingTokens is quota − used − reserved before this one
 	// (-1 when there is no quota).
 	QuotaRemainingTokens int64
+	// HeldMicros is what the entry holds after a Lease call.
+	HeldMicros int64
 }
 
 // Reserve atomically checks and holds r. Reserving an id that is already
@@ -152,10 +162,66 @@ func (s *Store) reserveArgs(r Reservation) ([]any, error) {
 }
 
 func reserveResult(res []int64) (Result, error) {
-	if len(res) != 3 {
+	if len(res) != 3 && len(res) != 4 {
 		return Result{}, fmt.Errorf("admission: reserve returned %v", res)
 	}
-	return Result{Code: Code(res[0]), AvailableMicros: res[1], QuotaRemainingTokens: res[2]}, nil
+	r := Result{Code: Code(res[0]), AvailableMicros: res[1], QuotaRemainingTokens: res[2]}
+	if len(res) == 4 {
+		r.HeldMicros = res[3]
+	}
+	return r, nil
+}
+
+// Lease adds r.Micros and r.Tokens to the entry r.ID (creating it) after
+// the same checks Reserve makes for the added amounts, and moves the
+// entry's expiry to now + r.TTL. A gateway holds such an entry per API key
+// as a lease: it admits requests against what it leased without a round
+// trip, and billing takes each settled request's estimate back out of it
+// with ReleasePart. Adding nothing renews the entry; HeldMicros 0 then
+// means it is gone (expired). Unlike Reserve, calling Lease twice holds
+// twice.
+func (s *Store) Lease(ctx context.Context, r Reservation) (Result, error) {
+	args, err := s.reserveArgs(r)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := leaseScript.Run(ctx, s.rdb, s.keys(r.UserID), args...).Int64Slice()
+	if err != nil {
+		return Result{}, fmt.Errorf("admission: lease: %w", err)
+	}
+	return reserveResult(res)
+}
+
+// PartRelease takes one settled request's estimate out of the entry that
+// held it (its own reservation, or its gateway's lease).
+type PartRelease struct {
+	ReservationID string
+	RequestID     string
+	Micros        int64
+	Tokens        int64
+}
+
+// releasedTTL is how long the ids released from an entry are remembered:
+// past a reservation's life a replay finds no entry to release from.
+const releasedTTL = 2 * DefaultTTL
+
+func (s *Store) partKeys(userID, reservationID string) []string {
+	k := s.keys(userID)
+	return append(k, s.prefix+"adm:{"+userID+"}:rel:"+reservationID)
+}
+
+func partArgs(p PartRelease) []any {
+	return []any{p.ReservationID, p.RequestID, p.Micros, p.Tokens, releasedTTL.Milliseconds()}
+}
+
+// ReleasePart releases p. It is idempotent per request id: a replay
+// releases nothing more. It reports whether the request id was new.
+func (s *Store) ReleasePart(ctx context.Context, userID string, p PartRelease) (bool, error) {
+	n, err := partScript.Run(ctx, s.rdb, s.partKeys(userID, p.ReservationID), partArgs(p)...).Int64()
+	if err != nil {
+		return false, fmt.Errorf("admission: release part: %w", err)
+	}
+	return n == 1, nil
 }
 
 // Release frees a reservation. It reports whether it was still held

@@ -12,6 +12,9 @@ import (
 type Update struct {
 	Account    Account
 	ReleaseIDs []string
+	// Parts take settled requests' estimates out of leases (or of their
+	// own reservations), once per request id.
+	Parts []PartRelease
 }
 
 // pipeliner is the optional ability of a client to send commands in one
@@ -38,7 +41,7 @@ func (s *Store) ApplyBatch(ctx context.Context, ups []Update) error {
 	err := s.pipelineApply(ctx, p.Pipeline(), ups)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// First use on this server (or after SCRIPT FLUSH): load, then retry.
-		for _, sc := range []*redis.Script{applyScript, releaseScript} {
+		for _, sc := range []*redis.Script{applyScript, releaseScript, partScript} {
 			if lerr := sc.Load(ctx, s.rdb).Err(); lerr != nil {
 				return fmt.Errorf("admission: load script: %w", lerr)
 			}
@@ -62,6 +65,9 @@ func (s *Store) pipelineApply(ctx context.Context, pipe redis.Pipeliner, ups []U
 		applyScript.EvalSha(ctx, pipe, keys, s.applyArgs(u.Account, first)...)
 		for _, id := range u.ReleaseIDs[min(1, len(u.ReleaseIDs)):] {
 			releaseScript.EvalSha(ctx, pipe, keys, id, now)
+		}
+		for _, p := range u.Parts {
+			partScript.EvalSha(ctx, pipe, s.partKeys(u.Account.UserID, p.ReservationID), partArgs(p)...)
 		}
 	}
 	cmds, err := pipe.Exec(ctx)
@@ -87,6 +93,11 @@ func (s *Store) applyEach(ctx context.Context, ups []Update) error {
 		}
 		for _, id := range u.ReleaseIDs[min(1, len(u.ReleaseIDs)):] {
 			if _, err := s.Release(ctx, u.Account.UserID, id); err != nil {
+				return err
+			}
+		}
+		for _, p := range u.Parts {
+			if _, err := s.ReleasePart(ctx, u.Account.UserID, p); err != nil {
 				return err
 			}
 		}

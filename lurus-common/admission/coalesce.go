@@ -14,11 +14,21 @@ import (
 // set when rs[i] could not be attempted or failed; the others' results
 // stand.
 func (s *Store) ReserveBatch(ctx context.Context, rs []Reservation) ([]Result, []error) {
+	return s.runBatch(ctx, reserveScript, s.Reserve, rs)
+}
+
+// LeaseBatch is Lease for many entries in one round trip.
+func (s *Store) LeaseBatch(ctx context.Context, rs []Reservation) ([]Result, []error) {
+	return s.runBatch(ctx, leaseScript, s.Lease, rs)
+}
+
+func (s *Store) runBatch(ctx context.Context, script *redis.Script, one func(context.Context, Reservation) (Result, error),
+	rs []Reservation) ([]Result, []error) {
 	out, errs := make([]Result, len(rs)), make([]error, len(rs))
 	p, ok := s.rdb.(pipeliner)
 	if !ok {
 		for i, r := range rs {
-			out[i], errs[i] = s.Reserve(ctx, r)
+			out[i], errs[i] = one(ctx, r)
 		}
 		return out, errs
 	}
@@ -31,7 +41,7 @@ func (s *Store) ReserveBatch(ctx context.Context, rs []Reservation) ([]Result, [
 				errs[i] = err
 				continue
 			}
-			cmds[i] = reserveScript.EvalSha(ctx, pipe, s.keys(r.UserID), args...)
+			cmds[i] = script.EvalSha(ctx, pipe, s.keys(r.UserID), args...)
 		}
 		_, _ = pipe.Exec(ctx) // per-command errors are read below
 		noScript := false
@@ -53,7 +63,7 @@ func (s *Store) ReserveBatch(ctx context.Context, rs []Reservation) ([]Result, [
 	}
 	if run() {
 		// First use on this server (or after SCRIPT FLUSH): load, retry.
-		if err := reserveScript.Load(ctx, s.rdb).Err(); err != nil {
+		if err := script.Load(ctx, s.rdb).Err(); err != nil {
 			for i := range errs {
 				errs[i] = fmt.Errorf("admission: load script: %w", err)
 			}
@@ -65,10 +75,10 @@ func (s *Store) ReserveBatch(ctx context.Context, rs []Reservation) ([]Result, [
 	return out, errs
 }
 
-// ErrCoalescerClosed is returned by Coalescer.Reserve after Close.
+// ErrCoalescerClosed is returned by Coalescer.Lease after Close.
 var ErrCoalescerClosed = errors.New("admission: coalescer closed")
 
-// Coalescer turns concurrent Reserve calls into pipelined batches: while
+// Coalescer turns concurrent Lease calls into pipelined batches: while
 // one batch is in flight to Redis, the next one gathers, so under load one
 // round trip (one write and one read on each side) serves many requests,
 // and a lone request goes out at once. Each reservation stays its own
@@ -102,10 +112,10 @@ func NewCoalescer(s *Store, workers, maxBatch int) *Coalescer {
 	return c
 }
 
-// Reserve is Store.Reserve through the coalescer. Once handed over, the
+// Lease is Store.Lease through the coalescer. Once handed over, the
 // reservation is always attempted and its outcome awaited, even if ctx
 // ends, so a hold is never made that its caller does not know about.
-func (c *Coalescer) Reserve(ctx context.Context, r Reservation) (Result, error) {
+func (c *Coalescer) Lease(ctx context.Context, r Reservation) (Result, error) {
 	p := &pendingReserve{r: r, ok: make(chan struct{})}
 	c.mu.RLock()
 	if c.closed {
@@ -123,8 +133,8 @@ func (c *Coalescer) Reserve(ctx context.Context, r Reservation) (Result, error) 
 	return p.res, p.err
 }
 
-// Close stops the workers once the reservations handed over are done;
-// later calls to Reserve fail with ErrCoalescerClosed.
+// Close stops the workers once the calls handed over are done; later
+// calls to Lease fail with ErrCoalescerClosed.
 func (c *Coalescer) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -165,7 +175,7 @@ func (c *Coalescer) loop() {
 		}
 		// Redis' own timeouts bound the call; the requests' contexts must
 		// not cut a batch that holds other requests' reservations.
-		res, errs := c.s.ReserveBatch(context.Background(), rs)
+		res, errs := c.s.LeaseBatch(context.Background(), rs)
 		for i, p := range batch {
 			p.res, p.err = res[i], errs[i]
 			close(p.ok)

@@ -37,7 +37,7 @@ func TestCoalescerNeverOverdraws(t *testing.T) {
 	s := newStore(t)
 	c := NewCoalescer(s, 2, 32)
 	defer c.Close()
-	admitsExactly(t, s, 300, 41, c.Reserve)
+	admitsExactly(t, s, 300, 41, c.Lease)
 }
 
 func TestCoalescerClose(t *testing.T) {
@@ -53,7 +53,7 @@ func TestCoalescerClose(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := c.Reserve(ctx, Reservation{ID: fmt.Sprintf("c%d", i), UserID: "u", Micros: 1})
+			_, err := c.Lease(ctx, Reservation{ID: fmt.Sprintf("c%d", i), UserID: "u", Micros: 1})
 			switch err {
 			case nil:
 				done.Add(1)
@@ -74,7 +74,7 @@ func TestCoalescerClose(t *testing.T) {
 	if st.ReservedMicros != int64(done.Load()) {
 		t.Fatalf("reserved %d, but %d reservations reported done", st.ReservedMicros, done.Load())
 	}
-	if _, err := c.Reserve(ctx, Reservation{ID: "x", UserID: "u"}); err != ErrCoalescerClosed {
+	if _, err := c.Lease(ctx, Reservation{ID: "x", UserID: "u"}); err != ErrCoalescerClosed {
 		t.Fatalf("after Close: %v", err)
 	}
 }

@@ -1,21 +1,84 @@
 -- Shared by every admission script (prepended in admission.go).
--- unhold removes reservation rid from the user's sums and sets; it returns
--- 1 when rid was held, else 0.
+-- A reservation entry (a per-request hold or a gateway's lease) is
+-- res[id] = "micros|tokens|key id" with its expiry in exp; the acct hash
+-- keeps their sums in rmic, rtok and kr:<key id>.
+
+local function parse(v)
+  local m, t, k = string.match(v, '^(%d+)|(%d+)|(.*)$')
+  return tonumber(m), tonumber(t), k
+end
+
+-- shift adds dm micros and dt tokens (either sign) to the sums of acct.
+-- 0 - x, not -x, is used by callers: Lua renders -0 as "-0", which
+-- HINCRBY rejects.
+local function shift(acct, dm, dt, k)
+  if redis.call('EXISTS', acct) == 0 then
+    return
+  end
+  if dm ~= 0 then redis.call('HINCRBY', acct, 'rmic', dm) end
+  if dt ~= 0 then redis.call('HINCRBY', acct, 'rtok', dt) end
+  if k ~= '' and dm ~= 0 then redis.call('HINCRBY', acct, 'kr:' .. k, dm) end
+end
+
+-- unhold removes entry rid from the user's sums and sets; it returns 1
+-- when rid was held, else 0.
 local function unhold(acct, res, exp, rid)
   local v = redis.call('HGET', res, rid)
   redis.call('ZREM', exp, rid)
   if not v then
     return 0
   end
-  local m, t, k = string.match(v, '^(%d+)|(%d+)|(.*)$')
-  m, t = tonumber(m), tonumber(t)
-  if redis.call('EXISTS', acct) == 1 then
-    -- 0 - x, not -x: Lua renders -0 as "-0", which HINCRBY rejects.
-    if m ~= 0 then redis.call('HINCRBY', acct, 'rmic', 0 - m) end
-    if t ~= 0 then redis.call('HINCRBY', acct, 'rtok', 0 - t) end
-    if k ~= '' and m ~= 0 then redis.call('HINCRBY', acct, 'kr:' .. k, 0 - m) end
-  end
+  local m, t, k = parse(v)
+  shift(acct, 0 - m, 0 - t, k)
   redis.call('HDEL', res, rid)
   return 1
+end
+
+-- purge drops every entry whose expiry has passed.
+local function purge(acct, res, exp, now)
+  local expired = redis.call('ZRANGEBYSCORE', exp, '-inf', now)
+  for _, rid in ipairs(expired) do
+    unhold(acct, res, exp, rid)
+  end
+end
+
+-- check answers whether micros and tokens more may be held for key_id:
+-- returns code (0 ok, 2 disabled, 3 balance, 4 quota, 5 key limit),
+-- available micros and remaining quota tokens (-1: no quota) before it.
+local function check(acct, micros, tokens, key_id, key_limit)
+  local f = redis.call('HMGET', acct, 'bal', 'credit', 'qlim', 'qused', 'status', 'rmic', 'rtok')
+  local bal, credit = tonumber(f[1]) or 0, tonumber(f[2]) or 0
+  local qlim, qused = tonumber(f[3]) or 0, tonumber(f[4]) or 0
+  local rmic, rtok = tonumber(f[6]) or 0, tonumber(f[7]) or 0
+  local available = bal + credit - rmic
+  local qremain = -1
+  if qlim > 0 then qremain = qlim - qused - rtok end
+  if f[5] ~= 'active' then
+    return 2, available, qremain
+  end
+  if micros > available then
+    return 3, available, qremain
+  end
+  if qlim > 0 and tokens > qremain then
+    return 4, available, qremain
+  end
+  if key_id ~= '' and key_limit > 0 then
+    local kf = redis.call('HMGET', acct, 'ks:' .. key_id, 'kr:' .. key_id)
+    local kspent, kres = tonumber(kf[1]) or 0, tonumber(kf[2]) or 0
+    if kspent + kres + micros > key_limit then
+      return 5, available, qremain
+    end
+  end
+  return 0, available, qremain
+end
+
+-- hold sets entry id to m|t|k (adding dm, dt to the sums) with its expiry.
+local function hold(acct, res, exp, id, m, t, k, dm, dt, now, expires)
+  redis.call('HSET', res, id, m .. '|' .. t .. '|' .. k)
+  redis.call('ZADD', exp, expires, id)
+  shift(acct, dm, dt, k)
+  local ttl = expires - now
+  redis.call('PEXPIRE', res, ttl * 2)
+  redis.call('PEXPIRE', exp, ttl * 2)
 end
 

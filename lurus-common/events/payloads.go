@@ -44,25 +44,32 @@ const (
 // Anthropic (input_tokens excludes cache reads and writes) and Gemini
 // (candidatesTokenCount excludes thoughtsTokenCount) to this form.
 type Usage struct {
-	RequestID        string    `json:"request_id"`
-	UserID           string    `json:"user_id"`
-	KeyID            string    `json:"key_id"`
-	Model            string    `json:"model"`
-	UpstreamModel    string    `json:"upstream_model"`
-	ProviderID       string    `json:"provider_id"`
-	APIFormat        string    `json:"api_format"` // openai | anthropic | gemini
-	Endpoint         string    `json:"endpoint"`
-	Stream           bool      `json:"stream"`
-	PromptTokens     int64     `json:"prompt_tokens"`
-	CompletionTokens int64     `json:"completion_tokens"`
-	CachedTokens     int64     `json:"cached_tokens"`
-	CacheWriteTokens int64     `json:"cache_write_tokens"`
-	ReasoningTokens  int64     `json:"reasoning_tokens"`
-	UsageSource      string    `json:"usage_source"`
-	Status           string    `json:"status"`
-	ReservationID    string    `json:"reservation_id"`
-	StartedAt        time.Time `json:"started_at"`
-	FinishedAt       time.Time `json:"finished_at"`
+	RequestID        string `json:"request_id"`
+	UserID           string `json:"user_id"`
+	KeyID            string `json:"key_id"`
+	Model            string `json:"model"`
+	UpstreamModel    string `json:"upstream_model"`
+	ProviderID       string `json:"provider_id"`
+	APIFormat        string `json:"api_format"` // openai | anthropic | gemini
+	Endpoint         string `json:"endpoint"`
+	Stream           bool   `json:"stream"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	CachedTokens     int64  `json:"cached_tokens"`
+	CacheWriteTokens int64  `json:"cache_write_tokens"`
+	ReasoningTokens  int64  `json:"reasoning_tokens"`
+	UsageSource      string `json:"usage_source"`
+	Status           string `json:"status"`
+	// ReservationID is the admission entry holding this request's
+	// estimate: its own reservation, or its gateway's lease for the key.
+	ReservationID string `json:"reservation_id"`
+	// ReservedMicros and ReservedTokens are the estimate held for this
+	// request; billing takes exactly that back out of ReservationID when it
+	// settles (0: release the whole entry, for reservations of one request).
+	ReservedMicros int64     `json:"reserved_micros,omitempty"`
+	ReservedTokens int64     `json:"reserved_tokens,omitempty"`
+	StartedAt      time.Time `json:"started_at"`
+	FinishedAt     time.Time `json:"finished_at"`
 }
 
 // LogRecord is the data of a log.write message: one per request, refused
