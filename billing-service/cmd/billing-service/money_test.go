@@ -287,3 +287,36 @@ func TestOutboxSweeperPublishesLeftovers(t *testing.T) {
 		t.Fatalf("last_event_id %s, want %s", got, res.Effects.Events[0].ID)
 	}
 }
+
+// TestLeaseReleasesOncePerRequest: requests a gateway admitted against its
+// lease carry their estimate; settling (and replaying) them takes each
+// estimate out of the lease exactly once, in step with the debit.
+func TestLeaseReleasesOncePerRequest(t *testing.T) {
+	h := start(t, nil)
+	h.price("gpt-*", priceIn, priceOut)
+	userID, keyID, _ := h.newUser(1_000_000, nil)
+	ctx := context.Background()
+	lease := admission.Reservation{ID: "lease:gw1:" + keyID, UserID: userID, KeyID: keyID, Micros: 50_000, Tokens: 5_000}
+	if res, err := h.app.Adm.Lease(ctx, lease); err != nil || res.Code != admission.OK {
+		t.Fatalf("lease: %+v %v", res, err)
+	}
+	const perRequest = 10_000
+	for i := 0; i < 3; i++ {
+		u := usage(fmtReq("req-lease", i), userID, keyID, 1000, 500)
+		u.ReservationID, u.ReservedMicros, u.ReservedTokens = lease.ID, perRequest, 1_000
+		for copy := 0; copy < 3; copy++ { // replays, under other message ids
+			h.publish(u, fmt.Sprintf("%s-copy-%d", u.RequestID, copy))
+		}
+	}
+	h.waitSettled()
+	st, err := h.app.Adm.Get(ctx, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ReservedMicros != 50_000-3*perRequest || st.ReservedTokens != 5_000-3*1_000 {
+		t.Fatalf("lease after settling 3 requests (3 times each): reserved %d µ$ / %d tokens", st.ReservedMicros, st.ReservedTokens)
+	}
+	if want := 1_000_000 - 3*costOf(1000, 500); st.BalanceMicros != want || h.user(userID).BalanceMicros != want {
+		t.Fatalf("balance %d (mirror) / %d, want %d", st.BalanceMicros, h.user(userID).BalanceMicros, want)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 )
@@ -31,6 +33,8 @@ type Mirror struct {
 	Version          int64
 	KeySpentMicros   map[string]int64
 	ReleaseIDs       []string
+	// Parts take settled requests' estimates out of the gateways' leases.
+	Parts []admission.PartRelease
 }
 
 // MirrorOf is the admission state of u (without key spends).

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
@@ -155,7 +157,11 @@ func (s *Store) settleTx(ctx context.Context, tx pgx.Tx, us []events.Usage, pric
 		if v, ok := spends[u.KeyID]; ok {
 			m.KeySpentMicros[u.KeyID] = v
 		}
-		if u.ReservationID != "" {
+		switch {
+		case u.ReservationID != "" && u.ReservedMicros > 0:
+			m.Parts = append(m.Parts, admission.PartRelease{ReservationID: u.ReservationID, RequestID: u.RequestID,
+				Micros: u.ReservedMicros, Tokens: u.ReservedTokens})
+		case u.ReservationID != "":
 			m.ReleaseIDs = append(m.ReleaseIDs, u.ReservationID)
 		}
 	}

@@ -91,7 +91,7 @@ func (p *Publisher) ApplyMirrors(ctx context.Context, ms []biz.Mirror) error {
 	}
 	ups := make([]admission.Update, len(ms))
 	for i, m := range ms {
-		ups[i] = admission.Update{ReleaseIDs: m.ReleaseIDs, Account: admission.Account{UserID: m.UserID,
+		ups[i] = admission.Update{ReleaseIDs: m.ReleaseIDs, Parts: m.Parts, Account: admission.Account{UserID: m.UserID,
 			BalanceMicros: m.BalanceMicros, CreditMicros: m.CreditMicros, QuotaLimitTokens: m.QuotaLimitTokens,
 			QuotaUsedTokens: m.QuotaUsedTokens, Active: m.Active, Version: m.Version, KeySpentMicros: m.KeySpentMicros}}
 	}
