@@ -127,7 +127,10 @@ func startStack(t testing.TB, gatewayEnv ...string) *stack {
 	s.run(logDir, "billing-service", "billing-service", billingEnv, "serve")
 	gwEnv := append(append(common, "LURUS_GATEWAY_ADDR="+gatewayAddr, "LURUS_BILLING_URL="+s.billing,
 		"LURUS_PROVIDER_URL="+s.provider, "LURUS_REDIS_PREFIX="+rd.Prefix,
-		"LURUS_GATEWAY_OUTBOX_DIR="+filepath.Join(t.TempDir(), "outbox")), gatewayEnv...)
+		"LURUS_GATEWAY_OUTBOX_DIR="+filepath.Join(t.TempDir(), "outbox"),
+		// Unused lease remainders go back quickly, so a test (or the
+		// benchmark) can wait for reserved_micros to reach 0.
+		"LURUS_GATEWAY_LEASE_IDLE=1s"), gatewayEnv...)
 	for _, u := range []string{s.mock + "/health", s.provider + "/ready", s.billing + "/ready"} {
 		s.waitReady(u)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 )
@@ -31,77 +32,81 @@ func (h *harness) admissions(mode string) int {
 	return n
 }
 
-// TestOverlappedAdmission: once a reservation has shown ample headroom,
-// the next requests reserve beside their upstream call; each is still
-// reserved (and billed) exactly as before.
-func TestOverlappedAdmission(t *testing.T) {
+// TestLeasedAdmission: the gateway holds one lease per key in Redis and
+// admits further requests against it without a round trip; each request's
+// billing.usage names the lease and its own estimate, and settling them
+// (billing's part releases) plus the gateway's return of the rest leaves
+// nothing held.
+func TestLeasedAdmission(t *testing.T) {
 	oa := newUpstream(t)
 	h := startGateway(t, []internalapi.Provider{provider("prv_oa", internalapi.TypeOpenAI, oa, 0, 1, "gpt-4o")})
+	ctx := context.Background()
 	var ids []string
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 5; i++ {
 		resp, body := h.do(http.MethodPost, "/v1/chat/completions", chatBody, nil)
 		if resp.StatusCode != http.StatusOK || gjson.GetBytes(body, "choices.0.message.content").Str == "" {
 			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
 		}
 		ids = append(ids, resp.Header.Get("X-Request-Id"))
 	}
-	if before, over := h.admissions("before"), h.admissions("overlapped"); before != 1 || over != 3 {
-		t.Fatalf("admissions: before %d, overlapped %d; want 1 and 3", before, over)
+	if ext, local := h.admissions("extended"), h.admissions("local"); ext != 1 || local != 4 {
+		t.Fatalf("admissions: extended %d, local %d; want 1 and 4", ext, local)
 	}
-	// Every request holds its own reservation (the fake billing never
-	// settles) and emits its billing.usage with it.
-	st, err := h.billing.store.Get(context.Background(), h.userID)
-	if err != nil || st.ReservedMicros <= 0 {
-		t.Fatalf("mirror %+v %v", st, err)
+	st, err := h.billing.store.Get(ctx, h.userID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	perRequest := st.ReservedMicros / 4
-	if perRequest*4 != st.ReservedMicros {
-		t.Fatalf("reserved %d is not 4 equal holds", st.ReservedMicros)
-	}
+	held := st.ReservedMicros
+	var settled int64
 	for _, id := range ids {
 		u, _ := h.eventsFor(id, true)
-		if u == nil || u.ReservationID != id {
-			t.Fatalf("request %s: billing.usage %+v", id, u)
+		if u == nil || u.ReservationID == "" || u.ReservationID == id || u.ReservedMicros <= 0 {
+			t.Fatalf("request %s: billing.usage %+v does not name the lease and its estimate", id, u)
 		}
+		// what billing does when it settles the request
+		if _, err := h.billing.store.ReleasePart(ctx, h.userID, admission.PartRelease{ReservationID: u.ReservationID,
+			RequestID: u.RequestID, Micros: u.ReservedMicros, Tokens: u.ReservedTokens}); err != nil {
+			t.Fatal(err)
+		}
+		settled += u.ReservedMicros
+	}
+	st, _ = h.billing.store.Get(ctx, h.userID)
+	if st.ReservedMicros != held-settled || st.ReservedMicros <= 0 {
+		t.Fatalf("after settling: reserved %d, want the unused remainder %d", st.ReservedMicros, held-settled)
+	}
+	h.app.leases.ReturnAll(ctx) // what shutdown does
+	if st, _ = h.billing.store.Get(ctx, h.userID); st.ReservedMicros != 0 || st.ReservedTokens != 0 {
+		t.Fatalf("after returning the lease: %+v", st)
 	}
 }
 
-// TestOverlappedAdmissionRefused: when the balance vanished behind the
-// gateway's back, the overlapped reservation is refused, the upstream
-// call is abandoned, the client gets 402, nothing is billed, and the next
-// request is checked before it goes upstream.
-func TestOverlappedAdmissionRefused(t *testing.T) {
+// TestLeaseRefusedExtension: once the balance is gone, the lease cannot be
+// extended: the request is refused before it reaches upstream and nothing
+// is billed.
+func TestLeaseRefusedExtension(t *testing.T) {
 	oa := newUpstream(t)
-	h := startGateway(t, []internalapi.Provider{provider("prv_oa", internalapi.TypeOpenAI, oa, 0, 1, "gpt-4o")})
+	h := startGateway(t, []internalapi.Provider{provider("prv_oa", internalapi.TypeOpenAI, oa, 0, 1, "gpt-4o")},
+		func(c *conf.Config) { c.Admission.LeaseFactor = 2 })
 	if resp, body := h.do(http.MethodPost, "/v1/chat/completions", chatBody, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first request: %d %s", resp.StatusCode, body)
 	}
-	// billing debits the user elsewhere (another gateway, an adjustment):
-	// the mirror now holds almost nothing.
+	if resp, _ := h.do(http.MethodPost, "/v1/chat/completions", chatBody, nil); resp.StatusCode != http.StatusOK {
+		t.Fatal("second request (inside the lease) refused")
+	}
+	// billing debits the user elsewhere: the mirror now holds almost nothing
 	if _, err := h.billing.store.Apply(context.Background(), admission.Account{UserID: h.userID, BalanceMicros: 1, Active: true, Version: 9}, ""); err != nil {
 		t.Fatal(err)
 	}
+	seen := oa.mock.Stats().Total
 	resp, body := h.do(http.MethodPost, "/v1/chat/completions", chatBody, nil)
 	if resp.StatusCode != http.StatusPaymentRequired || gjson.GetBytes(body, "error.code").Str != "INSUFFICIENT_BALANCE" {
-		t.Fatalf("overlapped refusal: %d %s", resp.StatusCode, body)
+		t.Fatalf("refused extension: %d %s", resp.StatusCode, body)
 	}
-	if h.admissions("overlap_refused") != 1 {
-		t.Fatal("the refused request did not take the overlapped path")
+	if oa.mock.Stats().Total != seen {
+		t.Fatal("a refused request reached upstream")
 	}
-	id := resp.Header.Get("X-Request-Id")
-	u, logs := h.eventsFor(id, false)
-	if u != nil {
-		t.Fatalf("a refused request emitted billing.usage: %+v", u)
-	}
-	if logs[0].StatusCode != http.StatusPaymentRequired {
-		t.Fatalf("log.write status %d", logs[0].StatusCode)
-	}
-	seen := oa.mock.Stats().Total
-	resp, _ = h.do(http.MethodPost, "/v1/chat/completions", chatBody, nil)
-	if resp.StatusCode != http.StatusPaymentRequired {
-		t.Fatalf("next request: %d", resp.StatusCode)
-	}
-	if oa.mock.Stats().Total != seen || h.admissions("before") != 2 {
-		t.Fatal("after a refusal the next request was not checked before going upstream")
+	u, logs := h.eventsFor(resp.Header.Get("X-Request-Id"), false)
+	if u != nil || logs[0].StatusCode != http.StatusPaymentRequired {
+		t.Fatalf("refused request: billing.usage %+v, log status %d", u, logs[0].StatusCode)
 	}
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
+	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 )
 
@@ -85,6 +86,7 @@ type App struct {
 	hertz     *server.Hertz
 	relay     *service.Relay
 	publisher *publisher.Publisher
+	leases    *biz.Leases
 	changes   *consumer.Changes
 	bgCancel  context.CancelFunc
 	bgCtx     context.Context
@@ -177,14 +179,14 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 
 	admit := data.NewAdmission(admission.New(rdb, cfg.Redis.Prefix), cfg.Admission.Senders, cfg.Admission.MaxBatch)
 	cleanups = append(cleanups, admit.Close)
+	leases := biz.NewLeases(biz.LeaseConfig{Factor: cfg.Admission.LeaseFactor, MaxShare: cfg.Admission.LeaseMaxShare,
+		TTL: cfg.Admission.ReservationTTL, Idle: cfg.Admission.LeaseIdle, Instance: requestid.New(),
+		FailOpenMaxMicros: cfg.Admission.FailOpenMaxMicros, Observe: m.Admission}, admit, billing)
 	relay := &biz.Relay{
-		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, ReservationTTL: cfg.Admission.ReservationTTL,
-			FailOpenMaxMicros: cfg.Admission.FailOpenMaxMicros, DrainTimeout: cfg.Relay.DrainTimeout,
+		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, DrainTimeout: cfg.Relay.DrainTimeout,
 			MaxResponseBytes: cfg.Upstream.MaxResponseBytes},
 		Keys: keys, Router: router, Prices: prices,
-		Admit:    admit,
-		Headroom: &biz.Headroom{Factor: max(0, cfg.Admission.OverlapFactor), MaxAge: cfg.Admission.OverlapMaxAge, Now: time.Now},
-		Loader:   billing,
+		Leases:   leases,
 		Upstream: data.NewUpstream(data.UpstreamConfig{MaxConnsPerHost: cfg.Upstream.MaxConnsPerHost, AllowPrivateNetwork: cfg.Upstream.AllowPrivateNetwork}),
 		Budget:   biz.NewRetryBudget(cfg.Relay.RetryRatio, cfg.Relay.RetryBurst),
 		Tokens:   tok,
@@ -199,7 +201,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	}
 	svc := service.NewRelay(service.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes, TrustedProxies: trusted}, relay)
 
-	changes := &consumer.Changes{NC: nc, Names: names, Router: router, Prices: prices, Keys: keys,
+	changes := &consumer.Changes{NC: nc, Names: names, Router: router, Prices: prices, Keys: keys, Leases: leases,
 		Snapshots: data.NewProviders(providerC), PriceSrc: billing, Providers: cfg.Provider.Refresh,
 		PriceEvery: cfg.Billing.Refresh, Timeout: cfg.Provider.Timeout, Log: log}
 
@@ -232,7 +234,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		IdleTimeout: cfg.Server.IdleTimeout, ShutdownTimeout: cfg.Server.ShutdownTimeout}, svc, ready, telemetry.MetricsHandler(reg))
 	bgCtx, bgCancel := context.WithCancel(context.Background())
 	cleanups = append(cleanups, bgCancel)
-	return &App{cfg: cfg, log: log, hertz: h, relay: svc, publisher: pub, changes: changes,
+	return &App{cfg: cfg, log: log, hertz: h, relay: svc, publisher: pub, leases: leases, changes: changes,
 		bgCtx: bgCtx, bgCancel: bgCancel, addr: ln.Addr()}, cleanup, nil
 }
 
@@ -250,6 +252,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	defer a.changes.Stop()
+	go a.leases.Run(a.bgCtx, min(time.Second, a.cfg.Admission.LeaseIdle/2))
 	errc := make(chan error, 1)
 	go func() { errc <- a.hertz.Run() }()
 	a.log.Info("gateway-service listening", "addr", a.addr.String(), "namespace", a.cfg.NATS.Namespace)
@@ -272,6 +275,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.relay.Wait(sctx); err != nil {
 		a.log.Warn("in-flight requests did not finish", "err", err)
 	}
+	a.leases.ReturnAll(sctx)
 	a.bgCancel()
 	stopPub()
 	if err := a.publisher.Wait(sctx); err != nil {

@@ -137,7 +137,8 @@ func TestRelayAllFormats(t *testing.T) {
 			if u == nil {
 				t.Fatal("no billing.usage")
 			}
-			if u.PromptTokens != tc.prompt || u.CompletionTokens != tc.compl || u.UsageSource != "upstream" || u.Status != "ok" || u.ReservationID != id {
+			if u.PromptTokens != tc.prompt || u.CompletionTokens != tc.compl || u.UsageSource != "upstream" || u.Status != "ok" ||
+				!strings.HasPrefix(u.ReservationID, "lease:") || u.ReservedMicros <= 0 {
 				t.Errorf("usage %+v, want prompt %d completion %d from upstream", u, tc.prompt, tc.compl)
 			}
 		})

@@ -53,14 +53,16 @@ var (
 // HoldCode is the outcome of an admission reservation.
 type HoldCode int
 
-// HoldResult is what a reservation answered: the outcome and the user's
-// headroom before it (what Headroom learns from).
+// HoldResult is what a lease call answered: the outcome, the user's
+// availability before it and what the entry holds after it.
 type HoldResult struct {
 	Code HoldCode
 	// AvailableMicros is balance + credit − open reservations before this
 	// hold; QuotaRemainingTokens likewise for the token quota (-1: none).
 	AvailableMicros      int64
 	QuotaRemainingTokens int64
+	// HeldMicros is what the entry holds after the call.
+	HeldMicros int64
 }
 
 // The outcomes (the same as lurus-common/admission codes).
@@ -81,9 +83,20 @@ type Hold struct {
 	TTL               time.Duration
 }
 
-// Admitter reserves estimated costs (Redis, shared with billing).
+// Admitter holds estimated costs in Redis (the admission mirror shared
+// with billing).
 type Admitter interface {
-	Reserve(ctx context.Context, h Hold) (HoldResult, error)
+	// Lease adds h.Micros and h.Tokens to entry h.ID (creating it) after
+	// the balance, quota and key-limit checks; adding nothing renews it.
+	Lease(ctx context.Context, h Hold) (HoldResult, error)
+	// ReleasePart takes p's amounts out of its entry, once per request id.
+	ReleasePart(ctx context.Context, userID string, p Part) error
+}
+
+// Part is an amount taken back out of an admission entry.
+type Part struct {
+	ReservationID, RequestID string
+	Micros, Tokens           int64
 }
 
 // AccountLoader asks billing to rebuild a user's admission mirror.
@@ -133,9 +146,13 @@ type Outcome struct {
 	Usage         Usage
 	UsageSource   string
 	Status        string
-	// Reserved is true when admission held funds for this request: a
-	// billing.usage must then be published so billing settles or releases.
-	Reserved  bool
+	// Reserved is true when the request was admitted as billable: a
+	// billing.usage must then be published so billing settles it and
+	// releases its hold.
+	Reserved bool
+	// Admission is what was held for it (empty when admitted without a
+	// hold while Redis was down, under fail-open).
+	Admission Admission
 	ClientIP  netip.Addr
 	UserAgent string
 	// Trace is the request's span context, carried into event headers.

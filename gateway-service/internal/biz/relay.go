@@ -21,11 +21,9 @@ import (
 
 // RelayConfig tunes the relay.
 type RelayConfig struct {
-	MaxAttempts       int
-	ReservationTTL    time.Duration
-	FailOpenMaxMicros int64
-	DrainTimeout      time.Duration
-	MaxResponseBytes  int
+	MaxAttempts      int
+	DrainTimeout     time.Duration
+	MaxResponseBytes int
 }
 
 // Relay is the hot path use case: authenticate, authorize, route, admit,
@@ -35,12 +33,8 @@ type Relay struct {
 	Keys   *KeyCache
 	Router *Router
 	Prices *PriceBook
-	Admit  Admitter
-	// Headroom lets a request with a small estimate against the user's
-	// known headroom overlap its reservation with the upstream call (nil:
-	// every reservation completes before the call goes upstream).
-	Headroom *Headroom
-	Loader   AccountLoader
+	// Leases admits requests against per-key leases in Redis.
+	Leases   *Leases
 	Upstream Upstream
 	Budget   *RetryBudget
 	Tokens   TokenCounter
@@ -143,28 +137,18 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 	if err != nil {
 		return err
 	}
-	var adm *admitted
 	if req.Endpoint.Billable() {
 		h, err := r.hold(req, &ki, info)
 		if err != nil {
 			return err
 		}
-		if r.Headroom.Take(ki.UserID, h.Micros, h.Tokens) {
-			// Enough headroom: the reservation travels to Redis while the
-			// call goes upstream; relay waits for it before answering.
-			actx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			ctx, adm = actx, r.reserveAsync(ctx, h, cancel)
-			o.Reserved = true
-		} else {
-			r.Metrics.Admission("before")
-			if err := r.reserve(ctx, h); err != nil {
-				return err
-			}
-			o.Reserved = true
+		adm, err := r.Leases.Admit(ctx, h)
+		if err != nil {
+			return err
 		}
+		o.Reserved, o.Admission = true, adm
 	}
-	return r.relay(ctx, req, w, o, info, cands, adm)
+	return r.relay(ctx, req, w, o, info, cands)
 }
 
 // hold is the reservation a request needs: its estimated cost and tokens.
@@ -174,73 +158,7 @@ func (r *Relay) hold(req *Request, ki *KeyInfo, info RequestInfo) (Hold, error) 
 		return Hold{}, err
 	}
 	return Hold{ID: req.ID, UserID: ki.UserID, KeyID: ki.KeyID, KeyLimitMicros: ki.SpendLimitMicros,
-		Micros: micros, Tokens: tokens, TTL: r.Cfg.ReservationTTL}, nil
-}
-
-// reserve holds the estimated cost of the request in Redis.
-func (r *Relay) reserve(ctx context.Context, h Hold) error {
-	res, err := r.Admit.Reserve(ctx, h)
-	if err == nil && res.Code == HoldMissing {
-		if lerr := r.Loader.LoadAccount(ctx, h.UserID); lerr != nil {
-			return apperr.Wrap(lerr, apperr.ReasonDependencyDown, "cannot load the account's balance now")
-		}
-		res, err = r.Admit.Reserve(ctx, h)
-	}
-	if err != nil {
-		if r.Cfg.FailOpenMaxMicros > 0 && h.Micros <= r.Cfg.FailOpenMaxMicros {
-			return nil
-		}
-		return apperr.Wrap(err, apperr.ReasonAdmissionDown, "admission is unavailable; retry later")
-	}
-	r.Headroom.Learn(h.UserID, res, h.Micros, h.Tokens)
-	switch res.Code {
-	case HoldOK:
-		return nil
-	case HoldDisabled:
-		return apperr.New(apperr.ReasonUserDisabled, "the key's user is disabled")
-	case HoldInsufficientBalance:
-		return apperr.New(apperr.ReasonInsufficientBalance, "insufficient balance for this request")
-	case HoldQuotaExceeded:
-		return apperr.New(apperr.ReasonQuotaExceeded, "token quota exceeded")
-	case HoldKeySpendLimit:
-		return apperr.New(apperr.ReasonKeySpendLimit, "the API key's spend limit is reached")
-	default:
-		return apperr.New(apperr.ReasonDependencyDown, "the account's balance is not available")
-	}
-}
-
-// admitted is a reservation in flight beside the upstream call.
-type admitted struct {
-	done chan struct{}
-	err  error
-}
-
-// reserveAsync starts reserve on its own goroutine; a refusal cancels the
-// upstream call at once (abort), so a refused request costs upstream as
-// little as possible. The reservation itself is not cut by ctx.
-func (r *Relay) reserveAsync(ctx context.Context, h Hold, abort context.CancelFunc) *admitted {
-	a := &admitted{done: make(chan struct{})}
-	go func() {
-		a.err = r.reserve(context.WithoutCancel(ctx), h)
-		if a.err != nil {
-			abort()
-			r.Metrics.Admission("overlap_refused")
-		} else {
-			r.Metrics.Admission("overlapped")
-		}
-		close(a.done)
-	}()
-	return a
-}
-
-// wait returns the reservation's outcome (nil for a request that was
-// reserved before it went upstream).
-func (a *admitted) wait() error {
-	if a == nil {
-		return nil
-	}
-	<-a.done
-	return a.err
+		Micros: micros, Tokens: tokens}, nil
 }
 
 // failure is why an attempt was given up.
@@ -261,16 +179,7 @@ func retryable(status int) bool {
 		status == http.StatusUnauthorized || status == http.StatusForbidden
 }
 
-func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outcome, info RequestInfo, cands []Candidate, adm *admitted) error {
-	// Nothing reaches the client before the reservation is known: every
-	// return below that writes goes through refused first.
-	refused := func() error {
-		if err := adm.wait(); err != nil {
-			o.Reserved = false // nothing was held: nothing to settle
-			return err
-		}
-		return nil
-	}
+func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outcome, info RequestInfo, cands []Candidate) error {
 	r.Budget.Earn()
 	var (
 		last      failure
@@ -305,13 +214,6 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 			trace.WithAttributes(attribute.String("lurus.provider", c.Provider.ID), attribute.Int("lurus.attempt", tried)))
 		t0 := r.Now()
 		resp, err := r.Upstream.Do(actx, ureq)
-		if aerr := refused(); aerr != nil {
-			if resp != nil {
-				resp.Close()
-			}
-			span.End()
-			return aerr
-		}
 		if err != nil {
 			c.Key.Breaker.Record(false)
 			span.RecordError(err)
@@ -348,9 +250,6 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		resp.Close()
 		span.End()
 		r.Metrics.Upstream(c.Provider.ID, status, r.Now().Sub(t0))
-		return err
-	}
-	if err := refused(); err != nil {
 		return err
 	}
 	o.Status = StatusUpstreamError

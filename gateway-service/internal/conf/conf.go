@@ -100,14 +100,15 @@ type Admission struct {
 	// (default 64). Under load one round trip then serves many requests.
 	Senders  int `yaml:"senders"`
 	MaxBatch int `yaml:"max_batch"`
-	// OverlapFactor: when the headroom the user's last reservation left
-	// is at least this many times a request's estimate, the request goes
-	// upstream while its reservation is on its way to Redis (the answer
-	// still waits for it; a refusal aborts the call). 0 turns it off;
-	// default 8. OverlapMaxAge bounds how old that knowledge may be
-	// (default 5 s).
-	OverlapFactor int64         `yaml:"overlap_factor"`
-	OverlapMaxAge time.Duration `yaml:"overlap_max_age"`
+	// LeaseFactor: the gateway holds one lease per API key in Redis and
+	// admits requests against it without a round trip; a lease is
+	// extended by LeaseFactor × the request's estimate (default 20), at most
+	// 1/LeaseMaxShare of what the user had available (default 8). 1 turns
+	// leasing off (a reservation per request). LeaseIdle returns an unused
+	// lease (default 30 s); reservation_ttl is its life without renewal.
+	LeaseFactor   int64         `yaml:"lease_factor"`
+	LeaseMaxShare int64         `yaml:"lease_max_share"`
+	LeaseIdle     time.Duration `yaml:"lease_idle"`
 }
 
 // Auth is the key cache.
@@ -264,10 +265,13 @@ func (c *Config) SetDefaults() {
 	if c.Admission.MaxBatch == 0 {
 		c.Admission.MaxBatch = 64
 	}
-	if c.Admission.OverlapFactor == 0 {
-		c.Admission.OverlapFactor = 8
+	if c.Admission.LeaseFactor == 0 {
+		c.Admission.LeaseFactor = 20
 	}
-	def(&c.Admission.OverlapMaxAge, 5*time.Second)
+	if c.Admission.LeaseMaxShare == 0 {
+		c.Admission.LeaseMaxShare = 8
+	}
+	def(&c.Admission.LeaseIdle, 30*time.Second)
 	def(&c.Auth.PositiveTTL, 60*time.Second)
 	if c.Auth.StaleTTL == 0 {
 		c.Auth.StaleTTL = 5 * time.Minute
@@ -349,8 +353,8 @@ func (c *Config) Validate() error {
 	if g := c.Runtime.GCPercent; g != -1 && (g < 10 || g > 10000) {
 		errs = append(errs, errors.New("runtime.gc_percent must be -1 or in [10, 10000]"))
 	}
-	if c.Admission.OverlapFactor < 0 && c.Admission.OverlapFactor != -1 {
-		errs = append(errs, errors.New("admission.overlap_factor must be positive, or -1 to turn overlapping off"))
+	if c.Admission.LeaseFactor < 1 || c.Admission.LeaseMaxShare < 1 {
+		errs = append(errs, errors.New("admission.lease_factor and admission.lease_max_share must be at least 1"))
 	}
 	if c.Admission.Senders < 1 || c.Admission.MaxBatch < 1 {
 		errs = append(errs, errors.New("admission.senders and admission.max_batch must be at least 1"))

@@ -37,6 +37,7 @@ type Changes struct {
 	Router     *biz.Router
 	Prices     *biz.PriceBook
 	Keys       *biz.KeyCache
+	Leases     *biz.Leases // returned on key.changed (nil: none)
 	Snapshots  SnapshotSource
 	PriceSrc   PriceSource
 	Providers  time.Duration // polling interval of the snapshot
@@ -103,6 +104,9 @@ func (c *Changes) onKeyChanged(m *nats.Msg) {
 		return
 	}
 	c.Keys.Evict(kc.KeyID, kc.UserID)
+	if c.Leases != nil {
+		go c.Leases.Forget(kc.KeyID, kc.UserID) // Redis round trips: off the NATS callback
+	}
 }
 
 func (c *Changes) loop(ctx context.Context, kick <-chan struct{}, every time.Duration, f func(context.Context)) {

@@ -7,27 +7,30 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 )
 
-// Admission is the Redis admission store as biz.Admitter. Reservations go
-// through a coalescer: concurrent requests share pipelined round trips.
-type Admission struct{ c *admission.Coalescer }
-
-// NewAdmission returns the adapter over s with senders batches of at most
-// maxBatch reservations in flight; Close stops it.
-func NewAdmission(s *admission.Store, senders, maxBatch int) *Admission {
-	return &Admission{c: admission.NewCoalescer(s, senders, maxBatch)}
+// Admission is the Redis admission store as biz.Admitter. Lease calls go
+// through a coalescer: concurrent ones share pipelined round trips.
+type Admission struct {
+	s *admission.Store
+	c *admission.Coalescer
 }
 
-// Close stops the coalescer (after the reservations handed to it).
+// NewAdmission returns the adapter over s with senders batches of at most
+// maxBatch lease calls in flight; Close stops it.
+func NewAdmission(s *admission.Store, senders, maxBatch int) *Admission {
+	return &Admission{s: s, c: admission.NewCoalescer(s, senders, maxBatch)}
+}
+
+// Close stops the coalescer (after the calls handed to it).
 func (a *Admission) Close() { a.c.Close() }
 
-// Reserve implements biz.Admitter.
-func (a *Admission) Reserve(ctx context.Context, h biz.Hold) (biz.HoldResult, error) {
-	res, err := a.c.Reserve(ctx, admission.Reservation{ID: h.ID, UserID: h.UserID, KeyID: h.KeyID,
+// Lease implements biz.Admitter.
+func (a *Admission) Lease(ctx context.Context, h biz.Hold) (biz.HoldResult, error) {
+	res, err := a.c.Lease(ctx, admission.Reservation{ID: h.ID, UserID: h.UserID, KeyID: h.KeyID,
 		KeySpendLimitMicros: h.KeyLimitMicros, Micros: h.Micros, Tokens: h.Tokens, TTL: h.TTL})
 	if err != nil {
 		return biz.HoldResult{}, err
 	}
-	out := biz.HoldResult{AvailableMicros: res.AvailableMicros, QuotaRemainingTokens: res.QuotaRemainingTokens}
+	out := biz.HoldResult{AvailableMicros: res.AvailableMicros, QuotaRemainingTokens: res.QuotaRemainingTokens, HeldMicros: res.HeldMicros}
 	switch res.Code {
 	case admission.OK:
 		out.Code = biz.HoldOK
@@ -43,4 +46,11 @@ func (a *Admission) Reserve(ctx context.Context, h biz.Hold) (biz.HoldResult, er
 		out.Code = biz.HoldKeySpendLimit
 	}
 	return out, nil
+}
+
+// ReleasePart implements biz.Admitter.
+func (a *Admission) ReleasePart(ctx context.Context, userID string, p biz.Part) error {
+	_, err := a.s.ReleasePart(ctx, userID, admission.PartRelease{ReservationID: p.ReservationID, RequestID: p.RequestID,
+		Micros: p.Micros, Tokens: p.Tokens})
+	return err
 }

@@ -21,7 +21,11 @@ func appendUsageEnvelope(b []byte, o *biz.Outcome) []byte {
 	b = appendTokens(b, o.Usage)
 	b = appendField(b, "usage_source", o.UsageSource)
 	b = appendField(b, "status", o.Status)
-	b = appendField(b, "reservation_id", o.RequestID)
+	b = appendField(b, "reservation_id", o.Admission.ReservationID)
+	if o.Admission.Micros != 0 || o.Admission.Tokens != 0 {
+		b = appendInt(b, "reserved_micros", o.Admission.Micros)
+		b = appendInt(b, "reserved_tokens", o.Admission.Tokens)
+	}
 	b = appendTime(b, "started_at", o.StartedAt)
 	b = appendTime(b, "finished_at", o.FinishedAt)
 	return append(b, `},"v":1}`...)

@@ -21,12 +21,13 @@ func TestEnvelopesDecodeLikeEncodingJSON(t *testing.T) {
 		Format: biz.FormatAnthropic, Endpoint: biz.EndpointMessages, Stream: true, StatusCode: 200, ErrorReason: "",
 		Attempts: 2, StartedAt: start.In(local), FinishedAt: start.Add(1500 * time.Millisecond).In(local), TTFB: 20 * time.Millisecond,
 		Usage: biz.Usage{Prompt: 10, Completion: 20, Cached: 3, CacheWrite: 2, Reasoning: 5}, UsageSource: "upstream",
-		Status: "ok", Reserved: true, ClientIP: netip.MustParseAddr("::ffff:10.0.0.1"), UserAgent: "sdk/1.0 ünï <&>"}
+		Status: "ok", Reserved: true, Admission: biz.Admission{ReservationID: "lease:gw1:key_1", Micros: 1234, Tokens: 56},
+		ClientIP: netip.MustParseAddr("::ffff:10.0.0.1"), UserAgent: "sdk/1.0 ünï <&>"}
 
 	wantUsage := events.Usage{RequestID: o.RequestID, UserID: o.UserID, KeyID: o.KeyID, Model: o.Model,
 		UpstreamModel: o.UpstreamModel, ProviderID: o.ProviderID, APIFormat: "anthropic", Endpoint: "messages",
 		Stream: true, PromptTokens: 10, CompletionTokens: 20, CachedTokens: 3, CacheWriteTokens: 2, ReasoningTokens: 5,
-		UsageSource: "upstream", Status: "ok", ReservationID: o.RequestID, StartedAt: start, FinishedAt: start.Add(1500 * time.Millisecond)}
+		UsageSource: "upstream", Status: "ok", ReservationID: "lease:gw1:key_1", ReservedMicros: 1234, ReservedTokens: 56, StartedAt: start, FinishedAt: start.Add(1500 * time.Millisecond)}
 	wantLog := events.LogRecord{RequestID: o.RequestID, TraceID: o.TraceID, UserID: o.UserID, KeyID: o.KeyID,
 		Model: o.Model, UpstreamModel: o.UpstreamModel, ProviderID: o.ProviderID, APIFormat: "anthropic",
 		Endpoint: "messages", Stream: true, StatusCode: 200, Attempts: 2, LatencyMs: 1500, TTFBMs: 20,

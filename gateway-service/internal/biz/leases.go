@@ -1,0 +1,313 @@
+package biz
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+)
+
+// Admission is what admission held for one request: its estimate, inside
+// the entry ReservationID (the key's lease, or the request's own
+// reservation). Billing takes exactly Micros and Tokens back out of that
+// entry when it settles the request.
+type Admission struct {
+	ReservationID string
+	Micros        int64
+	Tokens        int64
+}
+
+// LeaseConfig tunes Leases.
+type LeaseConfig struct {
+	// Factor sizes a lease extension: Factor × the request's estimate
+	// (default 20). 1 or less turns leasing off: every request holds its
+	// own reservation in Redis.
+	Factor int64
+	// MaxShare caps an extension at 1/MaxShare of what the user had
+	// available at the previous one (default 8), so one gateway never
+	// locks much of a small balance; a request that does not fit a larger
+	// extension is retried with exactly its estimate.
+	MaxShare int64
+	// TTL is the life of a lease entry in Redis without renewal (default
+	// 10 min); leases in use are renewed every TTL/3.
+	TTL time.Duration
+	// Idle returns a lease's unused remainder after this long without a
+	// request (default 30 s).
+	Idle time.Duration
+	// Instance names this gateway process in its lease ids.
+	Instance string
+	// FailOpenMaxMicros admits an estimate up to this many micro-USD
+	// without a hold while Redis is down (0: fail closed).
+	FailOpenMaxMicros int64
+	// Observe, when set, is told how each admission went: "local" (from
+	// the lease, no round trip), "extended" (the lease was extended),
+	// "reserved" (leasing off: a reservation of its own).
+	Observe func(mode string)
+	Now     func() time.Time
+}
+
+// Leases admits requests against per-key leases: a gateway holds, for each
+// API key in use, one admission entry in Redis and admits requests against
+// what it holds without a round trip; when the lease runs short it is
+// extended (one Lua call, with the same checks as a reservation: balance +
+// credit − holds, quota, key spend limit). Every admitted request's
+// estimate stays held in the lease until billing settles that request and
+// takes the estimate back out, atomically with the debit, so the money
+// rules are those of per-request reservations; what the gateway holds
+// beyond its requests is at most one extension per key, returned when the
+// key goes idle, on shutdown, or by expiry if the gateway dies.
+type Leases struct {
+	cfg    LeaseConfig
+	admit  Admitter
+	loader AccountLoader
+
+	mu    sync.Mutex
+	byKey map[string]*lease
+	seq   atomic.Uint64
+}
+
+type lease struct {
+	mu             sync.Mutex
+	id             string
+	userID, keyID  string
+	micros, tokens int64 // held in Redis and not yet given to a request
+	avail          int64 // the user's availability at the last extension (-1: unknown)
+	quota          int64 // quota remaining then (-1: none)
+	used, renewed  time.Time
+	gone           bool // returned; a new lease replaces it
+}
+
+// NewLeases returns the admission manager.
+func NewLeases(cfg LeaseConfig, a Admitter, l AccountLoader) *Leases {
+	if cfg.Factor == 0 {
+		cfg.Factor = 20
+	}
+	if cfg.MaxShare <= 0 {
+		cfg.MaxShare = 8
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 10 * time.Minute
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Observe == nil {
+		cfg.Observe = func(string) {}
+	}
+	return &Leases{cfg: cfg, admit: a, loader: l, byKey: map[string]*lease{}}
+}
+
+// Admit holds h's estimate for request h.ID of key h.KeyID.
+func (l *Leases) Admit(ctx context.Context, h Hold) (Admission, error) {
+	if l.cfg.Factor <= 1 {
+		if _, err := l.extend(ctx, Hold{ID: h.ID, UserID: h.UserID, KeyID: h.KeyID, KeyLimitMicros: h.KeyLimitMicros,
+			Micros: h.Micros, Tokens: h.Tokens}); err != nil {
+			return l.failOpen(h, err)
+		}
+		l.cfg.Observe("reserved")
+		return Admission{ReservationID: h.ID, Micros: h.Micros, Tokens: h.Tokens}, nil
+	}
+	for {
+		ls := l.leaseFor(h)
+		ls.mu.Lock()
+		if ls.gone { // returned meanwhile: take the new one
+			ls.mu.Unlock()
+			continue
+		}
+		adm, err := l.take(ctx, ls, h)
+		ls.mu.Unlock()
+		if err != nil {
+			return l.failOpen(h, err)
+		}
+		return adm, nil
+	}
+}
+
+func (l *Leases) failOpen(h Hold, err error) (Admission, error) {
+	if apperr.ReasonOf(err) == apperr.ReasonAdmissionDown && l.cfg.FailOpenMaxMicros > 0 && h.Micros <= l.cfg.FailOpenMaxMicros {
+		return Admission{}, nil // admitted without a hold; billing debits what is used
+	}
+	return Admission{}, err
+}
+
+func (l *Leases) leaseFor(h Hold) *lease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls := l.byKey[h.KeyID]
+	if ls == nil {
+		ls = &lease{id: "lease:" + l.cfg.Instance + ":" + h.KeyID, userID: h.UserID, keyID: h.KeyID, avail: -1, quota: -1}
+		l.byKey[h.KeyID] = ls
+	}
+	return ls
+}
+
+// take gives h its estimate from the lease, extending it when short.
+// ls.mu is held.
+func (l *Leases) take(ctx context.Context, ls *lease, h Hold) (Admission, error) {
+	now := l.cfg.Now()
+	mode := "local"
+	if ls.micros < h.Micros || ls.tokens < h.Tokens {
+		mode = "extended"
+		needM, needT := max(0, h.Micros-ls.micros), max(0, h.Tokens-ls.tokens)
+		chunkM, chunkT := max(needM, l.cfg.Factor*h.Micros), max(needT, l.cfg.Factor*h.Tokens)
+		if ls.avail >= 0 {
+			chunkM = max(needM, min(chunkM, ls.avail/l.cfg.MaxShare))
+		}
+		if ls.quota >= 0 {
+			chunkT = max(needT, min(chunkT, ls.quota/l.cfg.MaxShare))
+		}
+		ext := Hold{ID: ls.id, UserID: h.UserID, KeyID: h.KeyID, KeyLimitMicros: h.KeyLimitMicros, Micros: chunkM, Tokens: chunkT}
+		res, err := l.extend(ctx, ext)
+		if err != nil && apperr.KindOf(err) != apperr.KindUnavailable && (chunkM > needM || chunkT > needT) {
+			// a larger extension does not fit: try exactly what is needed
+			ext.Micros, ext.Tokens = needM, needT
+			res, err = l.extend(ctx, ext)
+		}
+		if err != nil {
+			return Admission{}, err
+		}
+		// The remainder can never exceed what the entry holds (it may have
+		// expired and been created anew by this extension).
+		ls.micros = min(ls.micros+ext.Micros, res.HeldMicros)
+		ls.tokens += ext.Tokens
+		ls.avail, ls.quota = res.AvailableMicros-ext.Micros, res.QuotaRemainingTokens
+		if ls.quota >= 0 {
+			ls.quota -= ext.Tokens
+		}
+		ls.renewed = now
+	}
+	ls.micros -= h.Micros
+	ls.tokens -= h.Tokens
+	ls.used = now
+	l.cfg.Observe(mode)
+	return Admission{ReservationID: ls.id, Micros: h.Micros, Tokens: h.Tokens}, nil
+}
+
+// extend adds h's amounts to entry h.ID in Redis, loading a missing
+// account mirror once.
+func (l *Leases) extend(ctx context.Context, h Hold) (HoldResult, error) {
+	h.TTL = l.cfg.TTL
+	res, err := l.admit.Lease(ctx, h)
+	if err == nil && res.Code == HoldMissing {
+		if lerr := l.loader.LoadAccount(ctx, h.UserID); lerr != nil {
+			return res, apperr.Wrap(lerr, apperr.ReasonDependencyDown, "cannot load the account's balance now")
+		}
+		res, err = l.admit.Lease(ctx, h)
+	}
+	if err != nil {
+		return res, apperr.Wrap(err, apperr.ReasonAdmissionDown, "admission is unavailable; retry later")
+	}
+	switch res.Code {
+	case HoldOK:
+		return res, nil
+	case HoldDisabled:
+		return res, apperr.New(apperr.ReasonUserDisabled, "the key's user is disabled")
+	case HoldInsufficientBalance:
+		return res, apperr.New(apperr.ReasonInsufficientBalance, "insufficient balance for this request")
+	case HoldQuotaExceeded:
+		return res, apperr.New(apperr.ReasonQuotaExceeded, "token quota exceeded")
+	case HoldKeySpendLimit:
+		return res, apperr.New(apperr.ReasonKeySpendLimit, "the API key's spend limit is reached")
+	default:
+		return res, apperr.New(apperr.ReasonDependencyDown, "the account's balance is not available")
+	}
+}
+
+// Maintain renews the leases in use and returns the idle ones; call it
+// periodically (Run does).
+func (l *Leases) Maintain(ctx context.Context) {
+	now := l.cfg.Now()
+	for _, ls := range l.all() {
+		ls.mu.Lock()
+		switch {
+		case now.Sub(ls.used) >= l.cfg.Idle:
+			l.giveBack(ctx, ls)
+		case now.Sub(ls.renewed) >= l.cfg.TTL/3:
+			res, err := l.admit.Lease(ctx, Hold{ID: ls.id, UserID: ls.userID, KeyID: ls.keyID, TTL: l.cfg.TTL})
+			if err == nil {
+				ls.micros = min(ls.micros, res.HeldMicros) // 0 if the entry is gone
+				ls.renewed = now
+			}
+		}
+		ls.mu.Unlock()
+	}
+}
+
+// giveBack returns the lease's remainder and retires it. ls.mu is held.
+func (l *Leases) giveBack(ctx context.Context, ls *lease) {
+	if ls.micros > 0 || ls.tokens > 0 {
+		part := Part{ReservationID: ls.id, RequestID: "return:" + l.cfg.Instance + ":" + strconv.FormatUint(l.seq.Add(1), 10),
+			Micros: ls.micros, Tokens: ls.tokens}
+		if err := l.admit.ReleasePart(ctx, ls.userID, part); err != nil {
+			return // keep it; the next round tries again (or it expires)
+		}
+	}
+	ls.micros, ls.tokens, ls.gone = 0, 0, true
+	l.mu.Lock()
+	if l.byKey[ls.keyID] == ls {
+		delete(l.byKey, ls.keyID)
+	}
+	l.mu.Unlock()
+}
+
+// all returns the current leases.
+func (l *Leases) all() []*lease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*lease, 0, len(l.byKey))
+	for _, ls := range l.byKey {
+		out = append(out, ls)
+	}
+	return out
+}
+
+// Run calls Maintain every interval until ctx ends.
+func (l *Leases) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			l.Maintain(ctx)
+		}
+	}
+}
+
+// ReturnAll gives back every lease's remainder (a clean shutdown, once no
+// request is in flight, leaves nothing held beyond unsettled requests).
+func (l *Leases) ReturnAll(ctx context.Context) {
+	for _, ls := range l.all() {
+		ls.mu.Lock()
+		l.giveBack(ctx, ls)
+		ls.mu.Unlock()
+	}
+}
+
+// Forget returns the lease of keyID, or of every key of userID when keyID
+// is empty (key.changed: the key was revoked or changed, or its user was),
+// so the next request leases again under the new terms.
+func (l *Leases) Forget(keyID, userID string) {
+	l.mu.Lock()
+	var drop []*lease
+	for k, ls := range l.byKey {
+		if k == keyID || keyID == "" && ls.userID == userID {
+			drop = append(drop, ls)
+		}
+	}
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, ls := range drop {
+		ls.mu.Lock()
+		l.giveBack(ctx, ls)
+		ls.mu.Unlock()
+	}
+}

@@ -1,0 +1,205 @@
+package biz
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+)
+
+// fakeAdmitter keeps entries and an available balance in memory, with
+// the semantics of the Lua scripts.
+type fakeAdmitter struct {
+	mu       sync.Mutex
+	avail    int64
+	held     map[string]int64
+	released map[string]bool
+	calls    int
+	missing  bool // next call answers HoldMissing
+	down     bool
+}
+
+func newFakeAdmitter(avail int64) *fakeAdmitter {
+	return &fakeAdmitter{avail: avail, held: map[string]int64{}, released: map[string]bool{}}
+}
+
+func (f *fakeAdmitter) Lease(_ context.Context, h Hold) (HoldResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.down {
+		return HoldResult{}, errors.New("redis down")
+	}
+	if f.missing {
+		f.missing = false
+		return HoldResult{Code: HoldMissing}, nil
+	}
+	res := HoldResult{AvailableMicros: f.avail, QuotaRemainingTokens: -1, HeldMicros: f.held[h.ID]}
+	if h.Micros > f.avail {
+		res.Code = HoldInsufficientBalance
+		return res, nil
+	}
+	f.avail -= h.Micros
+	f.held[h.ID] += h.Micros
+	res.HeldMicros = f.held[h.ID]
+	return res, nil
+}
+
+func (f *fakeAdmitter) ReleasePart(_ context.Context, _ string, p Part) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.released[p.RequestID] {
+		return nil
+	}
+	f.released[p.RequestID] = true
+	d := min(p.Micros, f.held[p.ReservationID])
+	f.held[p.ReservationID] -= d
+	f.avail += d
+	return nil
+}
+
+type fakeLoader struct{ loads int }
+
+func (l *fakeLoader) LoadAccount(context.Context, string) error { l.loads++; return nil }
+
+func hold(id string, micros int64) Hold {
+	return Hold{ID: id, UserID: "usr_1", KeyID: "key_1", Micros: micros, Tokens: 1}
+}
+
+func TestLeasesAdmitLocallyAndExtend(t *testing.T) {
+	clk := newClock()
+	a := newFakeAdmitter(1_000_000)
+	l := NewLeases(LeaseConfig{Factor: 10, MaxShare: 8, Idle: 30 * time.Second, Instance: "gw1", Now: clk.now}, a, &fakeLoader{})
+	ctx := context.Background()
+	adm, err := l.Admit(ctx, hold("r1", 100))
+	if err != nil || adm.ReservationID != "lease:gw1:key_1" || adm.Micros != 100 {
+		t.Fatalf("first admission: %+v %v", adm, err)
+	}
+	if a.held["lease:gw1:key_1"] != 1000 || a.calls != 1 {
+		t.Fatalf("first extension: held %d after %d calls, want 10 × 100 in 1", a.held["lease:gw1:key_1"], a.calls)
+	}
+	for i := 0; i < 9; i++ { // the other 900 are admitted without a call
+		if _, err := l.Admit(ctx, hold("r", 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.calls != 1 {
+		t.Fatalf("%d calls for 10 requests inside one extension", a.calls)
+	}
+	if _, err := l.Admit(ctx, hold("r11", 100)); err != nil || a.calls != 2 {
+		t.Fatalf("extension when short: %v, %d calls", err, a.calls)
+	}
+}
+
+func TestLeasesSizeExtensionsToTheBalance(t *testing.T) {
+	a := newFakeAdmitter(1600)
+	l := NewLeases(LeaseConfig{Factor: 100, MaxShare: 8, Instance: "gw1"}, a, &fakeLoader{})
+	ctx := context.Background()
+	// 100 × 100 does not fit 1600: the exact need is held instead.
+	if _, err := l.Admit(ctx, hold("r1", 100)); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.held["lease:gw1:key_1"]; got != 100 {
+		t.Fatalf("held %d, want exactly the estimate after a refused larger extension", got)
+	}
+	// Next time the availability seen (1600 − 100) caps the extension at
+	// an eighth of it.
+	if _, err := l.Admit(ctx, hold("r2", 100)); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.held["lease:gw1:key_1"]; got != 100+1500/8 {
+		t.Fatalf("held %d, want 100 + 1500/8", got)
+	}
+	// Until the balance is gone: then the refusal reaches the request.
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		_, err = l.Admit(ctx, hold("r", 100))
+	}
+	if apperr.ReasonOf(err) != apperr.ReasonInsufficientBalance {
+		t.Fatalf("err = %v", err)
+	}
+	if total := a.held["lease:gw1:key_1"]; total > 1600 {
+		t.Fatalf("held %d of a 1600 balance", total)
+	}
+}
+
+func TestLeasesReturnIdleAndOnForget(t *testing.T) {
+	clk := newClock()
+	a := newFakeAdmitter(1_000_000)
+	l := NewLeases(LeaseConfig{Factor: 10, Idle: 30 * time.Second, Instance: "gw1", Now: clk.now}, a, &fakeLoader{})
+	ctx := context.Background()
+	if _, err := l.Admit(ctx, hold("r1", 100)); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(10 * time.Second)
+	l.Maintain(ctx)
+	if a.held["lease:gw1:key_1"] != 1000 {
+		t.Fatal("a lease in use was returned")
+	}
+	clk.add(30 * time.Second)
+	l.Maintain(ctx)
+	// the 900 not given to a request went back; the request's 100 stays
+	// held until billing settles it.
+	if got := a.held["lease:gw1:key_1"]; got != 100 {
+		t.Fatalf("after idle return the lease holds %d, want the request's 100", got)
+	}
+	if _, err := l.Admit(ctx, hold("r2", 100)); err != nil || a.held["lease:gw1:key_1"] != 1100 {
+		t.Fatalf("new lease after return: %v, held %d", err, a.held["lease:gw1:key_1"])
+	}
+	l.Forget("", "usr_1") // the user changed: everything unused goes back
+	if got := a.held["lease:gw1:key_1"]; got != 200 {
+		t.Fatalf("after Forget the lease holds %d, want the two requests' 200", got)
+	}
+}
+
+func TestLeasesOffAndFailures(t *testing.T) {
+	ctx := context.Background()
+	a := newFakeAdmitter(1000)
+	loader := &fakeLoader{}
+	off := NewLeases(LeaseConfig{Factor: 1, Instance: "gw1"}, a, loader)
+	a.missing = true
+	adm, err := off.Admit(ctx, hold("req-9", 100))
+	if err != nil || adm.ReservationID != "req-9" || a.held["req-9"] != 100 || loader.loads != 1 {
+		t.Fatalf("reservation per request: %+v %v held=%d loads=%d", adm, err, a.held["req-9"], loader.loads)
+	}
+	a.down = true
+	if _, err := off.Admit(ctx, hold("req-10", 100)); apperr.ReasonOf(err) != apperr.ReasonAdmissionDown {
+		t.Fatalf("redis down: %v", err)
+	}
+	open := NewLeases(LeaseConfig{Factor: 10, Instance: "gw1", FailOpenMaxMicros: 500}, a, loader)
+	if adm, err := open.Admit(ctx, hold("req-11", 100)); err != nil || adm.ReservationID != "" {
+		t.Fatalf("fail-open: %+v %v", adm, err)
+	}
+	if _, err := open.Admit(ctx, hold("req-12", 600)); apperr.ReasonOf(err) != apperr.ReasonAdmissionDown {
+		t.Fatalf("fail-open above its cap: %v", err)
+	}
+}
+
+func TestLeasesConcurrentNeverOverdraw(t *testing.T) {
+	a := newFakeAdmitter(100_000)
+	l := NewLeases(LeaseConfig{Factor: 20, Instance: "gw1"}, a, &fakeLoader{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := int64(0)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := l.Admit(context.Background(), hold("r", 300)); err != nil {
+					return
+				}
+				mu.Lock()
+				admitted += 300
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted > 100_000 || admitted < 100_000-300 {
+		t.Fatalf("admitted %d of a 100000 balance", admitted)
+	}
+}
