@@ -180,7 +180,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	admit := data.NewAdmission(admission.New(rdb, cfg.Redis.Prefix), cfg.Admission.Senders, cfg.Admission.MaxBatch)
 	cleanups = append(cleanups, admit.Close)
 	leases := biz.NewLeases(biz.LeaseConfig{Factor: cfg.Admission.LeaseFactor, MaxShare: cfg.Admission.LeaseMaxShare,
-		TTL: cfg.Admission.ReservationTTL, Idle: cfg.Admission.LeaseIdle, Instance: requestid.New(),
+		TTL: cfg.Admission.ReservationTTL, Idle: cfg.Admission.LeaseIdle, Check: cfg.Admission.LeaseCheck, Instance: requestid.New(),
 		FailOpenMaxMicros: cfg.Admission.FailOpenMaxMicros, Observe: m.Admission}, admit, billing)
 	relay := &biz.Relay{
 		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, DrainTimeout: cfg.Relay.DrainTimeout,
@@ -252,7 +252,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	defer a.changes.Stop()
-	go a.leases.Run(a.bgCtx, min(time.Second, a.cfg.Admission.LeaseIdle/2))
+	go a.leases.Run(a.bgCtx, min(time.Second, a.cfg.Admission.LeaseIdle/2, a.cfg.Admission.LeaseCheck))
 	errc := make(chan error, 1)
 	go func() { errc <- a.hertz.Run() }()
 	a.log.Info("gateway-service listening", "addr", a.addr.String(), "namespace", a.cfg.NATS.Namespace)

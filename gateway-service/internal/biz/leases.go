@@ -37,6 +37,11 @@ type LeaseConfig struct {
 	// Idle returns a lease's unused remainder after this long without a
 	// request (default 30 s).
 	Idle time.Duration
+	// Check is how often a lease in use is renewed and compared with what
+	// Redis holds (default 5 s, at most TTL/3): if the entry vanished (a
+	// flushed Redis), the remainder is dropped, so at most one extension
+	// can be admitted without a hold, for at most this long.
+	Check time.Duration
 	// Instance names this gateway process in its lease ids.
 	Instance string
 	// FailOpenMaxMicros admits an estimate up to this many micro-USD
@@ -94,6 +99,10 @@ func NewLeases(cfg LeaseConfig, a Admitter, l AccountLoader) *Leases {
 	if cfg.Idle <= 0 {
 		cfg.Idle = 30 * time.Second
 	}
+	if cfg.Check <= 0 {
+		cfg.Check = 5 * time.Second
+	}
+	cfg.Check = min(cfg.Check, cfg.TTL/3)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -228,10 +237,12 @@ func (l *Leases) Maintain(ctx context.Context) {
 		switch {
 		case now.Sub(ls.used) >= l.cfg.Idle:
 			l.giveBack(ctx, ls)
-		case now.Sub(ls.renewed) >= l.cfg.TTL/3:
+		case now.Sub(ls.renewed) >= l.cfg.Check:
 			res, err := l.admit.Lease(ctx, Hold{ID: ls.id, UserID: ls.userID, KeyID: ls.keyID, TTL: l.cfg.TTL})
 			if err == nil {
-				ls.micros = min(ls.micros, res.HeldMicros) // 0 if the entry is gone
+				if res.HeldMicros < ls.micros { // the entry lost what it held (gone, or Redis flushed)
+					ls.micros, ls.tokens = res.HeldMicros, 0
+				}
 				ls.renewed = now
 			}
 		}

@@ -38,6 +38,9 @@ func (f *fakeAdmitter) Lease(_ context.Context, h Hold) (HoldResult, error) {
 		return HoldResult{Code: HoldMissing}, nil
 	}
 	res := HoldResult{AvailableMicros: f.avail, QuotaRemainingTokens: -1, HeldMicros: f.held[h.ID]}
+	if h.Micros == 0 && h.Tokens == 0 { // renewal
+		return res, nil
+	}
 	if h.Micros > f.avail {
 		res.Code = HoldInsufficientBalance
 		return res, nil
@@ -152,6 +155,30 @@ func TestLeasesReturnIdleAndOnForget(t *testing.T) {
 	l.Forget("", "usr_1") // the user changed: everything unused goes back
 	if got := a.held["lease:gw1:key_1"]; got != 200 {
 		t.Fatalf("after Forget the lease holds %d, want the two requests' 200", got)
+	}
+}
+
+func TestLeasesNoticeAVanishedEntry(t *testing.T) {
+	clk := newClock()
+	a := newFakeAdmitter(1_000_000)
+	l := NewLeases(LeaseConfig{Factor: 10, Check: 5 * time.Second, Instance: "gw1", Now: clk.now}, a, &fakeLoader{})
+	ctx := context.Background()
+	if _, err := l.Admit(ctx, hold("r1", 100)); err != nil {
+		t.Fatal(err)
+	}
+	// Redis is flushed: the lease entry is gone.
+	a.mu.Lock()
+	delete(a.held, "lease:gw1:key_1")
+	a.mu.Unlock()
+	clk.add(5 * time.Second)
+	l.Admit(ctx, hold("r2", 100)) // still from the (now unheld) remainder
+	l.Maintain(ctx)               // the renewal finds the entry gone
+	calls := a.calls
+	if _, err := l.Admit(ctx, hold("r3", 100)); err != nil {
+		t.Fatal(err)
+	}
+	if a.calls != calls+1 || a.held["lease:gw1:key_1"] != 1000 {
+		t.Fatalf("after the vanished entry was noticed: %d calls (want %d), held %d", a.calls, calls+1, a.held["lease:gw1:key_1"])
 	}
 }
 

@@ -109,6 +109,10 @@ type Admission struct {
 	LeaseFactor   int64         `yaml:"lease_factor"`
 	LeaseMaxShare int64         `yaml:"lease_max_share"`
 	LeaseIdle     time.Duration `yaml:"lease_idle"`
+	// LeaseCheck is how often a lease in use is renewed and compared with
+	// Redis (default 5 s): after a Redis flush at most one extension per
+	// key is admitted without a hold, for at most this long.
+	LeaseCheck time.Duration `yaml:"lease_check"`
 }
 
 // Auth is the key cache.
@@ -272,6 +276,7 @@ func (c *Config) SetDefaults() {
 		c.Admission.LeaseMaxShare = 8
 	}
 	def(&c.Admission.LeaseIdle, 30*time.Second)
+	def(&c.Admission.LeaseCheck, 5*time.Second)
 	def(&c.Auth.PositiveTTL, 60*time.Second)
 	if c.Auth.StaleTTL == 0 {
 		c.Auth.StaleTTL = 5 * time.Minute
