@@ -2,16 +2,13 @@ package service
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/golden"
+
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestWriteEventGolden pins the SSE wire format of user events.
 func TestWriteEventGolden(t *testing.T) {
@@ -34,17 +31,5 @@ func TestWriteEventGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	golden := filepath.Join("testdata", "sse_events.golden")
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Fatalf("SSE transcript differs from %s (run with -update to accept):\n%s", golden, buf.Bytes())
-	}
+	golden.Bytes(t, "sse_events.golden", buf.Bytes())
 }

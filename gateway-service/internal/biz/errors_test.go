@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/golden"
+
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 )
 
@@ -33,7 +35,7 @@ func TestErrorGolden(t *testing.T) {
 		if f == FormatGemini {
 			fmt.Fprintf(&out, "array: %q\n", StreamErrorEvent(f, true, ErrStreamCut))
 		}
-		golden(t, filepath.Join("errors", f.String()+".golden"), out.Bytes())
+		golden.Bytes(t, filepath.Join("errors", f.String()+".golden"), out.Bytes())
 		if bytes.Contains(out.Bytes(), []byte("secret cause")) {
 			t.Errorf("%s: internal cause leaked", f)
 		}

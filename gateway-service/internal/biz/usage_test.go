@@ -3,33 +3,13 @@ package biz
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares got with testdata/<name>, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 // chunkReader returns data in pieces of n bytes, then err (io.EOF for a
 // clean end), as a network read would.
@@ -120,7 +100,7 @@ func TestUsageGolden(t *testing.T) {
 			g.Usage, g.FromUpstream = m.Usage()
 			g.DeliveredText = string(m.DeliveredText())
 			out, _ := json.MarshalIndent(g, "", "  ")
-			golden(t, filepath.Join("usage", name+".golden"), append(out, '\n'))
+			golden.Bytes(t, filepath.Join("usage", name+".golden"), append(out, '\n'))
 		})
 	}
 }

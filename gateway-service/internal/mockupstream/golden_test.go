@@ -1,15 +1,11 @@
 package mockupstream
 
 import (
-	"bytes"
-	"flag"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
+	"github.com/lurus-switch/lurus-switch/lurus-common/golden"
+)
 
 // TestGoldenTranscripts pins the exact bytes of one stream per format (and
 // the tool-call variants), so a change to the wire format shows up as a
@@ -66,20 +62,7 @@ func TestGoldenTranscripts(t *testing.T) {
 			if err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("%v %v %s", resp, err, got)
 			}
-			file := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(file, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("transcript differs from %s:\n--- got\n%s\n--- want\n%s", file, got, want)
-			}
+			golden.Bytes(t, tc.name+".golden", got)
 		})
 	}
 }

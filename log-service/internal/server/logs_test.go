@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/golden"
+
 	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/loadgen"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
@@ -75,14 +77,14 @@ func TestGetLogGolden(t *testing.T) {
 	}
 	m["inserted_at"] = "<set by the server>"
 	stable, _ := json.Marshal(m)
-	golden(t, "get_log", stable)
+	golden.JSONBytes(t, "get_log.json", stable)
 
 	var s json.RawMessage
 	e.get(t, "/api/v1/stats/summary"+q("from", rfc(loadgen.Base), "to", rfc(loadgen.Base.Add(time.Hour))), adminToken, &s)
-	golden(t, "summary_one_request", s)
+	golden.JSONBytes(t, "summary_one_request.json", s)
 	status, raw = e.call(t, http.MethodGet, "/api/v1/logs"+q("from", "31/01/2025"), adminToken, nil)
 	wantError(t, status, raw, 400, apperr.ReasonInvalidTimeRange)
-	golden(t, "error_bad_time", raw)
+	golden.JSONBytes(t, "error_bad_time.json", raw)
 }
 
 // TestBatchRoute: validated as a whole before anything is written, and

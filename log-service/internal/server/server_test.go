@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,8 +24,6 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const (
 	adminToken    = "test-admin-token"
@@ -162,33 +157,6 @@ func (e *env) insert(t *testing.T, recs []biz.Record) {
 	t.Helper()
 	if err := e.db.Store.Insert(context.Background(), recs); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// golden compares got with testdata/<name>.json; -update rewrites it.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(got, &v); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	pretty, _ := json.MarshalIndent(v, "", "  ")
-	pretty = append(pretty, '\n')
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, pretty, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(want, pretty) {
-		t.Fatalf("%s differs from %s:\n%s", name, path, pretty)
 	}
 }
 

@@ -3,9 +3,9 @@ package data
 import (
 	"testing"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/golden"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/biz"
-	"github.com/lurus-switch/lurus-switch/provider-service/internal/golden"
 )
 
 // TestGoldenSnapshot pins the gateway's view of a provider (the body of GET

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/golden"
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/biz"
-	"github.com/lurus-switch/lurus-switch/provider-service/internal/golden"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -4,39 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/golden"
+
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs:\n got: %s\nwant: %s", name, got, want)
-	}
-}
 
 // The server → client messages, byte for byte: clients parse these.
 func TestServerMessagesGolden(t *testing.T) {
@@ -66,7 +45,7 @@ func TestServerMessagesGolden(t *testing.T) {
 		transcript.Write(msg)
 		transcript.WriteByte('\n')
 	}
-	golden(t, "server_messages.golden", transcript.Bytes())
+	golden.Bytes(t, "server_messages.golden", transcript.Bytes())
 }
 
 func TestParseClientMessage(t *testing.T) {
