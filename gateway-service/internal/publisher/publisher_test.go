@@ -4,11 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,70 +17,6 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
-
-// proxy is a TCP forwarder to NATS that a test can take down and bring
-// back on the same address, so the gateway sees NATS vanish without the
-// shared server being touched.
-type proxy struct {
-	t      *testing.T
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	p := &proxy{t: t, target: target}
-	p.up()
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *proxy) up() {
-	addr := p.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
 
 type nopMetrics struct{}
 
@@ -101,8 +35,8 @@ func outcome(i int) *biz.Outcome {
 func TestOutboxWhileNATSIsDownThenReplayInOrder(t *testing.T) {
 	env := testenv.NATS(t)
 	target := strings.TrimPrefix(env.URL, "nats://")
-	px := newProxy(t, target)
-	nc, err := nats.Connect("nats://"+px.addr, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	px := testenv.NewProxy(t, target)
+	nc, err := nats.Connect("nats://"+px.Addr, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +63,7 @@ func TestOutboxWhileNATSIsDownThenReplayInOrder(t *testing.T) {
 		p.Emit(outcome(i))
 	}
 	waitFor(t, func() bool { return !ob.Pending() && len(p.q) == 0 })
-	px.down()
+	px.Cut()
 	waitFor(t, func() bool { return !nc.IsConnected() })
 	for i := 10; i < 50; i++ { // NATS down: queue, then outbox (queue of 16 overflows too)
 		p.Emit(outcome(i))
@@ -138,7 +72,7 @@ func TestOutboxWhileNATSIsDownThenReplayInOrder(t *testing.T) {
 	if !ob.Pending() {
 		t.Fatal("nothing in the outbox while NATS was down")
 	}
-	px.up()
+	px.Restore()
 	for i := 50; i < n; i++ { // back up: new events must queue behind the outbox
 		p.Emit(outcome(i))
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -222,82 +220,15 @@ func TestExactlyOnce(t *testing.T) {
 	}
 }
 
-// proxy is a TCP proxy to ClickHouse that the test can cut (refusing
-// connections and breaking open ones) and restore on the same address.
-type proxy struct {
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]struct{}
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	p := &proxy{target: target, conns: map[net.Conn]struct{}{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]struct{}{}
-}
-
-func (p *proxy) restore(t *testing.T) {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatalf("re-listen on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
-}
-
 // TestClickHouseOutageLosesNothing cuts ClickHouse off while events are
 // being published: they wait in JetStream (bounded by MaxAckPending), and
 // once ClickHouse is back every one is stored exactly once.
 func TestClickHouseOutageLosesNothing(t *testing.T) {
 	ne := testenv.NATS(t)
 	db := logtest.ClickHouse(t)
-	px := newProxy(t, db.Conf.Addr)
+	px := testenv.NewProxy(t, db.Conf.Addr)
 	cfg := db.Conf
-	cfg.Addr, cfg.DialTimeout, cfg.ReadTimeout = px.addr, time.Second, 5*time.Second
+	cfg.Addr, cfg.DialTimeout, cfg.ReadTimeout = px.Addr, time.Second, 5*time.Second
 	conn, err := data.Open(cfg, "", cfg.Database)
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +258,7 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 		n := db.Count(t, "request_log")
 		return n >= 400, fmt.Sprintf("rows=%d", n)
 	})
-	px.cut()
+	px.Cut()
 	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +281,7 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 	if stored >= 4000 || ci.NumPending+uint64(ci.NumAckPending) == 0 {
 		t.Fatalf("during the outage: %d rows stored, %d pending, %d in flight", stored, ci.NumPending, ci.NumAckPending)
 	}
-	px.restore(t)
+	px.Restore()
 	settled(t, r, db, 4000)
 	assertExactlyOnce(t, db, recs)
 }
