@@ -1,12 +1,10 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel"
@@ -14,31 +12,14 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/log-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
+	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestAccessLog: one JSON line per request with request id, trace id,
 // route and status, and no credential in it.
 func TestAccessLog(t *testing.T) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	var out lockedBuffer
+	var out testenv.LogBuffer
 	e := newEnv(t, func(o *server.Options) { o.Log = telemetry.NewLogger(&out, "log-service", slog.LevelInfo) })
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/stats/summary", nil)

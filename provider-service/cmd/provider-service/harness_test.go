@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
@@ -28,24 +27,6 @@ func testSecretKey(id string, b byte) string {
 	return id + ":" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is the real wiring (newApp) on real PostgreSQL, Redis and NATS,
 // served by httptest.
 type harness struct {
@@ -55,13 +36,13 @@ type harness struct {
 	PG   testenv.PostgresDB
 	RD   testenv.RedisEnv
 	NT   testenv.NATSEnv
-	Logs *syncBuffer
+	Logs *testenv.LogBuffer
 	Cfg  conf.Config
 }
 
 func newHarness(t testing.TB, mutate ...func(*conf.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, PG: testenv.Postgres(t, migrations.FS, migrations.Dir), RD: testenv.Redis(t), NT: testenv.NATS(t), Logs: &syncBuffer{}}
+	h := &harness{t: t, PG: testenv.Postgres(t, migrations.FS, migrations.Dir), RD: testenv.Redis(t), NT: testenv.NATS(t), Logs: &testenv.LogBuffer{}}
 	var cfg conf.Config
 	cfg.SetDefaults()
 	cfg.Database.URL = h.PG.URL

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -40,25 +39,8 @@ type stack struct {
 	redis   testenv.RedisEnv
 	billing *synctest.FakeBilling
 	pub     *events.Publisher
-	logs    *syncBuffer
+	logs    *testenv.LogBuffer
 	stop    func()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startStack(t *testing.T, mutate func(*conf.Config)) *stack {
@@ -89,7 +71,7 @@ func startStackOn(t *testing.T, ne testenv.NATSEnv, re testenv.RedisEnv, mutate 
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := telemetry.NewLogger(logs, "sync-service", telemetry.ParseLevel("debug"))
 	ctx, cancel := context.WithCancel(context.Background())
 	app, cleanup, err := newApp(ctx, cfg, log)
