@@ -152,3 +152,12 @@ func ApplyGCPercent(percent int) bool {
 	debug.SetGCPercent(percent)
 	return true
 }
+
+// Default sets *p to v when *p holds its zero value: the one line each
+// field of a SetDefaults method needs.
+func Default[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}

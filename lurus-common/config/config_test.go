@@ -122,3 +122,13 @@ func TestApplyGCPercent(t *testing.T) {
 		t.Fatal("GOGC from the environment must win")
 	}
 }
+
+func TestDefault(t *testing.T) {
+	n, s, d := 0, "set", 2*time.Second
+	Default(&n, 7)
+	Default(&s, "other")
+	Default(&d, time.Minute)
+	if n != 7 || s != "set" || d != 2*time.Second {
+		t.Fatalf("Default: %d %q %v", n, s, d)
+	}
+}

@@ -234,108 +234,53 @@ func Load(path string) (*Config, error) {
 
 // SetDefaults fills every unset value.
 func (c *Config) SetDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	if c.Server.Addr == "" {
-		c.Server.Addr = "127.0.0.1:18100"
-	}
-	if c.Server.MaxBodyBytes == 0 {
-		c.Server.MaxBodyBytes = 32 << 20
-	}
-	def(&c.Server.ReadTimeout, 60*time.Second)
-	def(&c.Server.IdleTimeout, 120*time.Second)
-	def(&c.Server.ShutdownTimeout, 60*time.Second)
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	def(&c.Billing.Timeout, 3*time.Second)
-	def(&c.Billing.Refresh, 30*time.Second)
-	def(&c.Provider.Timeout, 3*time.Second)
-	def(&c.Provider.Refresh, 30*time.Second)
+	config.Default(&c.Server.Addr, "127.0.0.1:18100")
+	config.Default(&c.Server.MaxBodyBytes, 32<<20)
+	config.Default(&c.Server.ReadTimeout, 60*time.Second)
+	config.Default(&c.Server.IdleTimeout, 120*time.Second)
+	config.Default(&c.Server.ShutdownTimeout, 60*time.Second)
+	config.Default(&c.Log.Level, "info")
+	config.Default(&c.Billing.Timeout, 3*time.Second)
+	config.Default(&c.Billing.Refresh, 30*time.Second)
+	config.Default(&c.Provider.Timeout, 3*time.Second)
+	config.Default(&c.Provider.Refresh, 30*time.Second)
 	c.Redis.SetDefaults()
-	if c.Redis.Prefix == "" {
-		c.Redis.Prefix = "lurus:"
-	}
-	def(&c.Admission.ReservationTTL, 10*time.Minute)
-	if c.Runtime.GCPercent == 0 {
-		c.Runtime.GCPercent = 400
-	}
-	if c.Admission.Senders == 0 {
-		c.Admission.Senders = 2
-	}
-	if c.Admission.MaxBatch == 0 {
-		c.Admission.MaxBatch = 64
-	}
-	if c.Admission.LeaseFactor == 0 {
-		c.Admission.LeaseFactor = 20
-	}
-	if c.Admission.LeaseMaxShare == 0 {
-		c.Admission.LeaseMaxShare = 8
-	}
-	def(&c.Admission.LeaseIdle, 30*time.Second)
-	def(&c.Admission.LeaseCheck, 5*time.Second)
-	def(&c.Auth.PositiveTTL, 60*time.Second)
-	if c.Auth.StaleTTL == 0 {
-		c.Auth.StaleTTL = 5 * time.Minute
-	}
-	def(&c.Auth.NegativeTTL, 5*time.Second)
-	if c.Auth.MaxEntries == 0 {
-		c.Auth.MaxEntries = 100000
-	}
-	def(&c.Upstream.ConnectTimeout, 5*time.Second)
-	def(&c.Upstream.FirstByteTimeout, 60*time.Second)
-	def(&c.Upstream.IdleTimeout, 60*time.Second)
-	def(&c.Upstream.TotalTimeout, 10*time.Minute)
-	if c.Upstream.MaxConnsPerHost == 0 {
-		c.Upstream.MaxConnsPerHost = 1024
-	}
-	if c.Upstream.MaxResponseBytes == 0 {
-		c.Upstream.MaxResponseBytes = 64 << 20
-	}
-	if c.Relay.MaxAttempts == 0 {
-		c.Relay.MaxAttempts = 3
-	}
-	if c.Relay.RetryRatio == 0 {
-		c.Relay.RetryRatio = 0.2
-	}
-	if c.Relay.RetryBurst == 0 {
-		c.Relay.RetryBurst = 10
-	}
-	def(&c.Relay.DrainTimeout, 30*time.Second)
-	if c.Breaker.ConsecutiveFailures == 0 {
-		c.Breaker.ConsecutiveFailures = 5
-	}
-	if c.Breaker.FailureRate == 0 {
-		c.Breaker.FailureRate = 0.5
-	}
-	if c.Breaker.MinRequests == 0 {
-		c.Breaker.MinRequests = 20
-	}
-	def(&c.Breaker.Window, 30*time.Second)
-	def(&c.Breaker.Cooldown, 10*time.Second)
-	if c.Events.QueueSize == 0 {
-		c.Events.QueueSize = 8192
-	}
-	if c.Events.OutboxDir == "" {
-		c.Events.OutboxDir = "var/gateway-outbox"
-	}
-	if c.Events.OutboxSync == "" {
-		c.Events.OutboxSync = "batch"
-	}
-	def(&c.Events.PublishTimeout, 5*time.Second)
-	def(&c.Events.Linger, 2*time.Millisecond)
-	if c.Events.MaxInFlight == 0 {
-		c.Events.MaxInFlight = 512
-	}
-	if c.Estimate.BytesPerToken == 0 {
-		c.Estimate.BytesPerToken = 3
-	}
-	if c.Estimate.DefaultMaxOutputTokens == 0 {
-		c.Estimate.DefaultMaxOutputTokens = 4096
-	}
+	config.Default(&c.Redis.Prefix, "lurus:")
+	config.Default(&c.Admission.ReservationTTL, 10*time.Minute)
+	config.Default(&c.Runtime.GCPercent, 400)
+	config.Default(&c.Admission.Senders, 2)
+	config.Default(&c.Admission.MaxBatch, 64)
+	config.Default(&c.Admission.LeaseFactor, 20)
+	config.Default(&c.Admission.LeaseMaxShare, 8)
+	config.Default(&c.Admission.LeaseIdle, 30*time.Second)
+	config.Default(&c.Admission.LeaseCheck, 5*time.Second)
+	config.Default(&c.Auth.PositiveTTL, 60*time.Second)
+	config.Default(&c.Auth.StaleTTL, 5*time.Minute)
+	config.Default(&c.Auth.NegativeTTL, 5*time.Second)
+	config.Default(&c.Auth.MaxEntries, 100000)
+	config.Default(&c.Upstream.ConnectTimeout, 5*time.Second)
+	config.Default(&c.Upstream.FirstByteTimeout, 60*time.Second)
+	config.Default(&c.Upstream.IdleTimeout, 60*time.Second)
+	config.Default(&c.Upstream.TotalTimeout, 10*time.Minute)
+	config.Default(&c.Upstream.MaxConnsPerHost, 1024)
+	config.Default(&c.Upstream.MaxResponseBytes, 64<<20)
+	config.Default(&c.Relay.MaxAttempts, 3)
+	config.Default(&c.Relay.RetryRatio, 0.2)
+	config.Default(&c.Relay.RetryBurst, 10)
+	config.Default(&c.Relay.DrainTimeout, 30*time.Second)
+	config.Default(&c.Breaker.ConsecutiveFailures, 5)
+	config.Default(&c.Breaker.FailureRate, 0.5)
+	config.Default(&c.Breaker.MinRequests, 20)
+	config.Default(&c.Breaker.Window, 30*time.Second)
+	config.Default(&c.Breaker.Cooldown, 10*time.Second)
+	config.Default(&c.Events.QueueSize, 8192)
+	config.Default(&c.Events.OutboxDir, "var/gateway-outbox")
+	config.Default(&c.Events.OutboxSync, "batch")
+	config.Default(&c.Events.PublishTimeout, 5*time.Second)
+	config.Default(&c.Events.Linger, 2*time.Millisecond)
+	config.Default(&c.Events.MaxInFlight, 512)
+	config.Default(&c.Estimate.BytesPerToken, 3)
+	config.Default(&c.Estimate.DefaultMaxOutputTokens, 4096)
 }
 
 // Validate checks the values.
