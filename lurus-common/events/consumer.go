@@ -13,14 +13,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Delivery is one decoded message handed to a handler.
+// Delivery is one decoded envelope handed to a handler. A message usually
+// carries one envelope; a batch message (SplitBody) carries several, each
+// handed over as its own Delivery with the same Msg.
 type Delivery struct {
-	// Ctx carries the producer's trace context from the message headers.
+	// Ctx carries the producer's trace context: the envelope's own
+	// (Envelope.TraceParent), else the one in the message headers.
 	Ctx          context.Context
 	Env          Envelope
 	Msg          jetstream.Msg
 	StreamSeq    uint64
 	NumDelivered uint64
+	// Part is the envelope's index in its message, Parts how many the
+	// message carries (1 unless it is a batch).
+	Part, Parts int
 }
 
 // permanentError marks a handler error after which a message must not be
@@ -66,7 +72,8 @@ type ConsumerConfig struct {
 	FilterSubject string // one subject (wildcards allowed): NATS 2.9 has no multi-filter
 	DeadSubject   string // where undecodable / permanently failed messages go
 
-	BatchSize      int             // max messages per handler call (100)
+	BatchSize      int             // max envelopes per handler call (100); a batch message is never split
+	PrefetchBytes  int             // bound on messages buffered in the client, in bytes (4 MiB; ≥ 2 × the largest message)
 	Linger         time.Duration   // how long to wait to fill a batch once one message is in (2 ms)
 	AckWait        time.Duration   // redelivery after this without ack (30 s)
 	MaxAckPending  int             // bound on unacked messages in flight (4 × BatchSize)
@@ -87,6 +94,9 @@ type ConsumerConfig struct {
 func (c *ConsumerConfig) defaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
+	}
+	if c.PrefetchBytes <= 0 {
+		c.PrefetchBytes = 4 << 20
 	}
 	if c.Linger <= 0 {
 		c.Linger = 2 * time.Millisecond
@@ -161,7 +171,9 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 // RunBatch calls h with batches of up to BatchSize messages until ctx is
 // done. It returns nil when ctx ends, or the error that stopped it.
 func (c *Consumer) RunBatch(ctx context.Context, h BatchHandler) error {
-	it, err := c.cons.Messages(jetstream.PullMaxMessages(2 * c.cfg.BatchSize))
+	// Bounded by bytes, not messages: a message may be one envelope or a
+	// batch of hundreds.
+	it, err := c.cons.Messages(jetstream.PullMaxBytes(c.cfg.PrefetchBytes))
 	if err != nil {
 		return fmt.Errorf("events: consume %s: %w", c.cfg.Durable, err)
 	}
@@ -169,7 +181,7 @@ func (c *Consumer) RunBatch(ctx context.Context, h BatchHandler) error {
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 
-	batch := make([]Delivery, 0, c.cfg.BatchSize)
+	var batch []part
 	for {
 		batch = batch[:0]
 		msg, err := it.Next()
@@ -183,108 +195,188 @@ func (c *Consumer) RunBatch(ctx context.Context, h BatchHandler) error {
 			c.cfg.Logger.Warn("consumer next", "durable", c.cfg.Durable, "err", err)
 			continue
 		}
-		if d, ok := c.decode(ctx, msg); ok {
-			batch = append(batch, d)
-		}
+		batch = c.decode(ctx, msg, batch)
 		for len(batch) < c.cfg.BatchSize {
 			msg, err := it.Next(jetstream.NextMaxWait(c.cfg.Linger))
 			if err != nil {
 				break
 			}
-			if d, ok := c.decode(ctx, msg); ok {
-				batch = append(batch, d)
-			}
+			batch = c.decode(ctx, msg, batch)
 		}
-		if len(batch) == 0 {
-			continue
-		}
-		errs := h(ctx, batch)
-		c.settle(ctx, batch, errs)
+		c.handle(ctx, h, batch)
+		c.settle(ctx, batch)
 	}
 }
 
-// decode parses a message; one that cannot be parsed is dead-lettered here
-// and never reaches the handler.
-func (c *Consumer) decode(ctx context.Context, msg jetstream.Msg) (Delivery, bool) {
-	d := Delivery{Ctx: ContextFromHeaders(ctx, msg.Headers()), Msg: msg}
+// part is one envelope of a message on its way through the runner: err is
+// why it failed (decoding, or the handler's answer).
+type part struct {
+	d   Delivery
+	err error
+}
+
+// decode appends the envelopes of msg to batch. What cannot be decoded
+// gets a Permanent error and never reaches the handler: the whole message
+// when its body is no envelope or batch, else the envelope alone.
+func (c *Consumer) decode(ctx context.Context, msg jetstream.Msg, batch []part) []part {
+	d := Delivery{Ctx: ContextFromHeaders(ctx, msg.Headers()), Msg: msg, Parts: 1}
 	if md, err := msg.Metadata(); err == nil {
 		d.StreamSeq = md.Sequence.Stream
 		d.NumDelivered = md.NumDelivered
 	}
-	env, err := ParseEnvelope(msg.Data())
+	raws, err := SplitBody(msg.Data())
 	if err != nil {
-		c.deadLetter(ctx, d, err)
-		return d, false
+		return append(batch, part{d: d, err: Permanent(err)})
 	}
-	d.Env = env
-	return d, true
+	base := d.Ctx
+	d.Parts = len(raws)
+	for i, raw := range raws {
+		pd := d
+		pd.Part = i
+		env, err := ParseEnvelope(raw)
+		if err != nil {
+			batch = append(batch, part{d: pd, err: Permanent(err)})
+			continue
+		}
+		pd.Env, pd.Ctx = env, envelopeContext(base, env)
+		batch = append(batch, part{d: pd})
+	}
+	return batch
 }
 
-func (c *Consumer) settle(ctx context.Context, batch []Delivery, errs []error) {
+// handle hands the decoded envelopes of batch to h and records its answers.
+func (c *Consumer) handle(ctx context.Context, h BatchHandler, batch []part) {
+	ds := make([]Delivery, 0, len(batch))
+	idx := make([]int, 0, len(batch))
+	for i, p := range batch {
+		if p.err == nil {
+			ds = append(ds, p.d)
+			idx = append(idx, i)
+		}
+	}
+	if len(ds) == 0 {
+		return
+	}
+	errs := h(ctx, ds)
+	for j, i := range idx {
+		if j < len(errs) {
+			batch[i].err = errs[j]
+		}
+	}
+}
+
+// settle finishes every message of batch (its parts are consecutive),
+// up to AckConcurrency at once.
+func (c *Consumer) settle(ctx context.Context, batch []part) {
 	sem := make(chan struct{}, c.cfg.AckConcurrency)
 	var wg sync.WaitGroup
-	for i := range batch {
-		var herr error
-		if errs != nil && i < len(errs) {
-			herr = errs[i]
+	for start := 0; start < len(batch); {
+		end := start + 1
+		for end < len(batch) && batch[end].d.Part > 0 {
+			end++
 		}
-		d := batch[i]
+		parts := batch[start:end]
+		start = end
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			c.finish(ctx, d, herr)
+			c.finish(ctx, parts)
 		}()
 	}
 	wg.Wait()
 }
 
-func (c *Consumer) finish(ctx context.Context, d Delivery, herr error) {
-	switch {
-	case herr == nil:
-		if c.cfg.BeforeAck != nil && !c.cfg.BeforeAck(d) {
-			c.observe(OutcomeSkipped, d, nil)
+// finish acknowledges one message by its parts' outcomes. A transient
+// failure of any part naks the whole message with backoff (the parts that
+// succeeded are redone, idempotently, on redelivery); parts that failed
+// permanently are moved to the dead subject one by one; then the message
+// is acked.
+func (c *Consumer) finish(ctx context.Context, parts []part) {
+	d := parts[0].d
+	for _, p := range parts {
+		if p.err != nil && !IsPermanent(p.err) {
+			c.retry(parts, p.err)
 			return
 		}
-		if err := c.ack(ctx, d); err != nil {
-			// The work is committed; redelivery will find it done.
-			c.cfg.Logger.Warn("ack failed; message will be redelivered", "durable", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
+	}
+	dead, handled := 0, -1
+	for i, p := range parts {
+		if p.err == nil {
+			if handled < 0 {
+				handled = i
+			}
+			continue
 		}
-		c.observe(OutcomeAcked, d, nil)
-	case IsPermanent(herr):
-		c.deadLetter(ctx, d, herr)
-	default:
-		delay := c.cfg.Backoff[max(0, min(int(d.NumDelivered)-1, len(c.cfg.Backoff)-1))]
-		if err := d.Msg.NakWithDelay(delay); err != nil {
-			c.cfg.Logger.Warn("nak failed", "durable", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
+		if err := c.deadLetter(ctx, p.d, p.err); err != nil {
+			c.cfg.Logger.Error("dead-letter publish failed; will retry", "durable", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
+			c.retry(parts, err)
+			return
 		}
-		c.cfg.Logger.Warn("message will be retried", "durable", c.cfg.Durable, "seq", d.StreamSeq,
-			"delivered", d.NumDelivered, "delay", delay.String(), "err", herr)
-		c.observe(OutcomeRetried, d, herr)
+		dead++
+	}
+	if handled >= 0 && c.cfg.BeforeAck != nil && !c.cfg.BeforeAck(parts[handled].d) {
+		for _, p := range parts {
+			c.observe(OutcomeSkipped, p.d, nil)
+		}
+		return
+	}
+	var err error
+	if dead > 0 {
+		err = d.Msg.DoubleAck(ctx)
+	} else {
+		err = c.ack(ctx, d)
+	}
+	if err != nil {
+		// The work is committed; redelivery will find it done.
+		c.cfg.Logger.Warn("ack failed; message will be redelivered", "durable", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
+	}
+	for _, p := range parts {
+		if p.err == nil {
+			c.observe(OutcomeAcked, p.d, nil)
+		} else {
+			c.observe(OutcomeDead, p.d, p.err)
+		}
 	}
 }
 
-// deadLetter stores the message on the dead subject with the reason, then
-// acks it. If the dead subject cannot be written, the message is nak'ed so
-// it is not lost.
-func (c *Consumer) deadLetter(ctx context.Context, d Delivery, reason error) {
+// retry naks the message of parts with the backoff of its delivery count.
+func (c *Consumer) retry(parts []part, cause error) {
+	d := parts[0].d
+	delay := c.cfg.Backoff[max(0, min(int(d.NumDelivered)-1, len(c.cfg.Backoff)-1))]
+	if err := d.Msg.NakWithDelay(delay); err != nil {
+		c.cfg.Logger.Warn("nak failed", "durable", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
+	}
+	c.cfg.Logger.Warn("message will be retried", "durable", c.cfg.Durable, "seq", d.StreamSeq,
+		"delivered", d.NumDelivered, "delay", delay.String(), "err", cause)
+	for _, p := range parts {
+		c.observe(OutcomeRetried, p.d, cause)
+	}
+}
+
+// deadLetter stores what d holds on the dead subject with the reason: the
+// envelope alone when it is one part of a batch, else the message body.
+func (c *Consumer) deadLetter(ctx context.Context, d Delivery, reason error) error {
 	m := nats.NewMsg(c.cfg.DeadSubject)
 	m.Data = d.Msg.Data()
+	id := c.cfg.Stream + "-" + strconv.FormatUint(d.StreamSeq, 10)
+	if d.Parts > 1 {
+		if raws, err := SplitBody(d.Msg.Data()); err == nil && d.Part < len(raws) {
+			m.Data = raws[d.Part]
+		}
+		m.Header.Set(HeaderDeadPart, strconv.Itoa(d.Part))
+		id += "-" + strconv.Itoa(d.Part)
+	}
 	m.Header.Set(HeaderDeadReason, reason.Error())
 	m.Header.Set(HeaderDeadFrom, d.Msg.Subject())
 	m.Header.Set(HeaderDeadSeq, strconv.FormatUint(d.StreamSeq, 10))
-	m.Header.Set(jetstream.MsgIDHeader, c.cfg.Stream+"-"+strconv.FormatUint(d.StreamSeq, 10))
+	m.Header.Set(jetstream.MsgIDHeader, id)
 	if _, err := c.js.PublishMsg(ctx, m); err != nil {
-		c.cfg.Logger.Error("dead-letter publish failed; will retry", "durable", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
-		_ = d.Msg.NakWithDelay(c.cfg.Backoff[0])
-		c.observe(OutcomeRetried, d, err)
-		return
+		return err
 	}
-	if err := d.Msg.DoubleAck(ctx); err != nil {
-		c.cfg.Logger.Warn("ack of dead-lettered message failed", "durable", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
-	}
-	c.cfg.Logger.Error("message dead-lettered", "durable", c.cfg.Durable, "seq", d.StreamSeq, "subject", d.Msg.Subject(), "reason", reason)
-	c.observe(OutcomeDead, d, reason)
+	c.cfg.Logger.Error("message dead-lettered", "durable", c.cfg.Durable, "seq", d.StreamSeq, "part", d.Part,
+		"subject", d.Msg.Subject(), "reason", reason)
+	return nil
 }
 
 func (c *Consumer) observe(o Outcome, d Delivery, err error) {

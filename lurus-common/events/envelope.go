@@ -13,7 +13,9 @@ import (
 const Version = 1
 
 // Envelope wraps every message on every subject (DESIGN.md §4). ID is also
-// the Nats-Msg-Id, so JetStream drops a republished duplicate.
+// the Nats-Msg-Id of a message that carries one envelope, so JetStream
+// drops a republished duplicate; a batch message (see SplitBody) has an id
+// of its own and its envelopes keep theirs.
 type Envelope struct {
 	ID         string          `json:"id"`
 	Type       string          `json:"type"`
@@ -21,6 +23,11 @@ type Envelope struct {
 	UserID     string          `json:"user_id,omitempty"`
 	Data       json.RawMessage `json:"data"`
 	V          int             `json:"v"`
+	// TraceParent is the W3C traceparent of the request behind the event,
+	// set by the gateway, which batches envelopes into one message whose
+	// headers cannot carry one trace context per envelope. It wins over the
+	// message's traceparent header.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // NewEnvelope marshals data into an envelope. id is the message id: the

@@ -18,6 +18,9 @@ const (
 	HeaderDeadReason = "Lurus-Dead-Reason"
 	HeaderDeadFrom   = "Lurus-Dead-Subject"
 	HeaderDeadSeq    = "Lurus-Dead-Stream-Seq"
+	// HeaderDeadPart is the index of a dead-lettered envelope in its batch
+	// message (absent when the message carried one envelope).
+	HeaderDeadPart = "Lurus-Dead-Part"
 )
 
 // NewMsg builds the NATS message for env on subject: the JSON envelope as

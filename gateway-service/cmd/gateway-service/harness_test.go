@@ -270,9 +270,11 @@ func (h *harness) eventsFor(requestID string, wantUsage bool) (usage *events.Usa
 			if err != nil {
 				continue
 			}
-			env, err := events.ParseEnvelope(m.Data)
-			if err == nil && env.ID == requestID {
-				out = append(out, env)
+			envs, _ := events.ParseBody(m.Data)
+			for _, env := range envs {
+				if env.ID == requestID {
+					out = append(out, env)
+				}
 			}
 		}
 		return out

@@ -175,7 +175,8 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	}
 	cleanups = append(cleanups, func() { _ = outbox.Close() })
 	pub := publisher.New(publisher.Config{QueueSize: cfg.Events.QueueSize, PublishTimeout: cfg.Events.PublishTimeout,
-		MaxInFlight: cfg.Events.MaxInFlight, Linger: cfg.Events.Linger}, nc, js, names, outbox, log, m)
+		MaxInFlight: cfg.Events.MaxInFlight, Linger: cfg.Events.Linger,
+		BatchMaxEvents: cfg.Events.BatchMaxEvents, BatchMaxBytes: cfg.Events.BatchMaxBytes}, nc, js, names, outbox, log, m)
 
 	admit := data.NewAdmission(admission.New(rdb, cfg.Redis.Prefix), cfg.Admission.Senders, cfg.Admission.MaxBatch)
 	cleanups = append(cleanups, admit.Close)

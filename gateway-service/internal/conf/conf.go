@@ -193,6 +193,13 @@ type Events struct {
 	// arrived, so several requests' events go out in one round of writes
 	// and acks (default 2 ms; events are never on a response's path).
 	Linger time.Duration `yaml:"linger"`
+	// BatchMaxEvents and BatchMaxBytes bound one batch message: the events
+	// of one subject published in the same round share a JetStream message
+	// (a JSON array of envelopes) of at most this many events (default
+	// 256; 1 publishes one message per event) and bytes (default 256 KiB;
+	// NATS refuses messages over its max_payload, 1 MiB by default).
+	BatchMaxEvents int `yaml:"batch_max_events"`
+	BatchMaxBytes  int `yaml:"batch_max_bytes"`
 }
 
 // Estimate is how the reservation is sized.
@@ -279,6 +286,8 @@ func (c *Config) SetDefaults() {
 	config.Default(&c.Events.PublishTimeout, 5*time.Second)
 	config.Default(&c.Events.Linger, 2*time.Millisecond)
 	config.Default(&c.Events.MaxInFlight, 512)
+	config.Default(&c.Events.BatchMaxEvents, 256)
+	config.Default(&c.Events.BatchMaxBytes, 256<<10)
 	config.Default(&c.Estimate.BytesPerToken, 3)
 	config.Default(&c.Estimate.DefaultMaxOutputTokens, 4096)
 }

@@ -16,8 +16,8 @@ import (
 // exactly as json.Marshal's would (encode_test.go checks it).
 
 // appendUsageEnvelope appends the billing.usage envelope of o.
-func appendUsageEnvelope(b []byte, o *biz.Outcome) []byte {
-	b = appendHead(b, o, events.TypeBillingUsage)
+func appendUsageEnvelope(b []byte, o *biz.Outcome, traceParent string) []byte {
+	b = appendHead(b, o, events.TypeBillingUsage, traceParent)
 	b = appendTokens(b, o.Usage)
 	b = appendField(b, "usage_source", o.UsageSource)
 	b = appendField(b, "status", o.Status)
@@ -32,8 +32,8 @@ func appendUsageEnvelope(b []byte, o *biz.Outcome) []byte {
 }
 
 // appendLogEnvelope appends the log.write envelope of o.
-func appendLogEnvelope(b []byte, o *biz.Outcome) []byte {
-	b = appendHead(b, o, events.TypeLogWrite)
+func appendLogEnvelope(b []byte, o *biz.Outcome, traceParent string) []byte {
+	b = appendHead(b, o, events.TypeLogWrite, traceParent)
 	b = appendField(b, "trace_id", o.TraceID)
 	b = appendInt(b, "status_code", int64(o.StatusCode))
 	b = appendField(b, "error_reason", o.ErrorReason)
@@ -52,7 +52,10 @@ func appendLogEnvelope(b []byte, o *biz.Outcome) []byte {
 	return append(b, `},"v":1}`...)
 }
 
-func appendHead(b []byte, o *biz.Outcome, typ string) []byte {
+// appendHead starts an envelope: its own fields (with the request's
+// traceparent, which a batch message cannot carry in its headers) and the
+// fields both payloads start with.
+func appendHead(b []byte, o *biz.Outcome, typ, traceParent string) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, o.RequestID)
 	b = appendField(b, "type", typ)
@@ -60,7 +63,9 @@ func appendHead(b []byte, o *biz.Outcome, typ string) []byte {
 	if o.UserID != "" {
 		b = appendField(b, "user_id", o.UserID)
 	}
-	// The fields both payloads start with.
+	if traceParent != "" {
+		b = appendField(b, "traceparent", traceParent)
+	}
 	b = append(b, `,"data":{"request_id":`...)
 	b = appendString(b, o.RequestID)
 	b = appendField(b, "user_id", o.UserID)

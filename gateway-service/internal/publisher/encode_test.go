@@ -34,6 +34,7 @@ func TestEnvelopesDecodeLikeEncodingJSON(t *testing.T) {
 		PromptTokens: 10, CompletionTokens: 20, CachedTokens: 3, CacheWriteTokens: 2, ReasoningTokens: 5,
 		UsageSource: "upstream", ClientIP: o.ClientIP.String(), UserAgent: o.UserAgent, CreatedAt: start}
 
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	check := func(name string, got []byte, typ string, want any, decode func(events.Envelope) (any, error)) {
 		t.Helper()
 		ref, err := events.NewEnvelope(o.RequestID, typ, o.UserID, o.FinishedAt, want)
@@ -52,12 +53,25 @@ func TestEnvelopesDecodeLikeEncodingJSON(t *testing.T) {
 		}
 		rData, _ := decode(rEnv)
 		if !reflect.DeepEqual(gData, rData) || gEnv.ID != rEnv.ID || gEnv.Type != rEnv.Type ||
-			!gEnv.OccurredAt.Equal(rEnv.OccurredAt) || gEnv.UserID != rEnv.UserID {
+			!gEnv.OccurredAt.Equal(rEnv.OccurredAt) || gEnv.UserID != rEnv.UserID || gEnv.TraceParent != tp {
 			t.Errorf("%s differs:\n got %s\nwant %s", name, got, refRaw)
 		}
 	}
-	check("billing.usage", appendUsageEnvelope(nil, o), events.TypeBillingUsage, wantUsage,
+	check("billing.usage", appendUsageEnvelope(nil, o, tp), events.TypeBillingUsage, wantUsage,
 		func(e events.Envelope) (any, error) { return events.DecodeData[events.Usage](e) })
-	check("log.write", appendLogEnvelope(nil, o), events.TypeLogWrite, wantLog,
+	check("log.write", appendLogEnvelope(nil, o, tp), events.TypeLogWrite, wantLog,
 		func(e events.Envelope) (any, error) { return events.DecodeData[events.LogRecord](e) })
+}
+
+func TestEnvelopeWithoutTraceHasNoTraceField(t *testing.T) {
+	o := &biz.Outcome{RequestID: "01J00000000000000000000000", UserID: "usr_1"}
+	for _, b := range [][]byte{appendUsageEnvelope(nil, o, ""), appendLogEnvelope(nil, o, "")} {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m["traceparent"]; ok {
+			t.Fatalf("traceparent written without a trace: %s", b)
+		}
+	}
 }

@@ -13,9 +13,10 @@ import (
 	"sync/atomic"
 )
 
-// Record is one event as the outbox stores it: the base subject (the
+// Record is one message as the outbox stores it: the base subject (the
 // namespace is applied when it is published), the message id and type,
-// the W3C traceparent, and the encoded envelope.
+// the W3C traceparent, and the body: one encoded envelope, or, when N > 1,
+// a batch of N (see frame).
 type Record struct {
 	// Seq is the order of emission within one process run; a segment is
 	// published sorted by it, because an outcome that overflowed the
@@ -26,6 +27,7 @@ type Record struct {
 	Type        string          `json:"t"`
 	TraceParent string          `json:"tp,omitempty"`
 	Body        json.RawMessage `json:"b"`
+	N           int             `json:"n,omitempty"`
 }
 
 // Outbox is the file-backed queue used while NATS is unreachable (or the

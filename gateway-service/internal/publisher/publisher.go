@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,10 @@ type Config struct {
 	// publishing, so a quiet stream of requests still shares rounds of
 	// writes and acks (0: publish at once).
 	Linger time.Duration
+	// BatchMaxEvents and BatchMaxBytes bound a batch message (frame);
+	// BatchMaxEvents ≤ 1 publishes one message per event.
+	BatchMaxEvents int
+	BatchMaxBytes  int
 }
 
 // Metrics receives the publisher's measurements.
@@ -196,10 +201,11 @@ func (p *Publisher) drain() {
 // handle publishes a batch, or appends it to the outbox when the outbox
 // already holds older events (order) or NATS is down.
 func (p *Publisher) handle(batch []queued) {
-	var recs []Record
+	recs := make([]Record, 0, 2*len(batch))
 	for _, e := range batch {
 		recs = append(recs, p.records(e)...)
 	}
+	recs = frame(recs, p.cfg.BatchMaxEvents, p.cfg.BatchMaxBytes)
 	if p.outbox.Pending() || !p.nc.IsConnected() {
 		if p.nc.IsConnected() {
 			p.replay()
@@ -208,6 +214,9 @@ func (p *Publisher) handle(batch []queued) {
 			p.toOutbox(recs)
 			return
 		}
+	}
+	if os.Getenv("EXP_FRAME") == "1" {
+		recs = frameExp(recs)
 	}
 	n, err := p.publish(recs)
 	if err != nil {
@@ -236,15 +245,16 @@ func (p *Publisher) replay() {
 		}
 		break
 	}
-	p.toOutbox(recs)
+	p.toOutbox(frame(recs, p.cfg.BatchMaxEvents, p.cfg.BatchMaxBytes))
 	if err := p.outbox.Replay(p.publish); err != nil {
 		p.log.Warn("outbox replay paused", "err", err)
 	}
 	p.metrics.OutboxBytes(p.outbox.Bytes())
 }
 
-// publish sends recs asynchronously and waits for their acks. It returns
-// how many leading records are known stored; the rest must be retried.
+// publish sends recs (each one message) asynchronously and waits for
+// their acks. It returns how many leading records are known stored; the
+// rest must be retried.
 func (p *Publisher) publish(recs []Record) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.PublishTimeout)
 	defer cancel()
@@ -264,7 +274,7 @@ func (p *Publisher) publish(recs []Record) (int, error) {
 		for i, f := range futs {
 			select {
 			case <-f.Ok():
-				p.metrics.Published(recs[done+i].Subject, 1)
+				p.metrics.Published(recs[done+i].Subject, recs[done+i].count())
 			case err := <-f.Err():
 				return done + i, err
 			case <-ctx.Done():
@@ -280,6 +290,9 @@ func (p *Publisher) publish(recs []Record) (int, error) {
 }
 
 func (p *Publisher) msg(r Record) *nats.Msg {
+	if r.N > 1 {
+		return events.NewBatchMsg(p.names.Subject(r.Subject), r.ID, r.Type, r.N, r.Body)
+	}
 	ctx := context.Background()
 	if r.TraceParent != "" {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier{"traceparent": r.TraceParent})
@@ -295,10 +308,10 @@ func (p *Publisher) records(e queued) []Record {
 	out := make([]Record, 0, 2)
 	if o.Reserved {
 		out = append(out, Record{Seq: e.seq, Subject: events.SubjectBillingUsage, ID: o.RequestID,
-			Type: events.TypeBillingUsage, TraceParent: tp, Body: appendUsageEnvelope(make([]byte, 0, 640), o)})
+			Type: events.TypeBillingUsage, TraceParent: tp, Body: appendUsageEnvelope(make([]byte, 0, 640), o, tp)})
 	}
 	out = append(out, Record{Seq: e.seq, Subject: events.SubjectLogWrite, ID: o.RequestID,
-		Type: events.TypeLogWrite, TraceParent: tp, Body: appendLogEnvelope(make([]byte, 0, 768), o)})
+		Type: events.TypeLogWrite, TraceParent: tp, Body: appendLogEnvelope(make([]byte, 0, 768), o, tp)})
 	return out
 }
 
@@ -319,4 +332,22 @@ func (p *Publisher) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return errors.New("publisher: drain did not finish in time")
 	}
+}
+
+func frameExp(recs []Record) []Record {
+	var out []Record
+	by := map[string]int{}
+	for _, r := range recs {
+		i, ok := by[r.Subject]
+		if !ok || len(out[i].Body) > 128<<10 {
+			out = append(out, Record{Seq: r.Seq, Subject: r.Subject, ID: events.NewID(), Type: r.Type, Body: append([]byte{'['}, r.Body...)})
+			by[r.Subject] = len(out) - 1
+			continue
+		}
+		out[i].Body = append(append(out[i].Body, ','), r.Body...)
+	}
+	for i := range out {
+		out[i].Body = append(out[i].Body, ']')
+	}
+	return out
 }

@@ -53,7 +53,8 @@ func TestOutboxWhileNATSIsDownThenReplayInOrder(t *testing.T) {
 	// A generous ack timeout: on a loaded CI machine a 1 s timeout can
 	// expire while NATS is up, and the retried message may then land behind
 	// newer ones; this test is about the outbox path, not ack timeouts.
-	p := New(Config{QueueSize: 16, PublishTimeout: 5 * time.Second, MaxInFlight: 64, RetryInterval: 50 * time.Millisecond},
+	p := New(Config{QueueSize: 16, PublishTimeout: 5 * time.Second, MaxInFlight: 64, RetryInterval: 50 * time.Millisecond,
+		BatchMaxEvents: 8, BatchMaxBytes: 64 << 10},
 		nc, js, env.Names, ob, log, nopMetrics{})
 	ctx, cancel := context.WithCancel(context.Background())
 	go p.Run(ctx)
@@ -81,6 +82,9 @@ func TestOutboxWhileNATSIsDownThenReplayInOrder(t *testing.T) {
 	<-p.Done()
 
 	for _, stream := range []string{events.StreamBilling, events.StreamLogs} {
+		if msgs := streamMsgs(t, env, stream); msgs >= n {
+			t.Fatalf("%s: %d messages for %d events: nothing was batched", stream, msgs, n)
+		}
 		ids := streamIDs(t, env, stream)
 		if len(ids) != n {
 			t.Fatalf("%s holds %d messages, want %d (each once)", stream, len(ids), n)
@@ -117,6 +121,22 @@ func TestDrainOnShutdownFlushesQueue(t *testing.T) {
 	}
 }
 
+// streamMsgs is how many messages a stream holds.
+func streamMsgs(t *testing.T, env testenv.NATSEnv, stream string) uint64 {
+	t.Helper()
+	s, err := env.JS.Stream(context.Background(), env.Names.Stream(stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// streamIDs lists the event ids a stream holds, in order, batches
+// unpacked.
 func streamIDs(t *testing.T, env testenv.NATSEnv, stream string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -135,11 +155,20 @@ func streamIDs(t *testing.T, env testenv.NATSEnv, stream string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env, err := events.ParseEnvelope(m.Data)
+		raws, err := events.SplitBody(m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, env.ID)
+		if n := m.Header.Get(events.HeaderBatch); len(raws) > 1 && n != strconv.Itoa(len(raws)) {
+			t.Fatalf("batch of %d envelopes says %q in %s", len(raws), n, events.HeaderBatch)
+		}
+		for _, raw := range raws {
+			env, err := events.ParseEnvelope(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, env.ID)
+		}
 	}
 	return ids
 }

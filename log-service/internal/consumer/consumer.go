@@ -306,7 +306,9 @@ func (c *Consumer) keepAlive(ds []events.Delivery) func() {
 				return
 			case <-t.C:
 				for _, d := range ds {
-					_ = d.Msg.InProgress()
+					if d.Part == 0 { // once per message, not per envelope of a batch
+						_ = d.Msg.InProgress()
+					}
 				}
 			}
 		}
