@@ -31,6 +31,18 @@ func replyText(n int) string {
 
 func newID() string { return ulid.MustNew(ulid.Now(), rand.Reader).String() }
 
+// gatewayID is the request id the gateway gave a call (X-Request-Id of the
+// answer); the client's own id (clientID) must come back only as
+// X-Client-Request-Id, never as the id billing settles by.
+func gatewayID(t *testing.T, h http.Header, clientID string) string {
+	t.Helper()
+	id := h.Get("X-Request-Id")
+	if id == "" || id == clientID || h.Get("X-Client-Request-Id") != clientID {
+		t.Fatalf("X-Request-Id %q, X-Client-Request-Id %q for client id %q", id, h.Get("X-Client-Request-Id"), clientID)
+	}
+	return id
+}
+
 // TestSDKsThroughGateway drives the gateway with the official SDKs and
 // checks, for every call, the content, the usage, and the debit billing
 // settled for that request (computed here from the price, not read back
@@ -48,6 +60,9 @@ func TestSDKsThroughGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// hr receives each call's HTTP answer (its X-Request-Id is the id
+	// billing settles by); subtests run one after the other.
+	var hr *http.Response
 	// settled checks billing's ledger entry of id against the price.
 	settled := func(t *testing.T, id string, prompt, completion int64) {
 		t.Helper()
@@ -60,14 +75,14 @@ func TestSDKsThroughGateway(t *testing.T) {
 		id := newID()
 		resp, err := oa.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o-mini",
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("one two three")}},
-			option.WithHeader("X-Request-Id", id))
+			option.WithHeader("X-Request-Id", id), option.WithResponseInto(&hr))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if resp.Choices[0].Message.Content != replyText(chunks) || resp.Usage.PromptTokens != 3 || resp.Usage.CompletionTokens != chunks {
 			t.Fatalf("content %q usage %s", resp.Choices[0].Message.Content, resp.Usage.RawJSON())
 		}
-		settled(t, id, 3, chunks)
+		settled(t, gatewayID(t, hr.Header, id), 3, chunks)
 	})
 
 	for _, includeUsage := range []bool{true, false} {
@@ -79,7 +94,7 @@ func TestSDKsThroughGateway(t *testing.T) {
 			if includeUsage {
 				params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
 			}
-			stream := oa.Chat.Completions.NewStreaming(ctx, params, option.WithHeader("X-Request-Id", id))
+			stream := oa.Chat.Completions.NewStreaming(ctx, params, option.WithHeader("X-Request-Id", id), option.WithResponseInto(&hr))
 			var acc openai.ChatCompletionAccumulator
 			usageChunks, deltas := 0, 0
 			for stream.Next() {
@@ -107,7 +122,7 @@ func TestSDKsThroughGateway(t *testing.T) {
 			if usageChunks != wantUsageChunks {
 				t.Errorf("%d usage chunks, want %d", usageChunks, wantUsageChunks)
 			}
-			settled(t, id, 2, chunks) // billed from upstream usage either way
+			settled(t, gatewayID(t, hr.Header, id), 2, chunks) // billed from upstream usage either way
 		})
 	}
 
@@ -115,28 +130,28 @@ func TestSDKsThroughGateway(t *testing.T) {
 		id := newID()
 		resp, err := oa.Completions.New(ctx, openai.CompletionNewParams{Model: "gpt-3.5-turbo-instruct",
 			Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("say four words here")}},
-			option.WithHeader("X-Request-Id", id))
+			option.WithHeader("X-Request-Id", id), option.WithResponseInto(&hr))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if resp.Choices[0].Text != replyText(chunks) || resp.Usage.PromptTokens != 4 {
 			t.Fatalf("text %q usage %s", resp.Choices[0].Text, resp.Usage.RawJSON())
 		}
-		settled(t, id, 4, chunks)
+		settled(t, gatewayID(t, hr.Header, id), 4, chunks)
 	})
 
 	t.Run("openai embeddings", func(t *testing.T) {
 		id := newID()
 		resp, err := oa.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "text-embedding-3-small",
 			Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("embed these")}},
-			option.WithHeader("X-Request-Id", id))
+			option.WithHeader("X-Request-Id", id), option.WithResponseInto(&hr))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(resp.Data) != 1 || len(resp.Data[0].Embedding) == 0 || resp.Usage.PromptTokens != 2 {
 			t.Fatalf("embeddings %s", resp.RawJSON())
 		}
-		settled(t, id, 2, 0)
+		settled(t, gatewayID(t, hr.Header, id), 2, 0)
 	})
 
 	t.Run("anthropic messages stream with tool use", func(t *testing.T) {
@@ -145,7 +160,7 @@ func TestSDKsThroughGateway(t *testing.T) {
 			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("weather in paris"))},
 			Tools: []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{Name: "get_weather",
 				InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"city": map[string]any{"type": "string"}}}}}}}
-		stream := an.Messages.NewStreaming(ctx, params, aoption.WithHeader("X-Request-Id", id))
+		stream := an.Messages.NewStreaming(ctx, params, aoption.WithHeader("X-Request-Id", id), aoption.WithResponseInto(&hr))
 		var msg anthropic.Message
 		pieces := 0
 		for stream.Next() {
@@ -167,18 +182,19 @@ func TestSDKsThroughGateway(t *testing.T) {
 		if msg.Usage.OutputTokens != chunks || msg.Usage.InputTokens < 3 {
 			t.Fatalf("usage %s", msg.Usage.RawJSON())
 		}
-		settled(t, id, msg.Usage.InputTokens, msg.Usage.OutputTokens)
+		settled(t, gatewayID(t, hr.Header, id), msg.Usage.InputTokens, msg.Usage.OutputTokens)
 	})
 
 	var countID string
 	t.Run("anthropic count tokens", func(t *testing.T) {
-		countID = newID()
+		clientID := newID()
 		resp, err := an.Messages.CountTokens(ctx, anthropic.MessageCountTokensParams{Model: "claude-sonnet-4-5",
 			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("count these four words"))}},
-			aoption.WithHeader("X-Request-Id", countID))
+			aoption.WithHeader("X-Request-Id", clientID), aoption.WithResponseInto(&hr))
 		if err != nil {
 			t.Fatal(err)
 		}
+		countID = gatewayID(t, hr.Header, clientID)
 		if resp.InputTokens != 4 {
 			t.Fatalf("count %s", resp.RawJSON())
 		}
@@ -194,13 +210,17 @@ func TestSDKsThroughGateway(t *testing.T) {
 		if resp.Text() != replyText(chunks) || resp.UsageMetadata.PromptTokenCount != 3 || resp.UsageMetadata.CandidatesTokenCount != chunks {
 			t.Fatalf("text %q usage %+v", resp.Text(), resp.UsageMetadata)
 		}
-		settled(t, id, 3, chunks)
+		if resp.SDKHTTPResponse == nil {
+			t.Fatal("genai kept no HTTP response")
+		}
+		settled(t, gatewayID(t, resp.SDKHTTPResponse.Headers, id), 3, chunks)
 	})
 
 	t.Run("gemini streamGenerateContent", func(t *testing.T) {
 		id := newID()
 		var text strings.Builder
 		var last *genai.GenerateContentResponseUsageMetadata
+		var hdr http.Header
 		parts := 0
 		for resp, err := range ge.Models.GenerateContentStream(ctx, "gemini-2.5-pro", genai.Text("alpha beta"),
 			&genai.GenerateContentConfig{HTTPOptions: &genai.HTTPOptions{Headers: http.Header{"X-Request-Id": {id}}}}) {
@@ -214,11 +234,14 @@ func TestSDKsThroughGateway(t *testing.T) {
 			if resp.UsageMetadata != nil {
 				last = resp.UsageMetadata
 			}
+			if resp.SDKHTTPResponse != nil {
+				hdr = resp.SDKHTTPResponse.Headers
+			}
 		}
 		if text.String() != replyText(chunks) || parts != chunks || last == nil || last.CandidatesTokenCount != chunks || last.PromptTokenCount != 2 {
 			t.Fatalf("text %q in %d parts, usage %+v", text.String(), parts, last)
 		}
-		settled(t, id, 2, chunks)
+		settled(t, gatewayID(t, hdr, id), 2, chunks)
 	})
 
 	t.Run("gemini countTokens", func(t *testing.T) {
@@ -237,10 +260,10 @@ func TestSDKsThroughGateway(t *testing.T) {
 		id := newID()
 		if _, err := oa.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o-mini",
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}},
-			option.WithHeader("X-Request-Id", id)); err != nil {
+			option.WithHeader("X-Request-Id", id), option.WithResponseInto(&hr)); err != nil {
 			t.Fatal(err)
 		}
-		s.debit(tn.userID, id)
+		s.debit(tn.userID, gatewayID(t, hr.Header, id))
 		var page struct {
 			Items []ledgerEntry `json:"items"`
 		}

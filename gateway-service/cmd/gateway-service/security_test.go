@@ -169,3 +169,37 @@ func TestInsufficientBalanceIs402(t *testing.T) {
 		t.Errorf("account loaded %d times, want 1 (on the missing mirror)", h.billing.loads)
 	}
 }
+
+// A client's X-Request-Id is echoed, never the billing key: reusing one
+// id for several requests must not make the repeats free.
+func TestClientRequestIDIsNotTheBillingKey(t *testing.T) {
+	oa := newUpstream(t)
+	h := startGateway(t, []internalapi.Provider{provider("prv_oa", internalapi.TypeOpenAI, oa, 0, 1, "gpt-4o")})
+	const clientID = "01J0000000000000000000TEST"
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		resp, body := h.do(http.MethodPost, "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}`,
+			map[string]string{"Authorization": "Bearer " + h.key, "X-Request-Id": clientID})
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		if got := resp.Header.Get("X-Client-Request-Id"); got != clientID {
+			t.Fatalf("X-Client-Request-Id = %q, want the client's %q", got, clientID)
+		}
+		id := resp.Header.Get("X-Request-Id")
+		if id == clientID || seen[id] {
+			t.Fatalf("request %d got id %q: the gateway must give every request its own", i, id)
+		}
+		seen[id] = true
+		u, _ := h.eventsFor(id, true)
+		if u == nil || u.RequestID != id || u.PromptTokens == 0 {
+			t.Fatalf("request %d: billing.usage %+v", i, u)
+		}
+	}
+	// A malformed client id is neither echoed nor used.
+	resp, _ := h.do(http.MethodPost, "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}`,
+		map[string]string{"Authorization": "Bearer " + h.key, "X-Request-Id": "not an id"})
+	if resp.Header.Get("X-Client-Request-Id") != "" || resp.Header.Get("X-Request-Id") == "not an id" {
+		t.Fatalf("malformed client id used: %v", resp.Header)
+	}
+}

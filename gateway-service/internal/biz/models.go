@@ -12,9 +12,9 @@ import (
 // this key may use that some provider of format f serves, in f's list
 // format. It emits a log.write outcome like every request.
 func (r *Relay) ListModels(ctx context.Context, req *Request, f Format, w ClientWriter) {
-	o := &Outcome{RequestID: req.ID, Format: f, Endpoint: EndpointModels, StartedAt: req.Started,
+	o := &Outcome{RequestID: req.ID, ClientRequestID: req.ClientID, Format: f, Endpoint: EndpointModels, StartedAt: req.Started,
 		ClientIP: req.ClientIP, UserAgent: req.UserAgent, UsageSource: SourceNone, Status: StatusOK}
-	w.SetHeader("X-Request-Id", req.ID)
+	req.setIDHeaders(w)
 	ki, err := r.authenticate(ctx, req.APIKey)
 	if err == nil {
 		o.UserID, o.KeyID = ki.UserID, ki.KeyID

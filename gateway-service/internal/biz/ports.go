@@ -127,25 +127,27 @@ const (
 // Outcome is everything known about a finished request: the source of its
 // billing.usage (when Reserved) and log.write events.
 type Outcome struct {
-	RequestID     string
-	TraceID       string
-	UserID        string
-	KeyID         string
-	Model         string
-	UpstreamModel string
-	ProviderID    string
-	Format        Format
-	Endpoint      Endpoint
-	Stream        bool
-	StatusCode    int
-	ErrorReason   string
-	Attempts      int
-	StartedAt     time.Time
-	FinishedAt    time.Time
-	TTFB          time.Duration
-	Usage         Usage
-	UsageSource   string
-	Status        string
+	RequestID string
+	// ClientRequestID is the client's own X-Request-Id (logged only).
+	ClientRequestID string
+	TraceID         string
+	UserID          string
+	KeyID           string
+	Model           string
+	UpstreamModel   string
+	ProviderID      string
+	Format          Format
+	Endpoint        Endpoint
+	Stream          bool
+	StatusCode      int
+	ErrorReason     string
+	Attempts        int
+	StartedAt       time.Time
+	FinishedAt      time.Time
+	TTFB            time.Duration
+	Usage           Usage
+	UsageSource     string
+	Status          string
 	// Reserved is true when the request was admitted as billable: a
 	// billing.usage must then be published so billing settles it and
 	// releases its hold.

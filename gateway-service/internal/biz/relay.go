@@ -48,7 +48,12 @@ type Relay struct {
 
 // Request is one client call as the HTTP layer hands it over.
 type Request struct {
-	ID        string
+	// ID is the gateway's own id of the request (a new ULID): the key of
+	// its billing.usage and log.write, and X-Request-Id of the answer.
+	ID string
+	// ClientID is the client's valid X-Request-Id, echoed as
+	// X-Client-Request-Id and logged; never the billing key.
+	ClientID  string
 	Endpoint  Endpoint
 	PathModel string // Gemini: the model in the path
 	GeminiSSE bool   // Gemini: alt=sse
@@ -61,14 +66,23 @@ type Request struct {
 	Started time.Time
 }
 
+// setIDHeaders sets X-Request-Id, and X-Client-Request-Id when the
+// client sent an id of its own.
+func (req *Request) setIDHeaders(w ClientWriter) {
+	w.SetHeader("X-Request-Id", req.ID)
+	if req.ClientID != "" {
+		w.SetHeader("X-Client-Request-Id", req.ClientID)
+	}
+}
+
 // Handle serves one relay request and emits its outcome.
 func (r *Relay) Handle(ctx context.Context, req *Request, w ClientWriter) {
 	o := &Outcome{
-		RequestID: req.ID, Format: req.Endpoint.Format(), Endpoint: req.Endpoint,
+		RequestID: req.ID, ClientRequestID: req.ClientID, Format: req.Endpoint.Format(), Endpoint: req.Endpoint,
 		StartedAt: req.Started, ClientIP: req.ClientIP, UserAgent: req.UserAgent,
 		UsageSource: SourceNone, Status: StatusRejected,
 	}
-	w.SetHeader("X-Request-Id", req.ID)
+	req.setIDHeaders(w)
 	ctx, span := r.Tracer.Start(ctx, "gateway "+req.Endpoint.String(), trace.WithSpanKind(trace.SpanKindServer))
 	o.Trace = span.SpanContext()
 	if o.Trace.HasTraceID() {

@@ -22,6 +22,9 @@ func (s *LogSink) Emit(o *biz.Outcome) {
 		slog.Int("status", o.StatusCode),
 		slog.Int64("latency_us", o.FinishedAt.Sub(o.StartedAt).Microseconds()),
 	}
+	if o.ClientRequestID != "" {
+		attrs = append(attrs, slog.String("client_request_id", o.ClientRequestID))
+	}
 	if o.TraceID != "" {
 		attrs = append(attrs, slog.String("trace_id", o.TraceID))
 	}

@@ -170,7 +170,8 @@ func (s *Relay) readBody(ctx *app.RequestContext, buf *bytes.Buffer) error {
 
 func (s *Relay) newRequest(ctx *app.RequestContext, f biz.Format) *biz.Request {
 	return &biz.Request{
-		ID:        s.requestID(ctx),
+		ID:        requestid.New(),
+		ClientID:  clientRequestID(ctx),
 		APIKey:    apiKey(ctx, f),
 		ClientIP:  s.clientIP(ctx),
 		UserAgent: string(ctx.Request.Header.UserAgent()),
@@ -235,11 +236,25 @@ func (s *Relay) trusted(a netip.Addr) bool {
 	return false
 }
 
-// requestID is the client's X-Request-Id when it is a valid UUID or ULID,
-// otherwise a new ULID.
-func (s *Relay) requestID(ctx *app.RequestContext) string {
-	return requestid.From(string(ctx.Request.Header.Peek(requestid.Header)))
+// requestID is the id of a request answered before it reaches the relay.
+func (s *Relay) requestID(*app.RequestContext) string { return requestid.New() }
+
+// clientRequestID is the client's own X-Request-Id (or X-Client-Request-Id)
+// when it is a valid UUID or ULID. It is echoed and logged, never used as
+// the request id: billing settles each request id once, so an id the
+// client chooses could make every repeat of it free.
+func clientRequestID(ctx *app.RequestContext) string {
+	for _, h := range []string{requestid.Header, ClientRequestIDHeader} {
+		if v := string(ctx.Request.Header.Peek(h)); requestid.Valid(v) {
+			return v
+		}
+	}
+	return ""
 }
+
+// ClientRequestIDHeader also carries a client's own request id (OpenAI's
+// name for it); the answer echoes it under this name.
+const ClientRequestIDHeader = "X-Client-Request-Id"
 
 // writer is biz.ClientWriter over a Hertz request context.
 type writer struct {
