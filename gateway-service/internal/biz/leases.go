@@ -23,9 +23,15 @@ type Admission struct {
 // LeaseConfig tunes Leases.
 type LeaseConfig struct {
 	// Factor sizes a lease extension: Factor × the request's estimate
-	// (default 20). 1 or less turns leasing off: every request holds its
-	// own reservation in Redis.
+	// (default 20), or, for a busy key, as many estimates as the key
+	// admitted in Window at its recent rate, whichever is more. 1 or less
+	// turns leasing off: every request holds its own reservation in Redis.
 	Factor int64
+	// Window is how much of a busy key's traffic one extension covers
+	// (default 250 ms): the number of extensions — Redis round trips,
+	// during which the key's requests wait — stays near 1/Window per
+	// second whatever the rate. MaxShare still caps every extension.
+	Window time.Duration
 	// MaxShare caps an extension at 1/MaxShare of what the user had
 	// available at the previous one (default 8), so one gateway never
 	// locks much of a small balance; a request that does not fit a larger
@@ -83,6 +89,10 @@ type lease struct {
 	quota          int64 // quota remaining then (-1: none)
 	used, renewed  time.Time
 	gone           bool // returned; a new lease replaces it
+	// extendedAt is the last extension, admitted the requests admitted
+	// since: the key's recent rate, which sizes the next extension.
+	extendedAt time.Time
+	admitted   int64
 }
 
 // NewLeases returns the admission manager.
@@ -92,6 +102,9 @@ func NewLeases(cfg LeaseConfig, a Admitter, l AccountLoader) *Leases {
 	}
 	if cfg.MaxShare <= 0 {
 		cfg.MaxShare = 8
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 250 * time.Millisecond
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = 10 * time.Minute
@@ -164,7 +177,8 @@ func (l *Leases) take(ctx context.Context, ls *lease, h Hold) (Admission, error)
 	if ls.micros < h.Micros || ls.tokens < h.Tokens {
 		mode = "extended"
 		needM, needT := max(0, h.Micros-ls.micros), max(0, h.Tokens-ls.tokens)
-		chunkM, chunkT := max(needM, l.cfg.Factor*h.Micros), max(needT, l.cfg.Factor*h.Tokens)
+		n := l.extensionSize(ls, now)
+		chunkM, chunkT := max(needM, n*h.Micros), max(needT, n*h.Tokens)
 		if ls.avail >= 0 {
 			chunkM = max(needM, min(chunkM, ls.avail/l.cfg.MaxShare))
 		}
@@ -189,13 +203,30 @@ func (l *Leases) take(ctx context.Context, ls *lease, h Hold) (Admission, error)
 		if ls.quota >= 0 {
 			ls.quota -= ext.Tokens
 		}
-		ls.renewed = now
+		ls.renewed, ls.extendedAt, ls.admitted = now, now, 0
 	}
+	ls.admitted++
 	ls.micros -= h.Micros
 	ls.tokens -= h.Tokens
 	ls.used = now
 	l.cfg.Observe(mode)
 	return Admission{ReservationID: ls.id, Micros: h.Micros, Tokens: h.Tokens}, nil
+}
+
+// maxExtension caps the requests one extension is sized for (the
+// MaxShare cap on the amount applies as well).
+const maxExtension = 1 << 20
+
+// extensionSize is how many estimates the next extension of ls holds:
+// Factor, or what the key admitted since its last extension scaled to
+// Window, whichever is more. ls.mu is held.
+func (l *Leases) extensionSize(ls *lease, now time.Time) int64 {
+	n := l.cfg.Factor
+	if dt := now.Sub(ls.extendedAt); !ls.extendedAt.IsZero() && dt > 0 {
+		busy := float64(ls.admitted) * float64(l.cfg.Window) / float64(dt)
+		n = max(n, int64(min(busy, maxExtension)))
+	}
+	return n
 }
 
 // extend adds h's amounts to entry h.ID in Redis, loading a missing

@@ -230,3 +230,52 @@ func TestLeasesConcurrentNeverOverdraw(t *testing.T) {
 		t.Fatalf("admitted %d of a 100000 balance", admitted)
 	}
 }
+
+func TestLeasesSizeExtensionsToTheRate(t *testing.T) {
+	clk := newClock()
+	a := newFakeAdmitter(1 << 40)
+	l := NewLeases(LeaseConfig{Factor: 10, Window: 100 * time.Millisecond, Instance: "gw1", Now: clk.now}, a, &fakeLoader{})
+	ctx := context.Background()
+	// A quiet key: 10 requests a second; extensions stay at Factor.
+	for i := 0; i < 30; i++ {
+		if _, err := l.Admit(ctx, hold("q", 100)); err != nil {
+			t.Fatal(err)
+		}
+		clk.add(100 * time.Millisecond)
+	}
+	if a.calls != 3 {
+		t.Fatalf("quiet key: %d extensions for 30 requests, want 3 of 10", a.calls)
+	}
+	// A busy key: 10 000 requests a second. The first extension after the
+	// burst starts is sized from the quiet rate; from then on each covers
+	// about 100 ms, i.e. 1000 requests.
+	calls := a.calls
+	for i := 0; i < 20_000; i++ {
+		if _, err := l.Admit(ctx, hold("b", 100)); err != nil {
+			t.Fatal(err)
+		}
+		clk.add(100 * time.Microsecond)
+	}
+	if n := a.calls - calls; n > 25 || n < 15 {
+		t.Fatalf("busy key: %d extensions for 20000 requests at 10k/s, want about 20 (one per 100 ms)", n)
+	}
+}
+
+func TestLeasesRateSizingKeepsTheShareCap(t *testing.T) {
+	clk := newClock()
+	a := newFakeAdmitter(80_000)
+	l := NewLeases(LeaseConfig{Factor: 2, MaxShare: 8, Window: time.Second, Instance: "gw1", Now: clk.now}, a, &fakeLoader{})
+	ctx := context.Background()
+	for i := 0; i < 50; i++ { // fast: a rate far above what the balance covers
+		if _, err := l.Admit(ctx, hold("r", 10)); err != nil {
+			t.Fatal(err)
+		}
+		clk.add(time.Microsecond)
+		a.mu.Lock()
+		held := a.held["lease:gw1:key_1"]
+		a.mu.Unlock()
+		if unused := held - int64(i+1)*10; unused > 80_000/8 {
+			t.Fatalf("after %d requests the lease holds %d unused, above an eighth of the balance", i+1, unused)
+		}
+	}
+}

@@ -106,6 +106,10 @@ type Admission struct {
 	// 1/LeaseMaxShare of what the user had available (default 8). 1 turns
 	// leasing off (a reservation per request). LeaseIdle returns an unused
 	// lease (default 30 s); reservation_ttl is its life without renewal.
+	// LeaseWindow: a busy key's extension covers this much of its traffic
+	// at its recent rate when that is more than LeaseFactor estimates
+	// (default 250 ms), so extensions stay a few per second at any rate.
+	LeaseWindow   time.Duration `yaml:"lease_window"`
 	LeaseFactor   int64         `yaml:"lease_factor"`
 	LeaseMaxShare int64         `yaml:"lease_max_share"`
 	LeaseIdle     time.Duration `yaml:"lease_idle"`
@@ -258,6 +262,7 @@ func (c *Config) SetDefaults() {
 	config.Default(&c.Admission.Senders, 2)
 	config.Default(&c.Admission.MaxBatch, 64)
 	config.Default(&c.Admission.LeaseFactor, 20)
+	config.Default(&c.Admission.LeaseWindow, 250*time.Millisecond)
 	config.Default(&c.Admission.LeaseMaxShare, 8)
 	config.Default(&c.Admission.LeaseIdle, 30*time.Second)
 	config.Default(&c.Admission.LeaseCheck, 5*time.Second)
