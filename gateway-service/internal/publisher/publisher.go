@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -215,9 +214,6 @@ func (p *Publisher) handle(batch []queued) {
 			return
 		}
 	}
-	if os.Getenv("EXP_FRAME") == "1" {
-		recs = frameExp(recs)
-	}
 	n, err := p.publish(recs)
 	if err != nil {
 		p.log.Warn("publishing events failed; using the outbox", "err", err, "unpublished", len(recs)-n)
@@ -332,22 +328,4 @@ func (p *Publisher) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return errors.New("publisher: drain did not finish in time")
 	}
-}
-
-func frameExp(recs []Record) []Record {
-	var out []Record
-	by := map[string]int{}
-	for _, r := range recs {
-		i, ok := by[r.Subject]
-		if !ok || len(out[i].Body) > 128<<10 {
-			out = append(out, Record{Seq: r.Seq, Subject: r.Subject, ID: events.NewID(), Type: r.Type, Body: append([]byte{'['}, r.Body...)})
-			by[r.Subject] = len(out) - 1
-			continue
-		}
-		out[i].Body = append(append(out[i].Body, ','), r.Body...)
-	}
-	for i := range out {
-		out[i].Body = append(out[i].Body, ']')
-	}
-	return out
 }
