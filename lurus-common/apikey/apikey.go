@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"strings"
+	"sync"
 )
 
 // Prefix starts every Lurus API key.
@@ -64,6 +66,29 @@ func Hash(pepper, key string) string {
 	m := hmac.New(sha256.New, []byte(pepper))
 	m.Write([]byte(key))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Hasher computes Hash under one pepper, reusing its HMAC state: the
+// gateway hashes the key of every request.
+type Hasher struct{ pool sync.Pool }
+
+// NewHasher returns a Hasher for pepper.
+func NewHasher(pepper string) *Hasher {
+	h := &Hasher{}
+	h.pool.New = func() any { return hmac.New(sha256.New, []byte(pepper)) }
+	return h
+}
+
+// Hash is Hash(pepper, key).
+func (h *Hasher) Hash(key string) string {
+	m := h.pool.Get().(hash.Hash)
+	m.Reset()
+	m.Write([]byte(key))
+	var sum [sha256.Size]byte
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], m.Sum(sum[:0]))
+	h.pool.Put(m)
+	return string(out[:])
 }
 
 // Display returns the part of a key that may be shown after creation.

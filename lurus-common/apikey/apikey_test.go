@@ -1,6 +1,9 @@
 package apikey
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestGenerate(t *testing.T) {
 	seen := map[string]bool{}
@@ -40,5 +43,19 @@ func TestHashIsKeyed(t *testing.T) {
 	}
 	if d := Display(k); len(d) != DisplayLen || d[:len(Prefix)] != Prefix {
 		t.Fatalf("display %q", d)
+	}
+}
+
+func TestHasherEqualsHash(t *testing.T) {
+	h := NewHasher("pepper-a")
+	for _, k := range []string{"", "sk-lurus-abc", "sk-lurus-" + strings.Repeat("z", 200)} {
+		for i := 0; i < 3; i++ { // reused state must not leak between keys
+			if got, want := h.Hash(k), Hash("pepper-a", k); got != want {
+				t.Fatalf("Hasher.Hash(%q) = %s, want %s", k, got, want)
+			}
+		}
+	}
+	if NewHasher("pepper-b").Hash("sk-lurus-abc") == h.Hash("sk-lurus-abc") {
+		t.Fatal("the pepper is ignored")
 	}
 }

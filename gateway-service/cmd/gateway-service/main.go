@@ -166,7 +166,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	prices := biz.NewPriceBook(biz.EstimateConfig{BytesPerToken: cfg.Estimate.BytesPerToken,
 		DefaultMaxOutput: cfg.Estimate.DefaultMaxOutputTokens, ModelMaxOutput: cfg.Estimate.ModelMaxOutputTokens})
 	keys := biz.NewKeyCache(billing, biz.KeyCacheConfig{PositiveTTL: cfg.Auth.PositiveTTL, NegativeTTL: cfg.Auth.NegativeTTL, StaleTTL: cfg.Auth.StaleTTL,
-		MaxEntries: cfg.Auth.MaxEntries, Hash: func(k string) string { return apikey.Hash(secrets.KeyPepper, k) }})
+		MaxEntries: cfg.Auth.MaxEntries, Hash: apikey.NewHasher(secrets.KeyPepper).Hash})
 	tok := data.NewTokenizer() // loads on first need: see data.Tokenizer
 
 	outbox, err := publisher.OpenOutbox(cfg.Events.OutboxDir, strings.EqualFold(cfg.Events.OutboxSync, "always"))
@@ -194,6 +194,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		Events:   &service.LogSink{Next: pub, Log: log},
 		Metrics:  m,
 		Tracer:   otel.Tracer("gateway-service"),
+		Tracing:  telemetry.TracingEnabled(),
 		Now:      time.Now,
 	}
 	var trusted []netip.Prefix

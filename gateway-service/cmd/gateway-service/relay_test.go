@@ -170,3 +170,37 @@ func streamText(stream, path string) string {
 	}
 	return b.String()
 }
+
+// A client's traceparent reaches upstream (same trace, the gateway's own
+// span as parent) and the events; without one, and with export off, no
+// trace context is made up.
+func TestTraceContextPropagation(t *testing.T) {
+	oa := newUpstream(t)
+	h := startGateway(t, []internalapi.Provider{provider("prv_oa", internalapi.TypeOpenAI, oa, 0, 1, "gpt-4o")})
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}`
+	resp, b := h.do(http.MethodPost, "/v1/chat/completions", body, map[string]string{"Authorization": "Bearer " + h.key,
+		"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	reqs := oa.mock.Requests(0)
+	if len(reqs) != 1 || !strings.Contains(strings.Join(reqs[0].Headers["Traceparent"], ","), traceID) {
+		t.Fatalf("upstream traceparent %v, want trace %s", reqs[0].Headers["Traceparent"], traceID)
+	}
+	_, logs := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
+	if logs[0].TraceID != traceID {
+		t.Fatalf("log.write trace_id %q, want %s", logs[0].TraceID, traceID)
+	}
+
+	resp, b = h.do(http.MethodPost, "/v1/chat/completions", body, map[string]string{"Authorization": "Bearer " + h.key})
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	if reqs := oa.mock.Requests(0); len(reqs) != 2 || len(reqs[len(reqs)-1].Headers["Traceparent"]) != 0 {
+		t.Fatalf("untraced request sent a traceparent upstream: %v", reqs[len(reqs)-1].Headers)
+	}
+	if _, logs := h.eventsFor(resp.Header.Get("X-Request-Id"), true); logs[0].TraceID != "" {
+		t.Fatalf("untraced request logged trace_id %q", logs[0].TraceID)
+	}
+}

@@ -30,8 +30,9 @@ type UpstreamResponse interface {
 	StatusCode() int
 	// Header returns the value of a response header ("" if absent).
 	Header(name string) string
-	// VisitHeaders calls f for every response header.
-	VisitHeaders(f func(key, value string))
+	// VisitHeaders calls f for every response header; key and value are
+	// valid only during the call.
+	VisitHeaders(f func(key, value []byte))
 	Body() io.Reader
 	Close()
 }
@@ -185,7 +186,8 @@ type Metrics interface {
 // layer. Headers set before WriteBody/StartStream are sent with it.
 type ClientWriter interface {
 	SetHeader(key, value string)
-	// WriteBody sends a complete response.
+	// WriteBody sends a complete response. It copies body: the caller may
+	// reuse it once WriteBody returns.
 	WriteBody(status int, contentType string, body []byte)
 	// StartStream sends the status and headers of a streamed response.
 	StartStream(status int, contentType string) error

@@ -41,7 +41,10 @@ type Relay struct {
 	Events   EventSink
 	Metrics  Metrics
 	Tracer   trace.Tracer
-	Now      func() time.Time
+	// Tracing is on when spans are exported; otherwise a request makes
+	// spans only to carry a trace context the client sent.
+	Tracing bool
+	Now     func() time.Time
 
 	bufs sync.Pool // *[]byte read buffers
 }
@@ -83,7 +86,10 @@ func (r *Relay) Handle(ctx context.Context, req *Request, w ClientWriter) {
 		UsageSource: SourceNone, Status: StatusRejected,
 	}
 	req.setIDHeaders(w)
-	ctx, span := r.Tracer.Start(ctx, "gateway "+req.Endpoint.String(), trace.WithSpanKind(trace.SpanKindServer))
+	span := trace.SpanFromContext(ctx) // no-op unless traced
+	if r.traced(ctx) {
+		ctx, span = r.Tracer.Start(ctx, "gateway "+req.Endpoint.String(), trace.WithSpanKind(trace.SpanKindServer))
+	}
 	o.Trace = span.SpanContext()
 	if o.Trace.HasTraceID() {
 		o.TraceID = o.Trace.TraceID().String()
@@ -111,6 +117,13 @@ func (r *Relay) Handle(ctx context.Context, req *Request, w ClientWriter) {
 		r.Metrics.Tokens(o.Usage)
 	}
 	r.Events.Emit(o)
+}
+
+// traced reports whether spans are worth making for a request in ctx:
+// they are exported, or the client sent a trace context that upstream
+// and the events must carry on.
+func (r *Relay) traced(ctx context.Context) bool {
+	return r.Tracing || trace.SpanContextFromContext(ctx).IsValid()
 }
 
 // authenticate verifies the key and returns its info.
@@ -224,8 +237,11 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 			c.Key.Breaker.Record(true)
 			return err
 		}
-		actx, span := r.Tracer.Start(ctx, "upstream "+c.Provider.Name, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("lurus.provider", c.Provider.ID), attribute.Int("lurus.attempt", tried)))
+		actx, span := ctx, trace.SpanFromContext(ctx)
+		if r.traced(ctx) {
+			actx, span = r.Tracer.Start(ctx, "upstream "+c.Provider.Name, trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithAttributes(attribute.String("lurus.provider", c.Provider.ID), attribute.Int("lurus.attempt", tried)))
+		}
 		t0 := r.Now()
 		resp, err := r.Upstream.Do(actx, ureq)
 		if err != nil {
@@ -248,7 +264,7 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 			c.Key.Breaker.Record(false)
 			if status == http.StatusTooManyRequests {
 				last = fail429
-				last429, _ = readAll(resp.Body(), 64<<10)
+				last429, _ = readAll(nil, resp.Body(), 64<<10)
 				retryWait = resp.Header("Retry-After")
 			} else {
 				last, all429 = failStatus, false
@@ -306,7 +322,12 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	streaming := status/100 == 2 && info.Stream &&
 		(strings.HasPrefix(ct, "text/event-stream") || o.Format == FormatGemini)
 	if !streaming {
-		body, err := readAll(&deadlineReader{r: resp.Body(), deadline: deadline, now: r.Now}, r.Cfg.MaxResponseBytes)
+		bp := r.getBuf()
+		defer r.putBuf(bp)
+		body, err := readAll((*bp)[:0], &deadlineReader{r: resp.Body(), deadline: deadline, now: r.Now}, r.Cfg.MaxResponseBytes)
+		if cap(body) > cap(*bp) {
+			*bp = body[:cap(body)] // keep a grown buffer for the next one
+		}
 		if err != nil {
 			o.Status = StatusUpstreamError
 			return upstreamReadError(err)
@@ -421,11 +442,21 @@ func (r *Relay) getBuf() *[]byte {
 	return &b
 }
 
-func (r *Relay) putBuf(b *[]byte) { r.bufs.Put(b) }
+// maxPooledRead keeps buffers grown by huge responses out of the pool.
+const maxPooledRead = 1 << 20
 
-// readAll reads r up to limit bytes; more is an error.
-func readAll(r io.Reader, limit int) ([]byte, error) {
-	buf := make([]byte, 0, 4096)
+func (r *Relay) putBuf(b *[]byte) {
+	if cap(*b) <= maxPooledRead {
+		r.bufs.Put(b)
+	}
+}
+
+// readAll appends what r holds to buf, up to limit bytes; more is an
+// error.
+func readAll(buf []byte, r io.Reader, limit int) ([]byte, error) {
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, 4096)
+	}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -468,24 +499,25 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 
 // responseHeaderAllowed lists the upstream response headers a client
 // sees; everything else (Set-Cookie, hop-by-hop, server details) stays.
-func responseHeaderAllowed(k string) bool {
+func responseHeaderAllowed(k []byte) bool {
+	hasPrefix := func(p string) bool { return len(k) > len(p) && strings.EqualFold(string(k[:len(p)]), p) }
 	switch {
-	case strings.EqualFold(k, "Retry-After"):
+	case strings.EqualFold(string(k), "Retry-After"):
 		return true
-	case len(k) > 12 && strings.EqualFold(k[:12], "x-ratelimit-"):
+	case hasPrefix("x-ratelimit-"):
 		return true
-	case len(k) > 7 && strings.EqualFold(k[:7], "openai-") && !strings.EqualFold(k, "openai-organization"):
+	case hasPrefix("openai-") && !strings.EqualFold(string(k), "openai-organization"):
 		return true
-	case len(k) > 10 && strings.EqualFold(k[:10], "anthropic-"):
+	case hasPrefix("anthropic-"):
 		return true
 	}
 	return false
 }
 
 func copyResponseHeaders(resp UpstreamResponse, w ClientWriter) {
-	resp.VisitHeaders(func(k, v string) {
+	resp.VisitHeaders(func(k, v []byte) {
 		if responseHeaderAllowed(k) {
-			w.SetHeader(k, v)
+			w.SetHeader(string(k), string(v))
 		}
 	})
 }

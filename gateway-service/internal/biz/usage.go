@@ -106,46 +106,86 @@ func (m *Meter) Event(data []byte) {
 	}
 }
 
+// usageField maps a key of an upstream usage object to a Meter field, or
+// to the fields of the object under it.
+type usageField struct {
+	key string
+	f   int
+	sub []usageField
+}
+
+// The usage objects of each format, read in one pass (read).
+var (
+	openAIChatUsage = []usageField{
+		{key: "prompt_tokens", f: fPrompt},
+		{key: "completion_tokens", f: fCompletion},
+		{key: "prompt_tokens_details", sub: []usageField{{key: "cached_tokens", f: fCached}, {key: "cache_write_tokens", f: fCacheWrite}}},
+		{key: "completion_tokens_details", sub: []usageField{{key: "reasoning_tokens", f: fReasoning}}},
+	}
+	openAIResponsesUsage = []usageField{
+		{key: "input_tokens", f: fPrompt},
+		{key: "output_tokens", f: fCompletion},
+		{key: "input_tokens_details", sub: []usageField{{key: "cached_tokens", f: fCached}}},
+		{key: "output_tokens_details", sub: []usageField{{key: "reasoning_tokens", f: fReasoning}}},
+	}
+	anthropicUsage = []usageField{
+		{key: "input_tokens", f: fAnthropicInput},
+		{key: "output_tokens", f: fCompletion},
+		{key: "cache_read_input_tokens", f: fCached},
+		{key: "cache_creation_input_tokens", f: fCacheWrite},
+		{key: "output_tokens_details", sub: []usageField{{key: "thinking_tokens", f: fReasoning}}},
+	}
+	geminiUsage = []usageField{
+		{key: "promptTokenCount", f: fPrompt},
+		{key: "candidatesTokenCount", f: fCompletion},
+		{key: "cachedContentTokenCount", f: fCached},
+		{key: "thoughtsTokenCount", f: fReasoning},
+	}
+)
+
+// read sets the fields of u that fields name, walking u once.
+func (m *Meter) read(u gjson.Result, fields []usageField) {
+	u.ForEach(func(k, v gjson.Result) bool {
+		for i := range fields {
+			f := &fields[i]
+			if k.Str != f.key {
+				continue
+			}
+			if f.sub == nil {
+				m.set(f.f, v)
+			} else if v.IsObject() {
+				m.read(v, f.sub)
+			}
+			break
+		}
+		return true
+	})
+}
+
 func (m *Meter) openAI(u gjson.Result) {
 	if !u.IsObject() {
 		return
 	}
 	if m.ep == EndpointResponses {
-		m.set(fPrompt, u.Get("input_tokens"))
-		m.set(fCompletion, u.Get("output_tokens"))
-		m.set(fCached, u.Get("input_tokens_details.cached_tokens"))
-		m.set(fReasoning, u.Get("output_tokens_details.reasoning_tokens"))
+		m.read(u, openAIResponsesUsage)
 		return
 	}
-	m.set(fPrompt, u.Get("prompt_tokens"))
-	m.set(fCompletion, u.Get("completion_tokens"))
-	m.set(fCached, u.Get("prompt_tokens_details.cached_tokens"))
-	m.set(fCacheWrite, u.Get("prompt_tokens_details.cache_write_tokens"))
-	m.set(fReasoning, u.Get("completion_tokens_details.reasoning_tokens"))
+	m.read(u, openAIChatUsage)
 	if m.ep == EndpointEmbeddings && !m.seen[fPrompt] {
 		m.set(fPrompt, u.Get("total_tokens"))
 	}
 }
 
 func (m *Meter) anthropic(u gjson.Result) {
-	if !u.IsObject() {
-		return
+	if u.IsObject() {
+		m.read(u, anthropicUsage)
 	}
-	m.set(fAnthropicInput, u.Get("input_tokens"))
-	m.set(fCompletion, u.Get("output_tokens"))
-	m.set(fCached, u.Get("cache_read_input_tokens"))
-	m.set(fCacheWrite, u.Get("cache_creation_input_tokens"))
-	m.set(fReasoning, u.Get("output_tokens_details.thinking_tokens"))
 }
 
 func (m *Meter) gemini(u gjson.Result) {
-	if !u.IsObject() {
-		return
+	if u.IsObject() {
+		m.read(u, geminiUsage)
 	}
-	m.set(fPrompt, u.Get("promptTokenCount"))
-	m.set(fCompletion, u.Get("candidatesTokenCount"))
-	m.set(fCached, u.Get("cachedContentTokenCount"))
-	m.set(fReasoning, u.Get("thoughtsTokenCount"))
 }
 
 // Usage returns the normalized counts and whether upstream gave any.

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/app/client"
-	"github.com/cloudwego/hertz/pkg/common/config"
 	errs "github.com/cloudwego/hertz/pkg/common/errors"
 	"github.com/cloudwego/hertz/pkg/protocol"
 	"go.opentelemetry.io/otel"
@@ -102,7 +101,8 @@ func (u *Upstream) Do(ctx context.Context, r *biz.UpstreamRequest) (biz.Upstream
 	}
 	otel.GetTextMapPropagator().Inject(ctx, headerCarrier{&req.Header})
 	req.SetBodyRaw(r.Body)
-	req.SetOptions(config.WithDialTimeout(r.Timeouts.Connect), config.WithReadTimeout(r.Timeouts.FirstByte))
+	// The connect and first-byte timeouts are the provider client's own
+	// (client() builds one per provider and timeouts).
 	err = c.Do(ctx, req, resp)
 	protocol.ReleaseRequest(req)
 	if err != nil {
@@ -144,9 +144,7 @@ func (r *upstreamResponse) StatusCode() int { return r.resp.StatusCode() }
 
 func (r *upstreamResponse) Header(name string) string { return string(r.resp.Header.Peek(name)) }
 
-func (r *upstreamResponse) VisitHeaders(f func(k, v string)) {
-	r.resp.Header.VisitAll(func(k, v []byte) { f(string(k), string(v)) })
-}
+func (r *upstreamResponse) VisitHeaders(f func(k, v []byte)) { r.resp.Header.VisitAll(f) }
 
 func (r *upstreamResponse) Body() io.Reader { return r }
 

@@ -7,63 +7,92 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
-// frame packs records into batch records: consecutive records of one
-// subject share one (a JSON array of their envelopes, see
+// frame packs records into batch records: the records of one subject, in
+// order, share one (a JSON array of their envelopes, see
 // events.SplitBody) of at most maxEvents records and about maxBytes
 // bytes. A record left alone stays as it is: its message id is its
-// request id, as for a record that was never batched. The result is in
-// emission order of each batch's first record.
-func frame(recs []Record, maxEvents, maxBytes int) []Record {
+// request id, as for a record that was never batched. Batch bodies are
+// allocated from a (nil: the heap). The result is in emission order of
+// each batch's first record.
+func frame(recs []Record, maxEvents, maxBytes int, a *arena) []Record {
 	if maxEvents <= 1 || len(recs) < 2 {
 		return recs
 	}
-	type open struct {
-		subject string
-		recs    []Record
-		bytes   int
+	if a == nil {
+		a = &arena{}
 	}
-	var (
-		out    []Record
-		frames []open
-	)
-	for _, r := range recs {
-		i := slices.IndexFunc(frames, func(o open) bool { return o.subject == r.Subject })
-		if i < 0 {
-			frames = append(frames, open{subject: r.Subject})
-			i = len(frames) - 1
+	out := make([]Record, 0, 4)
+	var done [4]string // subjects framed already (the gateway has two)
+	for i, first := range recs {
+		if slices.Contains(done[:], first.Subject) {
+			continue
 		}
-		o := &frames[i]
-		if len(o.recs) > 0 && (len(o.recs) >= maxEvents || o.bytes+len(r.Body)+1 > maxBytes) {
-			out = append(out, batchRecord(o.recs))
-			o.recs, o.bytes = nil, 0
+		var (
+			cur   Record // the batch being filled
+			alone Record // its first record, while it is the only one
+			start int    // where its body starts in a
+		)
+		flush := func() {
+			switch {
+			case cur.N == 1:
+				a.buf = a.buf[:start] // never used: the record goes alone
+				out = append(out, alone)
+			case cur.N > 1:
+				a.buf = append(a.buf, ']')
+				cur.Body = a.since(start)
+				out = append(out, cur)
+			}
+			cur.N = 0
 		}
-		o.recs = append(o.recs, r)
-		o.bytes += len(r.Body) + 1
-	}
-	for _, o := range frames {
-		if len(o.recs) > 0 {
-			out = append(out, batchRecord(o.recs))
+		for _, r := range recs[i:] {
+			if r.Subject != first.Subject {
+				continue
+			}
+			if cur.N > 0 && (cur.N >= maxEvents || len(a.buf)-start+len(r.Body)+1 > maxBytes) {
+				flush()
+			}
+			if cur.N == 0 {
+				start, alone = len(a.buf), r
+				cur = Record{Seq: r.Seq, Subject: r.Subject, ID: events.NewBatchID(), Type: r.Type}
+				a.buf = append(a.buf, '[')
+			} else {
+				a.buf = append(a.buf, ',')
+			}
+			a.buf = append(a.buf, r.Body...)
+			cur.N++
+		}
+		flush()
+		if j := slices.Index(done[:], ""); j >= 0 {
+			done[j] = first.Subject
+		} else {
+			panic("publisher: more than four subjects in one round")
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }
 
-// batchRecord is the record of one message carrying recs (all of one
-// subject and type).
-func batchRecord(recs []Record) Record {
-	if len(recs) == 1 {
-		return recs[0]
+// arena is memory the publisher goroutine encodes a round's messages into
+// and reuses for the next round, once nothing refers to the last one.
+// Slices taken from it stay valid when it grows: they keep the old array.
+type arena struct{ buf []byte }
+
+// since returns what was appended to the arena from start on, capped so
+// that appending to it can never write into the arena.
+func (a *arena) since(start int) []byte { return a.buf[start:len(a.buf):len(a.buf)] }
+
+// reset makes the arena's memory reusable; keep only if nothing published
+// from it can still be read (see Publisher.handle).
+func (a *arena) reset(keep bool) {
+	if keep && cap(a.buf) <= maxArena {
+		a.buf = a.buf[:0]
+		return
 	}
-	n := 2
-	bodies := make([][]byte, len(recs))
-	for i, r := range recs {
-		bodies[i] = r.Body
-		n += len(r.Body) + 1
-	}
-	return Record{Seq: recs[0].Seq, Subject: recs[0].Subject, ID: events.NewBatchID(), Type: recs[0].Type,
-		N: len(recs), Body: events.AppendBatch(make([]byte, 0, n), bodies...)}
+	a.buf = nil
 }
+
+// maxArena keeps an arena grown by a huge round from staying that large.
+const maxArena = 8 << 20
 
 // count is how many events r carries.
 func (r Record) count() int { return max(1, r.N) }

@@ -66,6 +66,11 @@ type Publisher struct {
 	mu      sync.RWMutex // Emit holds it shared; Close exclusively
 	done    chan struct{}
 	spilled atomic.Int64
+
+	// The Run goroutine's reusable memory: envelopes and batch bodies of
+	// the round being published, and its records.
+	arena arena
+	recs  []Record
 }
 
 // queued is an outcome with its emission order.
@@ -101,7 +106,7 @@ func (p *Publisher) Emit(o *biz.Outcome) {
 }
 
 func (p *Publisher) spill(e queued) {
-	recs := p.records(e)
+	recs := p.records(nil, e, nil)
 	if err := p.outbox.Append(recs...); err != nil {
 		p.log.Error("events lost: outbox append failed", "err", err, "events", len(recs))
 		return
@@ -200,17 +205,28 @@ func (p *Publisher) drain() {
 // handle publishes a batch, or appends it to the outbox when the outbox
 // already holds older events (order) or NATS is down.
 func (p *Publisher) handle(batch []queued) {
-	recs := make([]Record, 0, 2*len(batch))
+	// The round is encoded into p.arena, which is reused only when every
+	// message of it was acknowledged: a publish still pending after a
+	// timeout may be sent again by the client from the same memory.
+	acked := false
+	defer func() {
+		p.arena.reset(acked)
+		clear(p.recs)
+		p.recs = p.recs[:0]
+	}()
+	recs := p.recs[:0]
 	for _, e := range batch {
-		recs = append(recs, p.records(e)...)
+		recs = p.records(recs, e, &p.arena)
 	}
-	recs = frame(recs, p.cfg.BatchMaxEvents, p.cfg.BatchMaxBytes)
+	recs = frame(recs, p.cfg.BatchMaxEvents, p.cfg.BatchMaxBytes, &p.arena)
+	p.recs = recs
 	if p.outbox.Pending() || !p.nc.IsConnected() {
 		if p.nc.IsConnected() {
 			p.replay()
 		}
 		if p.outbox.Pending() || !p.nc.IsConnected() {
-			p.toOutbox(recs)
+			p.toOutbox(recs) // copies: Append encodes each record at once
+			acked = true
 			return
 		}
 	}
@@ -218,7 +234,9 @@ func (p *Publisher) handle(batch []queued) {
 	if err != nil {
 		p.log.Warn("publishing events failed; using the outbox", "err", err, "unpublished", len(recs)-n)
 		p.toOutbox(recs[n:])
+		return
 	}
+	acked = true
 }
 
 func (p *Publisher) toOutbox(recs []Record) {
@@ -235,13 +253,13 @@ func (p *Publisher) replay() {
 	for {
 		select {
 		case e := <-p.q:
-			recs = append(recs, p.records(e)...)
+			recs = p.records(recs, e, nil)
 			continue
 		default:
 		}
 		break
 	}
-	p.toOutbox(frame(recs, p.cfg.BatchMaxEvents, p.cfg.BatchMaxBytes))
+	p.toOutbox(frame(recs, p.cfg.BatchMaxEvents, p.cfg.BatchMaxBytes, nil))
 	if err := p.outbox.Replay(p.publish); err != nil {
 		p.log.Warn("outbox replay paused", "err", err)
 	}
@@ -296,19 +314,25 @@ func (p *Publisher) msg(r Record) *nats.Msg {
 	return events.NewRawMsg(ctx, p.names.Subject(r.Subject), r.ID, r.Type, r.Body)
 }
 
-// records encodes the events of an outcome: billing.usage when funds were
-// reserved (so billing settles or releases them), log.write always.
-func (p *Publisher) records(e queued) []Record {
+// records appends the events of an outcome to out: billing.usage when
+// funds were reserved (so billing settles or releases them), log.write
+// always; their bodies are allocated from a (nil: the heap).
+func (p *Publisher) records(out []Record, e queued, a *arena) []Record {
+	if a == nil {
+		a = &arena{}
+	}
 	o := e.o
 	tp := traceParent(o.Trace)
-	out := make([]Record, 0, 2)
 	if o.Reserved {
+		start := len(a.buf)
+		a.buf = appendUsageEnvelope(a.buf, o, tp)
 		out = append(out, Record{Seq: e.seq, Subject: events.SubjectBillingUsage, ID: o.RequestID,
-			Type: events.TypeBillingUsage, TraceParent: tp, Body: appendUsageEnvelope(make([]byte, 0, 640), o, tp)})
+			Type: events.TypeBillingUsage, TraceParent: tp, Body: a.since(start)})
 	}
-	out = append(out, Record{Seq: e.seq, Subject: events.SubjectLogWrite, ID: o.RequestID,
-		Type: events.TypeLogWrite, TraceParent: tp, Body: appendLogEnvelope(make([]byte, 0, 768), o, tp)})
-	return out
+	start := len(a.buf)
+	a.buf = appendLogEnvelope(a.buf, o, tp)
+	return append(out, Record{Seq: e.seq, Subject: events.SubjectLogWrite, ID: o.RequestID,
+		Type: events.TypeLogWrite, TraceParent: tp, Body: a.since(start)})
 }
 
 func traceParent(sc trace.SpanContext) string {

@@ -16,6 +16,13 @@ type LogSink struct {
 
 // Emit implements biz.EventSink.
 func (s *LogSink) Emit(o *biz.Outcome) {
+	if s.Log.Enabled(context.Background(), slog.LevelInfo) {
+		s.logLine(o)
+	}
+	s.Next.Emit(o)
+}
+
+func (s *LogSink) logLine(o *biz.Outcome) {
 	attrs := []slog.Attr{
 		slog.String("request_id", o.RequestID),
 		slog.String("route", o.Endpoint.String()),
@@ -37,5 +44,4 @@ func (s *LogSink) Emit(o *biz.Outcome) {
 		attrs = append(attrs, slog.String("error_reason", o.ErrorReason))
 	}
 	s.Log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
-	s.Next.Emit(o)
 }

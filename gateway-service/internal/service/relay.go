@@ -267,7 +267,7 @@ func (w *writer) SetHeader(k, v string) { w.ctx.Response.Header.Set(k, v) }
 func (w *writer) WriteBody(status int, ct string, body []byte) {
 	w.ctx.Response.SetStatusCode(status)
 	w.ctx.Response.Header.SetContentType(ct)
-	w.ctx.Response.SetBodyRaw(body)
+	w.ctx.Response.SetBody(body) // a copy into Hertz's pooled buffer: the caller reuses body
 }
 
 func (w *writer) StartStream(status int, ct string) error {
