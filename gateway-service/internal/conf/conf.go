@@ -195,7 +195,9 @@ type Events struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 	// Linger is how long the publisher waits for more events once one
 	// arrived, so several requests' events go out in one round of writes
-	// and acks (default 2 ms; events are never on a response's path).
+	// and acks (default 10 ms; events are never on a response's path, but
+	// each round wakes NATS and the publisher, which costs requests in
+	// flight latency when rounds are small).
 	Linger time.Duration `yaml:"linger"`
 	// BatchMaxEvents and BatchMaxBytes bound one batch message: the events
 	// of one subject published in the same round share a JetStream message
@@ -289,7 +291,7 @@ func (c *Config) SetDefaults() {
 	config.Default(&c.Events.OutboxDir, "var/gateway-outbox")
 	config.Default(&c.Events.OutboxSync, "batch")
 	config.Default(&c.Events.PublishTimeout, 5*time.Second)
-	config.Default(&c.Events.Linger, 2*time.Millisecond)
+	config.Default(&c.Events.Linger, 10*time.Millisecond)
 	config.Default(&c.Events.MaxInFlight, 512)
 	config.Default(&c.Events.BatchMaxEvents, 256)
 	config.Default(&c.Events.BatchMaxBytes, 256<<10)
