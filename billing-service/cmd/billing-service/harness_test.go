@@ -285,6 +285,31 @@ func (h *harness) userEvents(userID string) []events.Envelope {
 	return out
 }
 
+// deadLetters returns the bodies stored on billing.usage's dead subject.
+func (h *harness) deadLetters() [][]byte {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := h.ne.JS.OrderedConsumer(ctx, h.ne.Names.Stream(events.StreamDead), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{h.ne.Names.DeadSubject(events.StreamBilling)}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out [][]byte
+	for i := uint64(0); i < info.NumPending; i++ {
+		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, msg.Data())
+	}
+	return out
+}
+
 // countTypes counts events by type, and usage.recorded per request id.
 func countTypes(evs []events.Envelope) map[string]int {
 	out := map[string]int{}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -318,5 +319,69 @@ func TestLeaseReleasesOncePerRequest(t *testing.T) {
 	}
 	if want := 1_000_000 - 3*costOf(1000, 500); st.BalanceMicros != want || h.user(userID).BalanceMicros != want {
 		t.Fatalf("balance %d (mirror) / %d, want %d", st.BalanceMicros, h.user(userID).BalanceMicros, want)
+	}
+}
+
+// TestBatchMessagesSettleEachRequestOnce stores usage the way the gateway
+// batches it: several requests' envelopes in one message. The same
+// requests then come again, framed differently (another batch id, so the
+// stream's duplicate window does not catch them), and one envelope of a
+// batch is poison: every good request is debited exactly once, the
+// poison one is dead-lettered alone, and the ledger still sums to the
+// balance.
+func TestBatchMessagesSettleEachRequestOnce(t *testing.T) {
+	h := start(t, nil)
+	h.price("gpt-*", priceIn, priceOut)
+	userID, keyID, _ := h.newUser(10_000_000, nil)
+	enc := func(u events.Usage) []byte {
+		b, err := json.Marshal(usageEnvelope(t, u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var reqs []events.Usage
+	for i := 0; i < 12; i++ {
+		reqs = append(reqs, usage(fmt.Sprintf("req-b%02d", i), userID, keyID, int64(100+i), 50))
+	}
+	poison := usage("req-poison", "usr_nobody", keyID, 10, 10) // an unknown user: a permanent failure
+	publishBatch := func(us ...events.Usage) {
+		bodies := make([][]byte, len(us))
+		for i, u := range us {
+			bodies[i] = enc(u)
+		}
+		m := events.NewBatchMsg(h.ne.Names.Subject(events.SubjectBillingUsage), events.NewBatchID(), events.TypeBillingUsage,
+			len(us), events.AppendBatch(nil, bodies...))
+		if _, err := h.ne.JS.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishBatch(reqs[:8]...)
+	publishBatch(append([]events.Usage{poison}, reqs[8:]...)...)
+	publishBatch(reqs[4:10]...) // a replay, framed differently
+	h.publish(reqs[11], "single-copy")
+	h.waitSettled()
+
+	var want int64 = 10_000_000
+	for _, u := range reqs {
+		cost := costOf(u.PromptTokens, u.CompletionTokens)
+		want -= cost
+		if n := h.count(`SELECT count(*) FROM ledger_entries WHERE request_id = $1 AND kind = 'usage' AND amount_micros = $2`, u.RequestID, -cost); n != 1 {
+			t.Errorf("%s: %d debits of %d", u.RequestID, n, cost)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM usage_records WHERE request_id = 'req-poison'`); n != 0 {
+		t.Errorf("the poison envelope was recorded %d times", n)
+	}
+	if got := h.user(userID).BalanceMicros; got != want {
+		t.Errorf("balance %d, want %d", got, want)
+	}
+	h.checkLedger()
+	dead := h.deadLetters()
+	if len(dead) != 1 {
+		t.Fatalf("%d dead letters, want the poison envelope alone", len(dead))
+	}
+	if env, err := events.ParseEnvelope(dead[0]); err != nil || env.ID != "req-poison" {
+		t.Fatalf("dead letter %s (%v)", dead[0], err)
 	}
 }
