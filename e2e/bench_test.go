@@ -46,7 +46,8 @@ type target struct {
 // It is one run whatever b.N is: the report is the result, not ns/op.
 func BenchmarkGateway(b *testing.B) {
 	t := b
-	s := startStack(t, append([]string{"LURUS_LOG_LEVEL=warn"}, benchEnv()...)...)
+	// The gateway logs as it ships (info: one line per request).
+	s := startStack(t, benchEnv()...)
 	tn := s.setupWith(map[string]string{"X-Mock-Scenario": "bench"})
 	// The scenario every path uses: 20 chunks, 1 ms apart when streamed.
 	s.admin(http.MethodPut, s.mock+"/__scenarios/bench", map[string]any{"chunks": 20, "gap_ms": 1}, nil, http.StatusNoContent)

@@ -50,13 +50,30 @@ var secretKeys = map[string]bool{
 	"ticket": true, "secretkey": true, "admintoken": true, "internaltoken": true,
 }
 
-// keyNormalizer drops the separators ignored when matching secretKeys.
-var keyNormalizer = strings.NewReplacer("-", "", "_", "")
+// maxSecretKey is the length of the longest normalized secretKeys name.
+const maxSecretKey = 16
 
 // IsSecretKey reports whether an attribute or header name always holds a
-// secret.
+// secret. It runs for every attribute of every log line, so it normalizes
+// into a stack buffer instead of allocating.
 func IsSecretKey(name string) bool {
-	return secretKeys[keyNormalizer.Replace(strings.ToLower(name))]
+	var buf [maxSecretKey]byte
+	n := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '-' || c == '_':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if n == len(buf) {
+			return false // longer than any secret name
+		}
+		buf[n] = c
+		n++
+	}
+	return secretKeys[string(buf[:n])]
 }
 
 // mayHoldSecret is a cheap first look: every secret pattern contains one of
@@ -114,6 +131,17 @@ func (h *RedactingHandler) Enabled(ctx context.Context, l slog.Level) bool {
 
 // Handle implements slog.Handler.
 func (h *RedactingHandler) Handle(ctx context.Context, r slog.Record) error {
+	// Most records hold nothing to redact: pass them on as they are.
+	clean := RedactString(r.Message) == r.Message
+	if clean {
+		r.Attrs(func(a slog.Attr) bool {
+			clean = attrClean(a)
+			return clean
+		})
+	}
+	if clean {
+		return h.next.Handle(ctx, r)
+	}
 	nr := slog.NewRecord(r.Time, r.Level, RedactString(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		nr.AddAttrs(redactAttr(a))
@@ -134,6 +162,19 @@ func (h *RedactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 // WithGroup implements slog.Handler.
 func (h *RedactingHandler) WithGroup(name string) slog.Handler {
 	return &RedactingHandler{next: h.next.WithGroup(name)}
+}
+
+// attrClean reports, cheaply, that redactAttr would leave a unchanged; any
+// kind it does not know answers false (the slow path then decides).
+func attrClean(a slog.Attr) bool {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		s := a.Value.String()
+		return !IsSecretKey(a.Key) && !mayHoldSecret(s)
+	case slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration, slog.KindTime:
+		return !IsSecretKey(a.Key)
+	}
+	return false
 }
 
 func redactAttr(a slog.Attr) slog.Attr {

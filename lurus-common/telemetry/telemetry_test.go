@@ -144,3 +144,58 @@ func BenchmarkRedactingHandler(b *testing.B) {
 			"model", "gpt-4o-mini", "status", 200, "latency_ms", 3, "user_agent", "OpenAI/Go 3.98.0")
 	}
 }
+
+// The fast path (nothing to redact: the record goes on unchanged) must
+// still catch a secret in the last attribute, under a secret name of any
+// kind, and in the message.
+func TestRedactingHandlerFastPath(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		log    func(*slog.Logger)
+		leaked string
+		kept   []string
+	}{
+		{"clean", func(l *slog.Logger) {
+			l.Info("request", "request_id", "01J0", "status", 200, "latency_us", int64(12), "model", "gpt-4o")
+		}, "", []string{`"request_id":"01J0"`, `"status":200`, `"model":"gpt-4o"`}},
+		{"last attribute", func(l *slog.Logger) {
+			l.Info("request", "request_id", "01J0", "user_agent", "curl sk-lurus-0123456789abcdef")
+		}, "sk-lurus-0123456789abcdef", []string{`"request_id":"01J0"`}},
+		{"secret name, number value", func(l *slog.Logger) {
+			l.Info("request", "request_id", "01J0", "Access-Token", 987654321)
+		}, "987654321", []string{`"request_id":"01J0"`}},
+		{"message", func(l *slog.Logger) { l.Info("key sk-lurus-0123456789abcdef refused", "n", 1) },
+			"sk-lurus-0123456789abcdef", []string{`"n":1`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			tc.log(NewLogger(&buf, "test", slog.LevelInfo))
+			out := buf.String()
+			if tc.leaked != "" && strings.Contains(out, tc.leaked) {
+				t.Fatalf("secret leaked: %s", out)
+			}
+			for _, k := range tc.kept {
+				if !strings.Contains(out, k) {
+					t.Fatalf("expected %s in %s", k, out)
+				}
+			}
+		})
+	}
+}
+
+func TestIsSecretKey(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Authorization": true, "x-api-key": true, "X_Goog_Api_Key": true, "ADMIN-TOKEN": true,
+		"internal_token": true, "Set-Cookie": true, "key": true, "request_id": false, "key_id": false,
+		"tokens": false, "": false, "a-very-long-attribute-name-that-is-not-secret": false,
+	} {
+		if got := IsSecretKey(name); got != want {
+			t.Errorf("IsSecretKey(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for k := range secretKeys {
+		if len(k) > maxSecretKey {
+			t.Errorf("secret key %q is longer than maxSecretKey", k)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -97,9 +98,18 @@ type App struct {
 // provider-service, billing-service, Redis or NATS are down: requests then
 // get 503s (or events go to the outbox) until they answer.
 func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
-	log := telemetry.NewLogger(os.Stdout, "gateway-service", telemetry.ParseLevel(cfg.Log.Level))
+	var out io.Writer = os.Stdout
+	var logBuf *telemetry.BufferedWriter
+	if cfg.Log.FlushInterval > 0 {
+		logBuf = telemetry.NewBufferedWriter(os.Stdout, 64<<10, cfg.Log.FlushInterval)
+		out = logBuf
+	}
+	log := telemetry.NewLogger(out, "gateway-service", telemetry.ParseLevel(cfg.Log.Level))
 	config.ApplyGCPercent(cfg.Runtime.GCPercent)
 	var cleanups []func()
+	if logBuf != nil {
+		cleanups = append(cleanups, func() { _ = logBuf.Close() })
+	}
 	cleanup := func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()

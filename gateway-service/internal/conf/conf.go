@@ -66,6 +66,11 @@ type Server struct {
 // Log is the logger.
 type Log struct {
 	Level string `yaml:"level"`
+	// FlushInterval buffers log lines and writes them out this often (and
+	// when 64 KiB are buffered, and on shutdown) instead of one write per
+	// line (default 100 ms; a negative value writes every line at once). A
+	// hard crash loses at most this long of lines.
+	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
 // Service is an internal dependency reached over HTTP.
@@ -287,6 +292,7 @@ func (c *Config) SetDefaults() {
 	config.Default(&c.Breaker.MinRequests, 20)
 	config.Default(&c.Breaker.Window, 30*time.Second)
 	config.Default(&c.Breaker.Cooldown, 10*time.Second)
+	config.Default(&c.Log.FlushInterval, 100*time.Millisecond)
 	config.Default(&c.Events.QueueSize, 8192)
 	config.Default(&c.Events.OutboxDir, "var/gateway-outbox")
 	config.Default(&c.Events.OutboxSync, "batch")

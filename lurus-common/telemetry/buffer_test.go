@@ -1,0 +1,65 @@
+package telemetry
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is a goroutine-safe bytes.Buffer.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func TestBufferedWriterFlushesOnIntervalAndClose(t *testing.T) {
+	var out lockedBuffer
+	b := NewBufferedWriter(&out, 1<<16, 20*time.Millisecond)
+	if _, err := b.Write([]byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "" {
+		t.Fatal("written through at once: nothing was buffered")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for out.String() != "one\n" {
+		if time.Now().After(deadline) {
+			t.Fatal("the interval flush never came")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				_, _ = b.Write([]byte("line\n"))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "line\n"); n != 800 {
+		t.Fatalf("%d of 800 lines after Close", n)
+	}
+	if err := b.Close(); err != nil { // twice is harmless
+		t.Fatal(err)
+	}
+}
