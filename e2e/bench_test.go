@@ -47,7 +47,7 @@ type target struct {
 func BenchmarkGateway(b *testing.B) {
 	t := b
 	// The gateway logs as it ships (info: one line per request).
-	s := startStack(t, benchEnv()...)
+	s := startStack(t, append([]string{"LURUS_LOG_LEVEL=info"}, benchEnv()...)...)
 	tn := s.setupWith(map[string]string{"X-Mock-Scenario": "bench"})
 	// The scenario every path uses: 20 chunks, 1 ms apart when streamed.
 	s.admin(http.MethodPut, s.mock+"/__scenarios/bench", map[string]any{"chunks": 20, "gap_ms": 1}, nil, http.StatusNoContent)

@@ -1,33 +1,16 @@
 package telemetry
 
 import (
-	"bytes"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
-// lockedBuffer is a goroutine-safe bytes.Buffer.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 func TestBufferedWriterFlushesOnIntervalAndClose(t *testing.T) {
-	var out lockedBuffer
+	var out testenv.LogBuffer
 	b := NewBufferedWriter(&out, 1<<16, 20*time.Millisecond)
 	if _, err := b.Write([]byte("one\n")); err != nil {
 		t.Fatal(err)
