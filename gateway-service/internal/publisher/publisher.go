@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,10 +59,7 @@ type Publisher struct {
 	log     *slog.Logger
 	metrics Metrics
 
-	q       chan queued
-	seq     atomic.Uint64
-	closed  atomic.Bool
-	mu      sync.RWMutex // Emit holds it shared; Close exclusively
+	q       *queue
 	done    chan struct{}
 	spilled atomic.Int64
 
@@ -73,34 +69,20 @@ type Publisher struct {
 	recs  []Record
 }
 
-// queued is an outcome with its emission order.
-type queued struct {
-	o   *biz.Outcome
-	seq uint64
-}
-
 // New returns a publisher; Run starts it.
 func New(cfg Config, nc *nats.Conn, js jetstream.JetStream, names events.Names, ob *Outbox, log *slog.Logger, m Metrics) *Publisher {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = time.Second
 	}
 	return &Publisher{cfg: cfg, nc: nc, js: js, names: names, outbox: ob, log: log, metrics: m,
-		q: make(chan queued, cfg.QueueSize), done: make(chan struct{})}
+		q: newQueue(cfg.QueueSize), done: make(chan struct{})}
 }
 
 // Emit implements biz.EventSink: it never waits for the network. A full
-// queue spills to the outbox (a local file append).
+// queue (or one closed by shutdown) spills to the outbox (a local file
+// append).
 func (p *Publisher) Emit(o *biz.Outcome) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	e := queued{o, p.seq.Add(1)}
-	if p.closed.Load() {
-		p.spill(e)
-		return
-	}
-	select {
-	case p.q <- e:
-	default:
+	if e, ok := p.q.push(o); !ok {
 		p.spill(e)
 	}
 }
@@ -121,13 +103,11 @@ func (p *Publisher) Run(ctx context.Context) {
 	defer close(p.done)
 	tick := time.NewTicker(p.cfg.RetryInterval)
 	defer tick.Stop()
-	batch := make([]queued, 0, 256)
+	batch := make([]queued, 0, roundMax)
 	for {
 		select {
-		case e := <-p.q:
-			batch = append(batch[:0], e)
-			batch = p.gather(ctx, batch)
-			p.handle(batch)
+		case <-p.q.wake:
+			batch = p.round(ctx, batch[:0])
 		case <-tick.C:
 			if p.outbox.Pending() && p.nc.IsConnected() {
 				p.replay()
@@ -136,63 +116,41 @@ func (p *Publisher) Run(ctx context.Context) {
 			p.drain()
 			return
 		}
-		p.metrics.Queued(len(p.q))
+		p.metrics.Queued(p.q.len())
 	}
 }
 
 // Done is closed when Run has drained and returned.
 func (p *Publisher) Done() <-chan struct{} { return p.done }
 
-// gather fills batch with what is queued, waiting up to Linger for more
-// while it is not full.
-func (p *Publisher) gather(ctx context.Context, batch []queued) []queued {
-	batch = p.fill(batch)
-	if p.cfg.Linger <= 0 || len(batch) == cap(batch) {
-		return batch
-	}
-	t := time.NewTimer(p.cfg.Linger)
-	defer t.Stop()
-	for len(batch) < cap(batch) {
+// round publishes what is queued: once the first outcome of a round is
+// in, it waits up to Linger for more (less if the round fills up), takes
+// up to roundMax and publishes them. Whatever is left starts the next
+// round at once.
+func (p *Publisher) round(ctx context.Context, batch []queued) []queued {
+	if p.cfg.Linger > 0 && p.q.len() < roundMax {
+		t := time.NewTimer(p.cfg.Linger)
 		select {
-		case e := <-p.q:
-			batch = append(batch, e)
 		case <-t.C:
-			return batch
+		case <-p.q.wake: // the round filled up
 		case <-ctx.Done():
-			return batch
 		}
+		t.Stop()
 	}
-	return batch
-}
-
-func (p *Publisher) fill(batch []queued) []queued {
-	for len(batch) < cap(batch) {
-		select {
-		case e := <-p.q:
-			batch = append(batch, e)
-		default:
-			return batch
-		}
+	batch = p.q.take(batch, roundMax)
+	if len(batch) > 0 {
+		p.handle(batch)
 	}
+	if p.q.len() > 0 {
+		p.q.signal()
+	}
+	clear(batch) // do not keep outcomes alive until the next round
 	return batch
 }
 
 // drain closes the queue to new outcomes and flushes it.
 func (p *Publisher) drain() {
-	p.mu.Lock()
-	p.closed.Store(true)
-	p.mu.Unlock()
-	var rest []queued
-	for {
-		select {
-		case e := <-p.q:
-			rest = append(rest, e)
-			continue
-		default:
-		}
-		break
-	}
-	if len(rest) > 0 {
+	if rest := p.q.close(); len(rest) > 0 {
 		p.handle(rest)
 	}
 	if p.outbox.Pending() && p.nc.IsConnected() {
@@ -250,14 +208,8 @@ func (p *Publisher) toOutbox(recs []Record) {
 // the outbox's newest record is in it), then publishes the outbox.
 func (p *Publisher) replay() {
 	var recs []Record
-	for {
-		select {
-		case e := <-p.q:
-			recs = p.records(recs, e, nil)
-			continue
-		default:
-		}
-		break
+	for _, e := range p.q.take(nil, 0) {
+		recs = p.records(recs, e, nil)
 	}
 	p.toOutbox(frame(recs, p.cfg.BatchMaxEvents, p.cfg.BatchMaxBytes, nil))
 	if err := p.outbox.Replay(p.publish); err != nil {

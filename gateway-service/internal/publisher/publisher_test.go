@@ -63,13 +63,13 @@ func TestOutboxWhileNATSIsDownThenReplayInOrder(t *testing.T) {
 	for i := 0; i < 10; i++ { // NATS up
 		p.Emit(outcome(i))
 	}
-	waitFor(t, func() bool { return !ob.Pending() && len(p.q) == 0 })
+	waitFor(t, func() bool { return !ob.Pending() && p.q.len() == 0 })
 	px.Cut()
 	waitFor(t, func() bool { return !nc.IsConnected() })
 	for i := 10; i < 50; i++ { // NATS down: queue, then outbox (queue of 16 overflows too)
 		p.Emit(outcome(i))
 	}
-	waitFor(t, func() bool { return len(p.q) == 0 })
+	waitFor(t, func() bool { return p.q.len() == 0 })
 	if !ob.Pending() {
 		t.Fatal("nothing in the outbox while NATS was down")
 	}
@@ -77,7 +77,7 @@ func TestOutboxWhileNATSIsDownThenReplayInOrder(t *testing.T) {
 	for i := 50; i < n; i++ { // back up: new events must queue behind the outbox
 		p.Emit(outcome(i))
 	}
-	waitFor(t, func() bool { return nc.IsConnected() && !ob.Pending() && len(p.q) == 0 })
+	waitFor(t, func() bool { return nc.IsConnected() && !ob.Pending() && p.q.len() == 0 })
 	cancel()
 	<-p.Done()
 
