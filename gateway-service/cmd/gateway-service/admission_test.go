@@ -82,11 +82,14 @@ func TestLeasedAdmission(t *testing.T) {
 
 // TestLeaseRefusedExtension: once the balance is gone, the lease cannot be
 // extended: the request is refused before it reaches upstream and nothing
-// is billed.
+// is billed. (Background refills are off here so that the lease is
+// exactly empty when the balance goes; what a refill holds was reserved
+// while the balance was there, and internal/biz tests cover it.)
 func TestLeaseRefusedExtension(t *testing.T) {
 	oa := newUpstream(t)
+	off := false
 	h := startGateway(t, []internalapi.Provider{provider("prv_oa", internalapi.TypeOpenAI, oa, 0, 1, "gpt-4o")},
-		func(c *conf.Config) { c.Admission.LeaseFactor = 2 })
+		func(c *conf.Config) { c.Admission.LeaseFactor, c.Admission.LeasePrefetch = 2, &off })
 	if resp, body := h.do(http.MethodPost, "/v1/chat/completions", chatBody, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first request: %d %s", resp.StatusCode, body)
 	}

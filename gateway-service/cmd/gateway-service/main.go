@@ -190,7 +190,8 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 
 	admit := data.NewAdmission(admission.New(rdb, cfg.Redis.Prefix), cfg.Admission.Senders, cfg.Admission.MaxBatch)
 	cleanups = append(cleanups, admit.Close)
-	leases := biz.NewLeases(biz.LeaseConfig{Factor: cfg.Admission.LeaseFactor, Window: cfg.Admission.LeaseWindow, MaxShare: cfg.Admission.LeaseMaxShare,
+	leases := biz.NewLeases(biz.LeaseConfig{Factor: cfg.Admission.LeaseFactor, Window: cfg.Admission.LeaseWindow,
+		Prefetch: *cfg.Admission.LeasePrefetch, MaxShare: cfg.Admission.LeaseMaxShare,
 		TTL: cfg.Admission.ReservationTTL, Idle: cfg.Admission.LeaseIdle, Check: cfg.Admission.LeaseCheck, Instance: requestid.New(),
 		FailOpenMaxMicros: cfg.Admission.FailOpenMaxMicros, Observe: m.Admission}, admit, billing)
 	relay := &biz.Relay{

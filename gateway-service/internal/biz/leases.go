@@ -2,6 +2,7 @@ package biz
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,11 @@ type LeaseConfig struct {
 	// admitted in Window at its recent rate, whichever is more. 1 or less
 	// turns leasing off: every request holds its own reservation in Redis.
 	Factor int64
+	// Prefetch extends a lease in the background once three quarters of
+	// its last extension are given out, so a steady key's requests do not
+	// wait for the Redis round trip of an extension; a request that still
+	// finds the lease short while a refill is under way waits for it.
+	Prefetch bool
 	// Window is how much of a busy key's traffic one extension covers
 	// (default 250 ms): the number of extensions — Redis round trips,
 	// during which the key's requests wait — stays near 1/Window per
@@ -75,9 +81,10 @@ type Leases struct {
 	admit  Admitter
 	loader AccountLoader
 
-	mu    sync.Mutex
-	byKey map[string]*lease
-	seq   atomic.Uint64
+	mu      sync.Mutex
+	byKey   map[string]*lease
+	seq     atomic.Uint64
+	refills sync.WaitGroup
 }
 
 type lease struct {
@@ -93,6 +100,11 @@ type lease struct {
 	// since: the key's recent rate, which sizes the next extension.
 	extendedAt time.Time
 	admitted   int64
+	// lastM, lastT size the last extension: a refill starts below a
+	// quarter of it. refilled is closed when the refill under way (if
+	// any) is done.
+	lastM, lastT int64
+	refilled     chan struct{}
 }
 
 // NewLeases returns the admission manager.
@@ -142,6 +154,16 @@ func (l *Leases) Admit(ctx context.Context, h Hold) (Admission, error) {
 			ls.mu.Unlock()
 			continue
 		}
+		if ls.short(h) && ls.refilled != nil { // a refill is under way: wait for it, then look again
+			done := ls.refilled
+			ls.mu.Unlock()
+			select {
+			case <-done:
+				continue
+			case <-ctx.Done():
+				return Admission{}, apperr.Wrap(ctx.Err(), apperr.ReasonAdmissionDown, "admission is unavailable; retry later")
+			}
+		}
 		adm, err := l.take(ctx, ls, h)
 		ls.mu.Unlock()
 		if err != nil {
@@ -150,6 +172,9 @@ func (l *Leases) Admit(ctx context.Context, h Hold) (Admission, error) {
 		return adm, nil
 	}
 }
+
+// short reports whether the lease holds less than h needs. ls.mu is held.
+func (ls *lease) short(h Hold) bool { return ls.micros < h.Micros || ls.tokens < h.Tokens }
 
 func (l *Leases) failOpen(h Hold, err error) (Admission, error) {
 	if apperr.ReasonOf(err) == apperr.ReasonAdmissionDown && l.cfg.FailOpenMaxMicros > 0 && h.Micros <= l.cfg.FailOpenMaxMicros {
@@ -169,48 +194,105 @@ func (l *Leases) leaseFor(h Hold) *lease {
 	return ls
 }
 
-// take gives h its estimate from the lease, extending it when short.
-// ls.mu is held.
+// take gives h its estimate from the lease, extending it when short, and
+// starts a background refill when it runs low. ls.mu is held.
 func (l *Leases) take(ctx context.Context, ls *lease, h Hold) (Admission, error) {
 	now := l.cfg.Now()
 	mode := "local"
-	if ls.micros < h.Micros || ls.tokens < h.Tokens {
+	if ls.short(h) {
 		mode = "extended"
 		needM, needT := max(0, h.Micros-ls.micros), max(0, h.Tokens-ls.tokens)
-		n := l.extensionSize(ls, now)
-		chunkM, chunkT := max(needM, n*h.Micros), max(needT, n*h.Tokens)
-		if ls.avail >= 0 {
-			chunkM = max(needM, min(chunkM, ls.avail/l.cfg.MaxShare))
-		}
-		if ls.quota >= 0 {
-			chunkT = max(needT, min(chunkT, ls.quota/l.cfg.MaxShare))
-		}
-		ext := Hold{ID: ls.id, UserID: h.UserID, KeyID: h.KeyID, KeyLimitMicros: h.KeyLimitMicros, Micros: chunkM, Tokens: chunkT}
+		ext := l.extension(ls, h, needM, needT, now)
 		res, err := l.extend(ctx, ext)
-		if err != nil && apperr.KindOf(err) != apperr.KindUnavailable && (chunkM > needM || chunkT > needT) {
+		full := true
+		if err != nil && apperr.KindOf(err) != apperr.KindUnavailable && (ext.Micros > needM || ext.Tokens > needT) {
 			// a larger extension does not fit: try exactly what is needed
 			ext.Micros, ext.Tokens = needM, needT
 			res, err = l.extend(ctx, ext)
+			full = false
 		}
 		if err != nil {
 			return Admission{}, err
 		}
-		// The remainder can never exceed what the entry holds (it may have
-		// expired and been created anew by this extension).
-		ls.micros = min(ls.micros+ext.Micros, res.HeldMicros)
-		ls.tokens += ext.Tokens
-		ls.avail, ls.quota = res.AvailableMicros-ext.Micros, res.QuotaRemainingTokens
-		if ls.quota >= 0 {
-			ls.quota -= ext.Tokens
+		l.apply(ls, ext, res, now)
+		if !full { // the balance is nearly gone: no refills until a full extension fits again
+			ls.lastM, ls.lastT = 0, 0
 		}
-		ls.renewed, ls.extendedAt, ls.admitted = now, now, 0
 	}
 	ls.admitted++
 	ls.micros -= h.Micros
 	ls.tokens -= h.Tokens
 	ls.used = now
 	l.cfg.Observe(mode)
+	if l.cfg.Prefetch && ls.refilled == nil && ls.lastM > 0 && (ls.micros < ls.lastM/4 || ls.tokens < ls.lastT/4) {
+		ls.refilled = make(chan struct{})
+		l.refills.Add(1)
+		go l.refill(ls, h)
+	}
 	return Admission{ReservationID: ls.id, Micros: h.Micros, Tokens: h.Tokens}, nil
+}
+
+// extension sizes the next extension of ls for requests like h: at least
+// what h still needs, Factor or Window's worth of estimates, at most
+// 1/MaxShare of what the user had available. ls.mu is held.
+func (l *Leases) extension(ls *lease, h Hold, needM, needT int64, now time.Time) Hold {
+	n := l.extensionSize(ls, now)
+	chunkM, chunkT := max(needM, n*h.Micros), max(needT, n*h.Tokens)
+	if ls.avail >= 0 {
+		chunkM = max(needM, min(chunkM, ls.avail/l.cfg.MaxShare))
+	}
+	if ls.quota >= 0 {
+		chunkT = max(needT, min(chunkT, ls.quota/l.cfg.MaxShare))
+	}
+	return Hold{ID: ls.id, UserID: h.UserID, KeyID: h.KeyID, KeyLimitMicros: h.KeyLimitMicros, Micros: chunkM, Tokens: chunkT}
+}
+
+// apply adds an extension Redis granted to the lease. ls.mu is held.
+func (l *Leases) apply(ls *lease, ext Hold, res HoldResult, now time.Time) {
+	// The remainder can never exceed what the entry holds (it may have
+	// expired and been created anew by this extension).
+	ls.micros = min(ls.micros+ext.Micros, res.HeldMicros)
+	ls.tokens += ext.Tokens
+	ls.avail, ls.quota = res.AvailableMicros-ext.Micros, res.QuotaRemainingTokens
+	if ls.quota >= 0 {
+		ls.quota -= ext.Tokens
+	}
+	ls.lastM, ls.lastT = ext.Micros, ext.Tokens
+	ls.renewed, ls.extendedAt, ls.admitted = now, now, 0
+}
+
+var errNothingToRefill = errors.New("leases: nothing to refill")
+
+// refill extends ls in the background, sized like an extension for
+// requests like h. A failure is left to the next request, which extends
+// by itself (and gets the refusal) if it must.
+func (l *Leases) refill(ls *lease, h Hold) {
+	defer l.refills.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ls.mu.Lock()
+	ext := l.extension(ls, h, 0, 0, l.cfg.Now())
+	ls.mu.Unlock()
+	var (
+		res HoldResult
+		err = errNothingToRefill
+	)
+	if ext.Micros > 0 || ext.Tokens > 0 {
+		res, err = l.extend(ctx, ext)
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	defer func() { close(ls.refilled); ls.refilled = nil }()
+	if err != nil {
+		ls.lastM, ls.lastT = 0, 0 // no more refills until a request extends by itself
+		return
+	}
+	if ls.gone { // returned while the refill was under way: return this too
+		l.release(ctx, ls, ext.Micros, ext.Tokens)
+		return
+	}
+	l.apply(ls, ext, res, l.cfg.Now())
+	l.cfg.Observe("refill")
 }
 
 // maxExtension caps the requests one extension is sized for (the
@@ -281,14 +363,20 @@ func (l *Leases) Maintain(ctx context.Context) {
 	}
 }
 
+// release gives micros and tokens of the lease back to the user, once.
+func (l *Leases) release(ctx context.Context, ls *lease, micros, tokens int64) error {
+	if micros <= 0 && tokens <= 0 {
+		return nil
+	}
+	part := Part{ReservationID: ls.id, RequestID: "return:" + l.cfg.Instance + ":" + strconv.FormatUint(l.seq.Add(1), 10),
+		Micros: micros, Tokens: tokens}
+	return l.admit.ReleasePart(ctx, ls.userID, part)
+}
+
 // giveBack returns the lease's remainder and retires it. ls.mu is held.
 func (l *Leases) giveBack(ctx context.Context, ls *lease) {
-	if ls.micros > 0 || ls.tokens > 0 {
-		part := Part{ReservationID: ls.id, RequestID: "return:" + l.cfg.Instance + ":" + strconv.FormatUint(l.seq.Add(1), 10),
-			Micros: ls.micros, Tokens: ls.tokens}
-		if err := l.admit.ReleasePart(ctx, ls.userID, part); err != nil {
-			return // keep it; the next round tries again (or it expires)
-		}
+	if err := l.release(ctx, ls, ls.micros, ls.tokens); err != nil {
+		return // keep it; the next round tries again (or it expires)
 	}
 	ls.micros, ls.tokens, ls.gone = 0, 0, true
 	l.mu.Lock()
@@ -324,8 +412,15 @@ func (l *Leases) Run(ctx context.Context, every time.Duration) {
 }
 
 // ReturnAll gives back every lease's remainder (a clean shutdown, once no
-// request is in flight, leaves nothing held beyond unsettled requests).
+// request is in flight, leaves nothing held beyond unsettled requests),
+// after the refills under way are done.
 func (l *Leases) ReturnAll(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { l.refills.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 	for _, ls := range l.all() {
 		ls.mu.Lock()
 		l.giveBack(ctx, ls)

@@ -20,6 +20,8 @@ type fakeAdmitter struct {
 	calls    int
 	missing  bool // next call answers HoldMissing
 	down     bool
+	// gate, when set, holds every Lease call until it is closed.
+	gate chan struct{}
 }
 
 func newFakeAdmitter(avail int64) *fakeAdmitter {
@@ -27,6 +29,12 @@ func newFakeAdmitter(avail int64) *fakeAdmitter {
 }
 
 func (f *fakeAdmitter) Lease(_ context.Context, h Hold) (HoldResult, error) {
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -277,5 +285,138 @@ func TestLeasesRateSizingKeepsTheShareCap(t *testing.T) {
 		if unused := held - int64(i+1)*10; unused > 80_000/8 {
 			t.Fatalf("after %d requests the lease holds %d unused, above an eighth of the balance", i+1, unused)
 		}
+	}
+}
+
+// modes counts how admissions went (LeaseConfig.Observe).
+type modes struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (m *modes) observe(mode string) { m.mu.Lock(); m.n[mode]++; m.mu.Unlock() }
+
+func (m *modes) get(mode string) int { m.mu.Lock(); defer m.mu.Unlock(); return m.n[mode] }
+
+func (f *fakeAdmitter) heldBy(id string) int64 { f.mu.Lock(); defer f.mu.Unlock(); return f.held[id] }
+
+func (f *fakeAdmitter) callCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.calls }
+
+func prefetching(a *fakeAdmitter, m *modes) *Leases {
+	return NewLeases(LeaseConfig{Factor: 10, Prefetch: true, Instance: "gw1", Observe: m.observe}, a, &fakeLoader{})
+}
+
+func TestLeasesRefillInTheBackground(t *testing.T) {
+	a := newFakeAdmitter(1_000_000)
+	m := &modes{n: map[string]int{}}
+	clk := newClock()
+	// A quiet key (10 requests a second): extensions stay at Factor.
+	l := NewLeases(LeaseConfig{Factor: 10, Prefetch: true, Instance: "gw1", Observe: m.observe, Now: clk.now}, a, &fakeLoader{})
+	ctx := context.Background()
+	for i := 0; i < 40; i++ {
+		if _, err := l.Admit(ctx, hold("r", 100)); err != nil {
+			t.Fatal(err)
+		}
+		l.refills.Wait() // make the background refills deterministic
+		clk.add(100 * time.Millisecond)
+	}
+	// One extension by a request (the first), the rest refilled in the
+	// background before anyone was short.
+	if m.get("extended") != 1 || m.get("local") != 39 || m.get("refill") < 3 {
+		t.Fatalf("modes %v: requests must not wait for extensions once the lease refills itself", m.n)
+	}
+	if held := a.heldBy("lease:gw1:key_1"); held != 1000*int64(1+m.get("refill")) {
+		t.Fatalf("held %d after %d refills", held, m.get("refill"))
+	}
+}
+
+func TestLeasesShortRequestWaitsForTheRefill(t *testing.T) {
+	a := newFakeAdmitter(1_000_000)
+	m := &modes{n: map[string]int{}}
+	l := prefetching(a, m)
+	ctx := context.Background()
+	for i := 0; i < 8; i++ { // 1000 held, 800 given: below a quarter left, a refill starts
+		a.mu.Lock()
+		if i == 7 {
+			a.gate = make(chan struct{})
+		}
+		a.mu.Unlock()
+		if _, err := l.Admit(ctx, hold("r", 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 200 left: two more fit, the third is short and must wait for the
+	// refill held at the gate instead of extending by itself.
+	for i := 0; i < 2; i++ {
+		if _, err := l.Admit(ctx, hold("r", 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { _, err := l.Admit(ctx, hold("r-short", 100)); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("a short request went on while the refill was under way: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	a.mu.Lock()
+	close(a.gate)
+	a.gate = nil
+	a.mu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l.refills.Wait()
+	if m.get("extended") != 1 || a.callCount() < 2 {
+		t.Fatalf("modes %v, %d calls: the short request should have been served by the refill", m.n, a.callCount())
+	}
+}
+
+func TestLeasesRefillOfAReturnedLeaseGoesBack(t *testing.T) {
+	a := newFakeAdmitter(1_000_000)
+	l := prefetching(a, &modes{n: map[string]int{}})
+	ctx := context.Background()
+	for i := 0; i < 7; i++ {
+		if _, err := l.Admit(ctx, hold("r", 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.mu.Lock()
+	a.gate = make(chan struct{})
+	a.mu.Unlock()
+	if _, err := l.Admit(ctx, hold("r8", 100)); err != nil { // starts the refill, held at the gate
+		t.Fatal(err)
+	}
+	l.Forget("key_1", "") // the key changed: the remainder goes back at once
+	a.mu.Lock()
+	close(a.gate)
+	a.gate = nil
+	a.mu.Unlock()
+	l.refills.Wait()
+	// The eight requests' estimates stay held until billing settles them;
+	// the remainder and the late refill both went back.
+	if held := a.heldBy("lease:gw1:key_1"); held != 800 {
+		t.Fatalf("held %d, want only the eight requests' 800", held)
+	}
+}
+
+func TestLeasesRefillThatDoesNotFitStopsRefilling(t *testing.T) {
+	a := newFakeAdmitter(1_500)
+	m := &modes{n: map[string]int{}}
+	l := NewLeases(LeaseConfig{Factor: 10, MaxShare: 1, Prefetch: true, Instance: "gw1", Observe: m.observe}, a, &fakeLoader{})
+	ctx := context.Background()
+	var err error
+	admitted := 0
+	for i := 0; i < 30 && err == nil; i++ {
+		if _, err = l.Admit(ctx, hold("r", 100)); err == nil {
+			admitted++
+		}
+		l.refills.Wait()
+	}
+	if apperr.ReasonOf(err) != apperr.ReasonInsufficientBalance || admitted != 15 {
+		t.Fatalf("admitted %d of a 1500 balance at 100 each, then %v", admitted, err)
+	}
+	if calls := a.callCount(); calls > 10 {
+		t.Fatalf("%d calls to Redis for 16 requests: failed refills must not repeat on every request", calls)
 	}
 }

@@ -114,7 +114,11 @@ type Admission struct {
 	// LeaseWindow: a busy key's extension covers this much of its traffic
 	// at its recent rate when that is more than LeaseFactor estimates
 	// (default 250 ms), so extensions stay a few per second at any rate.
-	LeaseWindow   time.Duration `yaml:"lease_window"`
+	LeaseWindow time.Duration `yaml:"lease_window"`
+	// LeasePrefetch extends a lease in the background once three quarters
+	// of its last extension are given out, so a steady key's requests do
+	// not wait for Redis (default true).
+	LeasePrefetch *bool         `yaml:"lease_prefetch"`
 	LeaseFactor   int64         `yaml:"lease_factor"`
 	LeaseMaxShare int64         `yaml:"lease_max_share"`
 	LeaseIdle     time.Duration `yaml:"lease_idle"`
@@ -270,6 +274,10 @@ func (c *Config) SetDefaults() {
 	config.Default(&c.Admission.MaxBatch, 64)
 	config.Default(&c.Admission.LeaseFactor, 20)
 	config.Default(&c.Admission.LeaseWindow, 250*time.Millisecond)
+	if c.Admission.LeasePrefetch == nil {
+		on := true
+		c.Admission.LeasePrefetch = &on
+	}
 	config.Default(&c.Admission.LeaseMaxShare, 8)
 	config.Default(&c.Admission.LeaseIdle, 30*time.Second)
 	config.Default(&c.Admission.LeaseCheck, 5*time.Second)

@@ -69,7 +69,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_events_published_total",
 			Help: "Events stored by JetStream, by subject."}, []string{"subject"}),
 		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_admissions_total",
-			Help: "Admissions by mode: local (from the key's lease, no round trip), extended (the lease was extended in Redis), reserved (leasing off: a reservation of its own)."}, []string{"mode"}),
+			Help: "Admissions by mode: local (from the key's lease, no round trip), extended (the request waited for the lease to be extended in Redis), reserved (leasing off: a reservation of its own); refill counts background extensions, which admit no request."}, []string{"mode"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.upstream, m.ttfb, m.streams, m.tokens, m.retries,
 		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions)
