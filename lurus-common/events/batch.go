@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A message on billing.usage or log.write carries one envelope (a JSON
@@ -65,10 +64,7 @@ func AppendBatch(dst []byte, envs ...[]byte) []byte {
 // NewBatchMsg builds the message for a batch body of n envelopes of type
 // typ. Trace contexts travel inside the envelopes, not in headers.
 func NewBatchMsg(subject, id, typ string, n int, body []byte) *nats.Msg {
-	m := nats.NewMsg(subject)
-	m.Data = body
-	m.Header.Set(jetstream.MsgIDHeader, id)
-	m.Header.Set(HeaderType, typ)
+	m := NewRawMsg(context.Background(), subject, id, typ, body)
 	m.Header.Set(HeaderBatch, strconv.Itoa(n))
 	return m
 }

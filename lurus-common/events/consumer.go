@@ -212,6 +212,7 @@ func (c *Consumer) RunBatch(ctx context.Context, h BatchHandler) error {
 // why it failed (decoding, or the handler's answer).
 type part struct {
 	d   Delivery
+	raw []byte // what the dead subject gets if it fails: the envelope, or the whole body
 	err error
 }
 
@@ -226,7 +227,7 @@ func (c *Consumer) decode(ctx context.Context, msg jetstream.Msg, batch []part) 
 	}
 	raws, err := SplitBody(msg.Data())
 	if err != nil {
-		return append(batch, part{d: d, err: Permanent(err)})
+		return append(batch, part{d: d, raw: msg.Data(), err: Permanent(err)})
 	}
 	base := d.Ctx
 	d.Parts = len(raws)
@@ -235,11 +236,11 @@ func (c *Consumer) decode(ctx context.Context, msg jetstream.Msg, batch []part) 
 		pd.Part = i
 		env, err := ParseEnvelope(raw)
 		if err != nil {
-			batch = append(batch, part{d: pd, err: Permanent(err)})
+			batch = append(batch, part{d: pd, raw: raw, err: Permanent(err)})
 			continue
 		}
 		pd.Env, pd.Ctx = env, envelopeContext(base, env)
-		batch = append(batch, part{d: pd})
+		batch = append(batch, part{d: pd, raw: raw})
 	}
 	return batch
 }
@@ -308,7 +309,7 @@ func (c *Consumer) finish(ctx context.Context, parts []part) {
 			}
 			continue
 		}
-		if err := c.deadLetter(ctx, p.d, p.err); err != nil {
+		if err := c.deadLetter(ctx, p.d, p.raw, p.err); err != nil {
 			c.cfg.Logger.Error("dead-letter publish failed; will retry", "durable", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
 			c.retry(parts, err)
 			return
@@ -354,16 +355,13 @@ func (c *Consumer) retry(parts []part, cause error) {
 	}
 }
 
-// deadLetter stores what d holds on the dead subject with the reason: the
-// envelope alone when it is one part of a batch, else the message body.
-func (c *Consumer) deadLetter(ctx context.Context, d Delivery, reason error) error {
+// deadLetter stores body (the envelope of d, or the whole message when
+// it could not be split) on the dead subject with the reason.
+func (c *Consumer) deadLetter(ctx context.Context, d Delivery, body []byte, reason error) error {
 	m := nats.NewMsg(c.cfg.DeadSubject)
-	m.Data = d.Msg.Data()
+	m.Data = body
 	id := c.cfg.Stream + "-" + strconv.FormatUint(d.StreamSeq, 10)
 	if d.Parts > 1 {
-		if raws, err := SplitBody(d.Msg.Data()); err == nil && d.Part < len(raws) {
-			m.Data = raws[d.Part]
-		}
 		m.Header.Set(HeaderDeadPart, strconv.Itoa(d.Part))
 		id += "-" + strconv.Itoa(d.Part)
 	}

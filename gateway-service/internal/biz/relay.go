@@ -17,6 +17,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 )
 
 // RelayConfig tunes the relay.
@@ -69,12 +70,16 @@ type Request struct {
 	Started time.Time
 }
 
+// HeaderClientRequestID echoes a client's own request id (OpenAI's name
+// for it); a client may also send its id under this name.
+const HeaderClientRequestID = "X-Client-Request-Id"
+
 // setIDHeaders sets X-Request-Id, and X-Client-Request-Id when the
 // client sent an id of its own.
 func (req *Request) setIDHeaders(w ClientWriter) {
-	w.SetHeader("X-Request-Id", req.ID)
+	w.SetHeader(requestid.Header, req.ID)
 	if req.ClientID != "" {
-		w.SetHeader("X-Client-Request-Id", req.ClientID)
+		w.SetHeader(HeaderClientRequestID, req.ClientID)
 	}
 }
 

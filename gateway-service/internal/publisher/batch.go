@@ -22,11 +22,12 @@ func frame(recs []Record, maxEvents, maxBytes int, a *arena) []Record {
 		a = &arena{}
 	}
 	out := make([]Record, 0, 4)
-	var done [4]string // subjects framed already (the gateway has two)
+	var done []string // subjects framed already (the gateway has two)
 	for i, first := range recs {
-		if slices.Contains(done[:], first.Subject) {
+		if slices.Contains(done, first.Subject) {
 			continue
 		}
+		done = append(done, first.Subject)
 		var (
 			cur   Record // the batch being filled
 			alone Record // its first record, while it is the only one
@@ -62,11 +63,6 @@ func frame(recs []Record, maxEvents, maxBytes int, a *arena) []Record {
 			cur.N++
 		}
 		flush()
-		if j := slices.Index(done[:], ""); j >= 0 {
-			done[j] = first.Subject
-		} else {
-			panic("publisher: more than four subjects in one round")
-		}
 	}
 	slices.SortStableFunc(out, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out

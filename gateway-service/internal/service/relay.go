@@ -107,7 +107,7 @@ func (s *Relay) NotFound(_ context.Context, ctx *app.RequestContext) {
 
 func (s *Relay) fail(ctx *app.RequestContext, f biz.Format, err error) {
 	status, body := biz.ErrorBody(f, err)
-	ctx.Response.Header.Set("X-Request-Id", s.requestID(ctx))
+	ctx.Response.Header.Set(requestid.Header, requestid.New())
 	ctx.Data(status, "application/json", body)
 }
 
@@ -236,25 +236,18 @@ func (s *Relay) trusted(a netip.Addr) bool {
 	return false
 }
 
-// requestID is the id of a request answered before it reaches the relay.
-func (s *Relay) requestID(*app.RequestContext) string { return requestid.New() }
-
 // clientRequestID is the client's own X-Request-Id (or X-Client-Request-Id)
 // when it is a valid UUID or ULID. It is echoed and logged, never used as
 // the request id: billing settles each request id once, so an id the
 // client chooses could make every repeat of it free.
 func clientRequestID(ctx *app.RequestContext) string {
-	for _, h := range []string{requestid.Header, ClientRequestIDHeader} {
+	for _, h := range []string{requestid.Header, biz.HeaderClientRequestID} {
 		if v := string(ctx.Request.Header.Peek(h)); requestid.Valid(v) {
 			return v
 		}
 	}
 	return ""
 }
-
-// ClientRequestIDHeader also carries a client's own request id (OpenAI's
-// name for it); the answer echoes it under this name.
-const ClientRequestIDHeader = "X-Client-Request-Id"
 
 // writer is biz.ClientWriter over a Hertz request context.
 type writer struct {
