@@ -22,7 +22,12 @@ $(DEV_ENV_MK): dev.env
 		dev.env > $@
 include $(DEV_ENV_MK)
 
-.PHONY: help stack-up stack-down stop stack-status test test-short build run fmt-check lint vuln clean
+.PHONY: help stack-up stack-down stop stack-status test test-short fuzz build run fmt-check lint vuln clean
+
+# How long each fuzz target runs: FUZZTIME in `make fuzz`, FUZZTIME_TEST in
+# the short pass at the end of `make test` (CI). `make fuzz FUZZTIME=10m`.
+FUZZTIME ?= 60s
+FUZZTIME_TEST ?= 3s
 
 help: ## list the targets
 	@printf 'Lurus Switch make targets:\n'
@@ -40,11 +45,15 @@ stack-down stop: ## stop the services `make run` started, then the servers stack
 stack-status: ## one line per server: up/down, reused/started, address
 	scripts/stack.sh status
 
-test: fmt-check stack-up ## gofmt check, stack-up, then go vet + go test -race in every go.work module
+test: fmt-check stack-up ## gofmt check, stack-up, go vet + go test -race in every go.work module, then each fuzz target for FUZZTIME_TEST
 	scripts/go-modules.sh test
+	FUZZTIME=$(FUZZTIME_TEST) scripts/go-modules.sh fuzz
 
 test-short: stack-up ## stack-up, then go vet + go test (no -race) in every module: the quick loop
 	scripts/go-modules.sh test-short
+
+fuzz: ## run every FuzzXxx target of every module, one at a time, for FUZZTIME (default 60s)
+	FUZZTIME=$(FUZZTIME) scripts/go-modules.sh fuzz
 
 build: ## build bin/<service> for every <module>/cmd/<module>, plus bin/mock-upstream
 	scripts/go-modules.sh build

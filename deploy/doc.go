@@ -7,7 +7,8 @@
 // rename on either side fails a test instead of a deployment.
 //
 // Run them with `go test ./...` in this directory (kubectl must be on PATH
-// for the K3S checks; LURUS_REQUIRE_INTEGRATION=1 turns its absence into a
-// failure). `go test -run TestCopies -update` refreshes the copies that
+// for the K3S checks, and PostgreSQL's server binaries installed for the
+// checks that run the postgres init scripts against a throwaway server;
+// LURUS_REQUIRE_INTEGRATION=1 turns their absence into a failure). `go test -run TestCopies -update` refreshes the copies that
 // kustomize needs inside deploy/k3s from their sources.
 package deploy

@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -511,4 +512,15 @@ func TestServiceConfigsHaveListenAddress(t *testing.T) {
 	if !src.Strings["127.0.0.1:18190"] || !src.Strings["MOCK_UPSTREAM_ADDR"] {
 		t.Errorf("gateway-service sources lack mock-upstream's 127.0.0.1:18190 default or MOCK_UPSTREAM_ADDR")
 	}
+}
+
+// freePort returns a loopback TCP port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -9,10 +9,17 @@
 #   scripts/go-modules.sh build        bin/<m> from <m>/cmd/<m>/main.go, plus bin/mock-upstream
 #   scripts/go-modules.sh fmt-check    gofmt -l over the tracked .go files
 #   scripts/go-modules.sh vuln         govulncheck ./... in each module
+#   scripts/go-modules.sh fuzz         every func FuzzXxx of every module, one at a time, for FUZZTIME
 #
 # Every module is visited even when one fails; a summary line per module is
 # printed and the exit status is 1 if any failed. GOTESTFLAGS adds flags to
 # go test (e.g. GOTESTFLAGS='-run TestLedger -v').
+#
+# fuzz: FUZZTIME is how long each target runs (default 60s; make test uses
+# a few seconds), FUZZ_RUN narrows the targets (a go test -list regexp,
+# default ^Fuzz), FUZZFLAGS adds flags (e.g. FUZZFLAGS='-parallel 2'). A
+# failing input is written by go test to <package>/testdata/fuzz/<Target>/;
+# commit it with the fix, so the seed corpus keeps the regression.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -165,6 +172,75 @@ cmd_vuln() {
 	finish vuln
 }
 
+# fuzz_candidates DIR prints the import paths of the packages of module DIR
+# whose test files declare a fuzz target. A cheap filter only: go test -list
+# (which builds and starts the test binary) decides which targets exist.
+fuzz_candidates() {
+	local pkg files
+	(cd "$ROOT/$1" && go list -f '{{.ImportPath}}{{range .TestGoFiles}} {{$.Dir}}/{{.}}{{end}}{{range .XTestGoFiles}} {{$.Dir}}/{{.}}{{end}}' ./...) |
+		while read -r pkg files; do
+			# shellcheck disable=SC2086 # one path a word; the repository has no spaces in paths
+			if [[ -n "$files" ]] && grep -qE '^func Fuzz[A-Z0-9_]' $files; then
+				printf '%s\n' "$pkg"
+			fi
+		done
+}
+
+# cmd_fuzz runs every fuzz target of every module for FUZZTIME, one target
+# and one package per go test (-fuzz accepts no more), printing a line per
+# target and a summary. Modules without fuzz targets are listed as such.
+cmd_fuzz() {
+	local fuzztime="${FUZZTIME:-60s}" m modpath pkg name short start out rc n=0 failed_input
+	local targets=() flags=()
+	read -ra flags <<<"${FUZZFLAGS:-}"
+	out="$(mktemp)"
+	trap 'rm -f "$out"' RETURN
+	for m in "${MODULES[@]}"; do
+		if ! has_packages "$m"; then
+			record skip "$m" "no Go packages yet"
+			continue
+		fi
+		local pkgs=()
+		if ! mapfile -t pkgs < <(fuzz_candidates "$m") || ! (cd "$ROOT/$m" && go list ./... >/dev/null); then
+			record FAIL "$m" "go list failed"
+			continue
+		fi
+		targets=()
+		modpath="$(sed -n 's/^module[[:space:]]*//p' "$ROOT/$m/go.mod")"
+		for pkg in "${pkgs[@]}"; do
+			if ! (cd "$ROOT/$m" && go test -list "${FUZZ_RUN:-^Fuzz}" "$pkg") >"$out" 2>&1; then
+				cat "$out" >&2
+				record FAIL "$m" "go test -list failed in $pkg"
+				continue
+			fi
+			while read -r name; do targets+=("$pkg $name"); done < <(grep -E '^Fuzz[A-Za-z0-9_]*$' "$out")
+		done
+		if ((${#targets[@]} == 0)); then
+			record skip "$m" "no fuzz targets"
+			continue
+		fi
+		local t
+		for t in "${targets[@]}"; do
+			read -r pkg name <<<"$t"
+			n=$((n + 1))
+			short="$m${pkg#"$modpath"}"
+			printf -- '--- fuzz %s %s for %s\n' "$short" "$name" "$fuzztime"
+			start=$SECONDS
+			rc=0
+			(cd "$ROOT/$m" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "${flags[@]}" "$pkg") >"$out" 2>&1 || rc=$?
+			if ((rc == 0)); then
+				record ok "$m" "$short $name ($((SECONDS - start))s)"
+			else
+				tail -n 40 "$out" >&2
+				failed_input="$(sed -n 's/.*Failing input written to \(.*\)$/\1/p' "$out" | head -n 1)"
+				record FAIL "$m" "$short $name ($((SECONDS - start))s)${failed_input:+, input in $short/$failed_input}"
+			fi
+		done
+	done
+	say "fuzz: $n targets, $fuzztime each"
+	finish fuzz
+}
+
 case "${1:-}" in
 list) printf '%s\n' "${MODULES[@]}" ;;
 vet) cmd_vet ;;
@@ -173,8 +249,9 @@ test-short) cmd_test "" ;;
 build) cmd_build ;;
 fmt-check) cmd_fmt_check ;;
 vuln) cmd_vuln ;;
+fuzz) cmd_fuzz ;;
 *)
-	echo "usage: $0 list|vet|test|test-short|build|fmt-check|vuln" >&2
+	echo "usage: $0 list|vet|test|test-short|build|fmt-check|vuln|fuzz" >&2
 	exit 2
 	;;
 esac

@@ -18,14 +18,22 @@ var ErrMalformed = errors.New("malformed model pattern")
 // IsGlob reports whether p contains wildcard syntax.
 func IsGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
 
+// maxLen bounds a pattern's length.
+const maxLen = 256
+
+// refusedLiteral reports whether c may not stand outside a class: ASCII
+// whitespace and control characters. Match applies the same rule as
+// Validate, so a malformed pattern matches nothing.
+func refusedLiteral(c byte) bool { return c < 0x80 && unicode.IsSpace(rune(c)) || c < 0x20 }
+
 // Validate checks that p is a usable pattern.
 func Validate(p string) error {
-	if p == "" || len(p) > 256 {
-		return fmt.Errorf("%w: %q: empty or longer than 256", ErrMalformed, p)
+	if p == "" || len(p) > maxLen {
+		return fmt.Errorf("%w: %q: empty or longer than %d", ErrMalformed, p, maxLen)
 	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		if c < 0x80 && unicode.IsSpace(rune(c)) || c < 0x20 {
+		if refusedLiteral(c) {
 			return fmt.Errorf("%w: %q: whitespace or control character", ErrMalformed, p)
 		}
 		switch c {
@@ -63,7 +71,11 @@ func classEnd(p string, i int) (int, bool) {
 // nothing.
 func Match(p, name string) bool {
 	// Iterative matcher with single-star backtracking: linear in practice,
-	// no recursion, no allocation.
+	// no recursion, no allocation. A match consumes every byte of p, so
+	// the checks on the literal branch see every byte Validate would.
+	if p == "" || len(p) > maxLen {
+		return false
+	}
 	px, nx := 0, 0
 	starPx, starNx := -1, -1
 	for nx < len(name) || px < len(p) {
@@ -90,6 +102,9 @@ func Match(p, name string) bool {
 					continue
 				}
 			default:
+				if c == ']' || refusedLiteral(c) {
+					return false
+				}
 				if nx < len(name) && name[nx] == c {
 					px++
 					nx++

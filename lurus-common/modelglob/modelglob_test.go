@@ -29,7 +29,10 @@ func TestMatch(t *testing.T) {
 		{"a*b*c", "aXXbYY", false},
 		{"*-mini", "gpt-4o-mini", true},
 		{"gpt-[4", "gpt-4", false},
-		{"", "", true},
+		// Patterns Validate refuses match nothing, not even themselves.
+		{"", "", false},
+		{"x]", "x]", false},
+		{"a b", "a b", false},
 	}
 	for _, tt := range tests {
 		if got := Match(tt.p, tt.name); got != tt.want {

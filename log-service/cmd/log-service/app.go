@@ -50,31 +50,33 @@ type appHooks struct {
 
 // newApp wires the service by hand: ClickHouse, NATS, the consumer, the
 // HTTP API. The returned cleanup closes what newApp opened; call it after
-// Run returns.
+// Run returns. On error newApp has already closed what it opened and the
+// cleanup is nil.
 func newApp(cfg conf.Config) (*App, func(), error) { return newAppWith(cfg, appHooks{}) }
 
-func newAppWith(cfg conf.Config, hooks appHooks) (app *App, cleanup func(), err error) {
+func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
+	log := telemetry.NewLogger(os.Stderr, serviceName, telemetry.ParseLevel(cfg.Log.Level))
+	sec, err := conf.LoadSecrets()
+	if err != nil {
+		return nil, nil, err
+	}
 	var closers []func()
-	cleanup = func() {
+	cleanup := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	defer func() {
-		if err != nil {
-			cleanup()
-		}
-	}()
-	log := telemetry.NewLogger(os.Stderr, serviceName, telemetry.ParseLevel(cfg.Log.Level))
-	sec, err := conf.LoadSecrets()
-	if err != nil {
+	// fail closes what is open so far; every error after the first closer
+	// returns through it.
+	fail := func(err error) (*App, func(), error) {
+		cleanup()
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	shutdownTracing, err := telemetry.SetupTracing(ctx, serviceName)
 	if err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
 	closers = append(closers, func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -84,7 +86,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (app *App, cleanup func(), err 
 
 	conn, err := data.Open(cfg.ClickHouse, sec.ClickHousePassword, cfg.ClickHouse.Database)
 	if err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
 	closers = append(closers, func() { _ = conn.Close() })
 	store := data.NewStore(conn)
@@ -94,22 +96,22 @@ func newAppWith(cfg conf.Config, hooks appHooks) (app *App, cleanup func(), err 
 
 	nc, err := nats.Connect(cfg.NATS.URL, nats.Name(serviceName), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
 	if err != nil {
-		return nil, nil, fmt.Errorf("nats %s: %w", cfg.NATS.URL, err)
+		return fail(fmt.Errorf("nats %s: %w", cfg.NATS.URL, err))
 	}
 	closers = append(closers, nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
 	names := events.NewNames(cfg.NATS.Namespace)
 	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
 
 	reg := telemetry.NewRegistry()
 	m := metrics.New(reg)
 	ing := biz.NewIngester(store)
-	app = &App{Log: log, Ingester: ing, Metrics: m}
+	app := &App{Log: log, Ingester: ing, Metrics: m}
 
 	servers := []transport.Server{}
 	if cfg.Consumer.Enabled {
@@ -120,7 +122,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (app *App, cleanup func(), err 
 			Backoff: c.Backoff, LagInterval: c.LagInterval, BeforeAck: hooks.beforeAck,
 		}, ing, m, log)
 		if err != nil {
-			return nil, nil, err
+			return fail(err)
 		}
 		servers = append(servers, app.Consumer)
 	}
