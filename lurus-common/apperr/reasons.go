@@ -36,6 +36,9 @@ const (
 	ReasonInvalidDeviceID   Reason = "INVALID_DEVICE_ID"
 	ReasonInvalidMessage    Reason = "INVALID_MESSAGE"
 	ReasonUnsupportedAction Reason = "UNSUPPORTED_ACTION"
+	// ReasonDuplicateKey: a JSON object of a request body repeats a key
+	// (after decoding escapes); readers disagree on which one counts.
+	ReasonDuplicateKey Reason = "DUPLICATE_KEY"
 
 	// unauthenticated
 	ReasonMissingCredentials Reason = "MISSING_CREDENTIALS"
@@ -115,6 +118,7 @@ var registry = map[Reason]Kind{
 	ReasonInvalidDeviceID:   KindInvalid,
 	ReasonInvalidMessage:    KindInvalid,
 	ReasonUnsupportedAction: KindNotFound,
+	ReasonDuplicateKey:      KindInvalid,
 
 	ReasonMissingCredentials: KindUnauthenticated,
 	ReasonInvalidCredentials: KindUnauthenticated,

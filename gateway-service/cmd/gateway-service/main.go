@@ -196,7 +196,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		FailOpenMaxMicros: cfg.Admission.FailOpenMaxMicros, Observe: m.Admission}, admit, billing)
 	relay := &biz.Relay{
 		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, DrainTimeout: cfg.Relay.DrainTimeout,
-			MaxResponseBytes: cfg.Upstream.MaxResponseBytes},
+			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxChoices: cfg.Estimate.MaxChoices},
 		Keys: keys, Router: router, Prices: prices,
 		Leases:   leases,
 		Upstream: data.NewUpstream(data.UpstreamConfig{MaxConnsPerHost: cfg.Upstream.MaxConnsPerHost, AllowPrivateNetwork: cfg.Upstream.AllowPrivateNetwork}),

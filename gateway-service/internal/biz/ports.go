@@ -81,7 +81,10 @@ type Hold struct {
 	ID, UserID, KeyID string
 	KeyLimitMicros    int64
 	Micros, Tokens    int64
-	TTL               time.Duration
+	// HeldOutputTokens is the output part of Tokens: the cap upstream is
+	// told × choices (0 for endpoints without output).
+	HeldOutputTokens int64
+	TTL              time.Duration
 }
 
 // Admitter holds estimated costs in Redis (the admission mirror shared
@@ -156,8 +159,11 @@ type Outcome struct {
 	// Admission is what was held for it (empty when admitted without a
 	// hold while Redis was down, under fail-open).
 	Admission Admission
-	ClientIP  netip.Addr
-	UserAgent string
+	// HeldOutputTokens is the output the hold priced (the cap upstream was
+	// told × choices); delivered output beyond it was not paid for.
+	HeldOutputTokens int64
+	ClientIP         netip.Addr
+	UserAgent        string
 	// Trace is the request's span context, carried into event headers.
 	Trace trace.SpanContext
 }

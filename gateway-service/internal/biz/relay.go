@@ -25,6 +25,8 @@ type RelayConfig struct {
 	MaxAttempts      int
 	DrainTimeout     time.Duration
 	MaxResponseBytes int
+	// MaxChoices bounds n, best_of and candidateCount (400 above).
+	MaxChoices int64
 }
 
 // Relay is the hot path use case: authenticate, authorize, route, admit,
@@ -156,9 +158,12 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 	}
 	o.UserID, o.KeyID = ki.UserID, ki.KeyID
 
-	info, err := ParseRequest(req.Endpoint, req.PathModel, req.Body)
+	info, err := ParseRequest(req.Endpoint, req.PathModel, req.Body, r.Cfg.MaxChoices)
 	if err != nil {
 		return err
+	}
+	if req.Endpoint.HasOutput() {
+		info.OutputCap = r.Prices.OutputCap(info.Model, info.MaxOutput)
 	}
 	o.Model, o.Stream = info.Model, info.Stream
 	if err := ki.Authorize(info.Model, req.ClientIP, r.Now()); err != nil {
@@ -178,19 +183,21 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 		if err != nil {
 			return err
 		}
-		o.Reserved, o.Admission = true, adm
+		o.Reserved, o.Admission, o.HeldOutputTokens = true, adm, h.HeldOutputTokens
 	}
 	return r.relay(ctx, req, w, o, info, cands)
 }
 
-// hold is the reservation a request needs: its estimated cost and tokens.
+// hold is the reservation a request needs: its estimated cost and tokens,
+// with the output part priced at the cap upstream is told × choices.
 func (r *Relay) hold(req *Request, ki *KeyInfo, info RequestInfo) (Hold, error) {
-	micros, tokens, err := r.Prices.Estimate(info.Model, ki.UserGroup, len(req.Body), info.MaxOutput, req.Endpoint.HasOutput())
+	out := info.HeldOutput()
+	micros, tokens, err := r.Prices.Estimate(info.Model, ki.UserGroup, len(req.Body), out)
 	if err != nil {
 		return Hold{}, err
 	}
 	return Hold{ID: req.ID, UserID: ki.UserID, KeyID: ki.KeyID, KeyLimitMicros: ki.SpendLimitMicros,
-		Micros: micros, Tokens: tokens}, nil
+		Micros: micros, Tokens: tokens, HeldOutputTokens: out}, nil
 }
 
 // failure is why an attempt was given up.
@@ -532,7 +539,7 @@ func copyResponseHeaders(resp UpstreamResponse, w ClientWriter) {
 // upstream credential; the body with the model alias and usage request
 // rewritten.
 func (r *Relay) buildUpstream(req *Request, info RequestInfo, c *Candidate) (*UpstreamRequest, error) {
-	body, err := RewriteRequest(req.Endpoint, info, c.UpstreamModel, req.Body)
+	body, err := RewriteRequest(req.Endpoint, info, c.UpstreamModel, c.Provider.Type, req.Body)
 	if err != nil {
 		return nil, err
 	}

@@ -347,11 +347,11 @@ func TestRewriteRequest(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			info, err := ParseRequest(c.ep, "gem", []byte(c.body))
+			info, err := ParseRequest(c.ep, "gem", []byte(c.body), 16)
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := RewriteRequest(c.ep, info, c.model, []byte(c.body))
+			out, err := RewriteRequest(c.ep, info, c.model, "openai", []byte(c.body))
 			if err != nil || string(out) != c.want {
 				t.Fatalf("got %s (%v), want %s", out, err, c.want)
 			}
@@ -367,15 +367,17 @@ func TestParseRequest(t *testing.T) {
 		max    int64
 	}{
 		{EndpointChatCompletions, `{"model":"m","max_completion_tokens":7,"max_tokens":9}`, "", 7},
+		{EndpointChatCompletions, `{"model":"m","max_output_tokens":1}`, "", 0},
 		{EndpointResponses, `{"model":"m","max_output_tokens":5}`, "", 5},
 		{EndpointMessages, `{"model":"m","max_tokens":3}`, "", 3},
 		{EndpointGenerateContent, `{"generationConfig":{"maxOutputTokens":11}}`, "", 11},
 		{EndpointChatCompletions, `[1,2]`, apperr.ReasonMalformedJSON, 0},
 		{EndpointChatCompletions, `{"model":}`, apperr.ReasonMalformedJSON, 0},
-		{EndpointChatCompletions, `{"model":5}`, apperr.ReasonMissingModel, 0},
+		{EndpointChatCompletions, `{"model":5}`, apperr.ReasonInvalidArgument, 0},
+		{EndpointChatCompletions, `{"stream":true}`, apperr.ReasonMissingModel, 0},
 	}
 	for _, c := range cases {
-		info, err := ParseRequest(c.ep, "gem", []byte(c.body))
+		info, err := ParseRequest(c.ep, "gem", []byte(c.body), 16)
 		if apperr.ReasonOf(err) != c.reason && !(err == nil && c.reason == "") {
 			t.Errorf("%s: err %v, want %s", c.body, err, c.reason)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 )
 
@@ -223,12 +224,23 @@ type Estimate struct {
 	// (default 3: JSON overhead makes the count high, which is the safe
 	// side for a hold).
 	BytesPerToken int `yaml:"bytes_per_token"`
-	// DefaultMaxOutputTokens is the output cap assumed when a request sets
-	// none (default 4096).
-	DefaultMaxOutputTokens int64 `yaml:"default_max_output_tokens"`
-	// ModelMaxOutputTokens overrides it per model glob.
+	// ModelMaxOutputTokens is each model's output limit, by model glob
+	// (the most specific pattern wins). A request's output cap is the
+	// smaller of the client's and this limit; the gateway writes it into
+	// the field the endpoint honours and the hold prices it, so a limit
+	// above what the model really allows only makes holds larger.
 	ModelMaxOutputTokens map[string]int64 `yaml:"model_max_output_tokens"`
+	// DefaultMaxOutputTokens is the limit of a model no pattern matches
+	// (default 4096).
+	DefaultMaxOutputTokens int64 `yaml:"default_max_output_tokens"`
+	// MaxChoices bounds OpenAI n and best_of and Gemini candidateCount,
+	// which multiply the output a request holds (default 16; above: 400).
+	MaxChoices int64 `yaml:"max_choices"`
 }
+
+// maxOutputLimit bounds configured output limits, so cap × choices ×
+// price cannot overflow.
+const maxOutputLimit = 10_000_000
 
 // Secrets are read from the environment, never from YAML.
 type Secrets struct {
@@ -311,6 +323,7 @@ func (c *Config) SetDefaults() {
 	config.Default(&c.Events.BatchMaxBytes, 256<<10)
 	config.Default(&c.Estimate.BytesPerToken, 3)
 	config.Default(&c.Estimate.DefaultMaxOutputTokens, 4096)
+	config.Default(&c.Estimate.MaxChoices, 16)
 }
 
 // Validate checks the values.
@@ -356,8 +369,19 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, errors.New(`events.outbox_sync must be "always" or "batch"`))
 	}
-	if c.Estimate.BytesPerToken < 1 || c.Estimate.DefaultMaxOutputTokens < 1 {
-		errs = append(errs, errors.New("estimate.bytes_per_token and default_max_output_tokens must be ≥ 1"))
+	if c.Estimate.BytesPerToken < 1 || c.Estimate.DefaultMaxOutputTokens < 1 || c.Estimate.DefaultMaxOutputTokens > maxOutputLimit {
+		errs = append(errs, fmt.Errorf("estimate.bytes_per_token must be ≥ 1 and default_max_output_tokens in [1, %d]", maxOutputLimit))
+	}
+	for p, v := range c.Estimate.ModelMaxOutputTokens {
+		if err := modelglob.Validate(p); err != nil {
+			errs = append(errs, fmt.Errorf("estimate.model_max_output_tokens: %w", err))
+		}
+		if v < 1 || v > maxOutputLimit {
+			errs = append(errs, fmt.Errorf("estimate.model_max_output_tokens[%s] must be in [1, %d]", p, maxOutputLimit))
+		}
+	}
+	if c.Estimate.MaxChoices < 1 || c.Estimate.MaxChoices > 128 {
+		errs = append(errs, errors.New("estimate.max_choices must be in [1, 128]"))
 	}
 	return errors.Join(errs...)
 }

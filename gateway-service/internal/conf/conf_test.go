@@ -19,6 +19,15 @@ func TestShippedConfigLoads(t *testing.T) {
 	if c.Server.MaxBodyBytes != 32<<20 || c.Relay.DrainTimeout != 30*time.Second || c.Auth.PositiveTTL != time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
+	// The shipped output limit table is seeded with published limits.
+	for model, want := range map[string]int64{"gpt-4o*": 16384, "claude-sonnet-4*": 64000, "gemini-2.5-pro*": 65536} {
+		if got := c.Estimate.ModelMaxOutputTokens[model]; got != want {
+			t.Errorf("model_max_output_tokens[%s] = %d, want %d", model, got, want)
+		}
+	}
+	if c.Estimate.MaxChoices != 16 || c.Estimate.DefaultMaxOutputTokens != 4096 {
+		t.Errorf("estimate: %+v", c.Estimate)
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -27,6 +36,11 @@ func TestValidate(t *testing.T) {
 		"bad proxy cidr":        func(c *Config) { c.Server.TrustedProxies = []string{"nope"} },
 		"bad sync policy":       func(c *Config) { c.Events.OutboxSync = "sometimes" },
 		"retry ratio":           func(c *Config) { c.Relay.RetryRatio = 2 },
+		"max choices 0":         func(c *Config) { c.Estimate.MaxChoices = 0 },
+		"output limit 0":        func(c *Config) { c.Estimate.ModelMaxOutputTokens = map[string]int64{"gpt-*": 0} },
+		"output limit huge":     func(c *Config) { c.Estimate.ModelMaxOutputTokens = map[string]int64{"gpt-*": 1 << 40} },
+		"output limit bad glob": func(c *Config) { c.Estimate.ModelMaxOutputTokens = map[string]int64{"gpt-[": 10} },
+		"default limit huge":    func(c *Config) { c.Estimate.DefaultMaxOutputTokens = 1 << 40 },
 	}
 	for name, mut := range cases {
 		var c Config

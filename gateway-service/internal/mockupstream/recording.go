@@ -32,6 +32,9 @@ type RecordedRequest struct {
 	// Model is the request's model: the body's "model", or the model or
 	// deployment in the path for Gemini and Azure.
 	Model string `json:"model"`
+	// OutputCaps are the output cap fields the body holds, by path (see
+	// outputCapPaths), for tests that check which cap reached upstream.
+	OutputCaps map[string]int64 `json:"output_caps,omitempty"`
 	// Scenario is the X-Mock-Scenario the request named, if any.
 	Scenario string `json:"scenario,omitempty"`
 	// Status is the status sent; 0 while the request is in flight or when

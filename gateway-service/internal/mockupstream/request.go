@@ -117,6 +117,24 @@ func parseGemini(body []byte, model string, ep endpoint) requestInfo {
 	return info
 }
 
+// outputCapPaths are the fields that cap output in one API or another.
+var outputCapPaths = [...]string{"max_tokens", "max_completion_tokens", "max_output_tokens",
+	"generationConfig.maxOutputTokens", "generation_config.max_output_tokens"}
+
+// outputCaps returns the cap fields body holds (nil when none).
+func outputCaps(body []byte) map[string]int64 {
+	var caps map[string]int64
+	for _, p := range outputCapPaths {
+		if v := gjson.GetBytes(body, p); v.Type == gjson.Number {
+			if caps == nil {
+				caps = map[string]int64{}
+			}
+			caps[p] = v.Int()
+		}
+	}
+	return caps
+}
+
 // CountPromptTokens is the mock's deterministic prompt token count of a
 // request body: the number of whitespace-separated words in every JSON
 // string that is the value of a key named "content", "text", "prompt",

@@ -170,16 +170,17 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	info := rt.parse(body)
 
 	rec := RecordedRequest{
-		Seq:       ex.seq,
-		Time:      ex.now,
-		Method:    r.Method,
-		Path:      r.URL.Path,
-		URI:       r.RequestURI,
-		Host:      r.Host,
-		Headers:   r.Header.Clone(),
-		BodyBytes: len(body),
-		Model:     info.model,
-		Scenario:  r.Header.Get(HeaderScenario),
+		Seq:        ex.seq,
+		Time:       ex.now,
+		Method:     r.Method,
+		Path:       r.URL.Path,
+		URI:        r.RequestURI,
+		Host:       r.Host,
+		Headers:    r.Header.Clone(),
+		BodyBytes:  len(body),
+		Model:      info.model,
+		OutputCaps: outputCaps(body),
+		Scenario:   r.Header.Get(HeaderScenario),
 	}
 	s.log.add(rec)
 	s.stats.inFlight.Add(1)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -612,5 +613,26 @@ func TestClientGoneEndsStream(t *testing.T) {
 	}
 	if n := srv.Stats().InFlight; n != 0 {
 		t.Errorf("in flight = %d after the client left", n)
+	}
+}
+
+func TestRecordsOutputCaps(t *testing.T) {
+	srv, ts := newMock(t, Options{})
+	for _, c := range []struct {
+		path, body string
+		want       map[string]int64
+	}{
+		{"/v1/chat/completions", `{"model":"m","max_completion_tokens":7,"max_output_tokens":1,"messages":[]}`,
+			map[string]int64{"max_completion_tokens": 7, "max_output_tokens": 1}},
+		{"/v1beta/models/g:generateContent", `{"contents":[],"generationConfig":{"maxOutputTokens":9}}`,
+			map[string]int64{"generationConfig.maxOutputTokens": 9}},
+		{"/v1/chat/completions", `{"model":"m","messages":[]}`, nil},
+	} {
+		if _, _, err := call(t, nil, http.MethodPost, ts.URL+c.path, hdr("Authorization", "Bearer k", "x-goog-api-key", "k"), c.body); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.Requests(1)[0].OutputCaps; !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: caps %v, want %v", c.body, got, c.want)
+		}
 	}
 }
