@@ -36,6 +36,9 @@ const (
 	ReasonInvalidDeviceID   Reason = "INVALID_DEVICE_ID"
 	ReasonInvalidMessage    Reason = "INVALID_MESSAGE"
 	ReasonUnsupportedAction Reason = "UNSUPPORTED_ACTION"
+	// ReasonAmountOutOfRange: an amount, price or limit above its bound
+	// (lurus-common/money), or a sum that would not fit in an int64.
+	ReasonAmountOutOfRange Reason = "AMOUNT_OUT_OF_RANGE"
 
 	// unauthenticated
 	ReasonMissingCredentials Reason = "MISSING_CREDENTIALS"
@@ -67,6 +70,9 @@ const (
 	ReasonIdemKeyReused   Reason = "IDEMPOTENCY_KEY_REUSED"
 	ReasonAlreadyExists   Reason = "ALREADY_EXISTS"
 	ReasonVersionConflict Reason = "VERSION_CONFLICT"
+	// ReasonBalanceOutOfRange: a top-up or adjustment would take the
+	// balance past ±money.MaxBalance.
+	ReasonBalanceOutOfRange Reason = "BALANCE_OUT_OF_RANGE"
 
 	// rate limited
 	ReasonRateLimited   Reason = "RATE_LIMITED"
@@ -115,6 +121,7 @@ var registry = map[Reason]Kind{
 	ReasonInvalidDeviceID:   KindInvalid,
 	ReasonInvalidMessage:    KindInvalid,
 	ReasonUnsupportedAction: KindNotFound,
+	ReasonAmountOutOfRange:  KindInvalid,
 
 	ReasonMissingCredentials: KindUnauthenticated,
 	ReasonInvalidCredentials: KindUnauthenticated,
@@ -142,6 +149,8 @@ var registry = map[Reason]Kind{
 	ReasonIdemKeyReused:   KindConflict,
 	ReasonAlreadyExists:   KindConflict,
 	ReasonVersionConflict: KindConflict,
+
+	ReasonBalanceOutOfRange: KindConflict,
 
 	ReasonRateLimited:   KindRateLimited,
 	ReasonQuotaExceeded: KindRateLimited,
