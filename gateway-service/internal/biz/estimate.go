@@ -1,10 +1,12 @@
 package biz
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
+	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 )
 
@@ -53,11 +55,17 @@ func (b *PriceBook) Estimate(model, group string, bodyBytes int, maxOutput int64
 			out = b.maxOutput(model)
 		}
 	}
-	micros, ok := b.table.Load().Cost(model, group, pricing.Tokens{Prompt: prompt, Completion: out})
-	if !ok {
+	micros, err = b.table.Load().Cost(model, group, pricing.Tokens{Prompt: prompt, Completion: out})
+	if errors.Is(err, pricing.ErrNoPrice) {
 		return 0, 0, apperr.Newf(apperr.ReasonPriceNotFound, "model %q has no price", model)
 	}
-	return micros, prompt + out, nil
+	if err == nil {
+		tokens, err = money.Add(prompt, out)
+	}
+	if err != nil { // a hold that does not fit in an int64 is refused, never wrapped
+		return 0, 0, apperr.Wrap(err, apperr.ReasonAmountOutOfRange, "the request's output cap is too large to reserve")
+	}
+	return micros, tokens, nil
 }
 
 func (b *PriceBook) maxOutput(model string) int64 {
