@@ -3,6 +3,15 @@
 -- res[id] = "micros|tokens|key id" with its expiry in exp; the acct hash
 -- keeps their sums in rmic, rtok and kr:<key id>.
 
+-- int renders an integral number exactly. Concatenating a number with ..
+-- formats it as %.14g, so a hold of 10^14 micros or more would be stored
+-- as "1.2345678901234e+14", lose digits, and no longer parse: every later
+-- script touching the user would fail. Amounts stay below 2^53 (see
+-- lurus-common/money), where doubles are exact.
+local function int(x)
+  return string.format('%d', x)
+end
+
 local function parse(v)
   local m, t, k = string.match(v, '^(%d+)|(%d+)|(.*)$')
   return tonumber(m), tonumber(t), k
@@ -74,7 +83,7 @@ end
 
 -- hold sets entry id to m|t|k (adding dm, dt to the sums) with its expiry.
 local function hold(acct, res, exp, id, m, t, k, dm, dt, now, expires)
-  redis.call('HSET', res, id, m .. '|' .. t .. '|' .. k)
+  redis.call('HSET', res, id, int(m) .. '|' .. int(t) .. '|' .. k)
   redis.call('ZADD', exp, expires, id)
   shift(acct, dm, dt, k)
   local ttl = expires - now

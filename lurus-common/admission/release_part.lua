@@ -20,6 +20,6 @@ if m - dm <= 0 then
   redis.call('HDEL', res, ARGV[1])
   redis.call('ZREM', exp, ARGV[1])
 else
-  redis.call('HSET', res, ARGV[1], (m - dm) .. '|' .. (t - dt) .. '|' .. k)
+  redis.call('HSET', res, ARGV[1], int(m - dm) .. '|' .. int(t - dt) .. '|' .. k)
 end
 return 1

@@ -39,6 +39,9 @@ const (
 	// ReasonDuplicateKey: a JSON object of a request body repeats a key
 	// (after decoding escapes); readers disagree on which one counts.
 	ReasonDuplicateKey Reason = "DUPLICATE_KEY"
+	// ReasonAmountOutOfRange: an amount, price or limit above its bound
+	// (lurus-common/money), or a sum that would not fit in an int64.
+	ReasonAmountOutOfRange Reason = "AMOUNT_OUT_OF_RANGE"
 
 	// unauthenticated
 	ReasonMissingCredentials Reason = "MISSING_CREDENTIALS"
@@ -70,6 +73,9 @@ const (
 	ReasonIdemKeyReused   Reason = "IDEMPOTENCY_KEY_REUSED"
 	ReasonAlreadyExists   Reason = "ALREADY_EXISTS"
 	ReasonVersionConflict Reason = "VERSION_CONFLICT"
+	// ReasonBalanceOutOfRange: a top-up or adjustment would take the
+	// balance past ±money.MaxBalance.
+	ReasonBalanceOutOfRange Reason = "BALANCE_OUT_OF_RANGE"
 
 	// rate limited
 	ReasonRateLimited   Reason = "RATE_LIMITED"
@@ -119,6 +125,7 @@ var registry = map[Reason]Kind{
 	ReasonInvalidMessage:    KindInvalid,
 	ReasonUnsupportedAction: KindNotFound,
 	ReasonDuplicateKey:      KindInvalid,
+	ReasonAmountOutOfRange:  KindInvalid,
 
 	ReasonMissingCredentials: KindUnauthenticated,
 	ReasonInvalidCredentials: KindUnauthenticated,
@@ -146,6 +153,8 @@ var registry = map[Reason]Kind{
 	ReasonIdemKeyReused:   KindConflict,
 	ReasonAlreadyExists:   KindConflict,
 	ReasonVersionConflict: KindConflict,
+
+	ReasonBalanceOutOfRange: KindConflict,
 
 	ReasonRateLimited:   KindRateLimited,
 	ReasonQuotaExceeded: KindRateLimited,

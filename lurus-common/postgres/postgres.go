@@ -120,6 +120,7 @@ const (
 	codeCheckViolation      = "23514"
 	codeSerialization       = "40001"
 	codeDeadlock            = "40P01"
+	codeNumericOutOfRange   = "22003"
 )
 
 // IsUniqueViolation reports whether err is a unique-constraint violation,
@@ -136,6 +137,11 @@ func IsForeignKeyViolation(err error) bool { return isCode(err, codeForeignKeyVi
 func IsCheckViolation(err error, constraint ...string) bool {
 	return isCode(err, codeCheckViolation, constraint...)
 }
+
+// IsNumericOutOfRange reports whether err is PostgreSQL refusing a value
+// or sum that does not fit its column type (bigint overflow). Retrying the
+// same statement fails the same way.
+func IsNumericOutOfRange(err error) bool { return isCode(err, codeNumericOutOfRange) }
 
 // IsRetryable reports whether err is a serialization failure or deadlock,
 // after which the whole transaction may be retried.

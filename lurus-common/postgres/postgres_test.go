@@ -92,6 +92,12 @@ func TestInTxAndErrorMapping(t *testing.T) {
 		t.Fatalf("no rows mapped to %s", r)
 	}
 
+	var big int64
+	err = db.Pool.QueryRow(ctx, `SELECT $1::bigint + $1::bigint`, int64(1)<<62).Scan(&big)
+	if !postgres.IsNumericOutOfRange(err) || postgres.IsNumericOutOfRange(boom) {
+		t.Fatalf("bigint overflow not recognized: %d, %v", big, err)
+	}
+
 	defer func() {
 		if recover() == nil {
 			t.Fatal("panic swallowed")

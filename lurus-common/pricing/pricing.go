@@ -5,11 +5,11 @@
 package pricing
 
 import (
-	"math"
-	"math/bits"
+	"errors"
 	"sort"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
+	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 )
 
 // Price is a model's price per million tokens, in micro-USD.
@@ -38,62 +38,36 @@ const perMillion = 1_000_000
 
 // Cost returns the price of t, rounded up to a whole micro-USD (a request
 // that used tokens never costs 0 unless its price is 0). Negative counts
-// are treated as 0; the result saturates at math.MaxInt64.
-func (p Price) Cost(t Tokens) int64 {
-	prompt, cached, write := pos(t.Prompt), pos(t.Cached), pos(t.CacheWrite)
-	var uncached uint64
-	if prompt > cached+write {
-		uncached = prompt - cached - write
+// and prices are treated as 0. A cost that does not fit in an int64 is
+// money.ErrOverflow, never a wrapped or saturated value.
+func (p Price) Cost(t Tokens) (int64, error) {
+	prompt, cached, write := max(t.Prompt, 0), max(t.Cached, 0), max(t.CacheWrite, 0)
+	// uncached = prompt − cached − write, clamped at 0; computed in uint64
+	// because cached + write may exceed math.MaxInt64.
+	var uncached int64
+	if c := uint64(cached) + uint64(write); uint64(prompt) > c {
+		uncached = int64(uint64(prompt) - c)
 	}
-	var acc u128
-	acc.addMul(uncached, pos(p.InputMicrosPerMTok))
-	acc.addMul(cached, pos(p.CachedInputMicrosPerMTok))
-	acc.addMul(write, pos(p.CacheWriteMicrosPerMTok))
-	acc.addMul(pos(t.Completion), pos(p.OutputMicrosPerMTok))
-	return acc.ceilDiv(perMillion)
+	var acc money.U128
+	acc.AddMul(uncached, p.InputMicrosPerMTok)
+	acc.AddMul(cached, p.CachedInputMicrosPerMTok)
+	acc.AddMul(write, p.CacheWriteMicrosPerMTok)
+	acc.AddMul(t.Completion, p.OutputMicrosPerMTok)
+	return acc.CeilDiv(perMillion)
 }
 
-// ApplyMultiplier scales micros by bps basis points, rounding up.
-func ApplyMultiplier(micros, bps int64) int64 {
+// ApplyMultiplier scales micros by bps basis points, rounding up; a result
+// that does not fit is money.ErrOverflow.
+func ApplyMultiplier(micros, bps int64) (int64, error) {
 	if bps == BasisPoints {
-		return micros
+		return micros, nil
 	}
-	var acc u128
-	acc.addMul(pos(micros), pos(bps))
-	return acc.ceilDiv(BasisPoints)
+	return money.MulDivCeil(micros, bps, BasisPoints)
 }
 
-func pos(v int64) uint64 {
-	if v < 0 {
-		return 0
-	}
-	return uint64(v)
-}
-
-// u128 is an unsigned 128-bit accumulator, so products of large token counts
-// and prices cannot overflow before the division.
-type u128 struct{ hi, lo uint64 }
-
-func (a *u128) addMul(x, y uint64) {
-	hi, lo := bits.Mul64(x, y)
-	var c uint64
-	a.lo, c = bits.Add64(a.lo, lo, 0)
-	a.hi, _ = bits.Add64(a.hi, hi, c)
-}
-
-func (a u128) ceilDiv(d uint64) int64 {
-	if a.hi >= d {
-		return math.MaxInt64
-	}
-	q, r := bits.Div64(a.hi, a.lo, d)
-	if r != 0 {
-		q++
-	}
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(q)
-}
+// ErrNoPrice is returned by Table.Cost for a model without a price (and no
+// default): such a model is refused, never free.
+var ErrNoPrice = errors.New("pricing: no price for model")
 
 // Table finds the price of a model: an exact pattern first, otherwise the
 // most specific matching glob, otherwise the default (if configured).
@@ -150,12 +124,31 @@ func (t *Table) Multiplier(group string) int64 {
 	return BasisPoints
 }
 
-// Cost prices tokens of model for a user in group. ok is false when the
-// model has no price.
-func (t *Table) Cost(model, group string, tok Tokens) (micros int64, ok bool) {
+// Cost prices tokens of model for a user in group: ErrNoPrice when the
+// model has no price, money.ErrOverflow when the cost does not fit.
+func (t *Table) Cost(model, group string, tok Tokens) (int64, error) {
 	p, ok := t.Lookup(model)
 	if !ok {
-		return 0, false
+		return 0, ErrNoPrice
 	}
-	return ApplyMultiplier(p.Cost(tok), t.Multiplier(group)), true
+	c, err := p.Cost(tok)
+	if err != nil {
+		return 0, err
+	}
+	return ApplyMultiplier(c, t.Multiplier(group))
+}
+
+// CheckAmounts validates p's four per-million-token prices: each must be
+// in 0..money.MaxAmount (INVALID_AMOUNT below, AMOUNT_OUT_OF_RANGE above).
+func (p Price) CheckAmounts() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"input_micros_per_mtok", p.InputMicrosPerMTok}, {"output_micros_per_mtok", p.OutputMicrosPerMTok},
+		{"cached_input_micros_per_mtok", p.CachedInputMicrosPerMTok}, {"cache_write_micros_per_mtok", p.CacheWriteMicrosPerMTok}} {
+		if err := money.CheckAmount(f.name, f.v, money.MaxAmount); err != nil {
+			return err
+		}
+	}
+	return nil
 }

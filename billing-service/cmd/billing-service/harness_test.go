@@ -288,6 +288,16 @@ func (h *harness) userEvents(userID string) []events.Envelope {
 // deadLetters returns the bodies stored on billing.usage's dead subject.
 func (h *harness) deadLetters() [][]byte {
 	h.t.Helper()
+	var out [][]byte
+	for _, m := range h.deadLetterMsgs() {
+		out = append(out, m.Data())
+	}
+	return out
+}
+
+// deadLetterMsgs reads billing.usage's dead subject, headers included.
+func (h *harness) deadLetterMsgs() []jetstream.Msg {
+	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cons, err := h.ne.JS.OrderedConsumer(ctx, h.ne.Names.Stream(events.StreamDead), jetstream.OrderedConsumerConfig{
@@ -299,15 +309,33 @@ func (h *harness) deadLetters() [][]byte {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var out [][]byte
+	var out []jetstream.Msg
 	for i := uint64(0); i < info.NumPending; i++ {
 		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		out = append(out, msg.Data())
+		out = append(out, msg)
 	}
 	return out
+}
+
+// publishBatch stores us as one batch message, the way the gateway does.
+func (h *harness) publishBatch(us ...events.Usage) {
+	h.t.Helper()
+	bodies := make([][]byte, len(us))
+	for i, u := range us {
+		b, err := json.Marshal(usageEnvelope(h.t, u))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		bodies[i] = b
+	}
+	m := events.NewBatchMsg(h.ne.Names.Subject(events.SubjectBillingUsage), events.NewBatchID(), events.TypeBillingUsage,
+		len(us), events.AppendBatch(nil, bodies...))
+	if _, err := h.ne.JS.PublishMsg(context.Background(), m); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // countTypes counts events by type, and usage.recorded per request id.

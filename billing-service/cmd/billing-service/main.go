@@ -180,7 +180,7 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 
 	reg := telemetry.NewRegistry()
 	m := metrics.New(reg)
-	store := data.NewStore(pool, biz.Rules{QuotaLowPercent: cfg.Billing.QuotaLowPercent})
+	store := data.NewStore(pool, cfg.Rules())
 	adm := admission.New(rdb, cfg.Redis.Prefix)
 	prices := biz.NewPriceBook(store, cfg.Billing.Pricing())
 	pub := publisher.New(nc, js, names, adm, store, m, log)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -333,32 +332,14 @@ func TestBatchMessagesSettleEachRequestOnce(t *testing.T) {
 	h := start(t, nil)
 	h.price("gpt-*", priceIn, priceOut)
 	userID, keyID, _ := h.newUser(10_000_000, nil)
-	enc := func(u events.Usage) []byte {
-		b, err := json.Marshal(usageEnvelope(t, u))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
 	var reqs []events.Usage
 	for i := 0; i < 12; i++ {
 		reqs = append(reqs, usage(fmt.Sprintf("req-b%02d", i), userID, keyID, int64(100+i), 50))
 	}
 	poison := usage("req-poison", "usr_nobody", keyID, 10, 10) // an unknown user: a permanent failure
-	publishBatch := func(us ...events.Usage) {
-		bodies := make([][]byte, len(us))
-		for i, u := range us {
-			bodies[i] = enc(u)
-		}
-		m := events.NewBatchMsg(h.ne.Names.Subject(events.SubjectBillingUsage), events.NewBatchID(), events.TypeBillingUsage,
-			len(us), events.AppendBatch(nil, bodies...))
-		if _, err := h.ne.JS.PublishMsg(context.Background(), m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	publishBatch(reqs[:8]...)
-	publishBatch(append([]events.Usage{poison}, reqs[8:]...)...)
-	publishBatch(reqs[4:10]...) // a replay, framed differently
+	h.publishBatch(reqs[:8]...)
+	h.publishBatch(append([]events.Usage{poison}, reqs[8:]...)...)
+	h.publishBatch(reqs[4:10]...) // a replay, framed differently
 	h.publish(reqs[11], "single-copy")
 	h.waitSettled()
 

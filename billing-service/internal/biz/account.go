@@ -2,11 +2,15 @@ package biz
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
@@ -66,6 +70,52 @@ func (e *Effects) Merge(o Effects) {
 type Rules struct {
 	// QuotaLowPercent of the token quota triggers quota.low (80).
 	QuotaLowPercent int64
+	// MaxTokensPerRequest is the most tokens one usage may report, each
+	// count and prompt + completion alike (0: DefaultMaxTokensPerRequest).
+	MaxTokensPerRequest int64
+	// MaxCostMicrosPerRequest is the most one usage may cost (0:
+	// DefaultMaxCostMicrosPerRequest).
+	MaxCostMicrosPerRequest int64
+}
+
+// Default per-request ceilings: no real request comes near them (a million
+// -token context with a long answer is ~10^6 tokens and tens of dollars),
+// and they keep one bogus report from moving a balance far.
+const (
+	DefaultMaxTokensPerRequest     int64 = 10_000_000
+	DefaultMaxCostMicrosPerRequest int64 = 10_000_000_000 // $10,000
+)
+
+// CheckTokens refuses a usage reporting more tokens than one request may
+// use (ErrTokensOverCeiling). Call it after CheckUsage.
+func (r Rules) CheckTokens(u events.Usage) error {
+	limit := r.MaxTokensPerRequest
+	if limit <= 0 {
+		limit = DefaultMaxTokensPerRequest
+	}
+	total, err := money.Add(u.PromptTokens, u.CompletionTokens)
+	if err != nil || total > limit {
+		return fmt.Errorf("%w: prompt %d + completion %d tokens > %d", ErrTokensOverCeiling, u.PromptTokens, u.CompletionTokens, limit)
+	}
+	for _, n := range []int64{u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens} {
+		if n > limit {
+			return fmt.Errorf("%w: a token count of %d > %d", ErrTokensOverCeiling, n, limit)
+		}
+	}
+	return nil
+}
+
+// CheckCost refuses a cost above what one request may cost
+// (ErrCostOverCeiling).
+func (r Rules) CheckCost(cost int64) error {
+	limit := r.MaxCostMicrosPerRequest
+	if limit <= 0 {
+		limit = DefaultMaxCostMicrosPerRequest
+	}
+	if cost > limit {
+		return fmt.Errorf("%w: %d micro-USD > %d", ErrCostOverCeiling, cost, limit)
+	}
+	return nil
 }
 
 // Account applies changes to one user locked in a transaction and records
@@ -147,21 +197,41 @@ func (a *Account) quotaUpdated() events.QuotaUpdated {
 }
 
 // post writes a ledger entry of amount (≠ 0) and announces the new balance.
+// A balance that would not fit in an int64 is ErrOverflow, and nothing
+// changes.
 func (a *Account) post(kind string, amount int64, requestID, note string) (LedgerEntry, error) {
-	a.U.BalanceMicros += amount
+	bal, err := money.Add(a.U.BalanceMicros, amount)
+	if err != nil {
+		return LedgerEntry{}, ErrOverflow
+	}
+	a.U.BalanceMicros = bal
 	e := LedgerEntry{ID: NewID(PrefixLedger), UserID: a.U.ID, Kind: kind, AmountMicros: amount,
 		BalanceAfterMicros: a.U.BalanceMicros, RequestID: requestID, Note: note, CreatedAt: a.now}
 	a.Ledger = append(a.Ledger, e)
 	a.touch()
-	err := a.emit(events.TypeBalanceChanged, events.BalanceChanged{BalanceMicros: a.U.BalanceMicros,
+	err = a.emit(events.TypeBalanceChanged, events.BalanceChanged{BalanceMicros: a.U.BalanceMicros,
 		DeltaMicros: amount, Kind: kind, LedgerEntryID: e.ID, RequestID: requestID})
 	return e, err
 }
 
-// Post books a top-up, adjustment or refund of amount micro-USD.
+// Post books a top-up, adjustment or refund of amount micro-USD: 0 <
+// |amount| ≤ money.MaxAmount (AMOUNT_OUT_OF_RANGE), and a credit may not
+// take the balance above money.MaxBalance nor a debit below −MaxBalance
+// (BALANCE_OUT_OF_RANGE, 409: the same amount fits another balance).
+// Together with the per-request cost ceiling this keeps every balance far
+// inside the int64 range and exact in the admission mirror's doubles.
 func (a *Account) Post(kind string, amount int64, note string) (LedgerEntry, error) {
 	if amount == 0 {
 		return LedgerEntry{}, fmt.Errorf("biz: zero ledger amount")
+	}
+	if amount > money.MaxAmount || amount < -money.MaxAmount {
+		return LedgerEntry{}, apperr.Newf(apperr.ReasonAmountOutOfRange, "amount_micros must be within ±%d", money.MaxAmount)
+	}
+	// |balance| ≤ MaxBalance is not guaranteed for a balance usage drove
+	// down, so the sum is checked before it is compared.
+	if bal, err := money.Add(a.U.BalanceMicros, amount); err != nil || amount > 0 && bal > money.MaxBalance || amount < 0 && bal < -money.MaxBalance {
+		return LedgerEntry{}, apperr.Newf(apperr.ReasonBalanceOutOfRange,
+			"the balance of %d micro-USD would leave ±%d", a.U.BalanceMicros, money.MaxBalance)
 	}
 	e, err := a.post(kind, amount, "", note)
 	if err != nil {
@@ -176,9 +246,21 @@ func (a *Account) Post(kind string, amount int64, note string) (LedgerEntry, err
 // was debited).
 func (a *Account) Charge(u events.Usage, cost int64) (LedgerEntry, error) {
 	var entry LedgerEntry
-	tokens := UsageTokens(u)
+	tokens, err := money.Add(u.PromptTokens, u.CompletionTokens)
+	if err != nil {
+		return entry, ErrOverflow
+	}
 	if u.Status == events.StatusRejected || tokens == 0 && cost == 0 {
 		return entry, nil
+	}
+	// Every sum is checked before anything changes, so a refusal leaves
+	// the account as it was.
+	used, err := money.Add(a.U.QuotaUsedTokens, tokens)
+	if err != nil {
+		return entry, ErrOverflow
+	}
+	if _, err := money.Add(a.U.BalanceMicros, -cost); err != nil {
+		return entry, ErrOverflow
 	}
 	if err := a.emit(events.TypeUsageRecorded, events.UsageRecorded{RequestID: u.RequestID, KeyID: u.KeyID,
 		Model: u.Model, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
@@ -187,13 +269,12 @@ func (a *Account) Charge(u events.Usage, cost int64) (LedgerEntry, error) {
 		return entry, err
 	}
 	if cost > 0 {
-		var err error
 		if entry, err = a.post(KindUsage, -cost, u.RequestID, ""); err != nil {
 			return entry, err
 		}
 	}
 	if tokens > 0 {
-		a.U.QuotaUsedTokens += tokens
+		a.U.QuotaUsedTokens = used
 		a.touch()
 		if a.U.QuotaLimitTokens > 0 {
 			if err := a.emit(events.TypeQuotaUpdated, a.quotaUpdated()); err != nil {
@@ -242,7 +323,8 @@ func (a *Account) checkThresholds() error {
 	}
 	quota := u.QuotaLimitTokens > 0
 	checks := []check{
-		{AlertQuotaLow, quota && u.QuotaUsedTokens*100 >= u.QuotaLimitTokens*pct, events.TypeQuotaLow, func() any {
+		// used·100 ≥ limit·pct without multiplying the unbounded used count
+		{AlertQuotaLow, quota && u.QuotaUsedTokens >= ceilPercent(u.QuotaLimitTokens, pct), events.TypeQuotaLow, func() any {
 			return events.QuotaLow{Threshold: events.ThresholdQuota, QuotaLimitTokens: u.QuotaLimitTokens,
 				QuotaUsedTokens: u.QuotaUsedTokens, QuotaRemainingTokens: u.QuotaRemaining(), BalanceMicros: u.BalanceMicros}
 		}},
@@ -274,13 +356,26 @@ func (a *Account) checkThresholds() error {
 	return nil
 }
 
+// ceilPercent is ⌈limit·pct/100⌉ for limit ≥ 0 and 0 < pct ≤ 100 (a
+// result of ErrOverflow is impossible there; it saturates anyway).
+func ceilPercent(limit, pct int64) int64 {
+	v, err := money.MulDivCeil(limit, pct, 100)
+	if err != nil {
+		return math.MaxInt64
+	}
+	return v
+}
+
 // UsageTokens is what a usage counts against the token quota: every input
 // and output token (prompt includes cached; completion includes reasoning).
+// Call it on a usage Rules.CheckTokens accepted: the sum then fits.
 func UsageTokens(u events.Usage) int64 { return u.PromptTokens + u.CompletionTokens }
 
 // Pricer prices tokens of a model for a user group; *pricing.Table is one.
+// It returns pricing.ErrNoPrice for a model without a price and
+// money.ErrOverflow for a cost that does not fit.
 type Pricer interface {
-	Cost(model, group string, t pricing.Tokens) (int64, bool)
+	Cost(model, group string, t pricing.Tokens) (int64, error)
 }
 
 // CheckUsage validates a billing.usage payload.
@@ -294,17 +389,21 @@ func CheckUsage(u events.Usage) error {
 
 // PriceUsage returns what u costs a user of group. A refused request or
 // one without tokens costs 0 whatever its model; otherwise a model without
-// a price is ErrNoPrice, never free.
+// a price is ErrNoPrice, never free, and a cost beyond int64 is
+// ErrCostOverCeiling, never wrapped.
 func PriceUsage(p Pricer, u events.Usage, group string) (int64, error) {
 	if u.Status == events.StatusRejected || UsageTokens(u) == 0 {
 		return 0, nil
 	}
-	cost, ok := p.Cost(u.Model, group, pricing.Tokens{Prompt: u.PromptTokens, Completion: u.CompletionTokens,
+	cost, err := p.Cost(u.Model, group, pricing.Tokens{Prompt: u.PromptTokens, Completion: u.CompletionTokens,
 		Cached: u.CachedTokens, CacheWrite: u.CacheWriteTokens})
-	if !ok {
+	switch {
+	case errors.Is(err, pricing.ErrNoPrice):
 		return 0, ErrNoPrice
+	case errors.Is(err, money.ErrOverflow):
+		return 0, fmt.Errorf("%w: the cost does not fit in an int64", ErrCostOverCeiling)
 	}
-	return cost, nil
+	return cost, err
 }
 
 // EffectsOf collects the mirror writes and events of accounts.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 
 	"github.com/oklog/ulid/v2"
@@ -64,7 +65,26 @@ var (
 	ErrUnknownUser = errors.New("unknown user")
 	// ErrInvalidUsage: the usage lacks a request id or user, or has negative counts.
 	ErrInvalidUsage = errors.New("invalid usage")
+	// ErrTokensOverCeiling: the upstream reported more tokens than one
+	// request may use (Rules.MaxTokensPerRequest). Such usage is absurd
+	// (a broken or hostile upstream); it is dead-lettered with an alert for
+	// an operator to look at, not settled.
+	ErrTokensOverCeiling = errors.New("usage over the per-request token ceiling")
+	// ErrCostOverCeiling: the usage costs more than one request may cost
+	// (Rules.MaxCostMicrosPerRequest), or more than an int64 holds.
+	ErrCostOverCeiling = errors.New("usage over the per-request cost ceiling")
+	// ErrOverflow: booking the change would take a sum (balance, quota
+	// used, key spend) out of the int64 range. Nothing is written.
+	ErrOverflow = apperr.New(apperr.ReasonAmountOutOfRange, "the amount would take a sum out of range")
 )
+
+// IsOverflow reports whether err is a refusal because a sum would leave
+// its range: an arithmetic overflow found in Go or in PostgreSQL, or a
+// balance bound. Such an error does not go away on retry.
+func IsOverflow(err error) bool {
+	r := apperr.ReasonOf(err)
+	return r == apperr.ReasonAmountOutOfRange || r == apperr.ReasonBalanceOutOfRange
+}
 
 // User is an account: balance, credit, token quota and alert state.
 type User struct {

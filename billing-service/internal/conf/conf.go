@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
@@ -25,6 +27,20 @@ type Config struct {
 	Consumer Consumer        `yaml:"consumer"`
 	SSE      SSE             `yaml:"sse"`
 	Billing  Billing         `yaml:"billing"`
+	Settle   Settle          `yaml:"settle"`
+}
+
+// Settle holds the per-request ceilings of settlement. A billing.usage
+// over either is absurd (a broken or hostile upstream): it is
+// dead-lettered, counted in billing_usage_rejected_total{reason} (alert
+// BillingUsageRejected) and its hold released, never settled.
+type Settle struct {
+	// MaxTokensPerRequest bounds prompt + completion and every single token
+	// count of one usage (10,000,000).
+	MaxTokensPerRequest int64 `yaml:"max_tokens_per_request"`
+	// MaxCostMicrosPerRequest bounds the cost of one usage (10^10 micro-USD,
+	// $10,000; at most money.MaxAmount).
+	MaxCostMicrosPerRequest int64 `yaml:"max_cost_micros_per_request"`
 }
 
 // HTTP is the listener.
@@ -109,6 +125,12 @@ func (b Billing) Pricing() *pricing.Price {
 		CacheWriteMicrosPerMTok: p.CacheWriteMicrosPerMTok}
 }
 
+// Rules are the money rules this config sets.
+func (c *Config) Rules() biz.Rules {
+	return biz.Rules{QuotaLowPercent: c.Billing.QuotaLowPercent, MaxTokensPerRequest: c.Settle.MaxTokensPerRequest,
+		MaxCostMicrosPerRequest: c.Settle.MaxCostMicrosPerRequest}
+}
+
 // SetDefaults fills the defaults; values in the file override them.
 func (c *Config) SetDefaults() {
 	c.HTTP = HTTP{Listen: "127.0.0.1:18103", MaxBodyBytes: 1 << 20, ReadHeaderTimeout: 10 * time.Second, ShutdownTimeout: 20 * time.Second}
@@ -120,6 +142,7 @@ func (c *Config) SetDefaults() {
 	c.Consumer = Consumer{BatchSize: 500, Workers: 1, Linger: 5 * time.Millisecond, AckWait: 30 * time.Second,
 		LagInterval: 5 * time.Second, RetryBackoff: time.Second, MaxRetryDelay: 30 * time.Second}
 	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256}
+	c.Settle = Settle{MaxTokensPerRequest: biz.DefaultMaxTokensPerRequest, MaxCostMicrosPerRequest: biz.DefaultMaxCostMicrosPerRequest}
 	c.Billing = Billing{QuotaLowPercent: 80, OutboxSweepInterval: 5 * time.Second, OutboxMinAge: 10 * time.Second,
 		PeriodCheckInterval: time.Minute, PriceRefreshInterval: 30 * time.Second, RebuildOnStart: true, RebuildBatch: 1000}
 }
@@ -154,9 +177,16 @@ func (c *Config) Validate() error {
 	if p := c.Billing.QuotaLowPercent; p < 1 || p > 100 {
 		errs = append(errs, fmt.Errorf("billing.quota_low_percent %d not in 1..100", p))
 	}
-	if d := c.Billing.DefaultPrice; d != nil && (d.InputMicrosPerMTok < 0 || d.OutputMicrosPerMTok < 0 ||
-		d.CachedInputMicrosPerMTok < 0 || d.CacheWriteMicrosPerMTok < 0) {
-		errs = append(errs, errors.New("billing.default_price: prices must be >= 0"))
+	if p := c.Billing.Pricing(); p != nil {
+		if err := p.CheckAmounts(); err != nil {
+			errs = append(errs, fmt.Errorf("billing.default_price: %w", err))
+		}
+	}
+	if n := c.Settle.MaxTokensPerRequest; n < 1 || n > money.MaxTokens {
+		errs = append(errs, fmt.Errorf("settle.max_tokens_per_request %d not in 1..%d", n, money.MaxTokens))
+	}
+	if n := c.Settle.MaxCostMicrosPerRequest; n < 1 || n > money.MaxAmount {
+		errs = append(errs, fmt.Errorf("settle.max_cost_micros_per_request %d not in 1..%d", n, money.MaxAmount))
 	}
 	if c.Billing.RebuildBatch < 1 {
 		errs = append(errs, errors.New("billing.rebuild_batch must be > 0"))

@@ -24,6 +24,9 @@ func TestShippedConfigLoads(t *testing.T) {
 	if c.SSE.KeepAlive != 20*time.Second || c.Billing.DefaultPrice != nil || c.Consumer.BatchSize != 500 {
 		t.Fatalf("defaults: %+v %+v", c.SSE, c.Billing)
 	}
+	if r := c.Rules(); r.MaxTokensPerRequest != 10_000_000 || r.MaxCostMicrosPerRequest != 10_000_000_000 {
+		t.Fatalf("settle ceilings: %+v", r)
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -38,6 +41,10 @@ func TestValidate(t *testing.T) {
 		{"bad batch", "database: {url: postgres://x}\nredis: {addr: x:1}\nconsumer: {batch_size: 0}\n", "batch_size"},
 		{"bad percent", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {quota_low_percent: 101}\n", "quota_low_percent"},
 		{"negative default price", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {default_price: {input_micros_per_mtok: -1}}\n", "default_price"},
+		{"default price over 10^13", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {default_price: {output_micros_per_mtok: 10000000000001}}\n", "output_micros_per_mtok must be <="},
+		{"token ceiling 0", "database: {url: postgres://x}\nredis: {addr: x:1}\nsettle: {max_tokens_per_request: 0}\n", "settle.max_tokens_per_request"},
+		{"cost ceiling over 10^13", "database: {url: postgres://x}\nredis: {addr: x:1}\nsettle: {max_cost_micros_per_request: 10000000000001}\n", "settle.max_cost_micros_per_request"},
+		{"ceilings set", "database: {url: postgres://x}\nredis: {addr: x:1}\nsettle: {max_tokens_per_request: 500, max_cost_micros_per_request: 7}\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config

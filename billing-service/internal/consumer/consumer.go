@@ -46,7 +46,8 @@ func NewHandler(s Settler, prices *biz.PriceBook, prop Propagator, m *metrics.Me
 }
 
 // Handle settles ds. It returns one error per delivery: nil (ack),
-// events.Permanent (dead-letter: undecodable, unknown user, no price), or
+// events.Permanent (dead-letter: undecodable, unknown user, no price,
+// usage over the per-request ceilings or out of range), or
 // a transient error (nak with backoff; the redelivery finds the committed
 // work done and only repeats the after-commit steps).
 func (h *Handler) Handle(ctx context.Context, ds []events.Delivery) []error {
@@ -75,7 +76,7 @@ func (h *Handler) Handle(ctx context.Context, ds []events.Delivery) []error {
 	if len(us) == 0 {
 		return errs
 	}
-	res, err := h.settler.Settle(ctx, us, h.prices.Table())
+	res, err := h.settle(ctx, us)
 	if err == nil {
 		err = h.prop.Propagate(ctx, res.Effects)
 		if err != nil {
@@ -90,12 +91,63 @@ func (h *Handler) Handle(ctx context.Context, ds []events.Delivery) []error {
 		return errs
 	}
 	for j, e := range res.Errs {
-		if e != nil {
+		switch {
+		case e == nil:
+		case errors.Is(e, biz.ErrTokensOverCeiling), errors.Is(e, biz.ErrCostOverCeiling), biz.IsOverflow(e):
+			errs[idx[j]] = h.reject(e, us[j])
+		default:
 			errs[idx[j]] = h.fail(reasonOf(e), e)
 		}
 	}
 	h.observe(res.Recorded)
 	return errs
+}
+
+// settle settles us in one transaction. When that is refused because a sum
+// would leave its range (found by PostgreSQL, or by a check the per-request
+// ceilings should have made unreachable), retrying the batch would fail
+// forever: each usage is then settled alone, and the ones still refused
+// carry the refusal in their own result, to be dead-lettered.
+func (h *Handler) settle(ctx context.Context, us []events.Usage) (biz.SettleResult, error) {
+	res, err := h.settler.Settle(ctx, us, h.prices.Table())
+	if !biz.IsOverflow(err) {
+		return res, err
+	}
+	h.log.Error("settlement batch refused as out of range; settling its usages one by one", "usages", len(us), "err", err)
+	all := biz.SettleResult{Errs: make([]error, len(us))}
+	for i, u := range us {
+		one, err := h.settler.Settle(ctx, []events.Usage{u}, h.prices.Table())
+		switch {
+		case biz.IsOverflow(err):
+			all.Errs[i] = err
+			continue
+		case err != nil:
+			return biz.SettleResult{}, err
+		}
+		all.Errs[i] = one.Errs[0]
+		all.Recorded = append(all.Recorded, one.Recorded...)
+		all.Effects.Merge(one.Effects)
+	}
+	return all, nil
+}
+
+// reject dead-letters a usage the upstream reported absurdly (more tokens
+// or cost than one request may have) instead of settling it; an alert
+// fires on billing_usage_rejected_total so an operator looks at the
+// provider and, once understood, replays or drops the dead letter.
+func (h *Handler) reject(err error, u events.Usage) error {
+	reason := "overflow"
+	switch {
+	case errors.Is(err, biz.ErrTokensOverCeiling):
+		reason = "tokens"
+	case errors.Is(err, biz.ErrCostOverCeiling):
+		reason = "cost"
+	}
+	h.m.UsageRejected.WithLabelValues(reason).Inc()
+	h.log.Error("absurd usage dead-lettered, not settled", "reason", reason, "err", err, "request_id", u.RequestID,
+		"user_id", u.UserID, "provider_id", u.ProviderID, "model", u.Model, "upstream_model", u.UpstreamModel,
+		"prompt_tokens", u.PromptTokens, "completion_tokens", u.CompletionTokens)
+	return events.Permanent(err)
 }
 
 func (h *Handler) fail(reason string, err error) error {

@@ -61,8 +61,18 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if err = postgres.InTx(ctx, s.pool, fn); err == nil || !postgres.IsRetryable(err) {
-			return err
+			return rangeError(err)
 		}
+	}
+	return err
+}
+
+// rangeError maps PostgreSQL's "bigint out of range" (a sum the Go checks
+// did not foresee) to AMOUNT_OUT_OF_RANGE: a 400 on an HTTP route, and a
+// refusal that settlement dead-letters instead of retrying forever.
+func rangeError(err error) error {
+	if postgres.IsNumericOutOfRange(err) {
+		return apperr.Wrap(err, apperr.ReasonAmountOutOfRange, "an amount or sum is out of range")
 	}
 	return err
 }

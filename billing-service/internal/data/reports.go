@@ -98,11 +98,12 @@ func (s *Store) UsageStats(ctx context.Context, f biz.UsageFilter, limit int) ([
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (biz.UsageStat, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (biz.UsageStat, error) {
 		var st biz.UsageStat
 		err := r.Scan(&st.Day, &st.UserID, &st.Model, &st.Requests, &st.PromptTokens, &st.CompletionTokens, &st.CostMicros)
 		return st, err
 	})
+	return out, rangeError(err) // a day's sum beyond bigint is 400, not 500
 }
 
 // LedgerMismatch lists users whose balance differs from the sum of their

@@ -53,6 +53,11 @@ func (s *Store) settleTx(ctx context.Context, tx pgx.Tx, us []events.Usage, pric
 		return res, fmt.Errorf("data: lock users: %w", err)
 	}
 	var cands []candidate
+	// refused are usages of known users that will not be settled (absurd
+	// counts or cost, no price): they are dead-lettered, but their holds
+	// are released like a settled usage's, or the user would stay blocked
+	// by a request that is over.
+	var refused []int
 	seen := make(map[string]bool, len(us))
 	for i, u := range us {
 		if res.Errs[i] != nil {
@@ -63,9 +68,10 @@ func (s *Store) settleTx(ctx context.Context, tx pgx.Tx, us []events.Usage, pric
 			res.Errs[i] = biz.ErrUnknownUser
 			continue
 		}
-		cost, err := biz.PriceUsage(pricer, u, user.Group)
+		cost, err := s.priceChecked(pricer, u, user.Group)
 		if err != nil {
 			res.Errs[i] = err
+			refused = append(refused, i)
 			continue
 		}
 		if !seen[u.RequestID] { // a second copy in one batch is a duplicate
@@ -145,8 +151,12 @@ func (s *Store) settleTx(ctx context.Context, tx pgx.Tx, us []events.Usage, pric
 	// Mirror every user of the batch, replays included: a redelivery after
 	// a failed mirror write repairs it and releases the holds.
 	mirrors := map[string]*biz.Mirror{}
+	release := make([]int, 0, len(cands)+len(refused))
 	for _, c := range cands {
-		u := us[c.idx]
+		release = append(release, c.idx)
+	}
+	for _, i := range append(release, refused...) {
+		u := us[i]
 		m := mirrors[u.UserID]
 		if m == nil {
 			mm := biz.MirrorOf(users[u.UserID])
@@ -171,6 +181,18 @@ func (s *Store) settleTx(ctx context.Context, tx pgx.Tx, us []events.Usage, pric
 	ev := biz.EffectsOf(order...)
 	res.Effects.Events, res.Effects.OutboxRows = ev.Events, ev.OutboxRows
 	return res, nil
+}
+
+// priceChecked prices u after holding it to the per-request ceilings.
+func (s *Store) priceChecked(pricer biz.Pricer, u events.Usage, group string) (int64, error) {
+	if err := s.rules.CheckTokens(u); err != nil {
+		return 0, err
+	}
+	cost, err := biz.PriceUsage(pricer, u, group)
+	if err != nil {
+		return 0, err
+	}
+	return cost, s.rules.CheckCost(cost)
 }
 
 // insertUsage inserts the candidates' rows and returns the request ids

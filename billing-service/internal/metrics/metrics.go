@@ -23,6 +23,7 @@ type Metrics struct {
 	ConsumerLag        prometheus.Gauge         // billing_consumer_lag
 	SettleDuration     prometheus.Histogram     // billing_settle_duration_seconds
 	SettlementFailures *prometheus.CounterVec   // billing_settlement_failures_total{reason}
+	UsageRejected      *prometheus.CounterVec   // billing_usage_rejected_total{reason}
 	SSEClients         prometheus.Gauge         // billing_sse_clients
 }
 
@@ -33,7 +34,7 @@ var Names = []string{
 	"billing_usage_records_total", "billing_tokens_processed_total", "billing_cost_usd_total",
 	"billing_quota_updates_total", "billing_low_balance_alerts_total", "billing_nats_events_published_total",
 	"billing_consumer_lag", "billing_settle_duration_seconds", "billing_settlement_failures_total",
-	"billing_sse_clients",
+	"billing_usage_rejected_total", "billing_sse_clients",
 }
 
 // New creates the metrics and registers them on reg.
@@ -63,6 +64,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Time to settle one batch: transaction, mirror, events.", Buckets: telemetry.LatencyBuckets}),
 		SettlementFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billing_settlement_failures_total",
 			Help: "Usages not settled: dead-lettered (no_price, unknown_user, invalid) or retried (transient)."}, []string{"reason"}),
+		UsageRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billing_usage_rejected_total",
+			Help: "Usages dead-lettered instead of settled because the upstream reported absurd usage: more tokens (tokens) " +
+				"or cost (cost) than one request may have, or sums that would overflow (overflow)."}, []string{"reason"}),
 		SSEClients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "billing_sse_clients",
 			Help: "Open sync SSE streams."}),
 	}
@@ -86,7 +90,10 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, v := range []string{"no_price", "unknown_user", "invalid", "transient"} {
 		m.SettlementFailures.WithLabelValues(v)
 	}
+	for _, v := range []string{"tokens", "cost", "overflow"} {
+		m.UsageRejected.WithLabelValues(v)
+	}
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.BalanceChecks, m.UsageRecords, m.TokensProcessed, m.CostUSD,
-		m.QuotaUpdates, m.LowBalanceAlerts, m.EventsPublished, m.ConsumerLag, m.SettleDuration, m.SettlementFailures, m.SSEClients)
+		m.QuotaUpdates, m.LowBalanceAlerts, m.EventsPublished, m.ConsumerLag, m.SettleDuration, m.SettlementFailures, m.UsageRejected, m.SSEClients)
 	return m
 }

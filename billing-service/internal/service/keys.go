@@ -13,6 +13,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
+	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 )
 
 // keyRequest is the body of key create and PATCH (absent fields keep
@@ -81,8 +82,8 @@ func (r keyRequest) apply(k *biz.Key) error {
 		}
 	}
 	if r.SpendLimitMicros != nil {
-		if *r.SpendLimitMicros < 0 {
-			return apperr.New(apperr.ReasonInvalidAmount, "spend_limit_micros must be >= 0")
+		if err := money.CheckAmount("spend_limit_micros", *r.SpendLimitMicros, money.MaxAmount); err != nil {
+			return err
 		}
 		k.SpendLimitMicros = *r.SpendLimitMicros
 	}

@@ -17,10 +17,7 @@ func checkPrice(p pricing.Price) error {
 	if err := modelglob.Validate(p.ModelPattern); err != nil || p.ModelPattern == "" {
 		return apperr.New(apperr.ReasonInvalidGlob, "model_pattern must be a model name or glob")
 	}
-	if p.InputMicrosPerMTok < 0 || p.OutputMicrosPerMTok < 0 || p.CachedInputMicrosPerMTok < 0 || p.CacheWriteMicrosPerMTok < 0 {
-		return apperr.New(apperr.ReasonInvalidAmount, "prices must be >= 0")
-	}
-	return nil
+	return p.CheckAmounts()
 }
 
 // CreatePrice is POST /api/v1/billing/prices.

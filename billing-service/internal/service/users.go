@@ -13,6 +13,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 )
 
 var groupRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -47,13 +48,15 @@ func (r userRequest) apply(u *biz.User) error {
 		dst *int64
 		v   *int64
 		n   string
-	}{{&u.CreditLimitMicros, r.CreditLimitMicros, "credit_limit_micros"}, {&u.QuotaLimitTokens, r.QuotaLimitTokens, "quota_limit_tokens"},
-		{&u.LowBalanceThresholdMicros, r.LowBalanceThresholdMicros, "low_balance_threshold_micros"}} {
+		max int64
+	}{{&u.CreditLimitMicros, r.CreditLimitMicros, "credit_limit_micros", money.MaxAmount},
+		{&u.QuotaLimitTokens, r.QuotaLimitTokens, "quota_limit_tokens", money.MaxTokens},
+		{&u.LowBalanceThresholdMicros, r.LowBalanceThresholdMicros, "low_balance_threshold_micros", money.MaxAmount}} {
 		if f.v == nil {
 			continue
 		}
-		if *f.v < 0 {
-			return apperr.Newf(apperr.ReasonInvalidAmount, "%s must be >= 0", f.n)
+		if err := money.CheckAmount(f.n, *f.v, f.max); err != nil {
+			return err
 		}
 		*f.dst = *f.v
 	}
@@ -166,9 +169,13 @@ func (s *Service) Topup(c *gin.Context) { s.post(c, biz.KindTopup) }
 // Adjust is POST /api/v1/billing/users/{id}/adjust.
 func (s *Service) Adjust(c *gin.Context) { s.post(c, biz.KindAdjust) }
 
-// post books a top-up (amount > 0) or adjustment (amount ≠ 0) under an
-// Idempotency-Key: a replay with the same body answers the first result,
-// with another body 409 IDEMPOTENCY_KEY_REUSED.
+// post books a top-up (0 < amount ≤ money.MaxAmount) or adjustment (0 <
+// |amount| ≤ MaxAmount) under an Idempotency-Key: a replay with the same
+// body answers the first result, with another body 409
+// IDEMPOTENCY_KEY_REUSED. An amount out of bounds is 400
+// AMOUNT_OUT_OF_RANGE; one that would take the balance past
+// ±money.MaxBalance is 409 BALANCE_OUT_OF_RANGE. Refusals book nothing and
+// are not remembered under the key.
 func (s *Service) post(c *gin.Context, kind string) {
 	key := c.GetHeader("Idempotency-Key")
 	if !idemKeyRe.MatchString(key) {
@@ -186,6 +193,9 @@ func (s *Service) post(c *gin.Context, kind string) {
 		return
 	case req.AmountMicros == 0:
 		fail(c, apperr.New(apperr.ReasonInvalidAmount, "amount_micros must not be 0"))
+		return
+	case req.AmountMicros > money.MaxAmount || req.AmountMicros < -money.MaxAmount:
+		fail(c, apperr.Newf(apperr.ReasonAmountOutOfRange, "amount_micros must be within ±%d", money.MaxAmount))
 		return
 	case len(req.Note) > 500:
 		fail(c, apperr.New(apperr.ReasonInvalidArgument, "note is at most 500 characters"))

@@ -1,10 +1,12 @@
 package biz
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
+	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 )
 
@@ -62,11 +64,17 @@ func (b *PriceBook) OutputCap(model string, client int64) int64 {
 // PRICE_NOT_FOUND (404).
 func (b *PriceBook) Estimate(model, group string, bodyBytes int, out int64) (micros, tokens int64, err error) {
 	prompt := int64(bodyBytes/b.cfg.BytesPerToken) + 1
-	micros, ok := b.table.Load().Cost(model, group, pricing.Tokens{Prompt: prompt, Completion: out})
-	if !ok {
+	micros, err = b.table.Load().Cost(model, group, pricing.Tokens{Prompt: prompt, Completion: out})
+	if errors.Is(err, pricing.ErrNoPrice) {
 		return 0, 0, apperr.Newf(apperr.ReasonPriceNotFound, "model %q has no price", model)
 	}
-	return micros, prompt + out, nil
+	if err == nil {
+		tokens, err = money.Add(prompt, out)
+	}
+	if err != nil { // a hold that does not fit in an int64 is refused, never wrapped
+		return 0, 0, apperr.Wrap(err, apperr.ReasonAmountOutOfRange, "the request's output cap is too large to reserve")
+	}
+	return micros, tokens, nil
 }
 
 func (b *PriceBook) maxOutput(model string) int64 {
