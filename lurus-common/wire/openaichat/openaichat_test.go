@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -55,7 +54,7 @@ func dumpHTTP(hr *wire.HTTPRequest, err error) map[string]any {
 // canonical request, writes it for every provider type, and checks that
 // what was written reads back as the same canonical request.
 func TestRequests(t *testing.T) {
-	eachFile(t, "testdata/requests/*.json", func(t *testing.T, name string, body []byte) {
+	golden.Files(t, "testdata/requests/*.json", func(t *testing.T, name string, body []byte) {
 		req, err := read(t, body)
 		if err != nil {
 			t.Fatalf("read: %v", err)
@@ -288,7 +287,7 @@ func encodeStream(evs []wire.Event, req *wire.Request) []byte {
 // canonical events and encodes them as the client's stream, with and
 // without include_usage; the client stream decodes to the same events.
 func TestStreams(t *testing.T) {
-	eachFile(t, "testdata/streams/*.sse", func(t *testing.T, name string, transcript []byte) {
+	golden.Files(t, "testdata/streams/*.sse", func(t *testing.T, name string, transcript []byte) {
 		evs := decodeStream(t, transcript)
 		golden.JSON(t, "streams/"+name+".events.golden", dumpEvents(evs))
 		for _, usage := range []bool{true, false} {
@@ -365,7 +364,7 @@ func assertChunks(t *testing.T, out []byte, includeUsage bool) {
 // TestResponses decodes each complete answer of testdata/responses and
 // encodes it for the client.
 func TestResponses(t *testing.T) {
-	eachFile(t, "testdata/responses/*.json", func(t *testing.T, name string, body []byte) {
+	golden.Files(t, "testdata/responses/*.json", func(t *testing.T, name string, body []byte) {
 		resp, err := Adapter{}.DecodeResponse(body)
 		if err != nil {
 			t.Fatal(err)
@@ -461,25 +460,5 @@ func TestDecodeError(t *testing.T) {
 		if got := (Adapter{}).DecodeError([]byte(c.body)); got != c.want {
 			t.Errorf("%.40s: got %.40q, want %.40q", c.body, got, c.want)
 		}
-	}
-}
-
-// eachFile runs fn as a subtest for every file matching pattern, named
-// for the file without its extension.
-func eachFile(t *testing.T, pattern string, fn func(t *testing.T, name string, content []byte)) {
-	files, _ := filepath.Glob(pattern)
-	if len(files) == 0 {
-		t.Fatalf("no files match %s", pattern)
-	}
-	for _, f := range files {
-		name := filepath.Base(f)
-		name = name[:len(name)-len(filepath.Ext(name))]
-		t.Run(name, func(t *testing.T) {
-			content, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fn(t, name, content)
-		})
 	}
 }
