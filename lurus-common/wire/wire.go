@@ -188,6 +188,10 @@ type Request struct {
 	Input []string
 	// Dimensions is the embedding size asked for (0: the model's).
 	Dimensions int64
+	// EmbedBase64 is OpenAI's encoding_format "base64" (the default of the
+	// official Python SDK): the client's encoder writes each vector as the
+	// base64 of its little-endian float32 values instead of a JSON array.
+	EmbedBase64 bool
 	// Refused lists fields the reader found that no other format can
 	// express with the same meaning (e.g. logprobs); a writer of another
 	// format refuses the request naming the first of them.
