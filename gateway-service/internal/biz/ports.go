@@ -81,7 +81,10 @@ type Hold struct {
 	ID, UserID, KeyID string
 	KeyLimitMicros    int64
 	Micros, Tokens    int64
-	TTL               time.Duration
+	// HeldOutputTokens is the output part of Tokens: the output cap times
+	// n or candidateCount (0 for an endpoint without output).
+	HeldOutputTokens int64
+	TTL              time.Duration
 }
 
 // Admitter holds estimated costs in Redis (the admission mirror shared
@@ -156,8 +159,11 @@ type Outcome struct {
 	// Admission is what was held for it (empty when admitted without a
 	// hold while Redis was down, under fail-open).
 	Admission Admission
-	ClientIP  netip.Addr
-	UserAgent string
+	// HeldOutputTokens is the output allowance priced into the hold; a
+	// stream is cut before it delivers more (StreamEditor.HeldOutput).
+	HeldOutputTokens int64
+	ClientIP         netip.Addr
+	UserAgent        string
 	// Trace is the request's span context, carried into event headers.
 	Trace trace.SpanContext
 }
@@ -180,6 +186,12 @@ type Metrics interface {
 	// before the upstream call), "overlapped" (beside it) or
 	// "overlap_refused" (beside it, refused: the call was aborted).
 	Admission(mode string)
+	// OutputCapEnforced counts streams cut at their output allowance
+	// because the provider generated past the cap it was told.
+	OutputCapEnforced(provider string)
+	// UsageOverHold counts answers billed from upstream usage whose output
+	// exceeds the allowance that was held: the provider ignored the cap.
+	UsageOverHold(provider string)
 }
 
 // ClientWriter is the response to the client, implemented by the HTTP

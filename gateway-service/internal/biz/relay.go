@@ -178,7 +178,7 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 		if err != nil {
 			return err
 		}
-		o.Reserved, o.Admission = true, adm
+		o.Reserved, o.Admission, o.HeldOutputTokens = true, adm, h.HeldOutputTokens
 	}
 	return r.relay(ctx, req, w, o, info, cands)
 }
@@ -189,8 +189,14 @@ func (r *Relay) hold(req *Request, ki *KeyInfo, info RequestInfo) (Hold, error) 
 	if err != nil {
 		return Hold{}, err
 	}
+	var heldOut int64
+	if req.Endpoint.HasOutput() {
+		if heldOut = info.MaxOutput; heldOut <= 0 {
+			heldOut = r.Prices.maxOutput(info.Model)
+		}
+	}
 	return Hold{ID: req.ID, UserID: ki.UserID, KeyID: ki.KeyID, KeyLimitMicros: ki.SpendLimitMicros,
-		Micros: micros, Tokens: tokens}, nil
+		Micros: micros, Tokens: tokens, HeldOutputTokens: heldOut}, nil
 }
 
 // failure is why an attempt was given up.
@@ -377,7 +383,9 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	if clientErr != nil {
 		src.tighten(r.Now().Add(r.Cfg.DrainTimeout))
 	}
-	ed := &StreamEditor{Meter: meter, HideUsageChunk: info.InjectsUsage(req.Endpoint), From: rename, To: info.Model}
+	ed := &StreamEditor{Meter: meter, HideUsageChunk: info.InjectsUsage(req.Endpoint), From: rename, To: info.Model,
+		HeldOutput: o.HeldOutputTokens, Tokens: r.Tokens, ClientUsage: info.IncludeUsage,
+		PromptTokens: func() int64 { return r.Tokens.Count(PromptText(req.Body)) }}
 	bp := r.getBuf()
 	first := true
 	p := PumpStream(src, fr, ed, req.Endpoint, func(b []byte) error {
@@ -410,8 +418,24 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	default:
 		o.Status = StatusOK
 	}
+	if p.Cut {
+		r.cutUsage(o, ed)
+		return nil
+	}
 	r.finishUsage(req, o, meter, true)
 	return nil
+}
+
+// cutUsage bills a stream cut at its output allowance: the prompt as
+// upstream reported it (else counted locally, usage_source "estimated")
+// and the output delivered (StreamEditor.CutUsage).
+func (r *Relay) cutUsage(o *Outcome, ed *StreamEditor) {
+	u, promptFromUpstream := ed.CutUsage()
+	o.Usage, o.UsageSource = u, SourceUpstream
+	if !promptFromUpstream {
+		o.UsageSource = SourceEstimated
+	}
+	r.Metrics.OutputCapEnforced(o.ProviderID)
 }
 
 // finishUsage sets the outcome's usage: upstream's own when it gave any,
@@ -420,6 +444,9 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 func (r *Relay) finishUsage(req *Request, o *Outcome, m *Meter, delivered bool) {
 	if u, ok := m.Usage(); ok {
 		o.Usage, o.UsageSource = u, SourceUpstream
+		if o.HeldOutputTokens > 0 && u.Completion > o.HeldOutputTokens {
+			r.Metrics.UsageOverHold(o.ProviderID) // billed in full; the alert names the provider
+		}
 		return
 	}
 	if !delivered || !req.Endpoint.Billable() {
