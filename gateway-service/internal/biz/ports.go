@@ -186,6 +186,12 @@ type Metrics interface {
 	// before the upstream call), "overlapped" (beside it) or
 	// "overlap_refused" (beside it, refused: the call was aborted).
 	Admission(mode string)
+	// OutputCapEnforced counts streams cut at their output allowance
+	// because the provider generated past the cap it was told.
+	OutputCapEnforced(provider string)
+	// UsageOverHold counts answers billed from upstream usage whose output
+	// exceeds the allowance that was held: the provider ignored the cap.
+	UsageOverHold(provider string)
 }
 
 // ClientWriter is the response to the client, implemented by the HTTP

@@ -17,6 +17,10 @@ type Pump struct {
 	// ClientErr is the first write error (the client went away); the rest
 	// of the stream was drained and metered, not sent.
 	ClientErr error
+	// Cut is set when the stream was stopped at its output allowance
+	// (StreamEditor.Cut): the terminal sequence was sent instead of the
+	// rest, and upstream was not read further.
+	Cut bool
 }
 
 // ErrStreamCut is the reason shown to a client whose stream ended because
@@ -29,7 +33,10 @@ var ErrStreamCut = apperr.New(apperr.ReasonUpstreamError, "upstream stream ended
 // the caller bounds that with a deadline on src. When src fails after a
 // unit was sent, the stream is closed with an error unit in the caller's
 // format. A clean end of a JSON-array stream writes the closing bytes.
-// buf is scratch space for reads.
+// When ed cuts the stream at its output allowance, PumpStream sends ed's
+// terminal sequence and returns at once: the caller closes upstream
+// without draining it, so no more output is paid for. buf is scratch
+// space for reads.
 func PumpStream(src io.Reader, fr Framer, ed *StreamEditor, ep Endpoint, write func([]byte) error, buf []byte) Pump {
 	var p Pump
 	send := func(b []byte) {
@@ -42,6 +49,7 @@ func PumpStream(src io.Reader, fr Framer, ed *StreamEditor, ep Endpoint, write f
 		}
 		p.Units++
 	}
+	_, isArray := fr.(*ArrayFramer)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
@@ -52,6 +60,11 @@ func PumpStream(src io.Reader, fr Framer, ed *StreamEditor, ep Endpoint, write f
 					break
 				}
 				send(ed.Edit(ep, raw, doc))
+				if ed.Cut() {
+					p.Cut = true
+					send(ed.Terminal(ep, isArray, p.Units == 0))
+					return p
+				}
 			}
 		}
 		if err == nil {
@@ -62,7 +75,6 @@ func PumpStream(src io.Reader, fr Framer, ed *StreamEditor, ep Endpoint, write f
 		}
 		break
 	}
-	_, isArray := fr.(*ArrayFramer)
 	if p.UpstreamErr == nil {
 		if isArray {
 			send(fr.Rest())

@@ -384,7 +384,9 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	if clientErr != nil {
 		src.tighten(r.Now().Add(r.Cfg.DrainTimeout))
 	}
-	ed := &StreamEditor{Meter: meter, HideUsageChunk: info.InjectsUsage(req.Endpoint), From: rename, To: info.Model}
+	ed := &StreamEditor{Meter: meter, HideUsageChunk: info.InjectsUsage(req.Endpoint), From: rename, To: info.Model,
+		HeldOutput: o.HeldOutputTokens, Tokens: r.Tokens, ClientUsage: info.IncludeUsage,
+		PromptTokens: func() int64 { return r.Tokens.Count(PromptText(req.Body)) }}
 	bp := r.getBuf()
 	first := true
 	p := PumpStream(src, fr, ed, req.Endpoint, func(b []byte) error {
@@ -417,8 +419,24 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	default:
 		o.Status = StatusOK
 	}
+	if p.Cut {
+		r.cutUsage(o, ed)
+		return nil
+	}
 	r.finishUsage(req, o, meter, true)
 	return nil
+}
+
+// cutUsage bills a stream cut at its output allowance: the prompt as
+// upstream reported it (else counted locally, usage_source "estimated")
+// and the output delivered (StreamEditor.CutUsage).
+func (r *Relay) cutUsage(o *Outcome, ed *StreamEditor) {
+	u, promptFromUpstream := ed.CutUsage()
+	o.Usage, o.UsageSource = u, SourceUpstream
+	if !promptFromUpstream {
+		o.UsageSource = SourceEstimated
+	}
+	r.Metrics.OutputCapEnforced(o.ProviderID)
 }
 
 // finishUsage sets the outcome's usage: upstream's own when it gave any,
@@ -427,6 +445,9 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 func (r *Relay) finishUsage(req *Request, o *Outcome, m *Meter, delivered bool) {
 	if u, ok := m.Usage(); ok {
 		o.Usage, o.UsageSource = u, SourceUpstream
+		if o.HeldOutputTokens > 0 && u.Completion > o.HeldOutputTokens {
+			r.Metrics.UsageOverHold(o.ProviderID) // billed in full; the alert names the provider
+		}
 		return
 	}
 	if !delivered || !req.Endpoint.Billable() {

@@ -165,14 +165,49 @@ func (a *ArrayFramer) Next() (raw, doc []byte, ok bool) {
 
 // StreamEditor decides what of each upstream stream unit reaches the
 // client: it meters usage, remembers delivered text, drops the usage
-// chunk the gateway asked for on the client's behalf, and renames the
-// model back to the client's alias.
+// chunk the gateway asked for on the client's behalf, renames the model
+// back to the client's alias, and stops the stream before a unit would
+// take the delivered output past what was held for it (an upstream that
+// ignores the output cap it was told).
 type StreamEditor struct {
 	Meter *Meter
 	// HideUsageChunk drops OpenAI's final usage-only chunk (choices: []).
 	HideUsageChunk bool
 	// From and To rename the model ("" From: no renaming).
 	From, To string
+
+	// HeldOutput is the output allowance held for the request (the output
+	// cap times n or candidateCount); 0 turns the check off.
+	HeldOutput int64
+	// Tokens counts delivered text, only once its byte count passes
+	// HeldOutput (see over).
+	Tokens TokenCounter
+	// PromptTokens counts the prompt locally; a cut stream's usage uses
+	// it when upstream has not reported the prompt.
+	PromptTokens func() int64
+	// ClientUsage is set when the client itself asked for OpenAI's usage
+	// chunk: the terminal sequence of a cut stream then carries one.
+	ClientUsage bool
+
+	out      outputCount
+	term     terminalState
+	cut      bool
+	cutUsage Usage
+	scratch  []byte
+}
+
+// outputCount is what a StreamEditor knows of the output delivered so
+// far. It climbs three steps, each taken only when the cheaper bound
+// before it no longer proves the stream is within its allowance:
+// document bytes (a document's JSON is at least as long as the text in
+// it), generated-text bytes (a byte-level BPE token is at least one byte
+// of text), and a local token count.
+type outputCount struct {
+	docBytes  int64
+	textBytes int64
+	tokens    int64
+	textOn    bool // textBytes is kept
+	tokensOn  bool // tokens is kept
 }
 
 var (
@@ -181,12 +216,26 @@ var (
 )
 
 // Edit returns what to send for one unit (raw as framed, doc its JSON),
-// nil to drop it. The returned slice may alias raw.
+// nil to drop it. The returned slice may alias raw. Once Cut reports
+// true, the unit was withheld and the caller ends the stream with
+// Terminal.
 func (e *StreamEditor) Edit(ep Endpoint, raw, doc []byte) []byte {
 	if len(doc) == 0 || bytes.Equal(doc, doneMark) {
 		return raw
 	}
+	var before meterCounts
+	if e.HeldOutput > 0 {
+		before = e.Meter.counts()
+	}
 	e.Meter.Event(doc)
+	if e.HeldOutput > 0 {
+		if e.over(ep, doc, before) {
+			e.Meter.rewind(before) // bill what was delivered, not this unit
+			e.cutAt()
+			return nil
+		}
+		e.term.observe(ep, doc)
+	}
 	if e.HideUsageChunk && bytes.Contains(doc, choicesNil) && bytes.Contains(doc, usageMark) {
 		if u := gjson.GetBytes(doc, "usage"); u.IsObject() && gjson.GetBytes(doc, "choices.#").Int() == 0 {
 			return nil
@@ -213,6 +262,78 @@ func (e *StreamEditor) Edit(ep Endpoint, raw, doc []byte) []byte {
 	out = append(out, nd...)
 	return append(out, raw[i+len(doc):]...)
 }
+
+// over reports whether delivering doc would take the output past
+// HeldOutput: by upstream's own cumulative count (Anthropic
+// message_delta, Gemini usageMetadata, OpenAI usage), or by the
+// gateway's count of the generated text delivered. The token count runs
+// only once the text bytes pass the allowance, so a stream within its
+// cap never meets the tokenizer.
+func (e *StreamEditor) over(ep Endpoint, doc []byte, before meterCounts) bool {
+	if e.Meter.any && e.Meter.counts() != before {
+		if u, _ := e.Meter.Usage(); u.Completion > e.HeldOutput {
+			return true
+		}
+	}
+	c := &e.out
+	if !c.textOn {
+		if c.docBytes += int64(len(doc)); c.docBytes <= e.HeldOutput {
+			return false
+		}
+		c.textOn = true
+		c.textBytes = int64(len(e.Meter.DeliveredText()))
+	}
+	e.scratch = appendGenerated(e.scratch[:0], ep, doc)
+	text := e.scratch
+	if len(text) == 0 {
+		return false
+	}
+	if !c.tokensOn {
+		if c.textBytes += int64(len(text)); c.textBytes <= e.HeldOutput {
+			return false
+		}
+		c.tokensOn = true
+		c.tokens = e.count(e.Meter.DeliveredText())
+	}
+	n := e.count(text)
+	if c.tokens+n > e.HeldOutput {
+		return true
+	}
+	c.tokens += n
+	return false
+}
+
+func (e *StreamEditor) count(text []byte) int64 {
+	if e.Tokens == nil {
+		return int64(len(text)) // one token per byte: the upper bound
+	}
+	return e.Tokens.Count(text)
+}
+
+// cutAt records the cut and the usage to bill: the prompt as upstream
+// reported it (else the local count), and as output the larger of
+// upstream's cumulative count and the local count of what was delivered.
+func (e *StreamEditor) cutAt() {
+	e.cut = true
+	u, _ := e.Meter.Usage()
+	if !e.Meter.PromptKnown() && e.PromptTokens != nil {
+		u.Prompt = e.PromptTokens()
+	}
+	local := e.out.tokens
+	if !e.out.tokensOn {
+		local = e.count(e.Meter.DeliveredText())
+	}
+	u.Completion = min(max(u.Completion, local), e.HeldOutput)
+	u.Reasoning = min(u.Reasoning, u.Completion)
+	e.cutUsage = u
+}
+
+// Cut reports whether the stream was stopped at its output allowance.
+func (e *StreamEditor) Cut() bool { return e.cut }
+
+// CutUsage is the usage billed for a cut stream (see cutAt), and
+// whether its prompt count is upstream's own.
+func (e *StreamEditor) CutUsage() (Usage, bool) { return e.cutUsage, e.Meter.PromptKnown() }
 
 // ResponseModelPath is where a JSON response body names its model.
 func ResponseModelPath(ep Endpoint) string {

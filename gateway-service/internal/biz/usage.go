@@ -2,6 +2,7 @@ package biz
 
 import (
 	"bytes"
+	"math"
 
 	"github.com/tidwall/gjson"
 )
@@ -59,11 +60,26 @@ func (m *Meter) Reset(ep Endpoint) {
 	*m = Meter{ep: ep, delivered: m.delivered[:0], ends: m.ends[:0]}
 }
 
+// set records counter i from r. A negative count (a broken upstream) is
+// taken as 0: usage never lowers a bill.
 func (m *Meter) set(i int, r gjson.Result) {
 	if r.Type == gjson.Number {
-		m.v[i], m.seen[i], m.any = r.Int(), true, true
+		m.v[i], m.seen[i], m.any = max(r.Int(), 0), true, true
 	}
 }
+
+// meterCounts is the part of a Meter that one stream event can change.
+type meterCounts struct {
+	v    [nFields]int64
+	seen [nFields]bool
+	any  bool
+}
+
+func (m *Meter) counts() meterCounts  { return meterCounts{m.v, m.seen, m.any} }
+func (m *Meter) rewind(c meterCounts) { m.v, m.seen, m.any = c.v, c.seen, c.any }
+
+// PromptKnown reports whether upstream has reported a prompt count.
+func (m *Meter) PromptKnown() bool { return m.seen[fPrompt] || m.seen[fAnthropicInput] }
 
 // Body reads the usage of a complete JSON response.
 func (m *Meter) Body(doc []byte) {
@@ -200,12 +216,20 @@ func (m *Meter) Usage() (Usage, bool) {
 	switch m.ep.Format() {
 	case FormatAnthropic:
 		// input_tokens excludes cache reads and writes.
-		u.Prompt = m.v[fAnthropicInput] + u.Cached + u.CacheWrite
+		u.Prompt = addSat(addSat(m.v[fAnthropicInput], u.Cached), u.CacheWrite)
 	case FormatGemini:
 		// candidatesTokenCount excludes thoughts.
-		u.Completion += u.Reasoning
+		u.Completion = addSat(u.Completion, u.Reasoning)
 	}
 	return u, m.any
+}
+
+// addSat adds two non-negative counts, saturating instead of wrapping.
+func addSat(a, b int64) int64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxInt64
 }
 
 // Deliver remembers data that reached the client (a stream event's data or

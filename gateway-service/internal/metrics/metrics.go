@@ -20,7 +20,7 @@ var Names = []string{
 	"lurus_gateway_active_streams", "lurus_gateway_tokens_total", "lurus_gateway_retries_total",
 	"lurus_gateway_breaker_state", "lurus_gateway_breaker_transitions_total",
 	"lurus_gateway_events_queued", "lurus_gateway_events_outbox_bytes", "lurus_gateway_events_published_total",
-	"lurus_gateway_admissions_total",
+	"lurus_gateway_admissions_total", "lurus_gateway_output_cap_enforced_total", "lurus_gateway_usage_over_hold_total",
 }
 
 // Metrics implements biz.Metrics and publisher.Metrics.
@@ -38,6 +38,8 @@ type Metrics struct {
 	outbox      prometheus.Gauge
 	published   *prometheus.CounterVec
 	admissions  *prometheus.CounterVec
+	capCut      *prometheus.CounterVec
+	overHold    *prometheus.CounterVec
 
 	tokPrompt, tokCompletion, tokCached, tokCacheWrite, tokReasoning prometheus.Counter
 }
@@ -70,9 +72,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Events stored by JetStream, by subject."}, []string{"subject"}),
 		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_admissions_total",
 			Help: "Admissions by mode: local (from the key's lease, no round trip), extended (the request waited for the lease to be extended in Redis), reserved (leasing off: a reservation of its own); refill counts background extensions, which admit no request."}, []string{"mode"}),
+		capCut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_output_cap_enforced_total",
+			Help: "Streams the gateway ended at their held output allowance because the provider generated past the cap it was told."}, []string{"provider"}),
+		overHold: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_usage_over_hold_total",
+			Help: "Answers billed from upstream usage whose output exceeds the allowance held for them (the provider ignored the cap)."}, []string{"provider"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.upstream, m.ttfb, m.streams, m.tokens, m.retries,
-		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions)
+		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions, m.capCut, m.overHold)
 	m.tokPrompt = m.tokens.WithLabelValues("prompt")
 	m.tokCompletion = m.tokens.WithLabelValues("completion")
 	m.tokCached = m.tokens.WithLabelValues("cached")
@@ -117,6 +123,12 @@ func (m *Metrics) Retry() { m.retries.Inc() }
 
 // Admission implements biz.Metrics.
 func (m *Metrics) Admission(mode string) { m.admissions.WithLabelValues(mode).Inc() }
+
+// OutputCapEnforced implements biz.Metrics.
+func (m *Metrics) OutputCapEnforced(provider string) { m.capCut.WithLabelValues(provider).Inc() }
+
+// UsageOverHold implements biz.Metrics.
+func (m *Metrics) UsageOverHold(provider string) { m.overHold.WithLabelValues(provider).Inc() }
 
 // Breaker records a breaker state change.
 func (m *Metrics) Breaker(provider, key string, to biz.BreakerState) {
