@@ -426,3 +426,61 @@ func ExampleAdapter_EncodeResponse() {
 	fmt.Println(r.ID, r.Status, r.Output[0].Content[0].Text)
 	// Output: resp_chatcmpl-1 completed Hello
 }
+
+// TestUsageAgreesWithGatewayMeter decodes the gateway's recorded Responses
+// transcripts and expects the usage its pass-through meter recorded for
+// them, so a translated call is billed exactly like a relayed one.
+func TestUsageAgreesWithGatewayMeter(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "gateway-service", "internal", "biz", "testdata", "usage")
+	for _, name := range []string{"openai_responses.json", "openai_responses_stream.sse"} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gold, err := os.ReadFile(filepath.Join(dir, name+".golden"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want struct {
+				Usage struct {
+					Prompt, Completion, Cached, Reasoning int64
+					CacheWrite                            int64 `json:"cache_write"`
+				} `json:"usage"`
+				Text string `json:"delivered_text"`
+			}
+			if err := json.Unmarshal(gold, &want); err != nil {
+				t.Fatal(err)
+			}
+			wantUsage := wire.Usage{Prompt: want.Usage.Prompt, Completion: want.Usage.Completion, Cached: want.Usage.Cached,
+				CacheWrite: want.Usage.CacheWrite, Reasoning: want.Usage.Reasoning}
+			var usage, read wire.Usage
+			var text string
+			if strings.HasSuffix(name, ".json") {
+				resp, err := fixed.DecodeResponse(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				usage, text = resp.Usage, resp.Parts[0].Text
+				read, _ = fixed.ReadUsage(raw)
+			} else {
+				for _, ev := range decodeStream(t, raw) {
+					switch ev.Kind {
+					case wire.EventUsage:
+						usage = ev.Usage
+					case wire.EventText:
+						text += ev.Text
+					}
+				}
+				for _, data := range sseData(t, raw) {
+					if u, ok := fixed.ReadUsage(data); ok {
+						read = u
+					}
+				}
+			}
+			if usage != wantUsage || read != wantUsage || text != want.Text {
+				t.Errorf("decoded %+v, read %+v, text %q; the gateway metered %+v, %q", usage, read, text, wantUsage, want.Text)
+			}
+		})
+	}
+}

@@ -329,8 +329,7 @@ func (e *streamEncoder) openItem(dst []byte, it *streamItem) []byte {
 		dst = e.close(dst, e.open)
 	}
 	it.index = len(e.resp.Output)
-	prefix := map[string]string{"message": "msg", "reasoning": "rs", "function_call": "fc"}[it.kind]
-	it.id = itemID(prefix, e.resp.ID, it.index)
+	it.id = itemID(idPrefix(it.kind), e.resp.ID, it.index)
 	if it.kind == "function_call" {
 		if it.callID == "" {
 			it.callID = "call_" + strings.TrimPrefix(e.resp.ID, "resp_") + "_" + strconv.Itoa(it.index)
@@ -350,6 +349,17 @@ func (e *streamEncoder) openItem(dst []byte, it *streamItem) []byte {
 			SummaryIndex: &zero, Part: summaryPart{Type: "summary_text"}})
 	}
 	return dst
+}
+
+// idPrefix is the prefix OpenAI gives the ids of items of kind.
+func idPrefix(kind string) string {
+	switch kind {
+	case "message":
+		return "msg"
+	case "reasoning":
+		return "rs"
+	}
+	return "fc"
 }
 
 func (e *streamEncoder) delta(dst []byte, it *streamItem, text string) []byte {
