@@ -25,15 +25,20 @@ type counts struct {
 	input, cacheWrite, cacheRead, output, thinking int64
 }
 
+// maxCount bounds a count read from upstream, so that the canonical sums
+// cannot overflow: 2^53, the largest integer every JSON reader keeps.
+const maxCount = 1 << 53
+
 // merge overwrites the counts u carries: every Anthropic count is a
-// cumulative total, never an increment.
+// cumulative total, never an increment. A negative count (an upstream
+// bug) reads as 0, so it can never credit anyone.
 func (c *counts) merge(u *usageIn) {
 	if u == nil {
 		return
 	}
 	set := func(dst *int64, v *int64) {
 		if v != nil {
-			*dst = *v
+			*dst = min(max(*v, 0), maxCount)
 		}
 	}
 	set(&c.input, u.InputTokens)
