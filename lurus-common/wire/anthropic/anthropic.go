@@ -25,6 +25,11 @@
 //     accepts thinking blocks back only with the signature it issued, which
 //     the canonical form does not keep, and without thinking enabled they
 //     are not needed.
+//   - Fields only Anthropic has (document and search_result blocks, file
+//     sources, server tools, mcp_servers, container, context_management,
+//     any field this reader does not know) go to Request.Refused; metadata,
+//     service_tier and cache_control are hints and are dropped.
+//   - A temperature above 1 (OpenAI allows 2) is refused, not clamped.
 //   - Usage: input_tokens excludes cache reads and writes, so the canonical
 //     Prompt is input_tokens + cache_read_input_tokens +
 //     cache_creation_input_tokens; encoders subtract them again.

@@ -259,6 +259,8 @@ func TestWriteRequest(t *testing.T) {
 		{name: "tool choice without tools is left out",
 			req:  wire.Request{MaxOutputTokens: 9, Messages: []wire.Message{user("x")}, ToolChoice: wire.ToolChoice{Mode: wire.ToolChoiceRequired}},
 			want: `{"model":"claude-up","max_tokens":9,"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}`},
+		{name: "temperature above Anthropic's range", req: wire.Request{MaxOutputTokens: 9, Temperature: func() *float64 { v := 1.5; return &v }()},
+			err: "temperature must be between 0 and 1"},
 		{name: "no output cap", req: wire.Request{Messages: []wire.Message{user("x")}}, err: ErrNoOutputCap.Error()},
 		{name: "n", req: wire.Request{MaxOutputTokens: 9, Candidates: 2}, err: "parameter n is not supported by anthropic models"},
 		{name: "json mode", req: wire.Request{MaxOutputTokens: 9, ResponseFormat: wire.ResponseFormat{Kind: wire.FormatJSON}}, err: "parameter response_format"},

@@ -119,6 +119,10 @@ func writeBody(req *wire.Request, model string) ([]byte, error) {
 			return nil, ErrNoOutputCap
 		}
 		out.MaxTokens = req.MaxOutputTokens
+		if t := req.Temperature; t != nil && (*t < 0 || *t > 1) {
+			// OpenAI allows up to 2; clamping would change the sampling.
+			return nil, apperr.New(apperr.ReasonInvalidArgument, "temperature must be between 0 and 1 for anthropic models")
+		}
 		out.Temperature, out.TopP, out.TopK = req.Temperature, req.TopP, req.TopK
 		out.StopSequences = req.Stop
 		out.Stream = req.Stream
