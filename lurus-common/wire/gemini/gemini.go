@@ -35,7 +35,12 @@
 //     taskType and title, function declaration response schemas.
 //   - Writing for Gemini: ParallelToolCalls is dropped (Gemini has no such
 //     switch), ResponseFormat.Name and Strict are dropped (Gemini always
-//     constrains to the schema), Image.Detail is dropped.
+//     constrains to the schema), Image.Detail is dropped. The first
+//     function call of each model turn carries Google's documented
+//     "skip_thought_signature_validator" signature, since a history from
+//     another vendor has none and Gemini 3 refuses unsigned calls.
+//   - Only the first candidate of an answer or stream is decoded: the
+//     canonical answer has one (candidateCount > 1 is still sent).
 //
 // Usage: promptTokenCount includes cachedContentTokenCount;
 // candidatesTokenCount excludes thoughtsTokenCount, so the canonical

@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
@@ -59,6 +60,9 @@ func (a Adapter) DecodeResponse(body []byte) (*wire.Response, error) {
 func answerPart(p gPart, responseID string, calls *int) (wire.Part, bool) {
 	switch {
 	case p.FunctionCall != nil:
+		if p.FunctionCall.Name == "" {
+			return wire.Part{}, false
+		}
 		id := p.FunctionCall.ID
 		if id == "" {
 			id = callID(responseID, *calls)
@@ -133,13 +137,23 @@ func geminiFinish(f wire.FinishReason) string {
 // canonicalUsage maps usageMetadata field by field: the prompt already
 // holds the cached tokens; candidates exclude thoughts, so Completion adds
 // them back; tool-use prompt tokens are input outside promptTokenCount.
+// A negative count is nonsense and reads as 0; sums saturate.
 func canonicalUsage(u *gUsage) wire.Usage {
+	thoughts := max(u.ThoughtsTokenCount, 0)
 	return wire.Usage{
-		Prompt:     u.PromptTokenCount + u.ToolUsePromptTokenCount,
-		Completion: u.CandidatesTokenCount + u.ThoughtsTokenCount,
-		Cached:     u.CachedContentTokenCount,
-		Reasoning:  u.ThoughtsTokenCount,
+		Prompt:     addSat(max(u.PromptTokenCount, 0), max(u.ToolUsePromptTokenCount, 0)),
+		Completion: addSat(max(u.CandidatesTokenCount, 0), thoughts),
+		Cached:     max(u.CachedContentTokenCount, 0),
+		Reasoning:  thoughts,
 	}
+}
+
+// addSat adds two non-negative counts without wrapping.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // geminiUsage is the usageMetadata of canonical usage. CacheWrite has no
@@ -148,7 +162,7 @@ func geminiUsage(u wire.Usage) *gUsage {
 	return &gUsage{
 		PromptTokenCount:        u.Prompt,
 		CandidatesTokenCount:    max(u.Completion-u.Reasoning, 0),
-		TotalTokenCount:         u.Prompt + u.Completion,
+		TotalTokenCount:         addSat(u.Prompt, u.Completion),
 		CachedContentTokenCount: u.Cached,
 		ThoughtsTokenCount:      u.Reasoning,
 	}

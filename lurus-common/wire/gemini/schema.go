@@ -223,8 +223,9 @@ func schemaToGemini(raw json.RawMessage) (out json.RawMessage, empty bool, err e
 	if err != nil {
 		return nil, false, err
 	}
-	if t, _ := g.get("type").str(); t == "OBJECT" && g.get("properties") == nil {
-		empty = true
+	if t, _ := g.get("type").str(); t == "OBJECT" {
+		p := g.get("properties")
+		empty = p == nil || len(p.obj) == 0
 	}
 	b, err := marshal(g)
 	return b, empty, err

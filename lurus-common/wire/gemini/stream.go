@@ -77,6 +77,9 @@ func (d *streamDecoder) Decode(data []byte, emit func(wire.Event)) error {
 func (d *streamDecoder) part(p gPart, responseID string, emit func(wire.Event)) {
 	switch {
 	case p.FunctionCall != nil:
+		if p.FunctionCall.Name == "" {
+			return
+		}
 		i := d.calls
 		d.calls++
 		id := p.FunctionCall.ID

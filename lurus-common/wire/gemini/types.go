@@ -20,6 +20,7 @@ type gPart struct {
 	FileData         *gFile     `json:"fileData,omitempty"`
 	FunctionCall     *gCall     `json:"functionCall,omitempty"`
 	FunctionResponse *gFuncResp `json:"functionResponse,omitempty"`
+	ThoughtSignature string     `json:"thoughtSignature,omitempty"`
 }
 
 type gBlob struct {

@@ -141,7 +141,29 @@ func writeContents(g *gGenerateRequest, msgs []wire.Message) error {
 		}
 		g.Contents = append(g.Contents, gContent{Role: role, Parts: parts})
 	}
+	for i := range g.Contents {
+		signFirstCall(&g.Contents[i])
+	}
 	return nil
+}
+
+// skipSignature is the thoughtSignature Google documents for function
+// calls that a Gemini model did not make (a history from another vendor):
+// Gemini 3 refuses a turn's first function call without a signature.
+const skipSignature = "skip_thought_signature_validator"
+
+// signFirstCall gives the first function call of a model turn the skip
+// signature; the real signature never survives translation.
+func signFirstCall(c *gContent) {
+	if c.Role != "model" {
+		return
+	}
+	for i := range c.Parts {
+		if c.Parts[i].FunctionCall != nil {
+			c.Parts[i].ThoughtSignature = skipSignature
+			return
+		}
+	}
 }
 
 // writePart writes one part; ok is false for a part left out.
