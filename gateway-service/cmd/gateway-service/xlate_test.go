@@ -1,0 +1,284 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/mockupstream"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+)
+
+// mockUsage is what every translation upstream reports: each count
+// distinct, so a field mapped to another or summed twice shows.
+var mockUsage = mockupstream.UsageOverride{Prompt: ptr(12), Completion: ptr(34), Cached: ptr(5), CacheWrite: ptr(2), Reasoning: ptr(7)}
+
+// newUpstreamWith is a mock upstream with default settings s.
+func newUpstreamWith(t testing.TB, s mockupstream.Settings) *upstream {
+	m, err := mockupstream.New(mockupstream.Options{Defaults: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m)
+	t.Cleanup(srv.Close)
+	return &upstream{mock: m, url: srv.URL}
+}
+
+// wantUsage is mockUsage as each family writes it, normalized: Anthropic's
+// input_tokens excludes cache reads and writes (prompt 12+5+2), Gemini's
+// candidatesTokenCount excludes thoughts (completion 34+7) and it has no
+// cache-write count. Pass-through records exactly these too.
+var wantUsage = map[string][5]int64{
+	internalapi.TypeOpenAI:      {12, 34, 5, 2, 7},
+	internalapi.TypeAzureOpenAI: {12, 34, 5, 2, 7},
+	internalapi.TypeAnthropic:   {19, 34, 5, 2, 7},
+	internalapi.TypeGemini:      {12, 41, 5, 0, 7},
+}
+
+// xclient is one client format as the harness speaks it.
+type xclient struct {
+	name   string
+	family string // the provider type of its own family
+	// path and body of a call for model m; stream asks for a stream.
+	call func(m string, stream bool) (path, body string)
+	// text is the reply text the client received.
+	text func(body string, stream bool) string
+}
+
+var xclients = []xclient{
+	{name: "openai-chat", family: internalapi.TypeOpenAI,
+		call: func(m string, stream bool) (string, string) {
+			b := `{"model":"` + m + `","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"one two three"}]`
+			if stream {
+				b += `,"stream":true,"stream_options":{"include_usage":true}`
+			}
+			return "/v1/chat/completions", b + "}"
+		},
+		text: func(b string, stream bool) string {
+			if stream {
+				return streamText(b, "choices.0.delta.content")
+			}
+			return gjson.Get(b, "choices.0.message.content").Str
+		}},
+	{name: "openai-responses", family: internalapi.TypeOpenAI,
+		call: func(m string, stream bool) (string, string) {
+			b := `{"model":"` + m + `","instructions":"be brief","input":"one two three"`
+			if stream {
+				b += `,"stream":true`
+			}
+			return "/v1/responses", b + "}"
+		},
+		text: func(b string, stream bool) string {
+			if stream {
+				return streamEventText(b, "response.output_text.delta", "delta")
+			}
+			return gjson.Get(b, `output.#(type=="message").content.0.text`).Str
+		}},
+	{name: "anthropic", family: internalapi.TypeAnthropic,
+		call: func(m string, stream bool) (string, string) {
+			b := `{"model":"` + m + `","max_tokens":200,"system":"be brief","messages":[{"role":"user","content":"one two three"}]`
+			if stream {
+				b += `,"stream":true`
+			}
+			return "/v1/messages", b + "}"
+		},
+		text: func(b string, stream bool) string {
+			if stream {
+				return streamEventText(b, "content_block_delta", "delta.text")
+			}
+			return gjson.Get(b, "content.0.text").Str
+		}},
+	{name: "gemini", family: internalapi.TypeGemini,
+		call: func(m string, stream bool) (string, string) {
+			b := `{"systemInstruction":{"parts":[{"text":"be brief"}]},"contents":[{"role":"user","parts":[{"text":"one two three"}]}]}`
+			if stream {
+				return "/v1beta/models/" + m + ":streamGenerateContent?alt=sse", b
+			}
+			return "/v1beta/models/" + m + ":generateContent", b
+		},
+		text: func(b string, stream bool) string {
+			if stream {
+				return streamText(b, "candidates.0.content.parts.0.text")
+			}
+			return gjson.Get(b, "candidates.0.content.parts.0.text").Str
+		}},
+}
+
+// streamEventText concatenates the string at path of the SSE data of
+// every event whose "type" is typ.
+func streamEventText(stream, typ, path string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(stream, "\n") {
+		if d, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "data: "); ok && gjson.Get(d, "type").Str == typ {
+			b.WriteString(gjson.Get(d, path).Str)
+		}
+	}
+	return b.String()
+}
+
+// family is the API family of a provider type.
+func family(typ string) string {
+	if typ == internalapi.TypeAzureOpenAI || typ == internalapi.TypeOpenAICompatible {
+		return internalapi.TypeOpenAI
+	}
+	return typ
+}
+
+// TestTranslationEveryPair: every client format reaches a model served
+// only by a provider of another family (OpenAI, Azure, Anthropic, Gemini),
+// streamed and not. The client reads the mock's reply in its own format,
+// and billing.usage carries exactly the usage the upstream sent, mapped
+// field by field (the same normalization as pass-through).
+func TestTranslationEveryPair(t *testing.T) {
+	settings := mockupstream.Settings{Usage: &mockUsage}
+	types := []string{internalapi.TypeOpenAI, internalapi.TypeAzureOpenAI, internalapi.TypeAnthropic, internalapi.TypeGemini}
+	var ps []internalapi.Provider
+	ups := map[string]*upstream{}
+	for _, typ := range types {
+		u := newUpstreamWith(t, settings)
+		ups[typ] = u
+		ps = append(ps, provider("prv_"+typ, typ, u, 0, 1, "m-"+typ))
+	}
+	h := startGateway(t, ps)
+	reply := mockupstream.ReplyText(mockupstream.DefaultChunks)
+	for _, c := range xclients {
+		for _, typ := range types {
+			if family(typ) == c.family {
+				continue // pass-through, covered by TestRelayAllFormats
+			}
+			for _, stream := range []bool{false, true} {
+				name := c.name + "→" + typ
+				if stream {
+					name += "/stream"
+				}
+				t.Run(name, func(t *testing.T) {
+					path, body := c.call("m-"+typ, stream)
+					n := len(ups[typ].mock.Requests(0))
+					resp, b := h.do(http.MethodPost, path, body, nil)
+					if resp.StatusCode != http.StatusOK {
+						t.Fatalf("status %d: %s", resp.StatusCode, b)
+					}
+					if got := c.text(string(b), stream); got != reply {
+						t.Errorf("client read %q, want %q; body %s", got, reply, b)
+					}
+					reqs := ups[typ].mock.Requests(0)
+					if len(reqs) != n+1 {
+						t.Fatalf("upstream saw %d requests, want 1", len(reqs)-n)
+					}
+					for _, k := range []string{"Anthropic-Version", "Anthropic-Beta"} {
+						if v := reqs[len(reqs)-1].Headers[k]; typ != internalapi.TypeAnthropic && len(v) > 0 {
+							t.Errorf("client header %s reached a %s upstream: %v", k, typ, v)
+						}
+					}
+					u, logs := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
+					if u == nil {
+						t.Fatal("no billing.usage")
+					}
+					w := wantUsage[typ]
+					got := [5]int64{u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens}
+					if got != w || u.UsageSource != events.UsageSourceUpstream || u.Status != events.StatusOK ||
+						u.ProviderID != "prv_"+typ || u.Model != "m-"+typ {
+						t.Errorf("usage %+v, want counts %v from upstream", u, w)
+					}
+					if logs[0].StatusCode != http.StatusOK || logs[0].APIFormat != family(c.family) {
+						t.Errorf("log %+v", logs[0])
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestTranslationRefusals: a field the target cannot express is 400
+// UNSUPPORTED_PARAMETER in the caller's format naming it, and nothing is
+// sent upstream; an upstream 4xx is the upstream's message in the
+// caller's format with the same status; a call that has no translation
+// (legacy completions, embeddings at Anthropic) finds no provider.
+func TestTranslationRefusals(t *testing.T) {
+	an := newUpstream(t)
+	bad := newUpstream(t)
+	pBad := provider("prv_bad", internalapi.TypeGemini, bad, 0, 1, "g-bad")
+	pBad.Headers = map[string]string{"X-Mock-Status": "400"}
+	h := startGateway(t, []internalapi.Provider{provider("prv_an", internalapi.TypeAnthropic, an, 0, 1, "claude-x"), pBad})
+
+	resp, b := h.do(http.MethodPost, "/v1/chat/completions",
+		`{"model":"claude-x","logprobs":true,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != http.StatusBadRequest || gjson.GetBytes(b, "error.code").Str != "UNSUPPORTED_PARAMETER" ||
+		!strings.Contains(gjson.GetBytes(b, "error.message").Str, "logprobs") {
+		t.Errorf("logprobs to Anthropic: %d %s", resp.StatusCode, b)
+	}
+	if n := len(an.mock.Requests(0)); n != 0 {
+		t.Errorf("an unsupported call reached upstream (%d requests)", n)
+	}
+	_, logs := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
+	if logs[0].ErrorReason != "UNSUPPORTED_PARAMETER" {
+		t.Errorf("log reason %q", logs[0].ErrorReason)
+	}
+
+	resp, b = h.do(http.MethodPost, "/v1/messages",
+		`{"model":"g-bad","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != http.StatusBadRequest || gjson.GetBytes(b, "type").Str != "error" ||
+		gjson.GetBytes(b, "error.type").Str != "invalid_request_error" || gjson.GetBytes(b, "error.message").Str == "" {
+		t.Errorf("Gemini 400 to an Anthropic client: %d %s", resp.StatusCode, b)
+	}
+
+	resp, b = h.do(http.MethodPost, "/v1/completions", `{"model":"claude-x","prompt":"hi"}`, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusNotFound {
+		t.Errorf("legacy completions across families: %d %s", resp.StatusCode, b)
+	}
+	if gjson.GetBytes(b, "error.code").Str != "NO_PROVIDER_AVAILABLE" {
+		t.Errorf("legacy completions across families: %s", b)
+	}
+	resp, b = h.do(http.MethodPost, "/v1/embeddings", `{"model":"claude-x","input":"hi"}`, nil)
+	if gjson.GetBytes(b, "error.code").Str != "NO_PROVIDER_AVAILABLE" {
+		t.Errorf("embeddings at Anthropic: %d %s", resp.StatusCode, b)
+	}
+	resp, b = h.do(http.MethodPost, "/v1/chat/completions", `{"model":"nobody","messages":[{"role":"user","content":"hi"}]}`, nil)
+	if gjson.GetBytes(b, "error.code").Str != "MODEL_NOT_FOUND" {
+		t.Errorf("unlisted model: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestTranslationRoutingOrder: within a priority the client's own family
+// is tried first (pass-through), a failing one fails over to another
+// family before the first byte, and a provider that opted out of
+// translation is never reached across families.
+func TestTranslationRoutingOrder(t *testing.T) {
+	oa, down, an, ge := newUpstream(t), newUpstream(t), newUpstream(t), newUpstream(t)
+	po := provider("prv_oa", internalapi.TypeOpenAI, oa, 0, 1, "shared")
+	pd := provider("prv_down", internalapi.TypeOpenAI, down, 0, 1, "failover")
+	pd.Headers = map[string]string{"X-Mock-Status": "503"}
+	pa := provider("prv_an", internalapi.TypeAnthropic, an, 0, 100, "shared", "failover")
+	pg := provider("prv_ge", internalapi.TypeGemini, ge, 0, 1, "shared", "gem-only", "failover")
+	pg.PassthroughOnly = true
+	h := startGateway(t, []internalapi.Provider{po, pd, pa, pg})
+	for i := 0; i < 3; i++ {
+		resp, b := h.do(http.MethodPost, "/v1/chat/completions", `{"model":"shared","messages":[{"role":"user","content":"hi"}]}`, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	}
+	if len(oa.mock.Requests(0)) != 3 || len(an.mock.Requests(0)) != 0 {
+		t.Errorf("own family not preferred: openai %d anthropic %d", len(oa.mock.Requests(0)), len(an.mock.Requests(0)))
+	}
+	if resp, b := h.do(http.MethodPost, "/v1/chat/completions", `{"model":"gem-only","messages":[{"role":"user","content":"hi"}]}`, nil); gjson.GetBytes(b, "error.code").Str != "NO_PROVIDER_AVAILABLE" {
+		t.Errorf("opted-out provider reached by translation: %d %s", resp.StatusCode, b)
+	}
+
+	resp, b := h.do(http.MethodPost, "/v1/chat/completions", `{"model":"failover","messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != 200 || gjson.GetBytes(b, "choices.0.message.content").Str == "" {
+		t.Fatalf("failover across families: %d %s", resp.StatusCode, b)
+	}
+	if len(down.mock.Requests(0)) != 1 || len(an.mock.Requests(0)) != 1 || len(ge.mock.Requests(0)) != 0 {
+		t.Errorf("failover went to openai %d anthropic %d gemini %d, want 1 1 0",
+			len(down.mock.Requests(0)), len(an.mock.Requests(0)), len(ge.mock.Requests(0)))
+	}
+	_, logs := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
+	if logs[0].Attempts != 2 || logs[0].ProviderID != "prv_an" {
+		t.Errorf("log %+v", logs[0])
+	}
+}
