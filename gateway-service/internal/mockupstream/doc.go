@@ -110,7 +110,10 @@
 //	GET    /health                 {"status":"ok"}
 //	GET    /__requests?limit=N     {"items":[RecordedRequest…]}: the newest N
 //	                               (default: all kept, up to the ring's
-//	                               capacity, 1000 by default), oldest first
+//	                               capacity, 1000 by default), oldest first;
+//	                               each has the body as a string ("body",
+//	                               its first 64 KiB, "body_truncated":true
+//	                               when cut) besides its size ("body_bytes")
 //	DELETE /__requests             forget them
 //	GET    /__stats                Stats: total, in_flight, cut, by_path → status → count
 //	DELETE /__stats                zero the counters

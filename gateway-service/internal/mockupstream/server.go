@@ -169,18 +169,21 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	body := ex.body.Bytes()
 	info := rt.parse(body)
 
+	recBody, truncated := recordBody(body)
 	rec := RecordedRequest{
-		Seq:        ex.seq,
-		Time:       ex.now,
-		Method:     r.Method,
-		Path:       r.URL.Path,
-		URI:        r.RequestURI,
-		Host:       r.Host,
-		Headers:    r.Header.Clone(),
-		BodyBytes:  len(body),
-		Model:      info.model,
-		OutputCaps: outputCaps(body),
-		Scenario:   r.Header.Get(HeaderScenario),
+		Seq:           ex.seq,
+		Time:          ex.now,
+		Method:        r.Method,
+		Path:          r.URL.Path,
+		URI:           r.RequestURI,
+		Host:          r.Host,
+		Headers:       r.Header.Clone(),
+		BodyBytes:     len(body),
+		Body:          recBody,
+		BodyTruncated: truncated,
+		Model:         info.model,
+		OutputCaps:    outputCaps(body),
+		Scenario:      r.Header.Get(HeaderScenario),
 	}
 	s.log.add(rec)
 	s.stats.inFlight.Add(1)
