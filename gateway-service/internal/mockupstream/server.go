@@ -70,7 +70,7 @@ func New(opts Options) (*Server, error) {
 
 // SetScenario stores (or replaces) the named scenario.
 func (s *Server) SetScenario(name string, st Settings) error {
-	if !validScenarioName(name) {
+	if !validName(name) {
 		return errors.New("scenario names are 1-128 of [A-Za-z0-9._-]")
 	}
 	var p plan
@@ -246,6 +246,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost && !gjson.ValidBytes(body) {
 		ex.writeError(http.StatusBadRequest, "request body is not valid JSON")
 		return
+	}
+	if ex.plan.toolCall != "" {
+		// Only the chat, Responses, Messages and generate replies read it.
+		info.tool, info.fixedArgs = ex.plan.toolCall, true
 	}
 	if err := s.dispatch(ex, rt, info); err != nil && !errors.Is(err, context.Canceled) {
 		// The reply was under way, so there is nothing left to tell the
