@@ -80,15 +80,11 @@ type call struct {
 	decodeError func(body []byte) string
 }
 
-// Request builds the probe request for t: ping written by the wire
-// adapter of t's provider type (URL, credential headers, body, exactly as
-// the gateway's relay writes them), with the provider's extra headers
-// underneath the adapter's.
-func Request(ctx context.Context, t biz.ProbeTarget) (*http.Request, error) {
-	c, err := build(ctx, t)
-	return c.req, err
-}
-
+// build makes the probe request for t: ping written by the wire adapter
+// of t's provider type (URL, credential headers, body, exactly as the
+// gateway's relay writes them), with the provider's extra headers
+// underneath the adapter's. Types the registry does not know yet take
+// legacyCall.
 func build(ctx context.Context, t biz.ProbeTarget) (call, error) {
 	w, ok := adapters.Writer(t.Type)
 	if !ok {
