@@ -38,6 +38,7 @@ type upstreamAdapter interface {
 	wire.RequestWriter
 	wire.ResponseDecoder
 	wire.StreamDecoder
+	wire.ErrorDecoder
 }
 
 // clientAdapter is what the gateway needs of a client's adapter, plus
@@ -48,6 +49,8 @@ type clientAdapter interface {
 	wire.StreamEncoder
 	wire.ResponseDecoder
 	wire.StreamDecoder
+	wire.ErrorRenderer
+	wire.ErrorDecoder
 }
 
 // secret is every upstream's credential; golden files show <secret>.
@@ -67,28 +70,36 @@ type family struct {
 	client string
 	usage  wire.Usage
 	finish wire.FinishReason
+	// errorBody is an error answer in the vendor's shape, saying
+	// "Rate limit reached".
+	errorBody string
 }
 
 var families = []family{
 	{name: "openai", client: "chat", adapter: openaichat.Adapter{},
 		up: wire.Upstream{Type: internalapi.TypeOpenAI, BaseURL: "https://api.openai.com/v1", Model: "gpt-4o"},
 		// prompt_tokens holds cached_tokens; completion holds reasoning.
-		usage: wire.Usage{Prompt: 1200, Completion: 85, Cached: 1024, Reasoning: 30}, finish: wire.FinishToolCalls},
+		usage: wire.Usage{Prompt: 1200, Completion: 85, Cached: 1024, Reasoning: 30}, finish: wire.FinishToolCalls,
+		errorBody: `{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`},
 	{name: "azure-openai", client: "chat", adapter: openaichat.Adapter{},
 		up: wire.Upstream{Type: internalapi.TypeAzureOpenAI, BaseURL: "https://contoso.openai.azure.com",
 			APIVersion: "2024-10-21", Model: "gpt-4o-prod"},
-		usage: wire.Usage{Prompt: 950, Completion: 40, Cached: 512}, finish: wire.FinishToolCalls},
+		usage: wire.Usage{Prompt: 950, Completion: 40, Cached: 512}, finish: wire.FinishToolCalls,
+		errorBody: `{"error":{"code":"429","message":"Rate limit reached"}}`},
 	{name: "openai-compatible", client: "chat", adapter: openaichat.Adapter{},
 		up:    wire.Upstream{Type: internalapi.TypeOpenAICompatible, BaseURL: "https://llm.example.net/v1", Model: "qwen3-235b"},
-		usage: wire.Usage{Prompt: 700, Completion: 120, Cached: 256, CacheWrite: 128, Reasoning: 64}, finish: wire.FinishToolCalls},
+		usage: wire.Usage{Prompt: 700, Completion: 120, Cached: 256, CacheWrite: 128, Reasoning: 64}, finish: wire.FinishToolCalls,
+		errorBody: `{"error":{"message":"Rate limit reached","type":"rate_limit","code":429}}`},
 	{name: "anthropic", client: "anthropic", adapter: anthropic.Adapter{},
 		up: wire.Upstream{Type: internalapi.TypeAnthropic, BaseURL: "https://api.anthropic.com", Model: "claude-sonnet-4-5"},
 		// input_tokens excludes the cache reads and writes: 25+300+40.
-		usage: wire.Usage{Prompt: 365, Completion: 89, Cached: 300, CacheWrite: 40}, finish: wire.FinishToolCalls},
+		usage: wire.Usage{Prompt: 365, Completion: 89, Cached: 300, CacheWrite: 40}, finish: wire.FinishToolCalls,
+		errorBody: `{"type":"error","error":{"type":"rate_limit_error","message":"Rate limit reached"},"request_id":"req_1"}`},
 	{name: "gemini", client: "gemini", adapter: gemini.Adapter{},
 		up: wire.Upstream{Type: internalapi.TypeGemini, BaseURL: "https://generativelanguage.googleapis.com", Model: "gemini-2.5-flash"},
 		// candidatesTokenCount excludes thoughts: 60+25.
-		usage: wire.Usage{Prompt: 500, Completion: 85, Cached: 384, Reasoning: 25}, finish: wire.FinishToolCalls},
+		usage: wire.Usage{Prompt: 500, Completion: 85, Cached: 384, Reasoning: 25}, finish: wire.FinishToolCalls,
+		errorBody: `{"error":{"code":429,"message":"Rate limit reached","status":"RESOURCE_EXHAUSTED"}}`},
 }
 
 // client is a client format.
@@ -153,6 +164,7 @@ func TestTranslate(t *testing.T) {
 					t.Run("answer", func(t *testing.T) { testAnswer(t, name, req, c, f) })
 				}
 				t.Run("stream", func(t *testing.T) { testStream(t, name, req, c, f) })
+				t.Run("error", func(t *testing.T) { testError(t, req, c, f) })
 			})
 		}
 	}
@@ -514,5 +526,46 @@ func checkResponsesStream(t *testing.T, units [][]byte) {
 	}
 	if last != "response.completed" || len(added) > 0 {
 		t.Errorf("last event %s, items never done %v", last, added)
+	}
+}
+
+// testError carries an upstream error to the client: the message of the
+// vendor's error body in the client's error shape, and a stream cut by an
+// error as the client format's own error event.
+func testError(t *testing.T, req *wire.Request, c client, f family) {
+	const msg = "Rate limit reached"
+	if got := f.adapter.DecodeError([]byte(f.errorBody)); got != msg {
+		t.Fatalf("%s error body reads %q", f.name, got)
+	}
+	body := c.adapter.RenderError(429, "UPSTREAM_RATE_LIMITED", msg)
+	if got := c.adapter.DecodeError(body); got != msg {
+		t.Errorf("%s error %s reads back as %q", c.name, body, got)
+	}
+	enc := c.adapter.NewStreamEncoder(req)
+	out := enc.Encode(nil, wire.Event{Kind: wire.EventStart, ID: "up-1"})
+	out = enc.Encode(out, wire.Event{Kind: wire.EventText, Text: "Let me"})
+	out = enc.Encode(out, wire.Event{Kind: wire.EventError, Text: msg})
+	out = enc.End(out)
+	var units [][]byte
+	if c.array {
+		var elems []json.RawMessage
+		if err := json.Unmarshal(out, &elems); err != nil {
+			t.Fatalf("the stream is not a JSON array: %v: %s", err, out)
+		}
+		for _, e := range elems {
+			units = append(units, e)
+		}
+	} else {
+		units = sseData(out)
+	}
+	var got outcome
+	dec := c.adapter.NewStreamDecoder()
+	for _, u := range units {
+		if err := dec.Decode(u, got.add); err != nil {
+			t.Fatalf("%s cannot read its own stream: %v: %s", c.name, err, u)
+		}
+	}
+	if want := "Let me<error:" + msg + ">"; got.Text != want || got.ends != 0 {
+		t.Errorf("cut stream reads %q with %d finishes, want %q and none", got.Text, got.ends, want)
 	}
 }
