@@ -408,25 +408,7 @@ func testStream(t *testing.T, name string, req *wire.Request, c client, f family
 	}
 	golden.Bytes(t, name+".stream.golden", stable(out))
 
-	var units [][]byte
-	if c.array {
-		var elems []json.RawMessage
-		if err := json.Unmarshal(out, &elems); err != nil {
-			t.Fatalf("the stream is not a JSON array: %v", err)
-		}
-		for _, e := range elems {
-			units = append(units, e)
-		}
-	} else {
-		units = sseData(out)
-	}
-	var got outcome
-	back := c.adapter.NewStreamDecoder()
-	for _, u := range units {
-		if err := back.Decode(u, got.add); err != nil {
-			t.Fatalf("%s cannot read its own stream: %v: %s", c.name, err, u)
-		}
-	}
+	got, units := readBack(t, c, out)
 	if got.starts != 1 || got.ends != 1 {
 		t.Errorf("the client stream starts %d times and finishes %d times", got.starts, got.ends)
 	}
@@ -546,6 +528,16 @@ func testError(t *testing.T, req *wire.Request, c client, f family) {
 	out = enc.Encode(out, wire.Event{Kind: wire.EventText, Text: "Let me"})
 	out = enc.Encode(out, wire.Event{Kind: wire.EventError, Text: msg})
 	out = enc.End(out)
+	got, _ := readBack(t, c, out)
+	if want := "Let me<error:" + msg + ">"; got.Text != want || got.ends != 0 {
+		t.Errorf("cut stream reads %q with %d finishes, want %q and none", got.Text, got.ends, want)
+	}
+}
+
+// readBack splits a client stream into its units (SSE events' data or
+// array elements) and decodes them with the client's own adapter.
+func readBack(t *testing.T, c client, out []byte) (outcome, [][]byte) {
+	t.Helper()
 	var units [][]byte
 	if c.array {
 		var elems []json.RawMessage
@@ -565,7 +557,5 @@ func testError(t *testing.T, req *wire.Request, c client, f family) {
 			t.Fatalf("%s cannot read its own stream: %v: %s", c.name, err, u)
 		}
 	}
-	if want := "Let me<error:" + msg + ">"; got.Text != want || got.ends != 0 {
-		t.Errorf("cut stream reads %q with %d finishes, want %q and none", got.Text, got.ends, want)
-	}
+	return got, units
 }
