@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -280,5 +281,123 @@ func TestTranslationRoutingOrder(t *testing.T) {
 	_, logs := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
 	if logs[0].Attempts != 2 || logs[0].ProviderID != "prv_an" {
 		t.Errorf("log %+v", logs[0])
+	}
+}
+
+// xtool is how one client format declares the tool get_weather and reads
+// the call the model made (name, arguments as JSON text).
+type xtool struct {
+	tools string
+	call  func(body string, stream bool) (name, args string)
+}
+
+var xtools = map[string]xtool{
+	"openai-chat": {tools: `"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]`,
+		call: func(b string, stream bool) (string, string) {
+			if !stream {
+				return gjson.Get(b, "choices.0.message.tool_calls.0.function.name").Str, gjson.Get(b, "choices.0.message.tool_calls.0.function.arguments").Str
+			}
+			return streamFirst(b, "choices.0.delta.tool_calls.0.function.name"), streamText(b, "choices.0.delta.tool_calls.0.function.arguments")
+		}},
+	"openai-responses": {tools: `"tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]`,
+		call: func(b string, stream bool) (string, string) {
+			if !stream {
+				return gjson.Get(b, `output.#(type=="function_call").name`).Str, gjson.Get(b, `output.#(type=="function_call").arguments`).Str
+			}
+			return streamFirst(b, "item.name"), streamEventText(b, "response.function_call_arguments.delta", "delta")
+		}},
+	"anthropic": {tools: `"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}]`,
+		call: func(b string, stream bool) (string, string) {
+			if !stream {
+				return gjson.Get(b, `content.#(type=="tool_use").name`).Str, gjson.Get(b, `content.#(type=="tool_use").input`).Raw
+			}
+			return streamFirst(b, "content_block.name"), streamEventText(b, "content_block_delta", "delta.partial_json")
+		}},
+	"gemini": {tools: `"tools":[{"functionDeclarations":[{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]}]`,
+		call: func(b string, stream bool) (string, string) {
+			if !stream {
+				return gjson.Get(b, "candidates.0.content.parts.0.functionCall.name").Str, gjson.Get(b, "candidates.0.content.parts.0.functionCall.args").Raw
+			}
+			return streamFirst(b, "candidates.0.content.parts.0.functionCall.name"), streamFirstRaw(b, "candidates.0.content.parts.0.functionCall.args")
+		}},
+}
+
+// streamFirst is the first non-empty string at path in the SSE data.
+func streamFirst(stream, path string) string {
+	for _, line := range strings.Split(stream, "\n") {
+		if d, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "data: "); ok {
+			if s := gjson.Get(d, path).Str; s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// streamFirstRaw is the first JSON value at path in the SSE data.
+func streamFirstRaw(stream, path string) string {
+	for _, line := range strings.Split(stream, "\n") {
+		if d, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "data: "); ok {
+			if r := gjson.Get(d, path); r.Exists() {
+				return r.Raw
+			}
+		}
+	}
+	return ""
+}
+
+// sameJSON reports whether a and b are the same JSON value.
+func sameJSON(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return false
+	}
+	xb, _ := json.Marshal(x)
+	yb, _ := json.Marshal(y)
+	return string(xb) == string(yb)
+}
+
+// TestTranslationToolCalls: every client format declares a tool and gets
+// the upstream's call of it, name and arguments, from every other
+// family, streamed (argument deltas) and not; usage exact as upstream
+// sent it.
+func TestTranslationToolCalls(t *testing.T) {
+	settings := mockupstream.Settings{Usage: &mockUsage, ToolCall: ptr("get_weather")}
+	types := []string{internalapi.TypeOpenAI, internalapi.TypeAnthropic, internalapi.TypeGemini}
+	var ps []internalapi.Provider
+	for _, typ := range types {
+		ps = append(ps, provider("prv_"+typ, typ, newUpstreamWith(t, settings), 0, 1, "m-"+typ))
+	}
+	h := startGateway(t, ps)
+	for _, c := range xclients {
+		tl := xtools[c.name]
+		for _, typ := range types {
+			if family(typ) == c.family {
+				continue
+			}
+			for _, stream := range []bool{false, true} {
+				name := c.name + "→" + typ
+				if stream {
+					name += "/stream"
+				}
+				t.Run(name, func(t *testing.T) {
+					path, body := c.call("m-"+typ, stream)
+					body = body[:len(body)-1] + "," + tl.tools + "}"
+					resp, b := h.do(http.MethodPost, path, body, nil)
+					if resp.StatusCode != http.StatusOK {
+						t.Fatalf("status %d: %s", resp.StatusCode, b)
+					}
+					fn, args := tl.call(string(b), stream)
+					if fn != "get_weather" || !sameJSON(args, mockupstream.FixedToolArguments) {
+						t.Errorf("tool call %q(%s); body %s", fn, args, b)
+					}
+					u, _ := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
+					w := wantUsage[typ]
+					if u == nil || [5]int64{u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens} != w {
+						t.Errorf("usage %+v, want %v", u, w)
+					}
+				})
+			}
+		}
 	}
 }

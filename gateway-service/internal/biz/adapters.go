@@ -3,6 +3,7 @@ package biz
 import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire/adapters"
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire/anthropic"
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire/gemini"
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire/openaichat"
@@ -52,22 +53,31 @@ func clientAdapter(ep Endpoint, geminiSSE bool) any {
 // upstreamAdapter is the adapter that writes endpoint ep's operation for
 // a provider of type typ and reads its answers (nil: the provider type
 // has no such operation, e.g. embeddings at Anthropic, count-tokens at
-// OpenAI).
+// OpenAI). Generate calls go to the shared registry's adapter of the
+// type (the one provider-service's probe uses too).
 func upstreamAdapter(ep Endpoint, typ string) any {
 	op, ok := endpointOp(ep)
 	if !ok {
 		return nil
 	}
-	openAIFamily := typ == internalapi.TypeOpenAI || typ == internalapi.TypeAzureOpenAI || typ == internalapi.TypeOpenAICompatible
-	switch {
-	case typ == internalapi.TypeGemini:
-		return gemini.Adapter{}
-	case typ == internalapi.TypeAnthropic && op != wire.OpEmbed:
-		return anthropic.Adapter{}
-	case openAIFamily && op == wire.OpGenerate:
-		return openaichat.Adapter{}
-	case openAIFamily && op == wire.OpEmbed:
-		return openaiembed.Adapter{}
+	switch op {
+	case wire.OpGenerate:
+		a, _ := adapters.For(typ)
+		return a
+	case wire.OpEmbed:
+		switch typ {
+		case internalapi.TypeGemini:
+			return gemini.Adapter{}
+		case internalapi.TypeOpenAI, internalapi.TypeAzureOpenAI, internalapi.TypeOpenAICompatible:
+			return openaiembed.Adapter{}
+		}
+	case wire.OpCountTokens:
+		switch typ {
+		case internalapi.TypeGemini:
+			return gemini.Adapter{}
+		case internalapi.TypeAnthropic:
+			return anthropic.Adapter{}
+		}
 	}
 	return nil
 }
