@@ -401,3 +401,97 @@ func TestTranslationToolCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestTranslationListsEmbeddingsAndCounts: each format's model list names
+// the models of every family (opted-out providers of another family
+// excepted); embeddings translate between OpenAI and Gemini with the
+// upstream's vectors and usage; count-tokens goes to the target's count
+// call (Anthropic, Gemini) or, for a model only OpenAI's family serves,
+// is answered by the local tokenizer; nothing of it is billed.
+func TestTranslationListsEmbeddingsAndCounts(t *testing.T) {
+	oa, an, ge, pt := newUpstream(t), newUpstream(t), newUpstream(t), newUpstream(t)
+	ppt := provider("prv_pt", internalapi.TypeAnthropic, pt, 0, 1, "claude-private")
+	ppt.PassthroughOnly = true
+	h := startGateway(t, []internalapi.Provider{
+		provider("prv_oa", internalapi.TypeOpenAI, oa, 0, 1, "gpt-x", "emb-oa"),
+		provider("prv_an", internalapi.TypeAnthropic, an, 0, 1, "claude-x"),
+		provider("prv_ge", internalapi.TypeGemini, ge, 0, 1, "gem-x", "emb-ge"),
+		ppt,
+	})
+	ids := func(body []byte, path string) string {
+		var out []string
+		for _, m := range gjson.GetBytes(body, path).Array() {
+			out = append(out, m.Str)
+		}
+		return strings.Join(out, ",")
+	}
+	_, b := h.do(http.MethodGet, "/v1/models", "", nil)
+	if got := ids(b, "data.#.id"); got != "claude-x,emb-ge,emb-oa,gem-x,gpt-x" {
+		t.Errorf("OpenAI list %s", got)
+	}
+	_, b = h.do(http.MethodGet, "/v1/models", "", map[string]string{"Authorization": "", "x-api-key": h.key, "anthropic-version": "2023-06-01"})
+	if got := ids(b, "data.#.id"); got != "claude-private,claude-x,emb-ge,emb-oa,gem-x,gpt-x" || gjson.GetBytes(b, "data.0.type").Str != "model" {
+		t.Errorf("Anthropic list %s", b)
+	}
+	_, b = h.do(http.MethodGet, "/v1beta/models", "", nil)
+	if got := ids(b, "models.#.name"); got != "models/claude-x,models/emb-ge,models/emb-oa,models/gem-x,models/gpt-x" {
+		t.Errorf("Gemini list %s", b)
+	}
+
+	// Embeddings: OpenAI client → Gemini, Gemini clients → OpenAI.
+	resp, b := h.do(http.MethodPost, "/v1/embeddings", `{"model":"emb-ge","input":["a b","c"]}`, nil)
+	if resp.StatusCode != 200 || len(gjson.GetBytes(b, "data").Array()) != 2 || !gjson.GetBytes(b, "data.1.embedding").IsArray() {
+		t.Fatalf("OpenAI embeddings from Gemini: %d %s", resp.StatusCode, b)
+	}
+	if reqs := ge.mock.Requests(0); len(reqs) != 1 || !strings.HasSuffix(reqs[0].Path, ":batchEmbedContents") {
+		t.Errorf("Gemini upstream saw %+v", reqs)
+	}
+	u, _ := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
+	if u == nil || u.PromptTokens <= 0 || u.UsageSource != events.UsageSourceEstimated {
+		// Gemini's embedding answer has no usage: the local count, as on
+		// pass-through.
+		t.Errorf("usage %+v", u)
+	}
+	resp, b = h.do(http.MethodPost, "/v1beta/models/emb-oa:embedContent", `{"content":{"parts":[{"text":"p q r"}]}}`, nil)
+	if resp.StatusCode != 200 || !gjson.GetBytes(b, "embedding.values").IsArray() {
+		t.Fatalf("Gemini embedContent from OpenAI: %d %s", resp.StatusCode, b)
+	}
+	u, _ = h.eventsFor(resp.Header.Get("X-Request-Id"), true)
+	if u == nil || u.PromptTokens != 3 || u.UsageSource != events.UsageSourceUpstream {
+		t.Errorf("usage %+v", u)
+	}
+	resp, b = h.do(http.MethodPost, "/v1beta/models/emb-oa:batchEmbedContents",
+		`{"requests":[{"model":"models/emb-oa","content":{"parts":[{"text":"x"}]}},{"model":"models/emb-oa","content":{"parts":[{"text":"y z"}]}}]}`, nil)
+	if resp.StatusCode != 200 || len(gjson.GetBytes(b, "embeddings").Array()) != 2 {
+		t.Fatalf("Gemini batchEmbedContents from OpenAI: %d %s", resp.StatusCode, b)
+	}
+
+	// Count tokens: to the target's count call, or locally.
+	resp, b = h.do(http.MethodPost, "/v1/messages/count_tokens", `{"model":"gem-x","messages":[{"role":"user","content":"one two three four"}]}`, nil)
+	if resp.StatusCode != 200 || gjson.GetBytes(b, "input_tokens").Int() != 4 {
+		t.Errorf("Anthropic count via Gemini: %d %s", resp.StatusCode, b)
+	}
+	if reqs := ge.mock.Requests(0); !strings.HasSuffix(reqs[len(reqs)-1].Path, ":countTokens") {
+		t.Errorf("Gemini upstream saw %s", reqs[len(reqs)-1].Path)
+	}
+	resp, b = h.do(http.MethodPost, "/v1beta/models/claude-x:countTokens", `{"contents":[{"parts":[{"text":"one two"}]}]}`, nil)
+	if resp.StatusCode != 200 || gjson.GetBytes(b, "totalTokens").Int() != 2 {
+		t.Errorf("Gemini count via Anthropic: %d %s", resp.StatusCode, b)
+	}
+	n := len(oa.mock.Requests(0))
+	resp, b = h.do(http.MethodPost, "/v1/messages/count_tokens", `{"model":"gpt-x","messages":[{"role":"user","content":"one two three"}]}`, nil)
+	if resp.StatusCode != 200 || gjson.GetBytes(b, "input_tokens").Int() <= 0 {
+		t.Errorf("Anthropic count of an OpenAI model: %d %s", resp.StatusCode, b)
+	}
+	if len(oa.mock.Requests(0)) != n {
+		t.Error("a local count called the OpenAI upstream")
+	}
+	u, logs := h.eventsFor(resp.Header.Get("X-Request-Id"), false)
+	if u != nil || logs[0].StatusCode != 200 {
+		t.Errorf("local count: usage %+v log %+v", u, logs[0])
+	}
+	resp, b = h.do(http.MethodPost, "/v1beta/models/gpt-x:countTokens", `{"contents":[{"parts":[{"text":"one two"}]}]}`, nil)
+	if resp.StatusCode != 200 || gjson.GetBytes(b, "totalTokens").Int() <= 0 {
+		t.Errorf("Gemini count of an OpenAI model: %d %s", resp.StatusCode, b)
+	}
+}
