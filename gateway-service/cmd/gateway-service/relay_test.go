@@ -125,7 +125,7 @@ func TestRelayAllFormats(t *testing.T) {
 			}
 			tc.check(t, string(body))
 			u, logs := h.eventsFor(id, tc.billed)
-			if logs[0].StatusCode != http.StatusOK {
+			if logs[0].StatusCode != http.StatusOK || logs[0].UpstreamFormat != logs[0].APIFormat {
 				t.Errorf("log status %d", logs[0].StatusCode)
 			}
 			if !tc.billed {

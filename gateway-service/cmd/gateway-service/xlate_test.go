@@ -185,7 +185,7 @@ func TestTranslationEveryPair(t *testing.T) {
 						u.ProviderID != "prv_"+typ || u.Model != "m-"+typ {
 						t.Errorf("usage %+v, want counts %v from upstream", u, w)
 					}
-					if logs[0].StatusCode != http.StatusOK || logs[0].APIFormat != family(c.family) {
+					if logs[0].StatusCode != http.StatusOK || logs[0].APIFormat != family(c.family) || logs[0].UpstreamFormat != family(typ) {
 						t.Errorf("log %+v", logs[0])
 					}
 				})
@@ -279,7 +279,7 @@ func TestTranslationRoutingOrder(t *testing.T) {
 			len(down.mock.Requests(0)), len(an.mock.Requests(0)), len(ge.mock.Requests(0)))
 	}
 	_, logs := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
-	if logs[0].Attempts != 2 || logs[0].ProviderID != "prv_an" {
+	if logs[0].Attempts != 2 || logs[0].ProviderID != "prv_an" || logs[0].APIFormat != "openai" || logs[0].UpstreamFormat != "anthropic" {
 		t.Errorf("log %+v", logs[0])
 	}
 }

@@ -248,6 +248,10 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		tried++
 		o.Attempts = tried
 		o.ProviderID, o.UpstreamModel = c.Provider.ID, c.UpstreamModel
+		o.UpstreamFormat, o.Upstreamed = o.Format, true
+		if c.Translate {
+			o.UpstreamFormat = ProviderFormat(c.Provider.Type)
+		}
 		var (
 			ureq *UpstreamRequest
 			err  error
