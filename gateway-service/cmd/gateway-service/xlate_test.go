@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -493,5 +494,68 @@ func TestTranslationListsEmbeddingsAndCounts(t *testing.T) {
 	resp, b = h.do(http.MethodPost, "/v1beta/models/gpt-x:countTokens", `{"contents":[{"parts":[{"text":"one two"}]}]}`, nil)
 	if resp.StatusCode != 200 || gjson.GetBytes(b, "totalTokens").Int() <= 0 {
 		t.Errorf("Gemini count of an OpenAI model: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestTranslatedStreamCutAndDisconnect: a translated stream from an
+// upstream that ignores its cap is cut at the held output with the
+// client's own max-tokens end and billed as on pass-through (prompt +
+// delivered output ≤ held), upstream closed at once; a client that goes
+// away mid-stream leaves the gateway reading upstream (bounded), so the
+// usage billed is upstream's own final count.
+func TestTranslatedStreamCutAndDisconnect(t *testing.T) {
+	an, ge := newUpstream(t), newUpstreamWith(t, mockupstream.Settings{Usage: &mockUsage, Chunks: ptr(40), GapMs: ptr(5)})
+	pa := provider("prv_an", internalapi.TypeAnthropic, an, 0, 1, "claude-x")
+	ignoringCap(t, an, &pa)
+	h := startGateway(t, []internalapi.Provider{pa, provider("prv_ge", internalapi.TypeGemini, ge, 0, 1, "gem-x")})
+
+	const held = 50
+	t0 := time.Now()
+	resp, b := h.do(http.MethodPost, "/v1/chat/completions",
+		`{"model":"claude-x","stream":true,"max_tokens":50,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"count"}]}`, nil)
+	s := string(b)
+	if resp.StatusCode != 200 || !strings.Contains(s, `"finish_reason":"length"`) || !strings.HasSuffix(s, "data: [DONE]\n\n") {
+		t.Fatalf("cut stream %d: %q", resp.StatusCode, s[max(0, len(s)-400):])
+	}
+	if time.Since(t0) > 20*time.Second {
+		t.Error("upstream was drained after the cut")
+	}
+	text := streamText(s, "choices.0.delta.content")
+	if text == "" || !strings.HasPrefix(mockupstream.ReplyText(1000), text) || len(text) > 4*held {
+		t.Errorf("delivered %q", text)
+	}
+	h.eventually(func() bool { return an.mock.Stats().InFlight == 0 })
+	u, _ := h.eventsFor(resp.Header.Get("X-Request-Id"), true)
+	if u.CompletionTokens <= 0 || u.CompletionTokens > held || u.PromptTokens <= 0 || u.Status != "ok" || u.UsageSource != "upstream" {
+		t.Errorf("billed %+v, want 0 < completion <= %d, prompt from upstream", u, held)
+	}
+	if got := lastUsage(s); got != u.CompletionTokens {
+		t.Errorf("the client's usage chunk says %d completion tokens, billed %d", got, u.CompletionTokens)
+	}
+	if !strings.Contains(h.metrics(), `lurus_gateway_output_cap_enforced_total{provider="prv_an"} 1`) {
+		t.Error("cut not counted")
+	}
+
+	// Disconnect: read the first event, then go away.
+	req, _ := http.NewRequest(http.MethodPost, h.url+"/v1/messages", strings.NewReader(
+		`{"model":"gem-x","max_tokens":500,"stream":true,"messages":[{"role":"user","content":"one two"}]}`))
+	req.Header.Set("x-api-key", h.key)
+	req.Header.Set("anthropic-version", "2023-06-01")
+	req.Header.Set("Content-Type", "application/json")
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if _, err := r.Body.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	u, logs := h.eventsFor(r.Header.Get("X-Request-Id"), true)
+	if u.Status != "client_cancelled" || u.UsageSource != "upstream" || u.PromptTokens != 12 || u.CompletionTokens != 41 {
+		t.Errorf("disconnected stream billed %+v, want upstream's final 12/41", u)
+	}
+	if logs[0].UpstreamFormat != "gemini" || logs[0].APIFormat != "anthropic" {
+		t.Errorf("log %+v", logs[0])
 	}
 }
