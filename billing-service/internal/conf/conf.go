@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
@@ -33,6 +34,11 @@ type HTTP struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the CIDRs of reverse proxies (the ingress, Caddy)
+	// whose X-Forwarded-For is believed when finding the client address
+	// for a key's IP allow-list (see lurus-common/clientip). Empty: the
+	// socket peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Log is the logger.
@@ -132,6 +138,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("http.max_body_bytes must be > 0"))
+	}
+	if _, err := clientip.Parse(c.HTTP.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("http.trusted_proxies: %w", err))
 	}
 	if err := c.Database.Validate(); err != nil {
 		errs = append(errs, err)
