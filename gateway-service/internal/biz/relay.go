@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
@@ -133,22 +132,10 @@ func (r *Relay) traced(ctx context.Context) bool {
 	return r.Tracing || trace.SpanContextFromContext(ctx).IsValid()
 }
 
-// authenticate verifies the key and returns its info.
+// authenticate verifies the key and returns its info, refusing it with
+// the reasons every service gives (keyauth.Cache.Verify).
 func (r *Relay) authenticate(ctx context.Context, key string) (KeyInfo, error) {
-	if key == "" {
-		return KeyInfo{}, apperr.New(apperr.ReasonMissingCredentials, "no API key was sent")
-	}
-	if !apikey.WellFormed(key) {
-		return KeyInfo{}, apperr.New(apperr.ReasonInvalidCredentials, "the API key is not valid")
-	}
-	info, err := r.Keys.Verify(ctx, key)
-	if err != nil {
-		if apperr.KindOf(err) == apperr.KindUnauthenticated {
-			return KeyInfo{}, apperr.New(apperr.ReasonInvalidCredentials, "the API key is not valid")
-		}
-		return KeyInfo{}, apperr.Wrap(err, apperr.ReasonDependencyDown, "cannot verify the API key now")
-	}
-	return info, nil
+	return r.Keys.Verify(ctx, key)
 }
 
 func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Outcome) error {
@@ -166,7 +153,7 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 		info.OutputCap = r.Prices.OutputCap(info.Model, info.MaxOutput)
 	}
 	o.Model, o.Stream = info.Model, info.Stream
-	if err := ki.Authorize(info.Model, req.ClientIP, r.Now()); err != nil {
+	if err := ki.AuthorizeModel(info.Model, req.ClientIP, r.Now()); err != nil {
 		return err
 	}
 	var candBuf [8]Candidate

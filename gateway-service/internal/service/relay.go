@@ -22,13 +22,15 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 )
 
 // Config tunes the adapter.
 type Config struct {
-	MaxBodyBytes   int
-	TrustedProxies []netip.Prefix
+	MaxBodyBytes int
+	// ClientIP finds the client behind server.trusted_proxies.
+	ClientIP clientip.Resolver
 }
 
 // Relay serves the relay routes.
@@ -198,42 +200,25 @@ func apiKey(ctx *app.RequestContext, f biz.Format) string {
 	return ""
 }
 
-// clientIP is the socket peer, or, when the peer is a trusted proxy, the
-// right-most X-Forwarded-For address that is not itself a trusted proxy.
+// clientIP is the client address (lurus-common/clientip) from Hertz's
+// peer address and X-Forwarded-For lines.
 func (s *Relay) clientIP(ctx *app.RequestContext) netip.Addr {
 	var peer netip.Addr
 	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		peer, _ = netip.AddrFromSlice(ta.IP)
-	} else if ap, err := netip.ParseAddrPort(ctx.RemoteAddr().String()); err == nil {
-		peer = ap.Addr()
+	} else {
+		peer = clientip.PeerAddr(ctx.RemoteAddr().String())
 	}
 	peer = peer.Unmap()
-	if !s.trusted(peer) {
-		return peer
+	if !s.cfg.ClientIP.Trusts(peer) {
+		return peer // the common case: no header is read
 	}
-	xff := string(ctx.Request.Header.Peek("X-Forwarded-For"))
-	parts := strings.Split(xff, ",")
-	for i := len(parts) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
-		if err != nil {
-			break
-		}
-		a = a.Unmap()
-		if !s.trusted(a) {
-			return a
-		}
-		peer = a
+	lines := ctx.Request.Header.PeekAll(clientip.Header)
+	xff := make([]string, len(lines))
+	for i, v := range lines {
+		xff[i] = string(v)
 	}
-	return peer
-}
-
-func (s *Relay) trusted(a netip.Addr) bool {
-	for _, p := range s.cfg.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return s.cfg.ClientIP.Resolve(peer, xff...)
 }
 
 // clientRequestID is the client's own X-Request-Id (or X-Client-Request-Id)
