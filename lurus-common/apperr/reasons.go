@@ -37,6 +37,10 @@ const (
 	ReasonInvalidMessage    Reason = "INVALID_MESSAGE"
 	ReasonUnsupportedAction Reason = "UNSUPPORTED_ACTION"
 
+	// model names (lurus-common/modelname) and Gemini actions
+	ReasonInvalidModelName   Reason = "INVALID_MODEL_NAME"
+	ReasonInvalidModelAction Reason = "INVALID_MODEL_ACTION"
+
 	// unauthenticated
 	ReasonMissingCredentials Reason = "MISSING_CREDENTIALS"
 	ReasonInvalidCredentials Reason = "INVALID_CREDENTIALS"
@@ -115,6 +119,9 @@ var registry = map[Reason]Kind{
 	ReasonInvalidDeviceID:   KindInvalid,
 	ReasonInvalidMessage:    KindInvalid,
 	ReasonUnsupportedAction: KindNotFound,
+
+	ReasonInvalidModelName:   KindInvalid,
+	ReasonInvalidModelAction: KindInvalid,
 
 	ReasonMissingCredentials: KindUnauthenticated,
 	ReasonInvalidCredentials: KindUnauthenticated,
