@@ -29,7 +29,9 @@ var maxOutputPaths = [...][]string{
 
 // ParseRequest validates body as a JSON object and reads its fields.
 // pathModel is the model of a Gemini path ("" otherwise). It refuses
-// malformed JSON and a missing model with 400 reasons.
+// malformed JSON, a missing model and a model name outside the grammar of
+// lurus-common/modelname (INVALID_MODEL_NAME) with 400 reasons; a Gemini
+// path model must also be one path segment.
 func ParseRequest(ep Endpoint, pathModel string, body []byte) (RequestInfo, error) {
 	var info RequestInfo
 	if !gjson.ValidBytes(body) {
@@ -42,6 +44,9 @@ func ParseRequest(ep Endpoint, pathModel string, body []byte) (RequestInfo, erro
 	f := ep.Format()
 	if f == FormatGemini {
 		info.Model = pathModel
+		if err := checkModel(info.Model, true); err != nil {
+			return info, err
+		}
 		info.Stream = ep == EndpointStreamGenerateContent
 	} else {
 		m := root.Get("model")
@@ -49,6 +54,9 @@ func ParseRequest(ep Endpoint, pathModel string, body []byte) (RequestInfo, erro
 			return info, apperr.New(apperr.ReasonMissingModel, "request has no model")
 		}
 		info.Model = m.Str
+		if err := checkModel(info.Model, false); err != nil {
+			return info, err
+		}
 		info.Stream = root.Get("stream").Type == gjson.True
 		info.IncludeUsage = root.Get("stream_options.include_usage").Type == gjson.True
 	}
