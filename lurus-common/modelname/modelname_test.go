@@ -70,11 +70,11 @@ var seeds = []string{
 	"x%252F..%252Fzz", "x/../zz", "..", "a%2Fb", "\x00", "é",
 }
 
-// FuzzCheck checks that an accepted name, escaped into an upstream URL as
+// FuzzModelName checks that an accepted name, escaped into an upstream URL as
 // one segment in front of an action, parses back to that one segment and
 // that action with no query or fragment, and that escaping round-trips
 // for any input.
-func FuzzCheck(f *testing.F) {
+func FuzzModelName(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
