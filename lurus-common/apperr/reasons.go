@@ -43,6 +43,10 @@ const (
 	// (lurus-common/money), or a sum that would not fit in an int64.
 	ReasonAmountOutOfRange Reason = "AMOUNT_OUT_OF_RANGE"
 
+	// model names (lurus-common/modelname) and Gemini actions
+	ReasonInvalidModelName   Reason = "INVALID_MODEL_NAME"
+	ReasonInvalidModelAction Reason = "INVALID_MODEL_ACTION"
+
 	// unauthenticated
 	ReasonMissingCredentials Reason = "MISSING_CREDENTIALS"
 	ReasonInvalidCredentials Reason = "INVALID_CREDENTIALS"
@@ -126,6 +130,9 @@ var registry = map[Reason]Kind{
 	ReasonUnsupportedAction: KindNotFound,
 	ReasonDuplicateKey:      KindInvalid,
 	ReasonAmountOutOfRange:  KindInvalid,
+
+	ReasonInvalidModelName:   KindInvalid,
+	ReasonInvalidModelAction: KindInvalid,
 
 	ReasonMissingCredentials: KindUnauthenticated,
 	ReasonInvalidCredentials: KindUnauthenticated,

@@ -44,27 +44,29 @@ type ProviderKey struct {
 	Breaker *Breaker
 }
 
-// Resolve returns the upstream model name for model, and whether the
-// provider serves it: an exact alias, an alias glob (most specific
-// first), an exact model or a model glob.
-func (p *Provider) Resolve(model string) (string, bool) {
+// Resolve returns the upstream model name for model, the configured entry
+// that matched it (an alias, an alias glob, an exact model or a model
+// glob: a bounded value fit for a metric label), and whether the provider
+// serves it: an exact alias, an alias glob (most specific first), an exact
+// model or a model glob.
+func (p *Provider) Resolve(model string) (upstream, matched string, ok bool) {
 	if t, ok := p.alias[model]; ok {
-		return t, true
+		return t, model, true
 	}
 	for _, a := range p.aliasG {
 		if modelglob.Match(a.pattern, model) {
-			return a.target, true
+			return a.target, a.pattern, true
 		}
 	}
 	if p.exact[model] {
-		return model, true
+		return model, model, true
 	}
 	for _, g := range p.globs {
 		if modelglob.Match(g, model) {
-			return model, true
+			return model, g, true
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 // ListedModels are the model names the provider names without wildcards
@@ -86,6 +88,10 @@ type Candidate struct {
 	Provider      *Provider
 	Key           *ProviderKey
 	UpstreamModel string
+	// Matched is the provider's configured model, glob or alias that
+	// admitted the requested model: what metrics label the request with,
+	// never the caller's own string.
+	Matched string
 }
 
 // Snapshot is a compiled provider snapshot.
@@ -194,13 +200,13 @@ func (r *Router) Candidates(f Format, model string, dst []Candidate) ([]Candidat
 				continue
 			}
 			anyFormat = true
-			um, ok := p.Resolve(model)
+			um, matched, ok := p.Resolve(model)
 			if !ok {
 				continue
 			}
 			anyModel = true
 			if k := p.pickKey(); k != nil {
-				group = append(group, Candidate{Provider: p, Key: k, UpstreamModel: um})
+				group = append(group, Candidate{Provider: p, Key: k, UpstreamModel: um, Matched: matched})
 			}
 		}
 		dst = append(dst, r.order(group)...)

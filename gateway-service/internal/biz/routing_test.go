@@ -89,7 +89,7 @@ func TestProviderResolve(t *testing.T) {
 	cases := map[string]string{"gpt-4o": "gpt-4o", "o1-preview": "o1-preview", "fast": "gpt-4o-mini",
 		"team-x": "gpt-4o", "team-special-y": "o3", "claude": ""}
 	for in, want := range cases {
-		got, ok := p.Resolve(in)
+		got, _, ok := p.Resolve(in)
 		if ok != (want != "") || got != want {
 			t.Errorf("Resolve(%q) = %q %v, want %q", in, got, ok, want)
 		}
