@@ -48,9 +48,9 @@
 //
 // Each admitted request holds one slot per subject with a concurrency
 // limit, as a lease that expires (default 10 minutes) so that a crashed
-// gateway's slots come back on their own; Store.Charge renews the lease, so
-// a stream longer than the lease must charge (or renew) at least once per
-// lease. A slot that expired before it was renewed is not taken again: the
+// gateway's slots come back on their own. The store's Charge renews the
+// lease (with an unchanged total it only renews), so a stream longer than
+// the lease must charge at least once per lease. A slot that expired before it was renewed is not taken again: the
 // stream goes on, uncounted, rather than letting the subject exceed its
 // limit. The store's Finish frees the slots; it is idempotent.
 //
@@ -59,8 +59,8 @@
 //   - Call Admit only when some subject has a limit > 0. Keys and users
 //     without limits are the pass-through path and must cost no Redis call
 //     (the store also returns at once when no subject has a limit).
-//   - Call Finish once the request ends, admitted or failed, with the final
-//     tokens (input + output; 0 when nothing ran). A lost Finish costs
+//   - Call Finish once an admitted request ends, whether it succeeded or
+//     failed, with the final tokens (input + output; 0 when nothing ran). A lost Finish costs
 //     nothing permanent: slots expire and windows pass.
 //   - Errors wrapping ErrUnavailable mean Redis did not answer: apply the
 //     admission setting (fail closed with 503, or admit up to the configured
