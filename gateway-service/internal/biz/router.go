@@ -206,7 +206,7 @@ func (r *Router) Route(f Format, model string, cross func(providerType string) b
 	dst = dst[:0]
 	anyModel, anyReachable := false, false
 	own := make([]Candidate, 0, 4)
-	other := make([]Candidate, 0, 4)
+	var other []Candidate // allocated only when another family serves the model
 	for i := 0; i < len(snap.Providers); {
 		prio := snap.Providers[i].Priority
 		own, other = own[:0], other[:0]
