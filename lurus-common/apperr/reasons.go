@@ -42,6 +42,10 @@ const (
 	// ReasonAmountOutOfRange: an amount, price or limit above its bound
 	// (lurus-common/money), or a sum that would not fit in an int64.
 	ReasonAmountOutOfRange Reason = "AMOUNT_OUT_OF_RANGE"
+	// ReasonUnsupportedParameter: a translated call asks for a field the
+	// serving provider's API cannot express, and dropping it would change
+	// the answer (the message names the field).
+	ReasonUnsupportedParameter Reason = "UNSUPPORTED_PARAMETER"
 
 	// model names (lurus-common/modelname) and Gemini actions
 	ReasonInvalidModelName   Reason = "INVALID_MODEL_NAME"
@@ -133,6 +137,8 @@ var registry = map[Reason]Kind{
 
 	ReasonInvalidModelName:   KindInvalid,
 	ReasonInvalidModelAction: KindInvalid,
+
+	ReasonUnsupportedParameter: KindInvalid, // translation
 
 	ReasonMissingCredentials: KindUnauthenticated,
 	ReasonInvalidCredentials: KindUnauthenticated,

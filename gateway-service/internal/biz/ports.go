@@ -171,6 +171,11 @@ type Outcome struct {
 	// matched Model (Candidate.Matched), "" until a candidate was tried.
 	// Metrics use it instead of Model, so a caller cannot mint series.
 	ModelLabel string
+	// UpstreamFormat is the API family of the provider last tried (its
+	// log.write upstream_format); it differs from Format when translated.
+	UpstreamFormat Format
+	// Upstreamed is set once a provider was tried (UpstreamFormat valid).
+	Upstreamed bool
 }
 
 // EventSink takes outcomes; Emit never blocks on the network.
