@@ -114,6 +114,12 @@ type Provider struct {
 	Timeouts            Timeouts          `json:"timeouts"`
 	Headers             map[string]string `json:"headers"`
 	AllowPrivateNetwork bool              `json:"allow_private_network"`
+	// PassthroughOnly opts the provider out of protocol translation: it
+	// serves only clients that speak its own API family (an admin's choice
+	// for a server whose quirks translation would not honour). False, the
+	// zero value, is also what a snapshot without the field means, so an
+	// older provider-service keeps every provider reachable.
+	PassthroughOnly bool `json:"passthrough_only"`
 }
 
 // ProviderKey is an enabled upstream API key, decrypted.

@@ -51,6 +51,7 @@ func run(args []string) error {
 		failRate   = fs.Float64("fail-rate", 0, "probability of answering 500")
 		noUsage    = fs.Bool("no-usage", false, "omit usage from every reply")
 		usage      = fs.String("usage", "", "fixed usage, e.g. prompt=12,completion=34,cached=5,cache_write=2,reasoning=7")
+		toolCall   = fs.String("tool-call", "", "reply to every chat, Responses, Messages and Gemini request with a call of this function")
 		capacity   = fs.Int("requests-capacity", mockupstream.DefaultRequestLogCapacity, "requests kept for GET /__requests")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +67,9 @@ func run(args []string) error {
 	}
 	if *requireKey != "" {
 		defaults.RequireKey = requireKey
+	}
+	if *toolCall != "" {
+		defaults.ToolCall = toolCall
 	}
 	if *usage != "" {
 		u, err := mockupstream.ParseUsageOverride(*usage)

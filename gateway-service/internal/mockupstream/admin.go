@@ -62,7 +62,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveScenario(w http.ResponseWriter, r *http.Request, name string) {
-	if !validScenarioName(name) {
+	if !validName(name) {
 		controlError(w, http.StatusBadRequest, "INVALID_SCENARIO_NAME", "scenario names are 1-128 of [A-Za-z0-9._-]")
 		return
 	}

@@ -63,9 +63,8 @@ func (ex *exchange) anthropicMessages(info requestInfo) error {
 	if info.tool != "" {
 		stop = "tool_use"
 		b = ex.appendToolUseStart(b, info.tool)
-		b = append(b, `{"input":"`...)
-		b = appendReplyText(b, n)
-		b = append(b, `"}}`...)
+		b = info.toolArgs(n).appendObject(b)
+		b = append(b, '}')
 	} else {
 		b = append(b, `{"type":"text","text":"`...)
 		b = appendReplyText(b, n)
@@ -117,10 +116,11 @@ func (ex *exchange) anthropicStream(info requestInfo, n int, u usage) error {
 
 	const deltaHead = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
 	if info.tool != "" {
-		for i := range toolArgPieces(n) {
+		args := info.toolArgs(n)
+		for i := range args.pieces() {
 			b = append(b[:0], deltaHead...)
 			b = append(b, `{"type":"input_json_delta","partial_json":`...)
-			b = appendQuotedToolArgPiece(b, i, n)
+			b = args.appendQuotedPiece(b, i)
 			b = append(b, "}}\n\n"...)
 			if err := ex.chunk(b); err != nil {
 				return err

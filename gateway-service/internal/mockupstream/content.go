@@ -58,9 +58,87 @@ func appendToolArgPiece(b []byte, i, n int) []byte {
 	return b
 }
 
-// toolArgPieces is the number of pieces the tool arguments of n chunks are
-// streamed in.
-func toolArgPieces(n int) int { return max(n, 1) }
+// FixedToolArguments are the arguments of a tool call forced with
+// X-Mock-Tool-Call (Settings.ToolCall), whatever the request and the chunk
+// count. Streamed, they are split into FixedToolArgumentPieces(n).
+const FixedToolArguments = `{"city":"Paris","unit":"celsius"}`
+
+// FixedToolArgumentPieces returns the pieces a forced tool call of n chunks
+// streams its arguments in: min(max(n,1), len(FixedToolArguments)) slices
+// of about equal length, piece i being FixedToolArguments[i*L/p:(i+1)*L/p].
+// Their concatenation is FixedToolArguments; none is empty.
+func FixedToolArgumentPieces(n int) []string {
+	p := toolArgs{fixed: true, n: n}.pieces()
+	out := make([]string, p)
+	for i := range p {
+		lo, hi := fixedPiece(i, p)
+		out[i] = FixedToolArguments[lo:hi]
+	}
+	return out
+}
+
+func fixedPiece(i, pieces int) (lo, hi int) {
+	l := len(FixedToolArguments)
+	return i * l / pieces, (i + 1) * l / pieces
+}
+
+// toolArgs renders the arguments of a reply's tool call: FixedToolArguments
+// when the call was forced, else ToolArguments(n).
+type toolArgs struct {
+	fixed bool
+	n     int // chunks
+}
+
+// pieces is the number of pieces the arguments are streamed in.
+func (a toolArgs) pieces() int {
+	if a.fixed {
+		return min(max(a.n, 1), len(FixedToolArguments))
+	}
+	return max(a.n, 1)
+}
+
+// appendObject appends the arguments as a JSON object (Anthropic input,
+// Gemini args).
+func (a toolArgs) appendObject(b []byte) []byte {
+	if a.fixed {
+		return append(b, FixedToolArguments...)
+	}
+	for i := range a.pieces() {
+		b = appendToolArgPiece(b, i, a.n)
+	}
+	return b
+}
+
+// appendQuoted appends the arguments as a JSON string (OpenAI arguments).
+func (a toolArgs) appendQuoted(b []byte) []byte {
+	if a.fixed {
+		return appendJSONString(b, FixedToolArguments)
+	}
+	b = append(b, `"{\"input\":\"`...)
+	b = appendReplyText(b, a.n)
+	return append(b, `\"}"`...)
+}
+
+// appendQuotedPiece appends streamed piece i as a JSON string (OpenAI
+// arguments deltas, Anthropic partial_json).
+func (a toolArgs) appendQuotedPiece(b []byte, i int) []byte {
+	if a.fixed {
+		lo, hi := fixedPiece(i, a.pieces())
+		return appendJSONString(b, FixedToolArguments[lo:hi])
+	}
+	// The pieces are ASCII, so only the quotes need escaping.
+	b = append(b, '"')
+	if i == 0 {
+		b = append(b, `{\"input\":\"`...)
+	}
+	if a.n > 0 {
+		b = appendChunkText(b, i)
+	}
+	if i >= a.n-1 {
+		b = append(b, `\"}`...)
+	}
+	return append(b, '"')
+}
 
 // Embedding dimensions: DefaultEmbeddingDims unless the request asks for
 // another size (OpenAI "dimensions", Gemini "outputDimensionality").

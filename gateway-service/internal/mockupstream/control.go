@@ -66,7 +66,18 @@ type Settings struct {
 	// RequireKey, when not empty, is the only upstream key accepted; every key
 	// the request presents must equal it (X-Mock-Require-Key).
 	RequireKey *string `json:"require_key,omitempty"`
+	// ToolCall, when not empty, makes every chat, Responses, Messages and
+	// Gemini generate reply a call of the function of this name with the
+	// arguments FixedToolArguments, whatever tools the request declares
+	// (X-Mock-Tool-Call). Tests of tool-call translation can then drive a
+	// call through the gateway and know exactly what must come out. The
+	// value ToolCallNone turns a call set by a lower layer off.
+	ToolCall *string `json:"tool_call,omitempty"`
 }
+
+// ToolCallNone as Settings.ToolCall or the X-Mock-Tool-Call header turns a
+// forced tool call set by a lower layer off.
+const ToolCallNone = "none"
 
 // UsageOverride fixes token counts that are otherwise derived from the
 // request and the chunk count. Its JSON form is either an object
@@ -174,6 +185,7 @@ type plan struct {
 	usage      UsageOverride
 	failRate   float64
 	requireKey string
+	toolCall   string // forced tool call, "" for none
 }
 
 const (
@@ -242,6 +254,16 @@ func (p *plan) apply(s *Settings) error {
 	if s.RequireKey != nil {
 		p.requireKey = *s.RequireKey
 	}
+	if s.ToolCall != nil {
+		switch name := *s.ToolCall; {
+		case name == "" || name == ToolCallNone:
+			p.toolCall = ""
+		case validName(name):
+			p.toolCall = name
+		default:
+			return errors.New("tool_call must be 1-128 of [A-Za-z0-9._-]")
+		}
+	}
 	return nil
 }
 
@@ -283,6 +305,7 @@ const (
 	HeaderUsage      = "X-Mock-Usage"
 	HeaderFailRate   = "X-Mock-Fail-Rate"
 	HeaderRequireKey = "X-Mock-Require-Key"
+	HeaderToolCall   = "X-Mock-Tool-Call"
 )
 
 // settingsFromHeaders reads the X-Mock-* headers. Most requests carry none,
@@ -351,6 +374,10 @@ func settingsFromHeaders(h http.Header) (Settings, error) {
 	if v := h.Get(HeaderRequireKey); v != "" {
 		s.RequireKey = &v
 	}
+	if v := h.Get(HeaderToolCall); v != "" {
+		v = strings.TrimSpace(v)
+		s.ToolCall = &v
+	}
 	return s, nil
 }
 
@@ -417,8 +444,10 @@ func (st *scenarioStore) update(name string, s *Settings) {
 	st.m.Store(&next)
 }
 
-// validScenarioName keeps names usable in a URL path segment.
-func validScenarioName(name string) bool {
+// validName keeps scenario names usable in a URL path segment and forced
+// tool names plain identifiers (a test needing a name one vendor refuses,
+// such as one with a dot for OpenAI, can still pick it).
+func validName(name string) bool {
 	if name == "" || len(name) > 128 {
 		return false
 	}

@@ -130,19 +130,44 @@ func TestContentHelpers(t *testing.T) {
 	if ReplyText(3) != "tok0 tok1 tok2 " || ChunkText(12) != "tok12 " {
 		t.Errorf("reply %q chunk %q", ReplyText(3), ChunkText(12))
 	}
-	for n := range 4 {
-		var joined string
-		for i := range toolArgPieces(n) {
-			joined += ToolArgumentPiece(i, n)
+	for _, fixed := range []bool{false, true} {
+		for _, n := range []int{0, 1, 2, 3, 5, 40} {
+			args := toolArgs{fixed: fixed, n: n}
+			want := ToolArguments(n)
+			if fixed {
+				want = FixedToolArguments
+			}
+			var joined string
+			for i := range args.pieces() {
+				var piece string
+				if err := json.Unmarshal(args.appendQuotedPiece(nil, i), &piece); err != nil || piece == "" {
+					t.Fatalf("fixed=%v n=%d: piece %d = %q (%v)", fixed, n, i, piece, err)
+				}
+				if !fixed && piece != ToolArgumentPiece(i, n) || fixed && piece != FixedToolArgumentPieces(n)[i] {
+					t.Errorf("fixed=%v n=%d: piece %d = %q", fixed, n, i, piece)
+				}
+				joined += piece
+			}
+			var quoted string
+			if err := json.Unmarshal(args.appendQuoted(nil), &quoted); err != nil || quoted != want || joined != want ||
+				string(args.appendObject(nil)) != want || !json.Valid([]byte(want)) {
+				t.Errorf("fixed=%v n=%d: pieces join to %q, quoted %q, object %s (%v)", fixed, n, joined, quoted, args.appendObject(nil), err)
+			}
 		}
-		var v map[string]string
-		if err := json.Unmarshal([]byte(joined), &v); err != nil || joined != ToolArguments(n) || v["input"] != ReplyText(n) {
-			t.Errorf("n=%d: pieces join to %q (%v)", n, joined, err)
-		}
-		var quoted string
-		if err := json.Unmarshal(appendQuotedToolArgs(nil, n), &quoted); err != nil || quoted != ToolArguments(n) {
-			t.Errorf("n=%d: quoted args %q (%v)", n, quoted, err)
-		}
+	}
+	var v map[string]string
+	if err := json.Unmarshal([]byte(ToolArguments(3)), &v); err != nil || v["input"] != ReplyText(3) {
+		t.Errorf("ToolArguments(3) = %q", ToolArguments(3))
+	}
+	var fixed map[string]string
+	if err := json.Unmarshal([]byte(FixedToolArguments), &fixed); err != nil || len(fixed) != 2 || fixed["city"] != "Paris" || fixed["unit"] != "celsius" {
+		t.Errorf("FixedToolArguments = %q", FixedToolArguments)
+	}
+	if p := FixedToolArgumentPieces(4); len(p) != 4 {
+		t.Errorf("FixedToolArgumentPieces(4) = %q", p)
+	}
+	if p := FixedToolArgumentPieces(1000); len(p) != len(FixedToolArguments) {
+		t.Errorf("FixedToolArgumentPieces(1000) has %d pieces", len(p))
 	}
 }
 

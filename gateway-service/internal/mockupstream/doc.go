@@ -30,9 +30,37 @@
 // reply is a call of the named or first tool with arguments
 // {"input":"tok0 … "} (ToolArguments), streamed as N pieces
 // (ToolArgumentPiece): OpenAI function.arguments deltas, Anthropic
-// input_json_delta; Gemini sends the functionCall whole. Responses API
-// replies are always text. Embeddings are DefaultEmbeddingDims values (or
-// the requested dimensions), element k of input j being j+(k+1)/8.
+// input_json_delta; Gemini sends the functionCall whole. Embeddings are
+// DefaultEmbeddingDims values (or the requested dimensions), element k of
+// input j being j+(k+1)/8.
+//
+// X-Mock-Tool-Call: <name> (Settings.ToolCall, scenario "tool_call")
+// forces a tool call, whatever tools the request declares: every chat,
+// Responses, Messages and Gemini generate reply calls function <name> with
+// the fixed arguments {"city":"Paris","unit":"celsius"}
+// (FixedToolArguments), and no text. Streamed, the arguments go out in
+// FixedToolArgumentPieces(N): min(max(N,1),33) pieces of about equal
+// length, each a content chunk (so gap, cut and hang apply to them):
+//
+//	OpenAI chat   message.tool_calls[{id,type:"function",function:{name,arguments}}],
+//	              content null, finish_reason "tool_calls"; streamed: a first
+//	              delta with tool_calls[{index:0,id,type,function:{name,
+//	              arguments:""}}], then one arguments delta per piece
+//	Responses     output [{type:"function_call",id:"fc_…",call_id:"call_…",
+//	              name,arguments,status}]; streamed: output_item.added
+//	              (arguments ""), function_call_arguments.delta per piece,
+//	              function_call_arguments.done, output_item.done, completed
+//	Anthropic     content [{type:"tool_use",id,name,input}], stop_reason
+//	              "tool_use"; streamed: content_block_start with input {},
+//	              input_json_delta partial_json per piece, content_block_stop,
+//	              message_delta with stop_reason "tool_use"
+//	Gemini        candidates[0].content.parts[{functionCall:{name,args}}],
+//	              finishReason STOP; streamed as one chunk with the whole
+//	              call, the finish reason and the full usage
+//
+// Usage is as for text (completion = N unless X-Mock-Usage says
+// otherwise). Legacy completions and embeddings ignore the knob; "none"
+// turns off a call set by a lower layer.
 //
 // # Token counts
 //
@@ -88,6 +116,7 @@
 //	X-Mock-Usage: prompt=12,completion=34,cached=5,cache_write=2,reasoning=7
 //	X-Mock-Fail-Rate: 0.5       answer 500 with that probability
 //	X-Mock-Require-Key: sk-up   accept only this upstream key
+//	X-Mock-Tool-Call: get_weather  reply with a call of this function ("none": off)
 //	X-Mock-Scenario: name       apply the stored scenario (unknown: nothing)
 //
 // Upstream keys are read from Authorization: Bearer, api-key, x-api-key,
@@ -110,7 +139,10 @@
 //	GET    /health                 {"status":"ok"}
 //	GET    /__requests?limit=N     {"items":[RecordedRequest…]}: the newest N
 //	                               (default: all kept, up to the ring's
-//	                               capacity, 1000 by default), oldest first
+//	                               capacity, 1000 by default), oldest first;
+//	                               each has the body as a string ("body",
+//	                               its first 64 KiB, "body_truncated":true
+//	                               when cut) besides its size ("body_bytes")
 //	DELETE /__requests             forget them
 //	GET    /__stats                Stats: total, in_flight, cut, by_path → status → count
 //	DELETE /__stats                zero the counters

@@ -43,13 +43,13 @@ func appendGeminiPromptDetails(b []byte, u usage) []byte {
 }
 
 // appendGeminiFunctionCall appends a functionCall part with the arguments
-// of n chunks.
-func appendGeminiFunctionCall(b []byte, name string, n int) []byte {
+// of a reply of n chunks.
+func appendGeminiFunctionCall(b []byte, info *requestInfo, n int) []byte {
 	b = append(b, `{"functionCall":{"name":`...)
-	b = appendJSONString(b, name)
-	b = append(b, `,"args":{"input":"`...)
-	b = appendReplyText(b, n)
-	return append(b, `"}}}`...)
+	b = appendJSONString(b, info.tool)
+	b = append(b, `,"args":`...)
+	b = info.toolArgs(n).appendObject(b)
+	return append(b, `}}`...)
 }
 
 // appendGeminiResponse appends one GenerateContentResponse. parts is the
@@ -79,7 +79,7 @@ func (ex *exchange) geminiGenerate(info requestInfo) error {
 	u := ex.plan.usageFor(info.promptTokens, n)
 	b := ex.appendGeminiResponse(ex.buf[:0], info.model, func(b []byte) []byte {
 		if info.tool != "" {
-			return appendGeminiFunctionCall(b, info.tool, n)
+			return appendGeminiFunctionCall(b, &info, n)
 		}
 		b = append(b, `{"text":"`...)
 		b = appendReplyText(b, n)
@@ -125,7 +125,7 @@ func (ex *exchange) geminiStream(info requestInfo, sse bool) error {
 	if info.tool != "" {
 		open()
 		b = ex.appendGeminiResponse(b, info.model, func(b []byte) []byte {
-			return appendGeminiFunctionCall(b, info.tool, n)
+			return appendGeminiFunctionCall(b, &info, n)
 		}, u, true)
 		closeEvent()
 		if err := ex.chunk(b); err != nil {

@@ -51,6 +51,26 @@ func TestGoldenTranscripts(t *testing.T) {
 			body:   `{"contents":[{"role":"user","parts":[{"text":"say three tokens"}]}]}`,
 		},
 		{
+			name: "openai_responses_tool_stream", path: "/v1/responses",
+			header: hdr("Authorization", "Bearer k", HeaderToolCall, "get_weather"),
+			body:   `{"model":"gpt-4o","stream":true,"input":"weather in paris"}`,
+		},
+		{
+			name: "openai_chat_forced_tool_stream", path: "/v1/chat/completions",
+			header: hdr("Authorization", "Bearer k", HeaderToolCall, "get_weather"),
+			body:   `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"weather in paris"}]}`,
+		},
+		{
+			name: "anthropic_forced_tool_stream", path: "/v1/messages",
+			header: hdr("X-Api-Key", "k", HeaderToolCall, "get_weather"),
+			body:   `{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"weather in paris"}]}`,
+		},
+		{
+			name: "gemini_forced_tool_stream_sse", path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+			header: hdr("X-Goog-Api-Key", "k", HeaderToolCall, "get_weather"),
+			body:   `{"contents":[{"role":"user","parts":[{"text":"weather in paris"}]}]}`,
+		},
+		{
 			name: "gemini_stream_array", path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
 			header: hdr("X-Goog-Api-Key", "k"),
 			body:   `{"contents":[{"role":"user","parts":[{"text":"say three tokens"}]}]}`,

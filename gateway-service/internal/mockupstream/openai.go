@@ -28,29 +28,6 @@ func appendOpenAIUsage(b []byte, u usage) []byte {
 	return append(b, `,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`...)
 }
 
-// appendQuotedToolArgPiece appends piece i of n of the tool arguments as a
-// JSON string literal; the pieces are ASCII, so only the quotes need escaping.
-func appendQuotedToolArgPiece(b []byte, i, n int) []byte {
-	b = append(b, '"')
-	if i == 0 {
-		b = append(b, `{\"input\":\"`...)
-	}
-	if n > 0 {
-		b = appendChunkText(b, i)
-	}
-	if i >= n-1 {
-		b = append(b, `\"}`...)
-	}
-	return append(b, '"')
-}
-
-// appendQuotedToolArgs appends the whole tool arguments as a JSON string.
-func appendQuotedToolArgs(b []byte, n int) []byte {
-	b = append(b, `"{\"input\":\"`...)
-	b = appendReplyText(b, n)
-	return append(b, `\"}"`...)
-}
-
 // appendIDHead appends `{"id":"<prefix><seq>","object":"<object>","created":<unix>,"model":<model>`.
 func (ex *exchange) appendIDHead(b []byte, idPrefix, object, model string) []byte {
 	b = append(b, `{"id":"`...)
@@ -80,7 +57,7 @@ func (ex *exchange) openAIChat(info requestInfo) error {
 		b = append(b, `","type":"function","function":{"name":`...)
 		b = appendJSONString(b, info.tool)
 		b = append(b, `,"arguments":`...)
-		b = appendQuotedToolArgs(b, n)
+		b = info.toolArgs(n).appendQuoted(b)
 		b = append(b, `}}]`...)
 	} else {
 		b = append(b, '"')
@@ -136,9 +113,10 @@ func (ex *exchange) openAIChatStream(info requestInfo, n int, u usage) error {
 	finish := "stop"
 	if info.tool != "" {
 		finish = "tool_calls"
-		for i := range toolArgPieces(n) {
+		args := info.toolArgs(n)
+		for i := range args.pieces() {
 			b = append(b[:head], `{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":`...)
-			b = appendQuotedToolArgPiece(b, i, n)
+			b = args.appendQuotedPiece(b, i)
 			b = append(b, `}}]},"logprobs":null,"finish_reason":null}`...)
 			b = append(b, tail...)
 			if err := ex.chunk(b); err != nil {

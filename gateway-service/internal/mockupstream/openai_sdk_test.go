@@ -8,6 +8,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 	"github.com/openai/openai-go/v3/responses"
 	"github.com/openai/openai-go/v3/shared"
 )
@@ -234,29 +235,16 @@ func TestOpenAISDKResponses(t *testing.T) {
 		t.Errorf("response = %s", resp.RawJSON())
 	}
 
-	stream := client.Responses.NewStreaming(context.Background(), params, option.WithHeader(HeaderChunks, "6"))
-	var types []string
+	types, events := readResponseEvents(t, client.Responses.NewStreaming(context.Background(), params, option.WithHeader(HeaderChunks, "6")))
 	var text string
 	var completed responses.Response
-	var seq int64
-	for stream.Next() {
-		ev := stream.Current()
-		if n := len(types); n == 0 || types[n-1] != ev.Type {
-			types = append(types, ev.Type)
-		}
-		if ev.SequenceNumber != seq {
-			t.Errorf("%s has sequence_number %d, want %d", ev.Type, ev.SequenceNumber, seq)
-		}
-		seq++
+	for _, ev := range events {
 		switch ev.Type {
 		case "response.output_text.delta":
 			text += ev.Delta
 		case "response.completed":
 			completed = ev.Response
 		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
 	}
 	want := []string{"response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
 		"response.output_text.delta", "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"}
@@ -271,6 +259,29 @@ func TestOpenAISDKResponses(t *testing.T) {
 	if text != ReplyText(6) || completed.OutputText() != ReplyText(6) || completed.Usage.OutputTokens != 6 || completed.Status != "completed" {
 		t.Errorf("text %q, completed %s", text, completed.RawJSON())
 	}
+}
+
+// readResponseEvents reads a Responses stream to its end, checking that
+// the events are numbered from 0 without a gap. It returns the event types
+// with runs of one type collapsed, and the events.
+func readResponseEvents(t *testing.T, stream *ssestream.Stream[responses.ResponseStreamEventUnion]) ([]string, []responses.ResponseStreamEventUnion) {
+	t.Helper()
+	var types []string
+	var events []responses.ResponseStreamEventUnion
+	for stream.Next() {
+		ev := stream.Current()
+		if n := len(types); n == 0 || types[n-1] != ev.Type {
+			types = append(types, ev.Type)
+		}
+		if ev.SequenceNumber != int64(len(events)) {
+			t.Errorf("%s has sequence_number %d, want %d", ev.Type, ev.SequenceNumber, len(events))
+		}
+		events = append(events, ev)
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return types, events
 }
 
 // TestOpenAISDKAzure drives the Azure deployment routes with the plain

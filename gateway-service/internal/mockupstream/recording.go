@@ -6,10 +6,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultRequestLogCapacity is how many requests GET /__requests can return.
 const DefaultRequestLogCapacity = 1000
+
+// RecordedBodyLimit is how much of a request body a RecordedRequest keeps:
+// enough for any test prompt, while a full ring stays under 64 MiB.
+const RecordedBodyLimit = 64 << 10
 
 // RecordedRequest is one API request as the mock received it, for tests
 // that check what reached upstream: which key, which headers, which model.
@@ -29,6 +34,12 @@ type RecordedRequest struct {
 	Headers http.Header `json:"headers"`
 	// BodyBytes is the size of the request body.
 	BodyBytes int `json:"body_bytes"`
+	// Body is the request body as received, up to RecordedBodyLimit bytes
+	// (cut back to a whole UTF-8 character), so that tests can check what
+	// reached upstream after translation: tools, where the system prompt
+	// went, the cap field. BodyTruncated says it was cut.
+	Body          string `json:"body"`
+	BodyTruncated bool   `json:"body_truncated,omitempty"`
 	// Model is the request's model: the body's "model", or the model or
 	// deployment in the path for Gemini and Azure.
 	Model string `json:"model"`
@@ -42,6 +53,19 @@ type RecordedRequest struct {
 	Status int `json:"status"`
 	// Cut is true when the mock dropped the connection mid-stream.
 	Cut bool `json:"cut,omitempty"`
+}
+
+// recordBody returns the part of body a RecordedRequest keeps, and whether
+// that is less than all of it.
+func recordBody(body []byte) (string, bool) {
+	if len(body) <= RecordedBodyLimit {
+		return string(body), false
+	}
+	k := RecordedBodyLimit
+	for k > 0 && !utf8.RuneStart(body[k]) {
+		k--
+	}
+	return string(body[:k]), true
 }
 
 // requestLog is a bounded ring of recent requests. Its mutex is the only

@@ -15,6 +15,9 @@ type requestInfo struct {
 	includeUsage bool
 	// tool is the name of the function to call; empty for a text reply.
 	tool string
+	// fixedArgs is set when the call was forced (Settings.ToolCall): its
+	// arguments are FixedToolArguments.
+	fixedArgs bool
 	// promptTokens is CountPromptTokens of the body.
 	promptTokens int
 	// embeddings is the number of inputs of an embeddings request.
@@ -24,6 +27,9 @@ type requestInfo struct {
 	// base64 is OpenAI's encoding_format "base64".
 	base64 bool
 }
+
+// toolArgs are the arguments of the reply's tool call for n chunks.
+func (info *requestInfo) toolArgs(n int) toolArgs { return toolArgs{fixed: info.fixedArgs, n: n} }
 
 // parseOpenAI reads an OpenAI (or Azure OpenAI) request body.
 func parseOpenAI(body []byte, ep endpoint) requestInfo {

@@ -70,7 +70,7 @@ func New(opts Options) (*Server, error) {
 
 // SetScenario stores (or replaces) the named scenario.
 func (s *Server) SetScenario(name string, st Settings) error {
-	if !validScenarioName(name) {
+	if !validName(name) {
 		return errors.New("scenario names are 1-128 of [A-Za-z0-9._-]")
 	}
 	var p plan
@@ -169,18 +169,21 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	body := ex.body.Bytes()
 	info := rt.parse(body)
 
+	recBody, truncated := recordBody(body)
 	rec := RecordedRequest{
-		Seq:        ex.seq,
-		Time:       ex.now,
-		Method:     r.Method,
-		Path:       r.URL.Path,
-		URI:        r.RequestURI,
-		Host:       r.Host,
-		Headers:    r.Header.Clone(),
-		BodyBytes:  len(body),
-		Model:      info.model,
-		OutputCaps: outputCaps(body),
-		Scenario:   r.Header.Get(HeaderScenario),
+		Seq:           ex.seq,
+		Time:          ex.now,
+		Method:        r.Method,
+		Path:          r.URL.Path,
+		URI:           r.RequestURI,
+		Host:          r.Host,
+		Headers:       r.Header.Clone(),
+		BodyBytes:     len(body),
+		Body:          recBody,
+		BodyTruncated: truncated,
+		Model:         info.model,
+		OutputCaps:    outputCaps(body),
+		Scenario:      r.Header.Get(HeaderScenario),
 	}
 	s.log.add(rec)
 	s.stats.inFlight.Add(1)
@@ -243,6 +246,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost && !gjson.ValidBytes(body) {
 		ex.writeError(http.StatusBadRequest, "request body is not valid JSON")
 		return
+	}
+	if ex.plan.toolCall != "" {
+		// Only the chat, Responses, Messages and generate replies read it.
+		info.tool, info.fixedArgs = ex.plan.toolCall, true
 	}
 	if err := s.dispatch(ex, rt, info); err != nil && !errors.Is(err, context.Canceled) {
 		// The reply was under way, so there is nothing left to tell the

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 	"time"
 )
 
@@ -634,5 +636,34 @@ func TestRecordsOutputCaps(t *testing.T) {
 		if got := srv.Requests(1)[0].OutputCaps; !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: caps %v, want %v", c.body, got, c.want)
 		}
+	}
+}
+
+func TestRecordsBody(t *testing.T) {
+	srv, ts := newMock(t, Options{})
+	key := hdr("Authorization", "Bearer k")
+	small := `{"model":"m","messages":[{"role":"system","content":"be brief"}],"tools":[{"type":"function","function":{"name":"f"}}]}`
+	call(t, nil, http.MethodPost, ts.URL+"/v1/chat/completions", key, small)
+	_, body, err := call(t, nil, http.MethodGet, ts.URL+"/__requests?limit=1", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The JSON form: the body as a string, next to its size.
+	item := gjson.GetBytes(body, "items.0")
+	if item.Get("body").String() != small || item.Get("body_bytes").Int() != int64(len(small)) || item.Get("body_truncated").Exists() {
+		t.Errorf("recorded %s", item.Raw)
+	}
+
+	// Over the limit: cut to RecordedBodyLimit bytes, back to a whole
+	// character (the 2-byte "é" straddles the limit here).
+	big := `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("a", RecordedBodyLimit-len(`{"model":"m","messages":[{"role":"user","content":"`)-1) + `é` + strings.Repeat("b", 100) + `"}]}`
+	call(t, nil, http.MethodPost, ts.URL+"/v1/chat/completions", key, big)
+	rec := srv.Requests(1)[0]
+	if !rec.BodyTruncated || rec.BodyBytes != len(big) || len(rec.Body) != RecordedBodyLimit-1 || rec.Body != big[:RecordedBodyLimit-1] || rec.Status != 200 {
+		t.Errorf("big body: truncated %v, %d of %d bytes kept, status %d", rec.BodyTruncated, len(rec.Body), rec.BodyBytes, rec.Status)
+	}
+	call(t, nil, http.MethodGet, ts.URL+"/v1/models", key, "")
+	if rec := srv.Requests(1)[0]; rec.Body != "" || rec.BodyTruncated {
+		t.Errorf("GET recorded body %q", rec.Body)
 	}
 }

@@ -435,10 +435,14 @@ func TestProbeAndHealth(t *testing.T) {
 		seen []string
 	)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Model string `json:"model"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
 		mu.Lock()
-		seen = append(seen, r.Method+" "+r.URL.Path)
+		seen = append(seen, r.Method+" "+r.URL.Path+" "+body.Model)
 		mu.Unlock()
-		if r.URL.Path != "/v1/models" {
+		if r.URL.Path != "/v1/chat/completions" {
 			http.NotFound(w, r)
 			return
 		}
@@ -447,7 +451,7 @@ func TestProbeAndHealth(t *testing.T) {
 			_, _ = w.Write([]byte(`{"error":{"message":"Incorrect API key provided: sk-bad...0000"}}`))
 			return
 		}
-		_, _ = w.Write([]byte(`{"object":"list","data":[{"id":"gpt-4o"}]}`))
+		_, _ = w.Write([]byte(`{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"po"},"finish_reason":"length"}]}`))
 	}))
 	defer upstream.Close()
 	h := newHarness(t)
@@ -485,8 +489,9 @@ func TestProbeAndHealth(t *testing.T) {
 	if !bad.Reachable || bad.AuthOK || bad.StatusCode != 401 || !strings.Contains(bad.Error, "401") || strings.Contains(string(r.Body), "sk-bad-key-000000000000") {
 		t.Fatalf("bad key %+v (body %s)", bad, r.Body)
 	}
+	// The probe asks for the first exact model the provider lists.
 	mu.Lock()
-	if len(seen) != 2 || seen[0] != "GET /v1/models" || seen[1] != "GET /v1/models" {
+	if len(seen) != 2 || seen[0] != "POST /v1/chat/completions gpt-4.1" || seen[1] != seen[0] {
 		t.Fatalf("upstream saw %v", seen)
 	}
 	mu.Unlock()
@@ -507,6 +512,39 @@ func TestProbeAndHealth(t *testing.T) {
 	}
 	if r := h.admin("POST", "/api/v1/providers/prv_NOPE/test", nil); r.Status != 404 {
 		t.Fatalf("probe of a missing provider: %d", r.Status)
+	}
+
+	// ?model= picks a model the provider serves (here through its glob);
+	// one it does not serve, or a glob, is refused before any call.
+	lastModel := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[len(seen)-1]
+	}
+	if r := h.admin("POST", "/api/v1/providers/"+p.ID+"/test?model=gpt-4o-mini", nil); r.Status != 200 || lastModel() != "POST /v1/chat/completions gpt-4o-mini" {
+		t.Fatalf("test with model: %d %s, upstream saw %s", r.Status, r.Body, lastModel())
+	}
+	mu.Lock()
+	calls := len(seen)
+	mu.Unlock()
+	for _, m := range []string{"claude-sonnet-4-5", "gpt-*"} {
+		if r := h.admin("POST", "/api/v1/providers/"+p.ID+"/test?model="+m, nil); r.Status != 400 || r.Reason() != "INVALID_ARGUMENT" {
+			t.Fatalf("test with model %s: %d %s", m, r.Status, r.Body)
+		}
+	}
+	// Only globs: nothing to ask for, refused; a mapping target is exact.
+	h.admin("PATCH", "/api/v1/providers/"+p.ID, map[string]any{"models": []string{"gpt-4o*"}})
+	if r := h.admin("POST", "/api/v1/providers/"+p.ID+"/test", nil); r.Status != 400 || r.Reason() != "INVALID_ARGUMENT" || !strings.Contains(string(r.Body), "exact model") {
+		t.Fatalf("test of a glob-only provider: %d %s", r.Status, r.Body)
+	}
+	mu.Lock()
+	if len(seen) != calls {
+		t.Fatal("a refused test called the upstream")
+	}
+	mu.Unlock()
+	h.admin("PATCH", "/api/v1/providers/"+p.ID, map[string]any{"model_mapping": map[string]string{"fast": "gpt-4o-mini-2024-07-18"}})
+	if r := h.admin("POST", "/api/v1/providers/"+p.ID+"/test", nil); r.Status != 200 || lastModel() != "POST /v1/chat/completions gpt-4o-mini-2024-07-18" {
+		t.Fatalf("test through the mapping: %d %s, upstream saw %s", r.Status, r.Body, lastModel())
 	}
 }
 

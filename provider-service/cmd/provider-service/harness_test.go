@@ -165,8 +165,9 @@ type provider struct {
 		Masked  string `json:"masked"`
 		Enabled bool   `json:"enabled"`
 	} `json:"keys"`
-	Timeouts map[string]int64  `json:"timeouts"`
-	Headers  map[string]string `json:"headers"`
+	Timeouts        map[string]int64  `json:"timeouts"`
+	Headers         map[string]string `json:"headers"`
+	PassthroughOnly bool              `json:"passthrough_only"`
 }
 
 // create posts a provider and fails the test unless it is 201.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -10,9 +11,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
+	"github.com/lurus-switch/lurus-switch/provider-service/migrations"
 )
 
 // TestMain lets the tests run the real main in a subprocess: the test
@@ -164,7 +167,7 @@ func TestServeRotateAndGracefulStop(t *testing.T) {
 func TestMigrateCommand(t *testing.T) {
 	db := testenv.Postgres(t, nil, "")
 	env := map[string]string{"LURUS_PROVIDER_DB_URL": db.URL}
-	for i, want := range []string{`"applied":1`, `"applied":0`} {
+	for i, want := range []string{`"applied":2`, `"applied":0`} {
 		out, err := command(t, env, "migrate").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), want) {
 			t.Fatalf("run %d: %v\n%s", i, err, out)
@@ -177,5 +180,29 @@ func TestMigrateCommand(t *testing.T) {
 	out, _ := command(t, env, "bogus").CombinedOutput()
 	if !strings.Contains(string(out), `unknown command "bogus"`) {
 		t.Fatalf("bogus command: %s", out)
+	}
+}
+
+// TestMigratePassthroughOnlyKeepsProvidersTranslatable upgrades a database
+// holding a provider from before passthrough_only: the migration adds the
+// column and the existing provider stays reachable by translation.
+func TestMigratePassthroughOnlyKeepsProvidersTranslatable(t *testing.T) {
+	first, err := fs.ReadFile(migrations.FS, "001_providers.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.Postgres(t, fstest.MapFS{"001_providers.sql": {Data: first}}, ".")
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO providers (id, name, type, base_url, models)
+		VALUES ('prv_old', 'old', 'openai', 'https://api.openai.com/v1', '{gpt-4o}')`); err != nil {
+		t.Fatal(err)
+	}
+	out, err := command(t, map[string]string{"LURUS_PROVIDER_DB_URL": db.URL}, "migrate").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"applied":1`) {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	var only bool
+	if err := db.Pool.QueryRow(ctx, `SELECT passthrough_only FROM providers WHERE id = 'prv_old'`).Scan(&only); err != nil || only {
+		t.Fatalf("passthrough_only of an existing provider = %v, %v", only, err)
 	}
 }

@@ -3,8 +3,12 @@ package biz
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
 )
 
 // ProbeTarget is everything a probe needs to call one provider with one
@@ -16,6 +20,9 @@ type ProbeTarget struct {
 	Headers             map[string]string
 	AllowPrivateNetwork bool
 	Secret              string
+	// Model is the upstream's name of the model the probe asks for (see
+	// ProbeModel).
+	Model string
 }
 
 // ProbeResult is the outcome of probing one key.
@@ -30,7 +37,8 @@ type ProbeResult struct {
 	Error string
 }
 
-// Prober calls an upstream's model-list endpoint with one key.
+// Prober calls an upstream with one key: a one-token generate request
+// for Model, written by the provider type's wire adapter.
 type Prober interface {
 	Probe(ctx context.Context, t ProbeTarget) ProbeResult
 }
@@ -88,11 +96,26 @@ const (
 )
 
 // Test probes every key of provider id (disabled ones too, so an admin can
-// check a key before enabling it), stores and returns the result.
-func (u *Probes) Test(ctx context.Context, id string) (Health, error) {
+// check a key before enabling it), stores and returns the result. model is
+// the client-side model name to probe with; "" lets ProbeModel choose. A
+// provider that cannot name an exact model (only globs) is refused with
+// INVALID_ARGUMENT: the probe is a real generate call and needs one.
+func (u *Probes) Test(ctx context.Context, id, model string) (Health, error) {
 	p, secrets, err := u.Keys.Secrets(ctx, id)
 	if err != nil {
 		return Health{}, err
+	}
+	var upstream string
+	if model == "" {
+		upstream = ProbeModel(p)
+	} else if modelglob.IsGlob(model) || modelglob.Validate(model) != nil {
+		return Health{}, apperr.New(apperr.ReasonInvalidArgument, "model must be one exact model name")
+	} else if upstream = resolve(p, model); upstream == "" {
+		return Health{}, apperr.Newf(apperr.ReasonInvalidArgument, "provider %s does not serve model %s", p.ID, model)
+	}
+	if upstream == "" {
+		return Health{}, apperr.New(apperr.ReasonInvalidArgument,
+			"the provider lists only model globs; the probe needs an exact model name: pass ?model= or list one in models or model_mapping")
 	}
 	h := Health{ProviderID: p.ID, CheckedAt: u.now(), Keys: make([]KeyHealth, len(secrets))}
 	sem := make(chan struct{}, max(1, u.Concurrency))
@@ -110,7 +133,7 @@ func (u *Probes) Test(ctx context.Context, id string) (Health, error) {
 			}
 			r := u.Prober.Probe(ctx, ProbeTarget{
 				Type: p.Type, BaseURL: p.BaseURL, APIVersion: p.APIVersion, Headers: p.Headers,
-				AllowPrivateNetwork: p.AllowPrivateNetwork, Secret: k.Secret,
+				AllowPrivateNetwork: p.AllowPrivateNetwork, Secret: k.Secret, Model: upstream,
 			})
 			if u.Observe != nil {
 				u.Observe(Classify(r))
@@ -124,6 +147,52 @@ func (u *Probes) Test(ctx context.Context, id string) (Health, error) {
 		u.Log.Warn("saving probe result failed", "provider_id", id, "err", err)
 	}
 	return h, nil
+}
+
+// ProbeModel chooses the upstream model a probe of p asks for: the first
+// exact name in Models, resolved through ModelMapping as the gateway
+// resolves it; else the first mapping target (aliases in sorted order).
+// It returns "" when p lists only globs and maps nothing.
+func ProbeModel(p Provider) string {
+	for _, m := range p.Models {
+		if !modelglob.IsGlob(m) {
+			return resolve(p, m)
+		}
+	}
+	aliases := make([]string, 0, len(p.ModelMapping))
+	for a := range p.ModelMapping {
+		aliases = append(aliases, a)
+	}
+	slices.Sort(aliases)
+	if len(aliases) > 0 {
+		return p.ModelMapping[aliases[0]]
+	}
+	return ""
+}
+
+// resolve is the upstream name of client model name m at p, in the
+// gateway router's order: an exact alias, the most specific matching
+// glob alias, then m itself when Models serves it; "" when p does not
+// serve m.
+func resolve(p Provider, m string) string {
+	if t, ok := p.ModelMapping[m]; ok {
+		return t
+	}
+	best, target := -1, ""
+	for a, t := range p.ModelMapping {
+		if modelglob.IsGlob(a) && modelglob.Match(a, m) {
+			if s := modelglob.Specificity(a); s > best || s == best && t < target {
+				best, target = s, t
+			}
+		}
+	}
+	if target != "" {
+		return target
+	}
+	if Serves(Provider{Models: p.Models}, m) {
+		return m
+	}
+	return ""
 }
 
 // Last returns the last stored probe of provider id, restricted to the keys

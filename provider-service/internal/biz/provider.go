@@ -28,8 +28,11 @@ type Provider struct {
 	Timeouts            Timeouts
 	Headers             map[string]string
 	AllowPrivateNetwork bool
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// PassthroughOnly: only clients of the provider's own API family reach
+	// it; the gateway never translates another format for it.
+	PassthroughOnly bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Key is an upstream API key as the admin API shows it.
@@ -81,6 +84,7 @@ type Spec struct {
 	Timeouts            Timeouts
 	Headers             map[string]string
 	AllowPrivateNetwork bool
+	PassthroughOnly     bool
 }
 
 // SpecOf returns the spec that reproduces p, keeping its keys by id.
@@ -93,6 +97,7 @@ func SpecOf(p Provider) Spec {
 		Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIVersion: p.APIVersion, Keys: keys,
 		Models: p.Models, ModelMapping: p.ModelMapping, Priority: p.Priority, Weight: p.Weight,
 		Enabled: p.Enabled, Timeouts: p.Timeouts, Headers: p.Headers, AllowPrivateNetwork: p.AllowPrivateNetwork,
+		PassthroughOnly: p.PassthroughOnly,
 	}
 }
 
@@ -112,6 +117,7 @@ type Patch struct {
 	Timeouts            *TimeoutsPatch
 	Headers             *map[string]string
 	AllowPrivateNetwork *bool
+	PassthroughOnly     *bool
 }
 
 // TimeoutsPatch is the timeouts part of a Patch.
@@ -136,6 +142,7 @@ func (pt Patch) Apply(s Spec) Spec {
 	set(&s.Enabled, pt.Enabled)
 	set(&s.Headers, pt.Headers)
 	set(&s.AllowPrivateNetwork, pt.AllowPrivateNetwork)
+	set(&s.PassthroughOnly, pt.PassthroughOnly)
 	if t := pt.Timeouts; t != nil {
 		set(&s.Timeouts.ConnectMs, t.ConnectMs)
 		set(&s.Timeouts.FirstByteMs, t.FirstByteMs)

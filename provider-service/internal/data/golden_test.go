@@ -14,7 +14,7 @@ func TestGoldenSnapshot(t *testing.T) {
 	p := biz.Provider{
 		ID: "prv_01JAAAAAAAAAAAAAAAAAAAAAAA", Name: "anthropic", Type: "anthropic", BaseURL: "https://api.anthropic.com",
 		APIVersion: "2023-06-01", Models: []string{"claude-*"}, ModelMapping: map[string]string{"sonnet": "claude-sonnet-4-5"},
-		Priority: 1, Weight: 3, Enabled: true, Timeouts: biz.Timeouts{ConnectMs: 1000, TotalMs: 300000},
+		Priority: 1, Weight: 3, Enabled: true, Timeouts: biz.Timeouts{ConnectMs: 1000, TotalMs: 300000}, PassthroughOnly: true,
 		Headers: map[string]string{"Anthropic-Beta": "prompt-caching-2024-07-31"},
 	}
 	snap := internalapi.Snapshot{Version: 12, Providers: []internalapi.Provider{

@@ -36,7 +36,7 @@ func NewProviders(pool *pgxpool.Pool, keys *keyring.Keyring) *Providers {
 
 const providerColumns = `id, name, type, base_url, api_version, models, model_mapping, priority, weight, enabled,
 	connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, total_timeout_ms, headers,
-	allow_private_network, created_at, updated_at`
+	allow_private_network, passthrough_only, created_at, updated_at`
 
 const keyColumns = `id, provider_id, secret_key_id, nonce, ciphertext, masked, enabled, created_at`
 
@@ -44,7 +44,7 @@ func scanProvider(row pgx.Row) (biz.Provider, error) {
 	var p biz.Provider
 	err := row.Scan(&p.ID, &p.Name, &p.Type, &p.BaseURL, &p.APIVersion, &p.Models, &p.ModelMapping,
 		&p.Priority, &p.Weight, &p.Enabled, &p.Timeouts.ConnectMs, &p.Timeouts.FirstByteMs,
-		&p.Timeouts.IdleMs, &p.Timeouts.TotalMs, &p.Headers, &p.AllowPrivateNetwork, &p.CreatedAt, &p.UpdatedAt)
+		&p.Timeouts.IdleMs, &p.Timeouts.TotalMs, &p.Headers, &p.AllowPrivateNetwork, &p.PassthroughOnly, &p.CreatedAt, &p.UpdatedAt)
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
 	if p.ModelMapping == nil {
 		p.ModelMapping = map[string]string{}
@@ -113,8 +113,8 @@ func (s *Providers) Create(ctx context.Context, spec biz.Spec) (biz.Provider, in
 		var err error
 		p, err = scanProvider(tx.QueryRow(ctx, `INSERT INTO providers (id, name, type, base_url, api_version, models,
 			model_mapping, priority, weight, enabled, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms,
-			total_timeout_ms, headers, allow_private_network)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			total_timeout_ms, headers, allow_private_network, passthrough_only)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			RETURNING `+providerColumns, append([]any{NewID("prv")}, specArgs(spec)...)...))
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func (s *Providers) Create(ctx context.Context, spec biz.Spec) (biz.Provider, in
 func specArgs(s biz.Spec) []any {
 	return []any{s.Name, s.Type, s.BaseURL, s.APIVersion, s.Models, s.ModelMapping, s.Priority, s.Weight,
 		s.Enabled, s.Timeouts.ConnectMs, s.Timeouts.FirstByteMs, s.Timeouts.IdleMs, s.Timeouts.TotalMs,
-		s.Headers, s.AllowPrivateNetwork}
+		s.Headers, s.AllowPrivateNetwork, s.PassthroughOnly}
 }
 
 func (s *Providers) insertKey(ctx context.Context, q postgres.Querier, providerID string, k biz.KeyInput) (biz.Key, error) {
@@ -171,7 +171,7 @@ func (s *Providers) Update(ctx context.Context, id string, change func(biz.Provi
 		p, err = scanProvider(tx.QueryRow(ctx, `UPDATE providers SET name = $2, type = $3, base_url = $4,
 			api_version = $5, models = $6, model_mapping = $7, priority = $8, weight = $9, enabled = $10,
 			connect_timeout_ms = $11, first_byte_timeout_ms = $12, idle_timeout_ms = $13, total_timeout_ms = $14,
-			headers = $15, allow_private_network = $16, updated_at = now()
+			headers = $15, allow_private_network = $16, passthrough_only = $17, updated_at = now()
 			WHERE id = $1 RETURNING `+providerColumns, append([]any{id}, specArgs(spec)...)...))
 		if err != nil {
 			return err
@@ -436,6 +436,6 @@ func toSnapshotProvider(p biz.Provider, keys []internalapi.ProviderKey) internal
 		Models: p.Models, ModelMapping: p.ModelMapping, Priority: p.Priority, Weight: p.Weight,
 		Timeouts: internalapi.Timeouts{ConnectMs: p.Timeouts.ConnectMs, FirstByteMs: p.Timeouts.FirstByteMs,
 			IdleMs: p.Timeouts.IdleMs, TotalMs: p.Timeouts.TotalMs},
-		Headers: p.Headers, AllowPrivateNetwork: p.AllowPrivateNetwork,
+		Headers: p.Headers, AllowPrivateNetwork: p.AllowPrivateNetwork, PassthroughOnly: p.PassthroughOnly,
 	}
 }

@@ -1,10 +1,14 @@
-// Package probe checks an upstream provider with one of its keys: it calls
-// the vendor's model-list endpoint, which every vendor authenticates and
-// none bills, and reports reachability, whether the key was accepted, the
-// status and the latency.
+// Package probe checks an upstream provider with one of its keys: it sends
+// a one-token generate request ("ping", output cap 1, not streamed) built
+// by the wire adapter of the provider's type — the same writer the
+// gateway's relay uses, so the probe cannot disagree with the relay about
+// URLs, api versions or headers — and reports reachability, whether the
+// key was accepted, the status, the latency and the upstream's error
+// message as the adapter reads it.
 package probe
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,15 +20,18 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/netguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire/adapters"
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/biz"
 )
 
-// DefaultAnthropicVersion is sent as anthropic-version when the provider
-// has no api_version.
+// DefaultAnthropicVersion is sent as anthropic-version by the legacy
+// probe when the provider has no api_version.
 const DefaultAnthropicVersion = "2023-06-01"
 
 // Prober implements biz.Prober over HTTP.
@@ -59,53 +66,62 @@ func newClient(timeout time.Duration, control func(string, string, syscall.RawCo
 	}
 }
 
-// Request builds the probe request for t: the model-list endpoint of its
-// vendor with the key where that vendor's SDK puts it.
-func Request(ctx context.Context, t biz.ProbeTarget) (*http.Request, error) {
-	base := strings.TrimRight(t.BaseURL, "/")
-	var target string
-	h := http.Header{}
-	switch t.Type {
-	case internalapi.TypeOpenAI, internalapi.TypeOpenAICompatible:
-		target = base + "/models"
-		h.Set("Authorization", "Bearer "+t.Secret)
-	case internalapi.TypeAzureOpenAI:
-		target = base + "/openai/models?api-version=" + url.QueryEscape(t.APIVersion)
-		h.Set("api-key", t.Secret)
-	case internalapi.TypeAnthropic:
-		target = base + "/v1/models"
-		h.Set("x-api-key", t.Secret)
-		v := t.APIVersion
-		if v == "" {
-			v = DefaultAnthropicVersion
-		}
-		h.Set("anthropic-version", v)
-	case internalapi.TypeGemini:
-		target = base + "/v1beta/models"
-		h.Set("x-goog-api-key", t.Secret)
-	default:
-		return nil, fmt.Errorf("unknown provider type %q", t.Type)
+// ping is the probe's call: a one-token generate request. Unlike a
+// model-list call it proves what the gateway relies on — the key, the
+// URL the adapter writes and the model — at the price of a few tokens.
+func ping() *wire.Request {
+	return &wire.Request{Op: wire.OpGenerate, MaxOutputTokens: 1,
+		Messages: []wire.Message{{Role: wire.RoleUser, Parts: []wire.Part{{Kind: wire.PartText, Text: "ping"}}}}}
+}
+
+// call is a built probe request and the reader of its error bodies.
+type call struct {
+	req         *http.Request
+	decodeError func(body []byte) string
+}
+
+// build makes the probe request for t: ping written by the wire adapter
+// of t's provider type (URL, credential headers, body, exactly as the
+// gateway's relay writes them), with the provider's extra headers
+// underneath the adapter's. Types the registry does not know yet take
+// legacyCall.
+func build(ctx context.Context, t biz.ProbeTarget) (call, error) {
+	w, ok := adapters.Writer(t.Type)
+	if !ok {
+		return legacyCall(ctx, t)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	hr, err := w.WriteRequest(ping(), wire.Upstream{Type: t.Type, BaseURL: t.BaseURL, APIVersion: t.APIVersion, Secret: t.Secret, Model: t.Model})
 	if err != nil {
-		return nil, err
+		return call{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hr.URL, bytes.NewReader(hr.Body))
+	if err != nil {
+		return call{}, err
 	}
 	for k, v := range t.Headers {
 		req.Header.Set(k, v)
 	}
-	for k, v := range h {
-		req.Header[k] = v
+	for _, h := range hr.Headers {
+		req.Header.Set(h.Key, h.Value)
 	}
+	setCommon(req)
+	c := call{req: req, decodeError: func([]byte) string { return "" }}
+	if d, ok := adapters.ErrorDecoder(t.Type); ok {
+		c.decodeError = d.DecodeError
+	}
+	return c, nil
+}
+
+func setCommon(req *http.Request) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "lurus-provider-service/probe")
-	return req, nil
 }
 
 // Probe implements biz.Prober.
 func (p *Prober) Probe(ctx context.Context, t biz.ProbeTarget) biz.ProbeResult {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	req, err := Request(ctx, t)
+	c, err := build(ctx, t)
 	if err != nil {
 		return biz.ProbeResult{Error: err.Error()}
 	}
@@ -114,7 +130,7 @@ func (p *Prober) Probe(ctx context.Context, t biz.ProbeTarget) biz.ProbeResult {
 		client = p.open
 	}
 	start := time.Now()
-	resp, err := client.Do(req)
+	resp, err := client.Do(c.req)
 	latency := time.Since(start).Milliseconds()
 	if err != nil {
 		return biz.ProbeResult{LatencyMs: latency, Error: describe(err, p.timeout)}
@@ -125,11 +141,22 @@ func (p *Prober) Probe(ctx context.Context, t biz.ProbeTarget) biz.ProbeResult {
 		AuthOK: resp.StatusCode >= 200 && resp.StatusCode < 300}
 	if !r.AuthOK {
 		r.Error = fmt.Sprintf("upstream answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-		if msg := upstreamMessage(body); msg != "" {
-			r.Error += ": " + msg
+		if msg := c.decodeError(body); msg != "" {
+			r.Error += ": " + telemetry.RedactString(cut(msg, 200))
 		}
 	}
 	return r
+}
+
+// cut shortens s to at most n bytes on a rune boundary, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // describe turns a transport error into a short message without the URL
@@ -156,21 +183,53 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// upstreamMessage extracts a vendor error message (OpenAI/Anthropic
-// {"error":{"message"}}, Gemini {"error":{"message","status"}}), cut and
-// redacted.
-func upstreamMessage(body []byte) string {
+// legacyCall is the probe of the provider types the adapter registry
+// does not know yet (anthropic, gemini): their model-list endpoint, which
+// every vendor authenticates and none bills. It goes, with legacyMessage
+// and DefaultAnthropicVersion, once lurus-common/wire/anthropic and
+// lurus-common/wire/gemini are registered in lurus-common/wire/adapters.
+func legacyCall(ctx context.Context, t biz.ProbeTarget) (call, error) {
+	base := strings.TrimRight(t.BaseURL, "/")
+	var target string
+	h := http.Header{}
+	switch t.Type {
+	case internalapi.TypeAnthropic:
+		target = base + "/v1/models"
+		h.Set("x-api-key", t.Secret)
+		v := t.APIVersion
+		if v == "" {
+			v = DefaultAnthropicVersion
+		}
+		h.Set("anthropic-version", v)
+	case internalapi.TypeGemini:
+		target = base + "/v1beta/models"
+		h.Set("x-goog-api-key", t.Secret)
+	default:
+		return call{}, fmt.Errorf("unknown provider type %q", t.Type)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return call{}, err
+	}
+	for k, v := range t.Headers {
+		req.Header.Set(k, v)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	setCommon(req)
+	return call{req: req, decodeError: legacyMessage}, nil
+}
+
+// legacyMessage reads {"error":{"message"}} (Anthropic, Gemini).
+func legacyMessage(body []byte) string {
 	var e struct {
 		Error struct {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	if json.Unmarshal(body, &e) != nil || e.Error.Message == "" {
+	if json.Unmarshal(body, &e) != nil {
 		return ""
 	}
-	msg := e.Error.Message
-	if len(msg) > 200 {
-		msg = msg[:200] + "…"
-	}
-	return telemetry.RedactString(msg)
+	return e.Error.Message
 }

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,19 +15,32 @@ import (
 
 const goodKey = "sk-good-0123456789abcdef"
 
-// upstream speaks the model-list endpoints of the four vendors, accepting
-// only goodKey where each vendor expects it, and records what it saw.
+// upstream speaks chat completions (OpenAI and compatible, Azure
+// deployments) and the model-list endpoints of Anthropic and Gemini (the
+// legacy probe), accepting only goodKey where each vendor expects it, and
+// records what it saw.
 type upstream struct {
-	mu   sync.Mutex
-	seen []*http.Request
+	mu     sync.Mutex
+	seen   []*http.Request
+	bodies [][]byte
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	u.seen = append(u.seen, r.Clone(context.Background()))
+	u.bodies = append(u.bodies, body)
 	u.mu.Unlock()
 	var key string
 	switch r.URL.Path {
+	case "/v1/chat/completions":
+		key = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	case "/openai/deployments/gpt-4o-prod/chat/completions":
+		if r.URL.Query().Get("api-version") == "" {
+			http.Error(w, "no api-version", http.StatusNotFound)
+			return
+		}
+		key = r.Header.Get("api-key")
 	case "/v1/models":
 		if r.Header.Get("x-api-key") != "" {
 			key = r.Header.Get("x-api-key")
@@ -37,15 +51,9 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			key = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		}
-	case "/openai/models":
-		if r.URL.Query().Get("api-version") == "" {
-			http.Error(w, "no api-version", http.StatusNotFound)
-			return
-		}
-		key = r.Header.Get("api-key")
 	case "/v1beta/models":
 		key = r.Header.Get("x-goog-api-key")
-	case "/hang/models":
+	case "/hang/chat/completions":
 		<-r.Context().Done()
 		return
 	default:
@@ -66,25 +74,30 @@ func TestProbeVendors(t *testing.T) {
 	defer srv.Close()
 	p := New(2 * time.Second)
 	tests := []struct {
-		name     string
-		target   biz.ProbeTarget
-		authOK   bool
-		status   int
-		wantPath string
+		name       string
+		target     biz.ProbeTarget
+		authOK     bool
+		status     int
+		wantMethod string
+		wantPath   string
 	}{
-		{"openai", biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/v1"}, true, 200, "/v1/models"},
-		{"compatible", biz.ProbeTarget{Type: "openai-compatible", BaseURL: srv.URL + "/v1"}, true, 200, "/v1/models"},
-		{"azure", biz.ProbeTarget{Type: "azure-openai", BaseURL: srv.URL, APIVersion: "2024-10-21"}, true, 200, "/openai/models"},
-		{"anthropic", biz.ProbeTarget{Type: "anthropic", BaseURL: srv.URL}, true, 200, "/v1/models"},
-		{"gemini", biz.ProbeTarget{Type: "gemini", BaseURL: srv.URL}, true, 200, "/v1beta/models"},
-		{"wrong key", biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/v1", Secret: "sk-wrong-0123456789"}, false, 401, "/v1/models"},
-		{"wrong path", biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/nope"}, false, 404, "/nope/models"},
+		{"openai", biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/v1"}, true, 200, "POST", "/v1/chat/completions"},
+		{"compatible", biz.ProbeTarget{Type: "openai-compatible", BaseURL: srv.URL + "/v1"}, true, 200, "POST", "/v1/chat/completions"},
+		{"azure", biz.ProbeTarget{Type: "azure-openai", BaseURL: srv.URL, APIVersion: "2024-10-21", Model: "gpt-4o-prod"}, true, 200, "POST", "/openai/deployments/gpt-4o-prod/chat/completions"},
+		{"azure without api_version", biz.ProbeTarget{Type: "azure-openai", BaseURL: srv.URL, Model: "gpt-4o-prod"}, true, 200, "POST", "/openai/deployments/gpt-4o-prod/chat/completions"},
+		{"anthropic", biz.ProbeTarget{Type: "anthropic", BaseURL: srv.URL}, true, 200, "GET", "/v1/models"},
+		{"gemini", biz.ProbeTarget{Type: "gemini", BaseURL: srv.URL}, true, 200, "GET", "/v1beta/models"},
+		{"wrong key", biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/v1", Secret: "sk-wrong-0123456789"}, false, 401, "POST", "/v1/chat/completions"},
+		{"wrong path", biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/nope"}, false, 404, "POST", "/nope/chat/completions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.target.AllowPrivateNetwork = true
 			if tt.target.Secret == "" {
 				tt.target.Secret = goodKey
+			}
+			if tt.target.Model == "" {
+				tt.target.Model = "gpt-4o"
 			}
 			r := p.Probe(context.Background(), tt.target)
 			if !r.Reachable || r.AuthOK != tt.authOK || r.StatusCode != tt.status {
@@ -93,7 +106,7 @@ func TestProbeVendors(t *testing.T) {
 			up.mu.Lock()
 			last := up.seen[len(up.seen)-1]
 			up.mu.Unlock()
-			if last.URL.Path != tt.wantPath || last.Method != http.MethodGet {
+			if last.URL.Path != tt.wantPath || last.Method != tt.wantMethod {
 				t.Fatalf("upstream saw %s %s", last.Method, last.URL.Path)
 			}
 			if strings.Contains(r.Error, tt.target.Secret) {
@@ -101,6 +114,9 @@ func TestProbeVendors(t *testing.T) {
 			}
 			if !tt.authOK && r.Error == "" {
 				t.Fatal("failure without an error message")
+			}
+			if tt.status == 401 && !strings.Contains(r.Error, "upstream answered 401 Unauthorized: Incorrect API key provided") {
+				t.Fatalf("the upstream's message is not in the error: %s", r.Error)
 			}
 		})
 	}
@@ -110,7 +126,7 @@ func TestProbeRefusesPrivateAddressWithoutFlag(t *testing.T) {
 	up := &upstream{}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
-	r := New(2*time.Second).Probe(context.Background(), biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/v1", Secret: goodKey})
+	r := New(2*time.Second).Probe(context.Background(), biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/v1", Secret: goodKey, Model: "m"})
 	if r.Reachable || !strings.Contains(r.Error, "private") {
 		t.Fatalf("result %+v", r)
 	}
@@ -123,7 +139,7 @@ func TestProbeTimeoutAndUnreachable(t *testing.T) {
 	srv := httptest.NewServer(&upstream{})
 	defer srv.Close()
 	p := New(200 * time.Millisecond)
-	r := p.Probe(context.Background(), biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/hang", Secret: goodKey, AllowPrivateNetwork: true})
+	r := p.Probe(context.Background(), biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/hang", Secret: goodKey, Model: "m", AllowPrivateNetwork: true})
 	if r.Reachable || !strings.Contains(r.Error, "no answer within") {
 		t.Fatalf("hang: %+v", r)
 	}
@@ -143,7 +159,7 @@ func TestProbeDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, "/elsewhere", http.StatusFound)
 	}))
 	defer srv.Close()
-	r := New(time.Second).Probe(context.Background(), biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/v1", Secret: goodKey, AllowPrivateNetwork: true})
+	r := New(time.Second).Probe(context.Background(), biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/v1", Secret: goodKey, Model: "m", AllowPrivateNetwork: true})
 	if r.StatusCode != http.StatusFound || r.AuthOK || hits != 1 {
 		t.Fatalf("result %+v after %d hits", r, hits)
 	}

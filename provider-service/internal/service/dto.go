@@ -24,6 +24,7 @@ type providerJSON struct {
 	Timeouts            timeoutsJSON      `json:"timeouts"`
 	Headers             map[string]string `json:"headers"`
 	AllowPrivateNetwork bool              `json:"allow_private_network"`
+	PassthroughOnly     bool              `json:"passthrough_only"`
 	CreatedAt           time.Time         `json:"created_at"`
 	UpdatedAt           time.Time         `json:"updated_at"`
 }
@@ -74,6 +75,7 @@ type specJSON struct {
 	Timeouts            timeoutsJSON      `json:"timeouts"`
 	Headers             map[string]string `json:"headers"`
 	AllowPrivateNetwork bool              `json:"allow_private_network"`
+	PassthroughOnly     bool              `json:"passthrough_only"`
 }
 
 // patchJSON is the body of PATCH /api/v1/providers/{id}: absent or null
@@ -93,6 +95,7 @@ type patchJSON struct {
 	Timeouts            *timeoutsPatchJSON `json:"timeouts"`
 	Headers             *map[string]string `json:"headers"`
 	AllowPrivateNetwork *bool              `json:"allow_private_network"`
+	PassthroughOnly     *bool              `json:"passthrough_only"`
 }
 
 // keyInputJSON is one key in a request: a plain string (a new key,
@@ -151,7 +154,7 @@ func (s specJSON) toBiz() biz.Spec {
 		Name: s.Name, Type: s.Type, BaseURL: s.BaseURL, APIVersion: s.APIVersion, Keys: keysToBiz(s.Keys),
 		Models: s.Models, ModelMapping: s.ModelMapping, Priority: s.Priority, Weight: weight,
 		Enabled: s.Enabled == nil || *s.Enabled, Timeouts: biz.Timeouts(s.Timeouts), Headers: s.Headers,
-		AllowPrivateNetwork: s.AllowPrivateNetwork,
+		AllowPrivateNetwork: s.AllowPrivateNetwork, PassthroughOnly: s.PassthroughOnly,
 	}
 }
 
@@ -159,7 +162,7 @@ func (p patchJSON) toBiz() biz.Patch {
 	out := biz.Patch{
 		Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIVersion: p.APIVersion, Models: p.Models,
 		ModelMapping: p.ModelMapping, Priority: p.Priority, Weight: p.Weight, Enabled: p.Enabled,
-		Headers: p.Headers, AllowPrivateNetwork: p.AllowPrivateNetwork,
+		Headers: p.Headers, AllowPrivateNetwork: p.AllowPrivateNetwork, PassthroughOnly: p.PassthroughOnly,
 	}
 	if p.Keys != nil {
 		keys := keysToBiz(*p.Keys)
@@ -184,7 +187,8 @@ func fromProvider(p biz.Provider) providerJSON {
 		ID: p.ID, Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIVersion: p.APIVersion, Keys: keys,
 		Models: p.Models, ModelMapping: p.ModelMapping, Priority: p.Priority, Weight: p.Weight,
 		Enabled: p.Enabled, Timeouts: timeoutsJSON(p.Timeouts), Headers: p.Headers,
-		AllowPrivateNetwork: p.AllowPrivateNetwork, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		AllowPrivateNetwork: p.AllowPrivateNetwork, PassthroughOnly: p.PassthroughOnly,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 	}
 }
 

@@ -20,7 +20,7 @@ func sampleProvider() biz.Provider {
 			{ID: "pk_01JCCCCCCCCCCCCCCCCCCCCCCC", Masked: "…", Enabled: false, CreatedAt: t0},
 		},
 		Models: []string{"gpt-4o*", "text-embedding-3-large"}, ModelMapping: map[string]string{"gpt-4": "gpt-4o"},
-		Priority: 5, Weight: 2, Enabled: true,
+		Priority: 5, Weight: 2, Enabled: true, PassthroughOnly: true,
 		Timeouts: biz.Timeouts{ConnectMs: 2000, FirstByteMs: 30000, IdleMs: 15000, TotalMs: 600000},
 		Headers:  map[string]string{"X-Ms-Useragent": "lurus"}, CreatedAt: t0, UpdatedAt: t0.Add(time.Hour),
 	}

@@ -170,9 +170,11 @@ func (s *Providers) DeleteKey(ctx khttp.Context) error {
 	return nil
 }
 
-// Test serves POST /api/v1/providers/{id}/test: probes every key now.
+// Test serves POST /api/v1/providers/{id}/test[?model=NAME]: probes every
+// key now, with a one-token generate call for model (by default the
+// provider's first exact model).
 func (s *Providers) Test(ctx khttp.Context) error {
-	h, err := s.Probes.Test(ctx, ctx.Vars().Get("id"))
+	h, err := s.Probes.Test(ctx, ctx.Vars().Get("id"), ctx.Request().URL.Query().Get("model"))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,49 @@
+// Package adapters finds the wire adapter that speaks a provider type's
+// API, so the gateway's relay and provider-service's probe ask one table
+// instead of each keeping its own switch on the vendor. An adapter value
+// implements some of the wire interfaces; As finds one of them by type
+// assertion.
+package adapters
+
+import (
+	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire/openaichat"
+)
+
+// generate maps a provider type to the adapter of its generate API (chat
+// completions, Messages, generateContent).
+var generate = map[string]any{
+	internalapi.TypeOpenAI:           openaichat.Adapter{},
+	internalapi.TypeAzureOpenAI:      openaichat.Adapter{},
+	internalapi.TypeOpenAICompatible: openaichat.Adapter{},
+	// Wired at merge, when lurus-common/wire/anthropic and
+	// lurus-common/wire/gemini land (imports to add alongside openaichat):
+	// internalapi.TypeAnthropic: anthropic.Adapter{},
+	// internalapi.TypeGemini:    gemini.Adapter{},
+}
+
+// For returns the adapter of providerType's generate API; ok is false for
+// a type no adapter speaks (yet).
+func For(providerType string) (adapter any, ok bool) {
+	a, ok := generate[providerType]
+	return a, ok
+}
+
+// As returns the ability T (wire.RequestWriter, wire.ErrorDecoder, …) of
+// providerType's adapter; ok is false when there is no adapter or it
+// lacks T.
+func As[T any](providerType string) (T, bool) {
+	a, ok := generate[providerType].(T)
+	return a, ok
+}
+
+// Writer returns the writer of upstream requests for providerType.
+func Writer(providerType string) (wire.RequestWriter, bool) {
+	return As[wire.RequestWriter](providerType)
+}
+
+// ErrorDecoder returns the reader of providerType's error bodies.
+func ErrorDecoder(providerType string) (wire.ErrorDecoder, bool) {
+	return As[wire.ErrorDecoder](providerType)
+}
