@@ -42,6 +42,10 @@ const (
 	// ReasonAmountOutOfRange: an amount, price or limit above its bound
 	// (lurus-common/money), or a sum that would not fit in an int64.
 	ReasonAmountOutOfRange Reason = "AMOUNT_OUT_OF_RANGE"
+	// ReasonUnsupportedParameter: a translated call asks for a field the
+	// serving provider's API cannot express, and dropping it would change
+	// the answer (the message names the field).
+	ReasonUnsupportedParameter Reason = "UNSUPPORTED_PARAMETER"
 
 	// unauthenticated
 	ReasonMissingCredentials Reason = "MISSING_CREDENTIALS"
@@ -126,6 +130,8 @@ var registry = map[Reason]Kind{
 	ReasonUnsupportedAction: KindNotFound,
 	ReasonDuplicateKey:      KindInvalid,
 	ReasonAmountOutOfRange:  KindInvalid,
+
+	ReasonUnsupportedParameter: KindInvalid, // translation
 
 	ReasonMissingCredentials: KindUnauthenticated,
 	ReasonInvalidCredentials: KindUnauthenticated,

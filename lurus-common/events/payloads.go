@@ -99,6 +99,11 @@ type LogRecord struct {
 	ClientIP         string    `json:"client_ip"`
 	UserAgent        string    `json:"user_agent"`
 	CreatedAt        time.Time `json:"created_at"`
+
+	// UpstreamFormat is the API family of the provider that served the
+	// call (openai | anthropic | gemini; empty when none was tried). It
+	// differs from APIFormat, the client's, when the call was translated.
+	UpstreamFormat string `json:"upstream_format,omitempty"`
 }
 
 // BalanceChanged is the data of a balance.changed user event.

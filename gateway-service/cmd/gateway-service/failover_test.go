@@ -67,9 +67,12 @@ func TestFailoverSkips5xxBeforeFirstByte(t *testing.T) {
 	failing(t, bad, &pb, 429)
 	failing(t, good, &pg2, 429)
 	h.setSnapshot(pb, pg2)
-	resp, body = h.do(http.MethodPost, "/v1/messages", `{"model":"gpt-4o"}`, nil)
-	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("anthropic request routed to openai providers: %d %s", resp.StatusCode, body)
+	// An Anthropic client reaches the OpenAI providers by translation:
+	// their 429 reaches it in Anthropic's error format.
+	resp, body = h.do(http.MethodPost, "/v1/messages", `{"model":"gpt-4o","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || gjson.GetBytes(body, "type").Str != "error" ||
+		gjson.GetBytes(body, "error.type").Str != "rate_limit_error" {
+		t.Fatalf("all 429 to a translated client: %d %s", resp.StatusCode, body)
 	}
 	resp, body = h.do(http.MethodPost, "/v1/chat/completions", chatBody, nil)
 	if resp.StatusCode != http.StatusTooManyRequests {

@@ -44,6 +44,16 @@ func (f Format) Serves(typ string) bool {
 	return false
 }
 
+// ProviderFormat is the API family a provider of type typ speaks.
+func ProviderFormat(typ string) Format {
+	for f := FormatOpenAI; f <= FormatGemini; f++ {
+		if f.Serves(typ) {
+			return f
+		}
+	}
+	return FormatOpenAI
+}
+
 // FormatForPath is the format an unknown path implies, for its 404:
 // /v1beta → Gemini, /v1/messages → Anthropic, anything else OpenAI.
 func FormatForPath(path string) Format {

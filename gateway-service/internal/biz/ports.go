@@ -166,6 +166,11 @@ type Outcome struct {
 	UserAgent        string
 	// Trace is the request's span context, carried into event headers.
 	Trace trace.SpanContext
+	// UpstreamFormat is the API family of the provider last tried (its
+	// log.write upstream_format); it differs from Format when translated.
+	UpstreamFormat Format
+	// Upstreamed is set once a provider was tried (UpstreamFormat valid).
+	Upstreamed bool
 }
 
 // EventSink takes outcomes; Emit never blocks on the network.

@@ -170,8 +170,11 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 		return err
 	}
 	var candBuf [8]Candidate
-	cands, err := r.Router.Candidates(o.Format, info.Model, candBuf[:0])
+	cands, err := r.Router.Route(o.Format, info.Model, crossFamily[req.Endpoint], candBuf[:0])
 	if err != nil {
+		if r.countsLocally(req.Endpoint, o.Format, info.Model, err) {
+			return r.countLocally(req, w, o, info)
+		}
 		return err
 	}
 	if req.Endpoint.Billable() {
@@ -226,6 +229,7 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		last429   []byte
 		retryWait string
 		tried     int
+		xlate     *translation // read on the first translated attempt
 	)
 	for i := range cands {
 		c := &cands[i]
@@ -244,7 +248,19 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		tried++
 		o.Attempts = tried
 		o.ProviderID, o.UpstreamModel = c.Provider.ID, c.UpstreamModel
-		ureq, err := r.buildUpstream(req, info, c)
+		o.UpstreamFormat, o.Upstreamed = o.Format, true
+		if c.Translate {
+			o.UpstreamFormat = ProviderFormat(c.Provider.Type)
+		}
+		var (
+			ureq *UpstreamRequest
+			err  error
+		)
+		if c.Translate {
+			ureq, err = r.buildTranslated(req, info, c, &xlate)
+		} else {
+			ureq, err = r.buildUpstream(req, info, c)
+		}
 		if err != nil {
 			c.Key.Breaker.Record(true)
 			return err
@@ -277,6 +293,9 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 			if status == http.StatusTooManyRequests {
 				last = fail429
 				last429, _ = readAll(nil, resp.Body(), 64<<10)
+				if c.Translate {
+					last429 = translatedError(o.Format, req.Endpoint, c.Provider.Type, status, last429)
+				}
 				retryWait = resp.Header("Retry-After")
 			} else {
 				last, all429 = failStatus, false
@@ -288,7 +307,11 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 			continue
 		}
 		c.Key.Breaker.Record(true)
-		err = r.respond(ctx, req, w, o, info, c, resp, t0)
+		if c.Translate {
+			err = r.respondTranslated(req, w, o, info, c, xlate, resp, t0)
+		} else {
+			err = r.respond(ctx, req, w, o, info, c, resp, t0)
+		}
 		resp.Close()
 		span.End()
 		r.Metrics.Upstream(c.Provider.ID, status, r.Now().Sub(t0))
@@ -336,15 +359,10 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	if !streaming {
 		bp := r.getBuf()
 		defer r.putBuf(bp)
-		body, err := readAll((*bp)[:0], &deadlineReader{r: resp.Body(), deadline: deadline, now: r.Now}, r.Cfg.MaxResponseBytes)
-		if cap(body) > cap(*bp) {
-			*bp = body[:cap(body)] // keep a grown buffer for the next one
-		}
+		body, err := r.readAnswer(resp, deadline, o, bp)
 		if err != nil {
-			o.Status = StatusUpstreamError
-			return upstreamReadError(err)
+			return err
 		}
-		o.TTFB = r.Now().Sub(o.StartedAt)
 		if status/100 == 2 {
 			meter.Body(body)
 			if _, ok := meter.Usage(); !ok {
@@ -368,8 +386,6 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 		return nil
 	}
 
-	w.SetHeader("X-Accel-Buffering", "no")
-	w.SetHeader("Cache-Control", "no-cache")
 	var fr Framer = &SSEFramer{}
 	if o.Format == FormatGemini && !req.GeminiSSE {
 		fr = NewArrayFramer()
@@ -379,52 +395,98 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	}
 	r.Metrics.StreamStarted()
 	defer r.Metrics.StreamEnded()
-	clientErr := w.StartStream(status, ct)
-	src := &deadlineReader{r: resp.Body(), deadline: deadline, now: r.Now}
-	if clientErr != nil {
-		src.tighten(r.Now().Add(r.Cfg.DrainTimeout))
-	}
+	cs := r.startStream(req, w, o, status, ct, resp, deadline)
 	ed := &StreamEditor{Meter: meter, HideUsageChunk: info.InjectsUsage(req.Endpoint), From: rename, To: info.Model,
 		HeldOutput: o.HeldOutputTokens, Tokens: r.Tokens, ClientUsage: info.IncludeUsage,
 		PromptTokens: func() int64 { return r.Tokens.Count(PromptText(req.Body)) }}
 	bp := r.getBuf()
-	first := true
-	p := PumpStream(src, fr, ed, req.Endpoint, func(b []byte) error {
-		if clientErr != nil {
-			return clientErr
-		}
-		if first {
-			first = false
-			o.TTFB = r.Now().Sub(o.StartedAt)
-			r.Metrics.TTFB(req.Endpoint.String(), o.TTFB)
-		}
-		if err := w.WriteChunk(b); err != nil {
-			clientErr = err
-			// Keep reading upstream, bounded, so the real usage is known.
-			src.tighten(r.Now().Add(r.Cfg.DrainTimeout))
-			return err
-		}
-		return nil
-	}, *bp)
+	p := PumpStream(cs.src, fr, ed, req.Endpoint, cs.write, *bp)
 	r.putBuf(bp)
-	switch {
-	case p.ClientErr != nil || clientErr != nil:
-		o.Status = StatusClientCancelled
-	case p.UpstreamErr != nil:
-		o.Status = StatusUpstreamError
-		o.ErrorReason = string(apperr.ReasonUpstreamError)
-		if errors.Is(p.UpstreamErr, ErrUpstreamTimeout) {
-			o.ErrorReason = string(apperr.ReasonUpstreamTimeout)
-		}
-	default:
-		o.Status = StatusOK
-	}
+	cs.end(p.ClientErr, p.UpstreamErr)
 	if p.Cut {
 		r.cutUsage(o, ed)
 		return nil
 	}
 	r.finishUsage(req, o, meter, true)
 	return nil
+}
+
+// readAnswer reads a complete upstream answer into *bp (a grown buffer
+// is kept for the next one) and sets the TTFB.
+func (r *Relay) readAnswer(resp UpstreamResponse, deadline time.Time, o *Outcome, bp *[]byte) ([]byte, error) {
+	body, err := readAll((*bp)[:0], &deadlineReader{r: resp.Body(), deadline: deadline, now: r.Now}, r.Cfg.MaxResponseBytes)
+	if cap(body) > cap(*bp) {
+		*bp = body[:cap(body)]
+	}
+	if err != nil {
+		o.Status = StatusUpstreamError
+		return nil, upstreamReadError(err)
+	}
+	o.TTFB = r.Now().Sub(o.StartedAt)
+	return body, nil
+}
+
+// clientStream is the client's side of a relayed stream: the upstream
+// body read under its deadline, and the writes to the client.
+type clientStream struct {
+	r     *Relay
+	req   *Request
+	w     ClientWriter
+	o     *Outcome
+	src   *deadlineReader
+	err   error // the first failed write (or start)
+	wrote bool
+}
+
+// startStream sends the stream's status and headers (unbuffered, not
+// cached). When the client is already gone, upstream is read on only
+// for DrainTimeout.
+func (r *Relay) startStream(req *Request, w ClientWriter, o *Outcome, status int, ct string, resp UpstreamResponse,
+	deadline time.Time) *clientStream {
+	w.SetHeader("X-Accel-Buffering", "no")
+	w.SetHeader("Cache-Control", "no-cache")
+	cs := &clientStream{r: r, req: req, w: w, o: o, src: &deadlineReader{r: resp.Body(), deadline: deadline, now: r.Now}}
+	if cs.err = w.StartStream(status, ct); cs.err != nil {
+		cs.src.tighten(r.Now().Add(r.Cfg.DrainTimeout))
+	}
+	return cs
+}
+
+// write sends one unit (and flushes it); the first one sets the TTFB.
+func (cs *clientStream) write(b []byte) error {
+	if cs.err != nil {
+		return cs.err
+	}
+	r := cs.r
+	if !cs.wrote {
+		cs.wrote = true
+		cs.o.TTFB = r.Now().Sub(cs.o.StartedAt)
+		r.Metrics.TTFB(cs.req.Endpoint.String(), cs.o.TTFB)
+	}
+	if err := cs.w.WriteChunk(b); err != nil {
+		cs.err = err
+		// Keep reading upstream, bounded, so the real usage is known.
+		cs.src.tighten(r.Now().Add(r.Cfg.DrainTimeout))
+		return err
+	}
+	return nil
+}
+
+// end sets the outcome's status from how the stream ended.
+func (cs *clientStream) end(clientErr, upstreamErr error) {
+	o := cs.o
+	switch {
+	case clientErr != nil || cs.err != nil:
+		o.Status = StatusClientCancelled
+	case upstreamErr != nil:
+		o.Status = StatusUpstreamError
+		o.ErrorReason = string(apperr.ReasonUpstreamError)
+		if errors.Is(upstreamErr, ErrUpstreamTimeout) {
+			o.ErrorReason = string(apperr.ReasonUpstreamTimeout)
+		}
+	default:
+		o.Status = StatusOK
+	}
 }
 
 // cutUsage bills a stream cut at its output allowance: the prompt as
@@ -443,7 +505,19 @@ func (r *Relay) cutUsage(o *Outcome, ed *StreamEditor) {
 // else a local count of the prompt and what was delivered (estimated),
 // else none.
 func (r *Relay) finishUsage(req *Request, o *Outcome, m *Meter, delivered bool) {
-	if u, ok := m.Usage(); ok {
+	u, ok := m.Usage()
+	r.settleUsage(req, o, u, ok, delivered, m)
+}
+
+// generated is what holds the text delivered to a client (a Meter, a
+// translated stream or answer).
+type generated interface{ DeliveredText() []byte }
+
+// settleUsage sets the outcome's usage from upstream's own u when ok,
+// else, when an answer was delivered on a billable endpoint, from a
+// local count of the prompt and of the generated text.
+func (r *Relay) settleUsage(req *Request, o *Outcome, u Usage, ok, delivered bool, text generated) {
+	if ok {
 		o.Usage, o.UsageSource = u, SourceUpstream
 		if o.HeldOutputTokens > 0 && u.Completion > o.HeldOutputTokens {
 			r.Metrics.UsageOverHold(o.ProviderID) // billed in full; the alert names the provider
@@ -453,9 +527,9 @@ func (r *Relay) finishUsage(req *Request, o *Outcome, m *Meter, delivered bool) 
 	if !delivered || !req.Endpoint.Billable() {
 		return
 	}
-	u := Usage{Prompt: r.Tokens.Count(PromptText(req.Body))}
+	u = Usage{Prompt: r.Tokens.Count(PromptText(req.Body))}
 	if req.Endpoint.HasOutput() {
-		u.Completion = r.Tokens.Count(m.DeliveredText())
+		u.Completion = r.Tokens.Count(text.DeliveredText())
 	}
 	o.Usage, o.UsageSource = u, SourceEstimated
 }

@@ -86,6 +86,10 @@ type Candidate struct {
 	Provider      *Provider
 	Key           *ProviderKey
 	UpstreamModel string
+	// Translate is set when the provider speaks another API family than
+	// the client: the call is translated through the wire adapters instead
+	// of relayed byte for byte.
+	Translate bool
 }
 
 // Snapshot is a compiled provider snapshot.
@@ -173,48 +177,87 @@ func msOr(ms int64, d time.Duration) time.Duration {
 	return d
 }
 
-// Candidates returns the attempt order for model in format f: priority
-// groups highest first; inside a group the smooth weighted round-robin
-// pick first, then the others by weight; for each provider the next key
-// in rotation whose breaker lets requests through. It fails with
-// NO_PROVIDER_AVAILABLE when no provider of the format exists,
-// MODEL_NOT_FOUND when none serves the model, CIRCUIT_OPEN when every
-// one that does is cooling down.
+// Candidates returns the attempt order for model among the providers of
+// format f's own family only (Route without translation).
 func (r *Router) Candidates(f Format, model string, dst []Candidate) ([]Candidate, error) {
+	return r.Route(f, model, nil, dst)
+}
+
+// Route returns the attempt order for model asked in format f: priority
+// groups highest first; inside a group the providers of f's own family
+// first (pass-through is preferred: nothing is re-encoded), then those
+// that cross (a family for which cross is true, and not PassthroughOnly),
+// each part ordered by smooth weighted round-robin (the pick first, then
+// the others by weight); for each provider the next key in rotation whose
+// breaker lets requests through. cross nil: no translation. It fails with
+// MODEL_NOT_FOUND when no provider at all lists the model (whatever its
+// family), NO_PROVIDER_AVAILABLE when some do but none can serve this
+// call (another family that opted out of translation, or one the call
+// cannot be translated to) or there is no provider at all, CIRCUIT_OPEN
+// when every one that can is cooling down.
+func (r *Router) Route(f Format, model string, cross func(providerType string) bool, dst []Candidate) ([]Candidate, error) {
 	snap := r.snap.Load()
 	dst = dst[:0]
-	anyFormat, anyModel := false, false
-	group := make([]Candidate, 0, 4)
+	anyModel, anyReachable := false, false
+	own := make([]Candidate, 0, 4)
+	other := make([]Candidate, 0, 4)
 	for i := 0; i < len(snap.Providers); {
 		prio := snap.Providers[i].Priority
-		group = group[:0]
+		own, other = own[:0], other[:0]
 		for ; i < len(snap.Providers) && snap.Providers[i].Priority == prio; i++ {
 			p := snap.Providers[i]
-			if !f.Serves(p.Type) || len(p.Keys) == 0 {
+			if len(p.Keys) == 0 {
 				continue
 			}
-			anyFormat = true
 			um, ok := p.Resolve(model)
 			if !ok {
 				continue
 			}
 			anyModel = true
+			translate := !f.Serves(p.Type)
+			if translate && (cross == nil || p.PassthroughOnly || !cross(p.Type)) {
+				continue
+			}
+			anyReachable = true
 			if k := p.pickKey(); k != nil {
-				group = append(group, Candidate{Provider: p, Key: k, UpstreamModel: um})
+				c := Candidate{Provider: p, Key: k, UpstreamModel: um, Translate: translate}
+				if translate {
+					other = append(other, c)
+				} else {
+					own = append(own, c)
+				}
 			}
 		}
-		dst = append(dst, r.order(group)...)
+		dst = append(dst, r.order(own)...)
+		dst = append(dst, r.order(other)...)
 	}
 	switch {
 	case len(dst) > 0:
 		return dst, nil
-	case !anyFormat:
+	case len(snap.Providers) == 0:
 		return nil, apperr.New(apperr.ReasonNoProvider, "no provider is available for this API")
 	case !anyModel:
 		return nil, apperr.Newf(apperr.ReasonModelNotFound, "no provider serves model %q", model)
+	case !anyReachable:
+		return nil, apperr.Newf(apperr.ReasonNoProvider, "no provider of model %q can serve this API", model)
 	default:
 		return nil, apperr.New(apperr.ReasonCircuitOpen, "every provider of this model is failing; retry later")
 	}
+}
+
+// Lists reports whether some provider that a client of format f may reach
+// (its own family, or another that allows translation) lists model,
+// breakers aside.
+func (r *Router) Lists(f Format, model string) bool {
+	for _, p := range r.snap.Load().Providers {
+		if len(p.Keys) == 0 || (!f.Serves(p.Type) && p.PassthroughOnly) {
+			continue
+		}
+		if _, ok := p.Resolve(model); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // pickKey returns the next key in rotation that is available.
@@ -254,12 +297,14 @@ func (r *Router) order(group []Candidate) []Candidate {
 	return group
 }
 
-// Models lists the model names that some provider of format f serves and
-// allowed admits, sorted.
+// Models lists the model names that a client of format f can reach and
+// allowed admits, sorted: those of every provider of f's family and of
+// every other provider that allows translation (a model is served across
+// families).
 func (r *Router) Models(f Format, allowed func(string) bool) []string {
 	seen := map[string]bool{}
 	for _, p := range r.snap.Load().Providers {
-		if !f.Serves(p.Type) {
+		if !f.Serves(p.Type) && p.PassthroughOnly {
 			continue
 		}
 		for _, m := range p.ListedModels() {

@@ -33,7 +33,7 @@ func TestRouterPriorityWeightsAndKeys(t *testing.T) {
 		{ID: "low", Type: "openai", Priority: 0, Weight: 1, Models: []string{"gpt-*"}, Keys: keys("l1")},
 		{ID: "a", Type: "openai", Priority: 10, Weight: 3, Models: []string{"gpt-4o"}, Keys: keys("a1", "a2")},
 		{ID: "b", Type: "azure-openai", Priority: 10, Weight: 1, Models: []string{"gpt-4o"}, Keys: keys("b1")},
-		{ID: "claude", Type: "anthropic", Priority: 99, Weight: 1, Models: []string{"*"}, Keys: keys("c1")},
+		{ID: "claude", Type: "anthropic", Priority: 99, Weight: 1, Models: []string{"claude-*"}, Keys: keys("c1")},
 	}})
 	firsts := map[string]int{}
 	keyUse := map[string]int{}
@@ -73,8 +73,8 @@ func TestRouterPriorityWeightsAndKeys(t *testing.T) {
 	if _, err := r.Candidates(FormatOpenAI, "llama", nil); apperr.ReasonOf(err) != apperr.ReasonModelNotFound {
 		t.Errorf("unknown model: %v", err)
 	}
-	if _, err := r.Candidates(FormatGemini, "gemini", nil); apperr.ReasonOf(err) != apperr.ReasonNoProvider {
-		t.Errorf("no gemini provider: %v", err)
+	if _, err := r.Candidates(FormatGemini, "gpt-4o", nil); apperr.ReasonOf(err) != apperr.ReasonNoProvider {
+		t.Errorf("model listed only by another family, no translation: %v", err)
 	}
 	b.Get("claude", "c1").Allow()
 	b.Get("claude", "c1").Record(false)

@@ -284,19 +284,26 @@ func (e *StreamEditor) over(ep Endpoint, doc []byte, before meterCounts) bool {
 		c.textBytes = int64(len(e.Meter.DeliveredText()))
 	}
 	e.scratch = appendGenerated(e.scratch[:0], ep, doc)
-	text := e.scratch
+	return c.textOver(e.HeldOutput, e.scratch, e.Meter.DeliveredText, e.count)
+}
+
+// textOver adds text, generated output about to be delivered, to the
+// count and reports whether it takes the output past held: first by text
+// bytes, then, once those pass held, by the local token count (delivered
+// is the text delivered before, counted once at that step).
+func (c *outputCount) textOver(held int64, text []byte, delivered func() []byte, count func([]byte) int64) bool {
 	if len(text) == 0 {
 		return false
 	}
 	if !c.tokensOn {
-		if c.textBytes += int64(len(text)); c.textBytes <= e.HeldOutput {
+		if c.textBytes += int64(len(text)); c.textBytes <= held {
 			return false
 		}
 		c.tokensOn = true
-		c.tokens = e.count(e.Meter.DeliveredText())
+		c.tokens = count(delivered())
 	}
-	n := e.count(text)
-	if c.tokens+n > e.HeldOutput {
+	n := count(text)
+	if c.tokens+n > held {
 		return true
 	}
 	c.tokens += n
@@ -316,16 +323,26 @@ func (e *StreamEditor) count(text []byte) int64 {
 func (e *StreamEditor) cutAt() {
 	e.cut = true
 	u, _ := e.Meter.Usage()
-	if !e.Meter.PromptKnown() && e.PromptTokens != nil {
-		u.Prompt = e.PromptTokens()
+	e.cutUsage = e.out.cutUsage(u, e.Meter.PromptKnown(), e.PromptTokens, e.HeldOutput, e.Meter.DeliveredText, e.count)
+}
+
+// cutUsage is the usage billed for a stream cut at held, from u, the
+// last usage upstream reported: the prompt as upstream reported it (else
+// the local count of prompt), and as output the larger of upstream's
+// cumulative count and the local count of what was delivered, at most
+// held.
+func (c *outputCount) cutUsage(u Usage, promptKnown bool, prompt func() int64, held int64,
+	delivered func() []byte, count func([]byte) int64) Usage {
+	if !promptKnown && prompt != nil {
+		u.Prompt = prompt()
 	}
-	local := e.out.tokens
-	if !e.out.tokensOn {
-		local = e.count(e.Meter.DeliveredText())
+	local := c.tokens
+	if !c.tokensOn {
+		local = count(delivered())
 	}
-	u.Completion = min(max(u.Completion, local), e.HeldOutput)
+	u.Completion = min(max(u.Completion, local), held)
 	u.Reasoning = min(u.Reasoning, u.Completion)
-	e.cutUsage = u
+	return u
 }
 
 // Cut reports whether the stream was stopped at its output allowance.

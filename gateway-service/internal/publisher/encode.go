@@ -49,6 +49,9 @@ func appendLogEnvelope(b []byte, o *biz.Outcome, traceParent string) []byte {
 	b = appendField(b, "client_ip", ip)
 	b = appendField(b, "user_agent", o.UserAgent)
 	b = appendTime(b, "created_at", o.StartedAt)
+	if o.Upstreamed {
+		b = appendField(b, "upstream_format", o.UpstreamFormat.String())
+	}
 	return append(b, `},"v":1}`...)
 }
 

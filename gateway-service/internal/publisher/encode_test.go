@@ -22,7 +22,8 @@ func TestEnvelopesDecodeLikeEncodingJSON(t *testing.T) {
 		Attempts: 2, StartedAt: start.In(local), FinishedAt: start.Add(1500 * time.Millisecond).In(local), TTFB: 20 * time.Millisecond,
 		Usage: biz.Usage{Prompt: 10, Completion: 20, Cached: 3, CacheWrite: 2, Reasoning: 5}, UsageSource: "upstream",
 		Status: "ok", Reserved: true, Admission: biz.Admission{ReservationID: "lease:gw1:key_1", Micros: 1234, Tokens: 56},
-		ClientIP: netip.MustParseAddr("::ffff:10.0.0.1"), UserAgent: "sdk/1.0 ünï <&>"}
+		ClientIP: netip.MustParseAddr("::ffff:10.0.0.1"), UserAgent: "sdk/1.0 ünï <&>",
+		UpstreamFormat: biz.FormatGemini, Upstreamed: true}
 
 	wantUsage := events.Usage{RequestID: o.RequestID, UserID: o.UserID, KeyID: o.KeyID, Model: o.Model,
 		UpstreamModel: o.UpstreamModel, ProviderID: o.ProviderID, APIFormat: "anthropic", Endpoint: "messages",
@@ -32,7 +33,8 @@ func TestEnvelopesDecodeLikeEncodingJSON(t *testing.T) {
 		Model: o.Model, UpstreamModel: o.UpstreamModel, ProviderID: o.ProviderID, APIFormat: "anthropic",
 		Endpoint: "messages", Stream: true, StatusCode: 200, Attempts: 2, LatencyMs: 1500, TTFBMs: 20,
 		PromptTokens: 10, CompletionTokens: 20, CachedTokens: 3, CacheWriteTokens: 2, ReasoningTokens: 5,
-		UsageSource: "upstream", ClientIP: o.ClientIP.String(), UserAgent: o.UserAgent, CreatedAt: start}
+		UsageSource: "upstream", ClientIP: o.ClientIP.String(), UserAgent: o.UserAgent, CreatedAt: start,
+		UpstreamFormat: "gemini"}
 
 	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	check := func(name string, got []byte, typ string, want any, decode func(events.Envelope) (any, error)) {

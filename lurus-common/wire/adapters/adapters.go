@@ -8,6 +8,8 @@ package adapters
 import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire/anthropic"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire/gemini"
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire/openaichat"
 )
 
@@ -17,10 +19,8 @@ var generate = map[string]any{
 	internalapi.TypeOpenAI:           openaichat.Adapter{},
 	internalapi.TypeAzureOpenAI:      openaichat.Adapter{},
 	internalapi.TypeOpenAICompatible: openaichat.Adapter{},
-	// Wired at merge, when lurus-common/wire/anthropic and
-	// lurus-common/wire/gemini land (imports to add alongside openaichat):
-	// internalapi.TypeAnthropic: anthropic.Adapter{},
-	// internalapi.TypeGemini:    gemini.Adapter{},
+	internalapi.TypeAnthropic:        anthropic.Adapter{},
+	internalapi.TypeGemini:           gemini.Adapter{},
 }
 
 // For returns the adapter of providerType's generate API; ok is false for

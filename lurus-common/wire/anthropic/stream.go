@@ -166,6 +166,10 @@ type encoder struct {
 	toolBlocks map[int]int
 	finish     wire.FinishReason
 	usage      wire.Usage
+	// failed is set once an error event ended the stream: nothing may
+	// follow it, least of all a message_delta saying end_turn, which
+	// would tell the client its cut answer was complete.
+	failed bool
 }
 
 // NewStreamEncoder returns an encoder for one client stream, under the
@@ -243,8 +247,12 @@ func delta(dst []byte, index int, d deltaJSON) []byte {
 	}{"content_block_delta", index, d})
 }
 
-// Encode appends the client events for ev.
+// Encode appends the client events for ev. After an error event it
+// appends nothing.
 func (e *encoder) Encode(dst []byte, ev wire.Event) []byte {
+	if e.failed {
+		return dst
+	}
 	switch ev.Kind {
 	case wire.EventStart:
 		e.id = ev.ID
@@ -300,6 +308,7 @@ func (e *encoder) Encode(dst []byte, ev wire.Event) []byte {
 // errorEvent ends the stream abnormally with an Anthropic error event, in
 // the shape of the gateway's own stream errors.
 func (e *encoder) errorEvent(dst []byte, msg string) []byte {
+	e.failed = true
 	if msg == "" {
 		msg = "upstream stream ended unexpectedly"
 	}
@@ -309,8 +318,12 @@ func (e *encoder) errorEvent(dst []byte, msg string) []byte {
 }
 
 // End closes the open block and appends message_delta (stop reason and
-// the whole usage) and message_stop.
+// the whole usage) and message_stop; after an error event it appends
+// nothing, as the other formats' encoders do.
 func (e *encoder) End(dst []byte) []byte {
+	if e.failed {
+		return dst
+	}
 	dst = e.start(dst)
 	dst = e.closeBlock(dst)
 	stop := finishOut(e.finish)

@@ -164,3 +164,24 @@ func TestStreamDecoderRejects(t *testing.T) {
 		t.Errorf("%d events from nothing", n)
 	}
 }
+
+// TestStreamEndsAtError: once an error event ended a client stream, later
+// events and End append nothing; a message_delta with end_turn after the
+// error would tell the client its cut answer was complete.
+func TestStreamEndsAtError(t *testing.T) {
+	enc := Adapter{}.NewStreamEncoder(&wire.Request{Model: "m"})
+	out := enc.Encode(nil, wire.Event{Kind: wire.EventStart, ID: "msg_1"})
+	out = enc.Encode(out, wire.Event{Kind: wire.EventText, Text: "Part"})
+	out = enc.Encode(out, wire.Event{Kind: wire.EventError, Text: "Overloaded"})
+	cut := len(out)
+	out = enc.Encode(out, wire.Event{Kind: wire.EventText, Text: "more"})
+	out = enc.Encode(out, wire.Event{Kind: wire.EventUsage, Usage: wire.Usage{Prompt: 1}})
+	out = enc.End(out)
+	if len(out) != cut {
+		t.Errorf("events after the error: %s", out[cut:])
+	}
+	evs := parseSSE(t, out)
+	if last := evs[len(evs)-1]; last.name != "error" {
+		t.Errorf("stream ends with %s, want error", last.name)
+	}
+}

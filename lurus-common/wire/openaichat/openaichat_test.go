@@ -318,8 +318,7 @@ func reencoded(evs []wire.Event, includeUsage bool) []wire.Event {
 		case wire.EventStart:
 			ev.Model = "client-model"
 		case wire.EventUsage:
-			u := ev.Usage
-			u.CacheWrite = 0 // OpenAI has no field for it
+			u := ev.Usage // cache writes included: nothing is lost
 			usage = &u
 			continue
 		case wire.EventError:
@@ -381,7 +380,6 @@ func TestResponses(t *testing.T) {
 		}
 		want := *resp
 		want.Model = "client-model"
-		want.Usage.CacheWrite = 0
 		if !reflect.DeepEqual(back, &want) {
 			t.Errorf("re-decoded answer differs:\n%+v\n%+v", back, &want)
 		}
@@ -460,5 +458,32 @@ func TestDecodeError(t *testing.T) {
 		if got := (Adapter{}).DecodeError([]byte(c.body)); got != c.want {
 			t.Errorf("%.40s: got %.40q, want %.40q", c.body, got, c.want)
 		}
+	}
+}
+
+// TestCacheWritesReachTheClient: an upstream that counts cache writes
+// apart (Anthropic) must not have them vanish for a chat client, in the
+// answer or in the stream's usage chunk.
+func TestCacheWritesReachTheClient(t *testing.T) {
+	u := wire.Usage{Prompt: 365, Completion: 89, Cached: 300, CacheWrite: 40}
+	req := &wire.Request{Model: "m", Stream: true, IncludeUsage: true}
+	out, err := Adapter{}.EncodeResponse(&wire.Response{Parts: []wire.Part{{Kind: wire.PartText, Text: "hi"}},
+		Finish: wire.FinishStop, Usage: u, HasUsage: true}, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := (Adapter{}).ReadUsage(out); !ok || got != u {
+		t.Errorf("answer usage reads %+v, want %+v", got, u)
+	}
+	stream := encodeStream([]wire.Event{{Kind: wire.EventStart}, {Kind: wire.EventText, Text: "hi"},
+		{Kind: wire.EventFinish, Finish: wire.FinishStop}, {Kind: wire.EventUsage, Usage: u}}, req)
+	var last wire.Usage
+	for _, d := range sseData(t, stream) {
+		if got, ok := (Adapter{}).ReadUsage(d); ok {
+			last = got
+		}
+	}
+	if last != u {
+		t.Errorf("stream usage reads %+v, want %+v", last, u)
 	}
 }

@@ -14,9 +14,11 @@ import (
 var now = time.Now
 
 // usage is OpenAI's usage object. cache_write_tokens under
-// prompt_tokens_details is read (some compatible servers report it) but
-// never written: OpenAI has no field for it, and it stays inside
-// prompt_tokens.
+// prompt_tokens_details is not OpenAI's own field but compatible servers
+// (OpenRouter, LiteLLM) report cache writes there; it is read, and written
+// when not zero so that a chat client of an upstream that bills cache
+// writes apart (Anthropic) sees them, as a Responses client does. The
+// tokens stay counted inside prompt_tokens either way.
 type usage struct {
 	PromptTokens            int64              `json:"prompt_tokens"`
 	CompletionTokens        int64              `json:"completion_tokens"`
@@ -48,7 +50,7 @@ func (u *usage) canonical() wire.Usage {
 func fromCanonical(w wire.Usage) *usage {
 	return &usage{
 		PromptTokens: w.Prompt, CompletionTokens: w.Completion, TotalTokens: w.Prompt + w.Completion,
-		PromptTokensDetails:     &promptDetails{CachedTokens: w.Cached},
+		PromptTokensDetails:     &promptDetails{CachedTokens: w.Cached, CacheWriteTokens: w.CacheWrite},
 		CompletionTokensDetails: &completionDetails{ReasoningTokens: w.Reasoning},
 	}
 }

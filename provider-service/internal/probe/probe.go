@@ -10,29 +10,22 @@ package probe
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"syscall"
 	"time"
 	"unicode/utf8"
 
-	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/netguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire/adapters"
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/biz"
 )
-
-// DefaultAnthropicVersion is sent as anthropic-version by the legacy
-// probe when the provider has no api_version.
-const DefaultAnthropicVersion = "2023-06-01"
 
 // Prober implements biz.Prober over HTTP.
 type Prober struct {
@@ -83,12 +76,11 @@ type call struct {
 // build makes the probe request for t: ping written by the wire adapter
 // of t's provider type (URL, credential headers, body, exactly as the
 // gateway's relay writes them), with the provider's extra headers
-// underneath the adapter's. Types the registry does not know yet take
-// legacyCall.
+// underneath the adapter's.
 func build(ctx context.Context, t biz.ProbeTarget) (call, error) {
 	w, ok := adapters.Writer(t.Type)
 	if !ok {
-		return legacyCall(ctx, t)
+		return call{}, fmt.Errorf("unknown provider type %q", t.Type)
 	}
 	hr, err := w.WriteRequest(ping(), wire.Upstream{Type: t.Type, BaseURL: t.BaseURL, APIVersion: t.APIVersion, Secret: t.Secret, Model: t.Model})
 	if err != nil {
@@ -181,55 +173,4 @@ func describe(err error, timeout time.Duration) string {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// legacyCall is the probe of the provider types the adapter registry
-// does not know yet (anthropic, gemini): their model-list endpoint, which
-// every vendor authenticates and none bills. It goes, with legacyMessage
-// and DefaultAnthropicVersion, once lurus-common/wire/anthropic and
-// lurus-common/wire/gemini are registered in lurus-common/wire/adapters.
-func legacyCall(ctx context.Context, t biz.ProbeTarget) (call, error) {
-	base := strings.TrimRight(t.BaseURL, "/")
-	var target string
-	h := http.Header{}
-	switch t.Type {
-	case internalapi.TypeAnthropic:
-		target = base + "/v1/models"
-		h.Set("x-api-key", t.Secret)
-		v := t.APIVersion
-		if v == "" {
-			v = DefaultAnthropicVersion
-		}
-		h.Set("anthropic-version", v)
-	case internalapi.TypeGemini:
-		target = base + "/v1beta/models"
-		h.Set("x-goog-api-key", t.Secret)
-	default:
-		return call{}, fmt.Errorf("unknown provider type %q", t.Type)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return call{}, err
-	}
-	for k, v := range t.Headers {
-		req.Header.Set(k, v)
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	setCommon(req)
-	return call{req: req, decodeError: legacyMessage}, nil
-}
-
-// legacyMessage reads {"error":{"message"}} (Anthropic, Gemini).
-func legacyMessage(body []byte) string {
-	var e struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(body, &e) != nil {
-		return ""
-	}
-	return e.Error.Message
 }

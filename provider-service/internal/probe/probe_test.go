@@ -16,9 +16,8 @@ import (
 const goodKey = "sk-good-0123456789abcdef"
 
 // upstream speaks chat completions (OpenAI and compatible, Azure
-// deployments) and the model-list endpoints of Anthropic and Gemini (the
-// legacy probe), accepting only goodKey where each vendor expects it, and
-// records what it saw.
+// deployments), Anthropic Messages and Gemini generateContent, accepting
+// only goodKey where each vendor expects it, and records what it saw.
 type upstream struct {
 	mu     sync.Mutex
 	seen   []*http.Request
@@ -41,17 +40,13 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		key = r.Header.Get("api-key")
-	case "/v1/models":
-		if r.Header.Get("x-api-key") != "" {
-			key = r.Header.Get("x-api-key")
-			if r.Header.Get("anthropic-version") == "" {
-				http.Error(w, `{"error":{"message":"anthropic-version missing"}}`, http.StatusBadRequest)
-				return
-			}
-		} else {
-			key = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	case "/v1/messages":
+		key = r.Header.Get("x-api-key")
+		if r.Header.Get("anthropic-version") == "" {
+			http.Error(w, `{"type":"error","error":{"type":"invalid_request_error","message":"anthropic-version missing"}}`, http.StatusBadRequest)
+			return
 		}
-	case "/v1beta/models":
+	case "/v1beta/models/gemini-2.5-flash:generateContent":
 		key = r.Header.Get("x-goog-api-key")
 	case "/hang/chat/completions":
 		<-r.Context().Done()
@@ -85,8 +80,8 @@ func TestProbeVendors(t *testing.T) {
 		{"compatible", biz.ProbeTarget{Type: "openai-compatible", BaseURL: srv.URL + "/v1"}, true, 200, "POST", "/v1/chat/completions"},
 		{"azure", biz.ProbeTarget{Type: "azure-openai", BaseURL: srv.URL, APIVersion: "2024-10-21", Model: "gpt-4o-prod"}, true, 200, "POST", "/openai/deployments/gpt-4o-prod/chat/completions"},
 		{"azure without api_version", biz.ProbeTarget{Type: "azure-openai", BaseURL: srv.URL, Model: "gpt-4o-prod"}, true, 200, "POST", "/openai/deployments/gpt-4o-prod/chat/completions"},
-		{"anthropic", biz.ProbeTarget{Type: "anthropic", BaseURL: srv.URL}, true, 200, "GET", "/v1/models"},
-		{"gemini", biz.ProbeTarget{Type: "gemini", BaseURL: srv.URL}, true, 200, "GET", "/v1beta/models"},
+		{"anthropic", biz.ProbeTarget{Type: "anthropic", BaseURL: srv.URL, Model: "claude-3-5-haiku"}, true, 200, "POST", "/v1/messages"},
+		{"gemini", biz.ProbeTarget{Type: "gemini", BaseURL: srv.URL, Model: "gemini-2.5-flash"}, true, 200, "POST", "/v1beta/models/gemini-2.5-flash:generateContent"},
 		{"wrong key", biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/v1", Secret: "sk-wrong-0123456789"}, false, 401, "POST", "/v1/chat/completions"},
 		{"wrong path", biz.ProbeTarget{Type: "openai", BaseURL: srv.URL + "/nope"}, false, 404, "POST", "/nope/chat/completions"},
 	}
