@@ -183,11 +183,11 @@ func (s *stack) xlCase(t *testing.T, tn tenant, cl xlClient, family string, stre
 		if got.finish != cl.finishTool {
 			t.Errorf("finish %q, want %q", got.finish, cl.finishTool)
 		}
-		// Gemini sends a call whole; the others stream its arguments in
-		// one piece per chunk, and each piece must reach the client as a
-		// delta of its own.
+		// The mock streams a call's arguments in one piece per chunk, and
+		// each piece must reach the client as a delta of its own; Gemini
+		// has no argument deltas, so a call it sends or receives is whole.
 		wantPieces := chunks
-		if family == xlGemini {
+		if family == xlGemini || cl.family == xlGemini {
 			wantPieces = 1
 		}
 		if stream && got.argDeltas != wantPieces {
@@ -209,7 +209,7 @@ func (s *stack) xlCase(t *testing.T, tn tenant, cl xlClient, family string, stre
 	if want := seenUsage(cl.family, served); got.usage != want {
 		t.Errorf("usage seen %+v, want %+v", got.usage, want)
 	}
-	s.xlUpstreamRequest(t, family, c)
+	s.xlUpstreamRequest(t, family, c, tn.key)
 	if debit, want := s.debit(tn.userID, gatewayID(t, got.header, c.id)), -cost(served.prompt, served.completion, served.cached, served.write); debit != want {
 		t.Errorf("ledger debit %d, want %d (upstream usage %+v)", debit, want, served)
 	}
@@ -217,14 +217,18 @@ func (s *stack) xlCase(t *testing.T, tn tenant, cl xlClient, family string, stre
 
 // xlUpstreamRequest checks that the one request the mock received is in
 // the upstream family's own format, for the right model, with the tool
-// declared in that format.
-func (s *stack) xlUpstreamRequest(t *testing.T, family string, c xlCall) {
+// declared in that format, authenticated with the provider's key in that
+// family's header, and that neither the client's key nor another family's
+// headers went upstream.
+func (s *stack) xlUpstreamRequest(t *testing.T, family string, c xlCall, clientKey string) {
 	t.Helper()
 	var page struct {
 		Items []struct {
-			Path  string `json:"path"`
-			Model string `json:"model"`
-			Body  string `json:"body"`
+			Path    string      `json:"path"`
+			URI     string      `json:"uri"`
+			Model   string      `json:"model"`
+			Body    string      `json:"body"`
+			Headers http.Header `json:"headers"`
 		} `json:"items"`
 	}
 	s.admin(http.MethodGet, s.mock+"/__requests", nil, &page, http.StatusOK)
@@ -233,20 +237,39 @@ func (s *stack) xlUpstreamRequest(t *testing.T, family string, c xlCall) {
 		return
 	}
 	r := page.Items[0]
-	var path, toolPath string
+	var path, toolPath, authHeader, auth string
 	switch family {
 	case xlOpenAI:
 		path, toolPath = "/v1/chat/completions", "tools.0.function.name"
+		authHeader, auth = "Authorization", "Bearer sk-mock-openai"
 	case xlAnthropic:
 		path, toolPath = "/v1/messages", "tools.0.name"
+		authHeader, auth = "X-Api-Key", "sk-mock-anthropic"
 	case xlGemini:
 		path, toolPath = "/v1beta/models/"+c.model+":generateContent", "tools.0.functionDeclarations.0.name"
+		authHeader, auth = "X-Goog-Api-Key", "mock-gemini-key"
 		if c.stream {
 			path = "/v1beta/models/" + c.model + ":streamGenerateContent"
 		}
 	}
 	if r.Path != path || r.Model != c.model {
 		t.Errorf("upstream got %s for model %q, want %s for %q", r.Path, r.Model, path, c.model)
+	}
+	if got := r.Headers.Get(authHeader); got != auth {
+		t.Errorf("upstream %s %q, want %q", authHeader, got, auth)
+	}
+	if family != xlAnthropic && (r.Headers.Get("Anthropic-Version") != "" || r.Headers.Get("Anthropic-Beta") != "") {
+		t.Errorf("Anthropic headers reached a %s upstream: %v", family, r.Headers)
+	}
+	for name, vals := range r.Headers {
+		for _, v := range vals {
+			if strings.Contains(v, clientKey) {
+				t.Errorf("the client's key reached upstream in %s", name)
+			}
+		}
+	}
+	if strings.Contains(r.URI, clientKey) || strings.Contains(r.Body, clientKey) {
+		t.Errorf("the client's key reached upstream: %s %s", r.URI, r.Body)
 	}
 	body := gjson.Parse(r.Body)
 	if family != xlGemini && body.Get("stream").Bool() != c.stream {
@@ -549,28 +572,15 @@ func (s *stack) xlPassthroughOnly(t *testing.T, tn tenant, clients []xlClient) {
 			anthropicClient = cl
 		}
 	}
-	s.eventually("gateway sees "+xlPassthroughModel, func() bool {
-		req, _ := http.NewRequest(http.MethodGet, s.gateway+"/v1/models", nil)
-		req.Header.Set("x-api-key", tn.key)
-		req.Header.Set("anthropic-version", "2023-06-01")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var page struct {
-			Data []struct {
-				ID string `json:"id"`
-			} `json:"data"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&page)
-		for _, m := range page.Data {
-			if m.ID == xlPassthroughModel {
-				return true
-			}
-		}
-		return false
+	s.eventually("gateway lists "+xlPassthroughModel, func() bool {
+		return xlListed(s.xlModelList(xlAnthropic, tn.key), xlAnthropic, xlPassthroughModel)
 	})
+	// The other families' lists do not offer what they cannot call.
+	for _, family := range []string{xlOpenAI, xlGemini} {
+		if list := s.xlModelList(family, tn.key); list == "" || xlListed(list, family, xlPassthroughModel) {
+			t.Errorf("%s model list offers %s (or failed): %s", family, xlPassthroughModel, list)
+		}
+	}
 	t.Run("anthropic messages", func(t *testing.T) {
 		id := newID()
 		got, err := anthropicClient.call(t, xlCall{model: xlPassthroughModel, id: id})
@@ -654,38 +664,48 @@ func (s *stack) xlSetup() tenant {
 	tn := s.edgeBodyUser("xlate", topup, 0)
 	// Each family's own model list names its provider's model once the
 	// gateway has seen that provider.
-	lists := map[string]func() (*http.Request, string){
-		xlOpenAI: func() (*http.Request, string) {
-			r, _ := http.NewRequest(http.MethodGet, s.gateway+"/v1/models", nil)
-			r.Header.Set("Authorization", "Bearer "+tn.key)
-			return r, `"` + xlModels[xlOpenAI] + `"`
-		},
-		xlAnthropic: func() (*http.Request, string) {
-			r, _ := http.NewRequest(http.MethodGet, s.gateway+"/v1/models", nil)
-			r.Header.Set("x-api-key", tn.key)
-			r.Header.Set("anthropic-version", "2023-06-01")
-			return r, `"` + xlModels[xlAnthropic] + `"`
-		},
-		xlGemini: func() (*http.Request, string) {
-			r, _ := http.NewRequest(http.MethodGet, s.gateway+"/v1beta/models", nil)
-			r.Header.Set("x-goog-api-key", tn.key)
-			return r, `"models/` + xlModels[xlGemini] + `"`
-		},
-	}
-	for family, list := range lists {
-		s.eventually("gateway lists the "+family+" model", func() bool {
-			req, want := list()
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			var b strings.Builder
-			_, _ = io.Copy(&b, resp.Body)
-			return resp.StatusCode == http.StatusOK && strings.Contains(b.String(), want)
-		})
+	for family, model := range xlModels {
+		s.eventually("gateway lists "+model, func() bool { return xlListed(s.xlModelList(family, tn.key), family, model) })
 	}
 	return tn
+}
+
+// xlModelList is the gateway's model list in family's format ("" when
+// it does not answer 200).
+func (s *stack) xlModelList(family, key string) string {
+	s.t.Helper()
+	path := "/v1/models"
+	if family == xlGemini {
+		path = "/v1beta/models"
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.gateway+path, nil)
+	switch family {
+	case xlOpenAI:
+		req.Header.Set("Authorization", "Bearer "+key)
+	case xlAnthropic:
+		req.Header.Set("x-api-key", key)
+		req.Header.Set("anthropic-version", "2023-06-01")
+	case xlGemini:
+		req.Header.Set("x-goog-api-key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(b)
+}
+
+// xlListed reports whether a model list in family's format names model.
+func xlListed(list, family, model string) bool {
+	if family == xlGemini {
+		return gjson.Get(list, `models.#(name=="models/`+model+`")`).Exists()
+	}
+	return gjson.Get(list, `data.#(id=="`+model+`")`).Exists()
 }
 
 // xlLedgerSum is the sum of a user's ledger entries.
