@@ -47,6 +47,10 @@ const (
 	// the answer (the message names the field).
 	ReasonUnsupportedParameter Reason = "UNSUPPORTED_PARAMETER"
 
+	// model names (lurus-common/modelname) and Gemini actions
+	ReasonInvalidModelName   Reason = "INVALID_MODEL_NAME"
+	ReasonInvalidModelAction Reason = "INVALID_MODEL_ACTION"
+
 	// unauthenticated
 	ReasonMissingCredentials Reason = "MISSING_CREDENTIALS"
 	ReasonInvalidCredentials Reason = "INVALID_CREDENTIALS"
@@ -130,6 +134,9 @@ var registry = map[Reason]Kind{
 	ReasonUnsupportedAction: KindNotFound,
 	ReasonDuplicateKey:      KindInvalid,
 	ReasonAmountOutOfRange:  KindInvalid,
+
+	ReasonInvalidModelName:   KindInvalid,
+	ReasonInvalidModelAction: KindInvalid,
 
 	ReasonUnsupportedParameter: KindInvalid, // translation
 

@@ -44,11 +44,12 @@ func NewClient(baseURL, token string, timeout time.Duration) *Client {
 	}
 }
 
-// VerifyKey asks billing-service about an API key. An invalid key returns
-// an *apperr.Error with an unauthenticated reason.
-func (c *Client) VerifyKey(ctx context.Context, key string) (VerifyKeyResponse, error) {
+// VerifyKeyHash asks billing-service about the API key with this peppered
+// hash. An unknown or revoked key returns an *apperr.Error with an
+// unauthenticated reason.
+func (c *Client) VerifyKeyHash(ctx context.Context, hash string) (VerifyKeyResponse, error) {
 	var out VerifyKeyResponse
-	err := c.do(ctx, http.MethodPost, RouteVerifyKey, VerifyKeyRequest{Key: key}, &out)
+	err := c.do(ctx, http.MethodPost, RouteVerifyKey, VerifyKeyRequest{KeyHash: hash}, &out)
 	return out, err
 }
 

@@ -38,7 +38,7 @@ func TestClientVerifyKey(t *testing.T) {
 		}
 		var req VerifyKeyRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
-		if req.Key != "good" {
+		if req.KeyHash != "good" || req.Key != "" {
 			w.WriteHeader(http.StatusUnauthorized)
 			_ = json.NewEncoder(w).Encode(apperr.Body{Error: apperr.BodyError{Reason: "KEY_REVOKED", Message: "key revoked"}})
 			return
@@ -47,16 +47,16 @@ func TestClientVerifyKey(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := NewClient(srv.URL, "itok", time.Second)
-	got, err := c.VerifyKey(context.Background(), "good")
+	got, err := c.VerifyKeyHash(context.Background(), "good")
 	if err != nil || got.KeyID != "k1" || got.Models[0] != "gpt-*" {
-		t.Fatalf("VerifyKey = %+v, %v", got, err)
+		t.Fatalf("VerifyKeyHash = %+v, %v", got, err)
 	}
-	_, err = c.VerifyKey(context.Background(), "bad")
+	_, err = c.VerifyKeyHash(context.Background(), "bad")
 	if apperr.ReasonOf(err) != apperr.ReasonKeyRevoked || apperr.KindOf(err) != apperr.KindUnauthenticated {
 		t.Fatalf("bad key err = %v", err)
 	}
 	srv.Close()
-	_, err = c.VerifyKey(context.Background(), "good")
+	_, err = c.VerifyKeyHash(context.Background(), "good")
 	if !errors.Is(err, apperr.New(apperr.ReasonDependencyDown, "")) {
 		t.Fatalf("down err = %v", err)
 	}

@@ -20,9 +20,13 @@ const (
 	RouteProviderSnapshot = "/internal/v1/providers/snapshot" // GET, provider-service
 )
 
-// VerifyKeyRequest asks billing whether a key is valid.
+// VerifyKeyRequest asks billing whether a key is valid. Callers send the
+// key's peppered hash (apikey.Hash), so the key itself never crosses the
+// network again after the client sent it; exactly one field is set. Key is
+// still accepted from callers built before key_hash existed.
 type VerifyKeyRequest struct {
-	Key string `json:"key"`
+	Key     string `json:"key,omitempty"`
+	KeyHash string `json:"key_hash,omitempty"`
 }
 
 // VerifyKeyResponse describes a valid key and its user. An unknown or

@@ -41,6 +41,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/billing-service/migrations"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
@@ -241,11 +242,15 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+	clientIP, err := clientip.Parse(a.cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	stopSSE := make(chan struct{})
 	svc := service.New(service.Deps{Users: a.Store, Money: a.Store, Keys: a.Store, Prices: a.Store, Reports: a.Store,
 		Mirrors: a.Store, Prop: a.Pub, Admission: a.Adm, Feed: a.Feed, PriceBook: a.Prices, Metrics: a.Metrics, Log: a.log},
 		service.Options{AdminToken: a.secrets.AdminToken, InternalToken: a.secrets.InternalToken, KeyPepper: a.secrets.KeyPepper,
-			KeepAlive: a.cfg.SSE.KeepAlive, Stop: stopSSE})
+			ClientIP: clientIP, KeepAlive: a.cfg.SSE.KeepAlive, Stop: stopSSE})
 	engine := server.NewEngine(svc, server.Options{MaxBodyBytes: a.cfg.HTTP.MaxBodyBytes, Registry: a.Registry,
 		Metrics: a.Metrics, Log: a.log, Checks: []server.Check{
 			{Name: "postgres", Ping: a.Store.Ping},

@@ -135,11 +135,6 @@ type Key struct {
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 }
 
-// Usable reports whether the key may authenticate at now.
-func (k *Key) Usable(now time.Time) bool {
-	return k.Status == KeyActive && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
-}
-
 // LedgerEntry is one change of a balance. The sum of a user's entries is
 // the user's balance, always.
 type LedgerEntry struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
@@ -49,6 +50,11 @@ type HTTP struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the CIDRs of reverse proxies (the ingress, Caddy)
+	// whose X-Forwarded-For is believed when finding the client address
+	// for a key's IP allow-list (see lurus-common/clientip). Empty: the
+	// socket peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Log is the logger.
@@ -155,6 +161,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("http.max_body_bytes must be > 0"))
+	}
+	if _, err := clientip.Parse(c.HTTP.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("http.trusted_proxies: %w", err))
 	}
 	if err := c.Database.Validate(); err != nil {
 		errs = append(errs, err)

@@ -21,6 +21,13 @@ func TestShippedConfigLoads(t *testing.T) {
 	if c.Redis.Prefix != "t123:" || c.NATS.Namespace != "t123" || c.HTTP.Listen != "127.0.0.1:0" {
 		t.Fatalf("env overrides not applied: %+v %+v %+v", c.Redis, c.NATS, c.HTTP)
 	}
+	if len(c.HTTP.TrustedProxies) != 0 {
+		t.Fatalf("no proxy is trusted unless LURUS_TRUSTED_PROXIES says so: %v", c.HTTP.TrustedProxies)
+	}
+	t.Setenv("LURUS_TRUSTED_PROXIES", "10.42.0.0/16, 172.29.0.0/16")
+	if c, err = Load("../../configs/config.yaml"); err != nil || len(c.HTTP.TrustedProxies) != 2 {
+		t.Fatalf("LURUS_TRUSTED_PROXIES: %v %v", c.HTTP.TrustedProxies, err)
+	}
 	if c.SSE.KeepAlive != 20*time.Second || c.Billing.DefaultPrice != nil || c.Consumer.BatchSize != 500 {
 		t.Fatalf("defaults: %+v %+v", c.SSE, c.Billing)
 	}
@@ -40,6 +47,7 @@ func TestValidate(t *testing.T) {
 		{"no database", "redis: {addr: x:1}\n", "database url"},
 		{"bad batch", "database: {url: postgres://x}\nredis: {addr: x:1}\nconsumer: {batch_size: 0}\n", "batch_size"},
 		{"bad percent", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {quota_low_percent: 101}\n", "quota_low_percent"},
+		{"bad trusted proxy", "database: {url: postgres://x}\nredis: {addr: x:1}\nhttp: {trusted_proxies: [nope]}\n", "trusted_proxies"},
 		{"negative default price", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {default_price: {input_micros_per_mtok: -1}}\n", "default_price"},
 		{"default price over 10^13", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {default_price: {output_micros_per_mtok: 10000000000001}}\n", "output_micros_per_mtok must be <="},
 		{"token ceiling 0", "database: {url: postgres://x}\nredis: {addr: x:1}\nsettle: {max_tokens_per_request: 0}\n", "settle.max_tokens_per_request"},

@@ -9,6 +9,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
 
 // ctxKey is the gin context key of the authenticated API key.
@@ -36,8 +37,13 @@ func bearer(token string) gin.HandlerFunc {
 }
 
 // UserAuth authenticates the user's own API key (Authorization: Bearer
-// sk-lurus-…). Unknown keys are 401 INVALID_CREDENTIALS, revoked ones 401
-// KEY_REVOKED, expired ones 403 KEY_EXPIRED.
+// sk-lurus-…) with the one key authorization every service applies
+// (lurus-common/keyauth): unknown keys are 401 INVALID_CREDENTIALS, revoked
+// ones 401 KEY_REVOKED, a disabled user 403 USER_DISABLED, an expired key
+// 403 KEY_EXPIRED, a client address outside the key's allow-list 403
+// IP_NOT_ALLOWED (the address found through http.trusted_proxies).
+// billing is the authority: it reads PostgreSQL on every request, so a
+// change applies to the next one.
 func (s *Service) UserAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
@@ -45,13 +51,18 @@ func (s *Service) UserAuth() gin.HandlerFunc {
 			fail(c, apperr.New(apperr.ReasonMissingCredentials, "Authorization: Bearer <API key> required"))
 			return
 		}
-		k, err := s.verify(c, raw)
+		if !apikey.WellFormed(raw) {
+			fail(c, apperr.New(apperr.ReasonInvalidCredentials, "invalid API key"))
+			return
+		}
+		k, u, err := s.verify(c, apikey.Hash(s.opt.KeyPepper, raw))
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		if !k.Usable(s.opt.Now()) {
-			fail(c, apperr.New(apperr.ReasonKeyExpired, "API key expired"))
+		info := keyInfo(k, u)
+		if err := info.Authorize(s.opt.ClientIP.FromRequest(c.Request), s.opt.Now()); err != nil {
+			fail(c, err)
 			return
 		}
 		c.Set(ctxKey, k)
@@ -61,19 +72,25 @@ func (s *Service) UserAuth() gin.HandlerFunc {
 
 // verify looks a key up by its keyed hash: unknown → INVALID_CREDENTIALS,
 // revoked → KEY_REVOKED.
-func (s *Service) verify(c *gin.Context, raw string) (*biz.Key, error) {
-	if !apikey.WellFormed(raw) {
-		return nil, apperr.New(apperr.ReasonInvalidCredentials, "invalid API key")
-	}
-	k, u, err := s.Keys.KeyByHash(c.Request.Context(), apikey.Hash(s.opt.KeyPepper, raw))
+func (s *Service) verify(c *gin.Context, hash string) (*biz.Key, *biz.User, error) {
+	k, u, err := s.Keys.KeyByHash(c.Request.Context(), hash)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if k.Status != biz.KeyActive {
-		return nil, apperr.New(apperr.ReasonKeyRevoked, "API key revoked")
+		return nil, nil, apperr.New(apperr.ReasonKeyRevoked, "API key revoked")
 	}
-	c.Set("key_user", u)
-	return k, nil
+	return k, u, nil
+}
+
+// keyInfo is a stored key as keyauth.Authorize judges it.
+func keyInfo(k *biz.Key, u *biz.User) keyauth.Info {
+	info := keyauth.Info{KeyID: k.ID, UserID: k.UserID, UserGroup: u.Group, UserActive: u.Active(), Models: k.Models,
+		AllowedIPs: keyauth.ParseAllowedIPs(k.AllowedIPs), SpendLimitMicros: k.SpendLimitMicros}
+	if k.ExpiresAt != nil {
+		info.ExpiresAt = *k.ExpiresAt
+	}
+	return info
 }
 
 // ownUser checks that the path's :user_id is the authenticated key's user.

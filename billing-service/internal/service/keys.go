@@ -190,22 +190,34 @@ func (s *Service) changeKey(c *gin.Context, fn func(k *biz.Key) error) {
 	c.JSON(http.StatusOK, k)
 }
 
-// VerifyKey is POST /internal/v1/keys/verify for the gateway: unknown keys
-// are 401 INVALID_CREDENTIALS, revoked ones 401 KEY_REVOKED; an expired key
-// is answered 200 with its expires_at and the gateway refuses it with 403
-// KEY_EXPIRED (so its cache can hold the answer until then).
+// VerifyKey is POST /internal/v1/keys/verify for the gateway, log and
+// sync services, asked by the key's peppered hash (key_hash; the key itself
+// is still accepted from older callers): unknown keys are 401
+// INVALID_CREDENTIALS, revoked ones 401 KEY_REVOKED. A disabled user or an
+// expired key is answered 200 with user_active and expires_at: the caller's
+// keyauth.Authorize refuses it (403), so its cache can hold the answer.
 func (s *Service) VerifyKey(c *gin.Context) {
 	var req internalapi.VerifyKeyRequest
 	if err := bind(c, &req); err != nil {
 		fail(c, err)
 		return
 	}
-	k, err := s.verify(c, req.Key)
+	hash := req.KeyHash
+	switch {
+	case hash != "" && req.Key != "":
+		fail(c, apperr.New(apperr.ReasonInvalidArgument, "send key_hash or key, not both"))
+		return
+	case hash == "" && apikey.WellFormed(req.Key):
+		hash = apikey.Hash(s.opt.KeyPepper, req.Key)
+	case hash == "":
+		fail(c, apperr.New(apperr.ReasonInvalidCredentials, "invalid API key"))
+		return
+	}
+	k, u, err := s.verify(c, hash)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	u := c.MustGet("key_user").(*biz.User)
 	c.JSON(http.StatusOK, internalapi.VerifyKeyResponse{KeyID: k.ID, UserID: k.UserID, UserGroup: u.Group,
 		UserActive: u.Active(), ExpiresAt: k.ExpiresAt, Models: k.Models, AllowedIPs: k.AllowedIPs,
 		SpendLimitMicros: k.SpendLimitMicros})

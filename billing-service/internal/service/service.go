@@ -20,6 +20,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 )
@@ -104,7 +105,10 @@ type Options struct {
 	AdminToken    string
 	InternalToken string
 	KeyPepper     string
-	KeepAlive     time.Duration // SSE keep-alive comment interval
+	// ClientIP finds the client address for keys' IP allow-lists
+	// (http.trusted_proxies).
+	ClientIP  clientip.Resolver
+	KeepAlive time.Duration // SSE keep-alive comment interval
 	// Stop is closed when the server shuts down: open SSE streams end.
 	Stop <-chan struct{}
 	Now  func() time.Time

@@ -28,12 +28,14 @@ import (
 // fakeBilling answers billing-service's internal routes from memory and
 // writes the admission mirror like billing would.
 type fakeBilling struct {
-	mu     sync.Mutex
-	keys   map[string]internalapi.VerifyKeyResponse
-	store  *admission.Store
-	bal    int64
-	loads  int
-	prices internalapi.PriceTable
+	mu   sync.Mutex
+	keys map[string]internalapi.VerifyKeyResponse
+	// revoked are key ids answered 401 KEY_REVOKED.
+	revoked map[string]bool
+	store   *admission.Store
+	bal     int64
+	loads   int
+	prices  internalapi.PriceTable
 }
 
 func (b *fakeBilling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +45,13 @@ func (b *fakeBilling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case internalapi.RouteVerifyKey:
 		var req internalapi.VerifyKeyRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
-		k, ok := b.keys[req.Key]
+		k, ok := b.byHash(req.KeyHash)
+		if ok && b.revoked[k.KeyID] {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, body := apperr.Render(apperr.New(apperr.ReasonKeyRevoked, "revoked"))
+			_ = json.NewEncoder(w).Encode(body)
+			return
+		}
 		if !ok {
 			w.WriteHeader(http.StatusUnauthorized)
 			_, body := apperr.Render(apperr.New(apperr.ReasonInvalidCredentials, "unknown key"))
@@ -66,6 +74,20 @@ func (b *fakeBilling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// testPepper is the harness's $LURUS_KEY_PEPPER.
+const testPepper = "dev-only-pepper"
+
+// byHash finds a key the way billing does: by its peppered hash, the only
+// form the gateway sends.
+func (b *fakeBilling) byHash(h string) (internalapi.VerifyKeyResponse, bool) {
+	for k, v := range b.keys {
+		if apikey.Hash(testPepper, k) == h {
+			return v, true
+		}
+	}
+	return internalapi.VerifyKeyResponse{}, false
 }
 
 // fakeProviders serves a snapshot that tests change.
@@ -128,7 +150,7 @@ func startGateway(t testing.TB, providers []internalapi.Provider, opts ...harnes
 	ne := testenv.NATS(t)
 	t.Setenv("LURUS_ENV", "dev")
 	t.Setenv("LURUS_INTERNAL_TOKEN", "dev-only-internal")
-	t.Setenv("LURUS_KEY_PEPPER", "dev-only-pepper")
+	t.Setenv("LURUS_KEY_PEPPER", testPepper)
 
 	h := &harness{t: t, nats: ne, key: apikey.Generate(), userID: "usr_test"}
 	h.billing = &fakeBilling{

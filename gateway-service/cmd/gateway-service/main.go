@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,9 +35,10 @@ import (
 	srv "github.com/lurus-switch/lurus-switch/gateway-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
-	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
@@ -175,8 +175,10 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		Idle: cfg.Upstream.IdleTimeout, Total: cfg.Upstream.TotalTimeout}}, breakers)
 	prices := biz.NewPriceBook(biz.EstimateConfig{BytesPerToken: cfg.Estimate.BytesPerToken,
 		DefaultMaxOutput: cfg.Estimate.DefaultMaxOutputTokens, ModelMaxOutput: cfg.Estimate.ModelMaxOutputTokens})
-	keys := biz.NewKeyCache(billing, biz.KeyCacheConfig{PositiveTTL: cfg.Auth.PositiveTTL, NegativeTTL: cfg.Auth.NegativeTTL, StaleTTL: cfg.Auth.StaleTTL,
-		MaxEntries: cfg.Auth.MaxEntries, Hash: apikey.NewHasher(secrets.KeyPepper).Hash})
+	keys, err := keyauth.New(keyauth.Remote{Client: billingC}, secrets.KeyPepper, cfg.Auth.KeyCache())
+	if err != nil {
+		return fail(err)
+	}
 	tok := data.NewTokenizer() // loads on first need: see data.Tokenizer
 
 	outbox, err := publisher.OpenOutbox(cfg.Events.OutboxDir, strings.EqualFold(cfg.Events.OutboxSync, "always"))
@@ -208,11 +210,11 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		Tracing:  telemetry.TracingEnabled(),
 		Now:      time.Now,
 	}
-	var trusted []netip.Prefix
-	for _, p := range cfg.Server.TrustedProxies {
-		trusted = append(trusted, netip.MustParsePrefix(p))
+	clientIP, err := clientip.Parse(cfg.Server.TrustedProxies)
+	if err != nil {
+		return fail(err)
 	}
-	svc := service.NewRelay(service.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes, TrustedProxies: trusted}, relay)
+	svc := service.NewRelay(service.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes, ClientIP: clientIP}, relay)
 
 	changes := &consumer.Changes{NC: nc, Names: names, Router: router, Prices: prices, Keys: keys, Leases: leases,
 		Snapshots: data.NewProviders(providerC), PriceSrc: billing, Providers: cfg.Provider.Refresh,

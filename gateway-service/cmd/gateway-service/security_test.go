@@ -138,16 +138,20 @@ func TestKeyAllowListsAndRefusals(t *testing.T) {
 			}
 		})
 	}
-	// Unknown routes and actions: 404 in the format the path implies.
-	for path, reasonPath := range map[string]string{
-		"/v1/unknown":                       "error.code",
-		"/v1/messages/batches":              "error.reason",
-		"/v1beta/models/gemini-x:explode":   "error.details.0.reason",
-		"/v1beta/models/no-action-at-all/x": "error.details.0.reason",
+	// Unknown routes: 404 in the format the path implies; a Gemini path
+	// with a bad action or model: 400 in Gemini's format.
+	for _, c := range []struct {
+		path, reasonPath, reason string
+		status                   int
+	}{
+		{"/v1/unknown", "error.code", "ROUTE_NOT_FOUND", 404},
+		{"/v1/messages/batches", "error.reason", "ROUTE_NOT_FOUND", 404},
+		{"/v1beta/models/gemini-x:explode", "error.details.0.reason", "INVALID_MODEL_ACTION", 400},
+		{"/v1beta/models/no-action-at-all/x", "error.details.0.reason", "INVALID_MODEL_NAME", 400},
 	} {
-		resp, body := h.do(http.MethodPost, path, `{}`, nil)
-		if resp.StatusCode != 404 || gjson.GetBytes(body, reasonPath).Str == "" {
-			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		resp, body := h.do(http.MethodPost, c.path, `{}`, nil)
+		if resp.StatusCode != c.status || gjson.GetBytes(body, c.reasonPath).Str != c.reason {
+			t.Errorf("%s: %d %s", c.path, resp.StatusCode, body)
 		}
 	}
 }

@@ -559,3 +559,14 @@ func TestTranslatedStreamCutAndDisconnect(t *testing.T) {
 		t.Errorf("log %+v", logs[0])
 	}
 }
+
+// BenchmarkChatTranslated is BenchmarkChatThroughGateway's call served by
+// an Anthropic upstream: the OpenAI body read into the canonical form,
+// written as Messages, the answer decoded and encoded as a chat
+// completion. Run it beside the pass-through benchmark in one process to
+// see what translation adds.
+func BenchmarkChatTranslated(b *testing.B) {
+	u := newUpstream(b)
+	h := startGateway(b, []internalapi.Provider{provider("prv_an", internalapi.TypeAnthropic, u, 0, 1, "gpt-4o")})
+	benchPost(b, h.url+"/v1/chat/completions", "Bearer "+h.key)
+}

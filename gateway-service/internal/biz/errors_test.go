@@ -54,22 +54,3 @@ func TestFormatForPath(t *testing.T) {
 		}
 	}
 }
-
-func TestSplitModelAction(t *testing.T) {
-	cases := []struct {
-		in, model, action string
-		ok                bool
-	}{
-		{"gemini-2.5-flash:generateContent", "gemini-2.5-flash", "generateContent", true},
-		{"tunedModels/x:y", "tunedModels/x", "y", true},
-		{"gemini-pro", "", "", false},
-		{":generateContent", "", "generateContent", false},
-		{"a:b/c", "", "", false},
-	}
-	for _, c := range cases {
-		m, a, ok := SplitModelAction(c.in)
-		if ok != c.ok || (ok && (m != c.model || a != c.action)) {
-			t.Errorf("SplitModelAction(%q) = %q %q %v", c.in, m, a, ok)
-		}
-	}
-}

@@ -147,18 +147,3 @@ func GeminiAction(action string) Endpoint {
 	}
 	return EndpointNone
 }
-
-// SplitModelAction splits "models/{model}:{action}"'s tail, "gemini-pro:generateContent",
-// at its last ':'. ok is false when either side is empty.
-func SplitModelAction(s string) (model, action string, ok bool) {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == ':' {
-			model, action = s[:i], s[i+1:]
-			return model, action, model != "" && action != ""
-		}
-		if s[i] == '/' {
-			break
-		}
-	}
-	return "", "", false
-}

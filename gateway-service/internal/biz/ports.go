@@ -166,6 +166,11 @@ type Outcome struct {
 	UserAgent        string
 	// Trace is the request's span context, carried into event headers.
 	Trace trace.SpanContext
+
+	// ModelLabel is the provider's configured model, glob or alias that
+	// matched Model (Candidate.Matched), "" until a candidate was tried.
+	// Metrics use it instead of Model, so a caller cannot mint series.
+	ModelLabel string
 	// UpstreamFormat is the API family of the provider last tried (its
 	// log.write upstream_format); it differs from Format when translated.
 	UpstreamFormat Format

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -14,9 +15,9 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/modelname"
 	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 )
 
@@ -63,7 +64,12 @@ type Request struct {
 	Endpoint  Endpoint
 	PathModel string // Gemini: the model in the path
 	GeminiSSE bool   // Gemini: alt=sse
+	// Body is the request body. When ReadBody is set, Body is filled by
+	// it only after the key is verified, so an unauthenticated caller's
+	// upload is never read into the gateway's buffers; a ReadBody error
+	// (413 BODY_TOO_LARGE, a broken upload) is the request's refusal.
 	Body      []byte
+	ReadBody  func() ([]byte, error)
 	APIKey    string
 	ClientIP  netip.Addr
 	UserAgent string
@@ -83,6 +89,16 @@ func (req *Request) setIDHeaders(w ClientWriter) {
 	if req.ClientID != "" {
 		w.SetHeader(HeaderClientRequestID, req.ClientID)
 	}
+}
+
+// readBody fills Body through ReadBody (once).
+func (req *Request) readBody() error {
+	if req.ReadBody == nil {
+		return nil
+	}
+	b, err := req.ReadBody()
+	req.Body, req.ReadBody = b, nil
+	return err
 }
 
 // Handle serves one relay request and emits its outcome.
@@ -115,15 +131,24 @@ func (r *Relay) Handle(ctx context.Context, req *Request, w ClientWriter) {
 	span.SetAttributes(attribute.Int("http.status_code", o.StatusCode), attribute.String("lurus.model", o.Model),
 		attribute.Int("lurus.attempts", o.Attempts))
 	span.End()
-	model := o.Model
-	if o.ProviderID == "" {
-		model = "" // never a label per unknown model name
-	}
-	r.Metrics.Request(req.Endpoint.String(), model, o.ProviderID, o.StatusCode, o.FinishedAt.Sub(o.StartedAt))
+	r.Metrics.Request(req.Endpoint.String(), o.metricModel(), o.ProviderID, o.StatusCode, o.FinishedAt.Sub(o.StartedAt))
 	if o.UsageSource != SourceNone {
 		r.Metrics.Tokens(o.Usage)
 	}
 	r.Events.Emit(o)
+}
+
+// MetricModelOther labels requests no provider entry matched.
+const MetricModelOther = "other"
+
+// metricModel is the model label of the request's metrics: the configured
+// entry that matched, else "other"; never the caller's string, which any
+// glob would let grow into unbounded series.
+func (o *Outcome) metricModel() string {
+	if o.ModelLabel == "" {
+		return MetricModelOther
+	}
+	return o.ModelLabel
 }
 
 // traced reports whether spans are worth making for a request in ctx:
@@ -133,22 +158,10 @@ func (r *Relay) traced(ctx context.Context) bool {
 	return r.Tracing || trace.SpanContextFromContext(ctx).IsValid()
 }
 
-// authenticate verifies the key and returns its info.
+// authenticate verifies the key and returns its info, refusing it with
+// the reasons every service gives (keyauth.Cache.Verify).
 func (r *Relay) authenticate(ctx context.Context, key string) (KeyInfo, error) {
-	if key == "" {
-		return KeyInfo{}, apperr.New(apperr.ReasonMissingCredentials, "no API key was sent")
-	}
-	if !apikey.WellFormed(key) {
-		return KeyInfo{}, apperr.New(apperr.ReasonInvalidCredentials, "the API key is not valid")
-	}
-	info, err := r.Keys.Verify(ctx, key)
-	if err != nil {
-		if apperr.KindOf(err) == apperr.KindUnauthenticated {
-			return KeyInfo{}, apperr.New(apperr.ReasonInvalidCredentials, "the API key is not valid")
-		}
-		return KeyInfo{}, apperr.Wrap(err, apperr.ReasonDependencyDown, "cannot verify the API key now")
-	}
-	return info, nil
+	return r.Keys.Verify(ctx, key)
 }
 
 func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Outcome) error {
@@ -157,6 +170,9 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 		return err
 	}
 	o.UserID, o.KeyID = ki.UserID, ki.KeyID
+	if err := req.readBody(); err != nil {
+		return err
+	}
 
 	info, err := ParseRequest(req.Endpoint, req.PathModel, req.Body, r.Cfg.MaxChoices)
 	if err != nil {
@@ -166,7 +182,7 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 		info.OutputCap = r.Prices.OutputCap(info.Model, info.MaxOutput)
 	}
 	o.Model, o.Stream = info.Model, info.Stream
-	if err := ki.Authorize(info.Model, req.ClientIP, r.Now()); err != nil {
+	if err := ki.AuthorizeModel(info.Model, req.ClientIP, r.Now()); err != nil {
 		return err
 	}
 	var candBuf [8]Candidate
@@ -247,7 +263,7 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		}
 		tried++
 		o.Attempts = tried
-		o.ProviderID, o.UpstreamModel = c.Provider.ID, c.UpstreamModel
+		o.ProviderID, o.UpstreamModel, o.ModelLabel = c.Provider.ID, c.UpstreamModel, c.Matched
 		o.UpstreamFormat, o.Upstreamed = o.Format, true
 		if c.Translate {
 			o.UpstreamFormat = ProviderFormat(c.Provider.Type)
@@ -651,35 +667,63 @@ func (r *Relay) buildUpstream(req *Request, info RequestInfo, c *Candidate) (*Up
 	for k, v := range p.Headers {
 		u.Headers = append(u.Headers, Header{k, v})
 	}
+	if u.URL, err = UpstreamURL(p, req.Endpoint, c.UpstreamModel, req.GeminiSSE); err != nil {
+		return nil, err
+	}
+	switch p.Type {
+	case internalapi.TypeAzureOpenAI:
+		u.Headers = append(u.Headers, Header{"api-key", c.Key.Secret})
+	case internalapi.TypeAnthropic:
+		u.Headers = append(u.Headers, Header{"x-api-key", c.Key.Secret})
+		if !hasAnthropicVersion {
+			u.Headers = append(u.Headers, Header{"anthropic-version", "2023-06-01"})
+		}
+	case internalapi.TypeGemini:
+		u.Headers = append(u.Headers, Header{"x-goog-api-key", c.Key.Secret})
+	default:
+		u.Headers = append(u.Headers, Header{"Authorization", "Bearer " + c.Key.Secret})
+	}
+	return u, nil
+}
+
+// UpstreamURL is the URL of endpoint ep for provider p and upstream model
+// model. The endpoint that priced and admitted the call is the only source
+// of the operation in it (a path suffix, or the Gemini action after the
+// model segment), so what is billed is what upstream runs. A model that
+// goes into the path (the Azure deployment, the Gemini model) must follow
+// the lurus-common/modelname grammar and is escaped as exactly one segment
+// (modelname.PathSegment: '/', ':', '?', '#', '%' all encoded); the only
+// query is the one the gateway sets: api-version (Azure) and alt=sse
+// (Gemini, from the client's parsed query, never from its path).
+func UpstreamURL(p *Provider, ep Endpoint, model string, geminiSSE bool) (string, error) {
 	base := trimSlash(p.BaseURL)
-	op := endpointInfo[req.Endpoint].op
+	op := endpointInfo[ep].op
+	switch p.Type {
+	case internalapi.TypeAzureOpenAI, internalapi.TypeGemini:
+		if err := modelname.Check(model); err != nil {
+			return "", apperr.New(apperr.ReasonInvalidModelName, "the upstream model cannot be put in the provider's URL: "+err.Error())
+		}
+	}
 	switch p.Type {
 	case internalapi.TypeAzureOpenAI:
 		ver := p.APIVersion
 		if ver == "" {
 			ver = "2024-10-21"
 		}
-		u.URL = base + "/openai/deployments/" + c.UpstreamModel + op + "?api-version=" + ver
-		u.Headers = append(u.Headers, Header{"api-key", c.Key.Secret})
+		return base + "/openai/deployments/" + modelname.PathSegment(model) + op + "?api-version=" + url.QueryEscape(ver), nil
 	case internalapi.TypeAnthropic:
-		u.URL = base + op
-		u.Headers = append(u.Headers, Header{"x-api-key", c.Key.Secret})
-		if !hasAnthropicVersion {
-			u.Headers = append(u.Headers, Header{"anthropic-version", "2023-06-01"})
-		}
+		return base + op, nil
 	case internalapi.TypeGemini:
 		ver := p.APIVersion
 		if ver == "" {
 			ver = "v1beta"
 		}
-		u.URL = base + "/" + ver + "/models/" + c.UpstreamModel + ":" + op
-		if req.GeminiSSE {
-			u.URL += "?alt=sse"
+		s := base + "/" + modelname.PathSegment(ver) + "/models/" + modelname.PathSegment(model) + ":" + op
+		if geminiSSE && ep == EndpointStreamGenerateContent {
+			s += "?alt=sse"
 		}
-		u.Headers = append(u.Headers, Header{"x-goog-api-key", c.Key.Secret})
+		return s, nil
 	default:
-		u.URL = base + op
-		u.Headers = append(u.Headers, Header{"Authorization", "Bearer " + c.Key.Secret})
+		return base + op, nil
 	}
-	return u, nil
 }

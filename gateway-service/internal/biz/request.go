@@ -136,6 +136,9 @@ func ParseRequest(ep Endpoint, pathModel string, body []byte, maxChoices int64) 
 	if ep.Format() != FormatGemini && p.info.Model == "" {
 		return p.info, apperr.New(apperr.ReasonMissingModel, "request has no model")
 	}
+	if err := checkModel(p.info.Model, ep.Format() == FormatGemini); err != nil {
+		return p.info, err
+	}
 	if ep == EndpointCompletions && p.info.ncaps == 0 {
 		p.info.MaxOutput = completionsDefaultMax
 	}

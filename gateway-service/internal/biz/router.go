@@ -44,27 +44,29 @@ type ProviderKey struct {
 	Breaker *Breaker
 }
 
-// Resolve returns the upstream model name for model, and whether the
-// provider serves it: an exact alias, an alias glob (most specific
-// first), an exact model or a model glob.
-func (p *Provider) Resolve(model string) (string, bool) {
+// Resolve returns the upstream model name for model, the configured entry
+// that matched it (an alias, an alias glob, an exact model or a model
+// glob: a bounded value fit for a metric label), and whether the provider
+// serves it: an exact alias, an alias glob (most specific first), an exact
+// model or a model glob.
+func (p *Provider) Resolve(model string) (upstream, matched string, ok bool) {
 	if t, ok := p.alias[model]; ok {
-		return t, true
+		return t, model, true
 	}
 	for _, a := range p.aliasG {
 		if modelglob.Match(a.pattern, model) {
-			return a.target, true
+			return a.target, a.pattern, true
 		}
 	}
 	if p.exact[model] {
-		return model, true
+		return model, model, true
 	}
 	for _, g := range p.globs {
 		if modelglob.Match(g, model) {
-			return model, true
+			return model, g, true
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 // ListedModels are the model names the provider names without wildcards
@@ -86,6 +88,10 @@ type Candidate struct {
 	Provider      *Provider
 	Key           *ProviderKey
 	UpstreamModel string
+	// Matched is the provider's configured model, glob or alias that
+	// admitted the requested model: what metrics label the request with,
+	// never the caller's own string.
+	Matched string
 	// Translate is set when the provider speaks another API family than
 	// the client: the call is translated through the wire adapters instead
 	// of relayed byte for byte.
@@ -200,7 +206,7 @@ func (r *Router) Route(f Format, model string, cross func(providerType string) b
 	dst = dst[:0]
 	anyModel, anyReachable := false, false
 	own := make([]Candidate, 0, 4)
-	other := make([]Candidate, 0, 4)
+	var other []Candidate // allocated only when another family serves the model
 	for i := 0; i < len(snap.Providers); {
 		prio := snap.Providers[i].Priority
 		own, other = own[:0], other[:0]
@@ -209,7 +215,7 @@ func (r *Router) Route(f Format, model string, cross func(providerType string) b
 			if len(p.Keys) == 0 {
 				continue
 			}
-			um, ok := p.Resolve(model)
+			um, matched, ok := p.Resolve(model)
 			if !ok {
 				continue
 			}
@@ -220,7 +226,7 @@ func (r *Router) Route(f Format, model string, cross func(providerType string) b
 			}
 			anyReachable = true
 			if k := p.pickKey(); k != nil {
-				c := Candidate{Provider: p, Key: k, UpstreamModel: um, Translate: translate}
+				c := Candidate{Provider: p, Key: k, UpstreamModel: um, Matched: matched, Translate: translate}
 				if translate {
 					other = append(other, c)
 				} else {
@@ -253,7 +259,7 @@ func (r *Router) Lists(f Format, model string) bool {
 		if len(p.Keys) == 0 || (!f.Serves(p.Type) && p.PassthroughOnly) {
 			continue
 		}
-		if _, ok := p.Resolve(model); ok {
+		if _, _, ok := p.Resolve(model); ok {
 			return true
 		}
 	}

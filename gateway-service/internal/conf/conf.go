@@ -6,11 +6,12 @@ package conf
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 )
@@ -139,11 +140,20 @@ type Auth struct {
 	NegativeTTL time.Duration `yaml:"negative_ttl"`
 	// StaleTTL is how long past positive_ttl a verified key is still
 	// served while it is re-verified in the background or while billing
-	// cannot answer (default 5 min; a negative value turns it off).
-	// Revocations still apply at once through key.changed.
+	// cannot answer (default 5 min, at most 5 min; a negative value turns
+	// it off). Revocations still apply at once through key.changed.
 	StaleTTL time.Duration `yaml:"stale_ttl"`
-	// MaxEntries bounds the cache (default 100000).
+	// MaxEntries bounds the verified keys held (default 100000).
 	MaxEntries int `yaml:"max_entries"`
+	// MaxRefusals bounds the refused keys held, apart from the verified
+	// ones, so a flood of random keys never evicts them (default 10000).
+	MaxRefusals int `yaml:"max_refusals"`
+}
+
+// KeyCache is the keyauth cache configuration these settings describe.
+func (a Auth) KeyCache() keyauth.Config {
+	return keyauth.Config{PositiveTTL: a.PositiveTTL, NegativeTTL: a.NegativeTTL, StaleTTL: max(a.StaleTTL, 0),
+		MaxEntries: a.MaxEntries, MaxNegative: a.MaxRefusals}
 }
 
 // Upstream are the default call timeouts, used when a provider sets none.
@@ -332,10 +342,8 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("server.max_body_bytes must be at least 1024"))
 	}
-	for _, p := range c.Server.TrustedProxies {
-		if _, err := netip.ParsePrefix(p); err != nil {
-			errs = append(errs, fmt.Errorf("server.trusted_proxies: %w", err))
-		}
+	if _, err := clientip.Parse(c.Server.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("server.trusted_proxies: %w", err))
 	}
 	if c.Billing.URL == "" || c.Provider.URL == "" {
 		errs = append(errs, errors.New("billing.url and provider.url are required"))
@@ -355,8 +363,8 @@ func (c *Config) Validate() error {
 	if err := c.Redis.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Auth.PositiveTTL > 60*time.Second || c.Auth.NegativeTTL > 5*time.Second {
-		errs = append(errs, errors.New("auth.positive_ttl must be ≤ 60s and auth.negative_ttl ≤ 5s"))
+	if err := c.Auth.KeyCache().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("auth: %w", err))
 	}
 	if c.Relay.MaxAttempts < 1 || c.Relay.RetryRatio < 0 || c.Relay.RetryRatio > 1 {
 		errs = append(errs, errors.New("relay.max_attempts must be ≥ 1 and relay.retry_ratio in [0,1]"))

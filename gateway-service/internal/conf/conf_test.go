@@ -33,6 +33,8 @@ func TestShippedConfigLoads(t *testing.T) {
 func TestValidate(t *testing.T) {
 	cases := map[string]func(*Config){
 		"positive ttl over 60s": func(c *Config) { c.Auth.PositiveTTL = 2 * time.Minute },
+		"stale ttl over 5m":     func(c *Config) { c.Auth.StaleTTL = 6 * time.Minute },
+		"negative ttl over 5s":  func(c *Config) { c.Auth.NegativeTTL = 6 * time.Second },
 		"bad proxy cidr":        func(c *Config) { c.Server.TrustedProxies = []string{"nope"} },
 		"bad sync policy":       func(c *Config) { c.Events.OutboxSync = "sometimes" },
 		"retry ratio":           func(c *Config) { c.Relay.RetryRatio = 2 },

@@ -2,10 +2,8 @@ package data
 
 import (
 	"context"
-	"net/netip"
 	"time"
 
-	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 )
@@ -15,32 +13,6 @@ type Billing struct{ c *internalapi.Client }
 
 // NewBilling returns the adapter over c.
 func NewBilling(c *internalapi.Client) *Billing { return &Billing{c: c} }
-
-// VerifyKey implements biz.KeyVerifier.
-func (b *Billing) VerifyKey(ctx context.Context, key string) (biz.KeyInfo, error) {
-	r, err := b.c.VerifyKey(ctx, key)
-	if err != nil {
-		return biz.KeyInfo{}, err
-	}
-	ki := biz.KeyInfo{KeyID: r.KeyID, UserID: r.UserID, UserGroup: r.UserGroup, UserActive: r.UserActive,
-		Models: r.Models, SpendLimitMicros: r.SpendLimitMicros}
-	if r.ExpiresAt != nil {
-		ki.ExpiresAt = *r.ExpiresAt
-	}
-	for _, s := range r.AllowedIPs {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			ki.AllowedIPs = append(ki.AllowedIPs, p.Masked())
-		} else if a, err := netip.ParseAddr(s); err == nil {
-			ki.AllowedIPs = append(ki.AllowedIPs, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-		}
-		// An entry that parses as neither is skipped; if none parses the
-		// key allows no address, never every address.
-	}
-	if len(r.AllowedIPs) > 0 && len(ki.AllowedIPs) == 0 {
-		ki.AllowedIPs = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/32")}
-	}
-	return ki, nil
-}
 
 // LoadAccount implements biz.AccountLoader.
 func (b *Billing) LoadAccount(ctx context.Context, userID string) error {

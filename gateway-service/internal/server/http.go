@@ -45,6 +45,11 @@ func New(cfg Config, relay *service.Relay, ready []ReadyCheck, metrics http.Hand
 		server.WithDisablePrintRoute(true),
 		server.WithRedirectTrailingSlash(false),
 		server.WithRedirectFixedPath(false),
+		// Route on the path as sent: nothing is decoded or normalized
+		// before routing, so %2F or %2E%2E cannot move a request onto
+		// another route, and a Gemini model is decoded once, by its parser.
+		server.WithUseRawPath(true),
+		server.WithUnescapePathValues(false),
 		server.WithDisableDefaultDate(false),
 	)
 	h.POST("/v1/chat/completions", relay.Endpoint(biz.EndpointChatCompletions))

@@ -22,13 +22,15 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 )
 
 // Config tunes the adapter.
 type Config struct {
-	MaxBodyBytes   int
-	TrustedProxies []netip.Prefix
+	MaxBodyBytes int
+	// ClientIP finds the client behind server.trusted_proxies.
+	ClientIP clientip.Resolver
 }
 
 // Relay serves the relay routes.
@@ -73,13 +75,15 @@ func (s *Relay) Endpoint(ep biz.Endpoint) func(context.Context, *app.RequestCont
 	return func(c context.Context, ctx *app.RequestContext) { s.serve(c, ctx, ep, "") }
 }
 
-// Gemini serves POST /v1beta/models/*modelAction: "{model}:{action}",
-// unknown actions answered 404 in Gemini's format.
+// Gemini serves POST /v1beta/models/{model}:{action}. The route is read
+// from the path as the client sent it (URI().PathOriginal(), not Hertz's
+// decoded and normalized path or its param), so the model segment is
+// decoded exactly once, by biz.ParseGeminiPath; a bad model or action is
+// refused with 400 in Gemini's format before anything else happens.
 func (s *Relay) Gemini(c context.Context, ctx *app.RequestContext) {
-	model, action, ok := biz.SplitModelAction(ctx.Param("modelAction"))
-	ep := biz.GeminiAction(action)
-	if !ok || ep == biz.EndpointNone {
-		s.fail(ctx, biz.FormatGemini, apperr.Newf(apperr.ReasonUnsupportedAction, "unknown model action %q", action))
+	model, ep, err := biz.ParseGeminiPath(string(ctx.Request.URI().PathOriginal()))
+	if err != nil {
+		s.fail(ctx, biz.FormatGemini, err)
 		return
 	}
 	s.serve(c, ctx, ep, model)
@@ -114,21 +118,24 @@ func (s *Relay) fail(ctx *app.RequestContext, f biz.Format, err error) {
 func (s *Relay) serve(c context.Context, ctx *app.RequestContext, ep biz.Endpoint, pathModel string) {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
-	f := ep.Format()
-	buf := s.pool.Get().(*bytes.Buffer)
-	buf.Reset()
+	var buf *bytes.Buffer
 	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
+		if buf != nil && buf.Cap() <= maxPooledBuffer {
 			s.pool.Put(buf)
 		}
 	}()
-	if err := s.readBody(ctx, buf); err != nil {
-		ctx.SetConnectionClose()
-		s.fail(ctx, f, err)
-		return
+	req := s.newRequest(ctx, ep.Format())
+	req.Endpoint, req.PathModel = ep, pathModel
+	// The body is read only once biz has verified the key.
+	req.ReadBody = func() ([]byte, error) {
+		buf = s.pool.Get().(*bytes.Buffer)
+		buf.Reset()
+		if err := s.readBody(ctx, buf); err != nil {
+			ctx.SetConnectionClose()
+			return nil, err
+		}
+		return buf.Bytes(), nil
 	}
-	req := s.newRequest(ctx, f)
-	req.Endpoint, req.PathModel, req.Body = ep, pathModel, buf.Bytes()
 	req.GeminiSSE = string(ctx.QueryArgs().Peek("alt")) == "sse"
 	for _, h := range forwardHeaders {
 		if v := ctx.Request.Header.Peek(h); len(v) > 0 {
@@ -180,8 +187,12 @@ func (s *Relay) newRequest(ctx *app.RequestContext, f biz.Format) *biz.Request {
 }
 
 // apiKey reads the Lurus key the way each SDK sends it: Authorization:
-// Bearer (OpenAI), x-api-key (Anthropic), x-goog-api-key or ?key=
-// (Gemini); any of them is accepted on any route.
+// Bearer (OpenAI), x-api-key (Anthropic), x-goog-api-key (Gemini); any of
+// these headers is accepted on any route. ?key= (the Gemini SDKs' other
+// way) is read only on /v1beta routes: elsewhere no SDK sends it, and a
+// key in a URL ends up in access logs and browser histories, so it is
+// ignored there (the request is then unauthenticated unless a header
+// carries a key).
 func apiKey(ctx *app.RequestContext, f biz.Format) string {
 	if v := ctx.Request.Header.Peek("Authorization"); len(v) > 7 && strings.EqualFold(string(v[:7]), "bearer ") {
 		return strings.TrimSpace(string(v[7:]))
@@ -192,48 +203,33 @@ func apiKey(ctx *app.RequestContext, f biz.Format) string {
 	if v := ctx.Request.Header.Peek("X-Goog-Api-Key"); len(v) > 0 {
 		return string(v)
 	}
-	if v := ctx.QueryArgs().Peek("key"); len(v) > 0 {
-		return string(v)
+	if f == biz.FormatGemini { // the /v1beta routes, and only they
+		if v := ctx.QueryArgs().Peek("key"); len(v) > 0 {
+			return string(v)
+		}
 	}
 	return ""
 }
 
-// clientIP is the socket peer, or, when the peer is a trusted proxy, the
-// right-most X-Forwarded-For address that is not itself a trusted proxy.
+// clientIP is the client address (lurus-common/clientip) from Hertz's
+// peer address and X-Forwarded-For lines.
 func (s *Relay) clientIP(ctx *app.RequestContext) netip.Addr {
 	var peer netip.Addr
 	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		peer, _ = netip.AddrFromSlice(ta.IP)
-	} else if ap, err := netip.ParseAddrPort(ctx.RemoteAddr().String()); err == nil {
-		peer = ap.Addr()
+	} else {
+		peer = clientip.PeerAddr(ctx.RemoteAddr().String())
 	}
 	peer = peer.Unmap()
-	if !s.trusted(peer) {
-		return peer
+	if !s.cfg.ClientIP.Trusts(peer) {
+		return peer // the common case: no header is read
 	}
-	xff := string(ctx.Request.Header.Peek("X-Forwarded-For"))
-	parts := strings.Split(xff, ",")
-	for i := len(parts) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
-		if err != nil {
-			break
-		}
-		a = a.Unmap()
-		if !s.trusted(a) {
-			return a
-		}
-		peer = a
+	lines := ctx.Request.Header.PeekAll(clientip.Header)
+	xff := make([]string, len(lines))
+	for i, v := range lines {
+		xff[i] = string(v)
 	}
-	return peer
-}
-
-func (s *Relay) trusted(a netip.Addr) bool {
-	for _, p := range s.cfg.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return s.cfg.ClientIP.Resolve(peer, xff...)
 }
 
 // clientRequestID is the client's own X-Request-Id (or X-Client-Request-Id)

@@ -21,8 +21,10 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/kratoslog"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 )
@@ -128,12 +130,26 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	}
 
 	billing := internalapi.NewClient(cfg.Billing.URL, sec.InternalToken, cfg.Billing.Timeout)
+	keys, err := keyauth.New(keyauth.Remote{Client: billing}, sec.KeyPepper, cfg.Billing.KeyCache())
+	if err != nil {
+		return nil, nil, err
+	}
+	keySub, err := events.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) { keys.Evict(kc.KeyID, kc.UserID) })
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() { _ = keySub.Unsubscribe() })
+	clientIP, err := clientip.Parse(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, nil, err
+	}
 	svc := service.New(service.Options{
 		Queries: biz.NewQueries(store, biz.QueryLimits{
 			MaxRange: cfg.Query.MaxRange, DefaultRange: cfg.Query.DefaultRange, DefaultLimit: cfg.Query.DefaultLimit,
 		}),
 		Ingester:        ing,
-		Keys:            data.NewKeys(billing, cfg.Billing.KeyCacheTTL, cfg.Billing.NegativeCacheTTL),
+		Keys:            keys,
+		ClientIP:        clientIP,
 		Metrics:         m,
 		AdminToken:      sec.AdminToken,
 		InternalToken:   sec.InternalToken,

@@ -26,6 +26,7 @@ const testAdminToken = "app-test-admin-token"
 func testConfig(t *testing.T, db logtest.DB, ne testenv.NATSEnv) conf.Config {
 	t.Setenv("LURUS_ADMIN_TOKEN", testAdminToken)
 	t.Setenv("LURUS_INTERNAL_TOKEN", "app-test-internal-token")
+	t.Setenv("LURUS_KEY_PEPPER", "app-test-key-pepper")
 	t.Setenv("LURUS_CLICKHOUSE_ADDR", db.Conf.Addr)
 	t.Setenv("LURUS_LOG_CLICKHOUSE_DB", db.Conf.Database)
 	t.Setenv("LURUS_NATS_URL", ne.URL)

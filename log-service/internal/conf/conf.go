@@ -11,8 +11,10 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
 
 // Config is the whole service configuration.
@@ -35,6 +37,11 @@ type HTTP struct {
 	// Timeout bounds one request, ClickHouse query included.
 	Timeout         time.Duration `yaml:"timeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed when finding the client address (for
+	// keys' IP allow-lists; see lurus-common/clientip). Empty: the socket
+	// peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Log is the logger.
@@ -117,10 +124,17 @@ type Query struct {
 type Billing struct {
 	URL     string        `yaml:"url"`
 	Timeout time.Duration `yaml:"timeout"`
-	// KeyCacheTTL keeps a verified key (30 s); NegativeCacheTTL a refused
-	// one (5 s).
+	// KeyCacheTTL keeps a verified key (30 s, at most 60 s);
+	// NegativeCacheTTL a refused one (5 s, at most 5 s). key.changed
+	// evicts at once (lurus-common/keyauth).
 	KeyCacheTTL      time.Duration `yaml:"key_cache_ttl"`
 	NegativeCacheTTL time.Duration `yaml:"negative_cache_ttl"`
+}
+
+// KeyCache is the keyauth cache configuration these settings describe (no
+// stale serving: a query can wait for billing).
+func (b Billing) KeyCache() keyauth.Config {
+	return keyauth.Config{PositiveTTL: b.KeyCacheTTL, NegativeTTL: b.NegativeCacheTTL, VerifyTimeout: b.Timeout}
 }
 
 // SetDefaults fills the defaults; values in the file override them.
@@ -209,8 +223,14 @@ func (c *Config) Validate() error {
 	if q.MaxBatchRecords < 1 {
 		add("query.max_batch_records must be > 0")
 	}
-	if c.Billing.URL == "" || c.Billing.Timeout <= 0 || c.Billing.KeyCacheTTL < 0 || c.Billing.NegativeCacheTTL < 0 {
-		add("billing.url and billing.timeout are required; cache TTLs must be >= 0")
+	if c.Billing.URL == "" || c.Billing.Timeout <= 0 {
+		add("billing.url and billing.timeout are required")
+	}
+	if err := c.Billing.KeyCache().Validate(); err != nil {
+		add("billing: %w", err)
+	}
+	if _, err := clientip.Parse(c.HTTP.TrustedProxies); err != nil {
+		add("http.trusted_proxies: %w", err)
 	}
 	return errors.Join(errs...)
 }
@@ -239,6 +259,7 @@ func (c Consumer) EffectiveMaxAckPending() int {
 type Secrets struct {
 	AdminToken    string // LURUS_ADMIN_TOKEN: every query route
 	InternalToken string // LURUS_INTERNAL_TOKEN: POST /api/v1/logs/batch and calls to billing
+	KeyPepper     string // LURUS_KEY_PEPPER: the hash users' keys are verified and cached by
 	// ClickHousePassword is LURUS_CLICKHOUSE_PASSWORD, optional (empty:
 	// the server's passwordless default user).
 	ClickHousePassword string
@@ -247,7 +268,7 @@ type Secrets struct {
 // LoadSecrets reads the secrets; a development value is refused unless
 // LURUS_ENV=dev.
 func LoadSecrets() (Secrets, error) {
-	m, err := config.Secrets("LURUS_ADMIN_TOKEN", "LURUS_INTERNAL_TOKEN")
+	m, err := config.Secrets("LURUS_ADMIN_TOKEN", "LURUS_INTERNAL_TOKEN", "LURUS_KEY_PEPPER")
 	if err != nil {
 		return Secrets{}, err
 	}
@@ -255,7 +276,8 @@ func LoadSecrets() (Secrets, error) {
 	if err != nil {
 		return Secrets{}, err
 	}
-	return Secrets{AdminToken: m["LURUS_ADMIN_TOKEN"], InternalToken: m["LURUS_INTERNAL_TOKEN"], ClickHousePassword: pw}, nil
+	return Secrets{AdminToken: m["LURUS_ADMIN_TOKEN"], InternalToken: m["LURUS_INTERNAL_TOKEN"], KeyPepper: m["LURUS_KEY_PEPPER"],
+		ClickHousePassword: pw}, nil
 }
 
 // ClickHousePassword reads the optional LURUS_CLICKHOUSE_PASSWORD (all that

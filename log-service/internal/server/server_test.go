@@ -16,23 +16,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
-	"github.com/lurus-switch/lurus-switch/log-service/internal/data"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/logtest"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
+	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
 
 const (
 	adminToken    = "test-admin-token"
 	internalToken = "test-internal-token"
+	keyPepper     = "test-key-pepper"
 	// Keys billing knows in these tests (well-formed: sk-lurus- + 40 base62).
 	keyUser0    = "sk-lurus-0000000000000000000000000000000000000000"
 	keyUser1    = "sk-lurus-1111111111111111111111111111111111111111"
 	keyDisabled = "sk-lurus-dddddddddddddddddddddddddddddddddddddddd"
 	keyUnknown  = "sk-lurus-uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu"
+	keyOffice   = "sk-lurus-oooooooooooooooooooooooooooooooooooooooo" // allowed from 198.51.100.0/24 only
+	keyRevoked  = "sk-lurus-rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"
+	keyExpired  = "sk-lurus-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
 )
 
 // fakeBilling answers POST /internal/v1/keys/verify like billing-service.
@@ -43,10 +48,13 @@ type fakeBilling struct {
 
 func newFakeBilling(t *testing.T) *fakeBilling {
 	fb := &fakeBilling{}
+	expired := time.Now().Add(-time.Hour)
 	keys := map[string]internalapi.VerifyKeyResponse{
 		keyUser0:    {KeyID: "key_0", UserID: "usr_0", UserActive: true},
 		keyUser1:    {KeyID: "key_1", UserID: "usr_1", UserActive: true},
 		keyDisabled: {KeyID: "key_d", UserID: "usr_d", UserActive: false},
+		keyOffice:   {KeyID: "key_o", UserID: "usr_0", UserActive: true, AllowedIPs: []string{"198.51.100.0/24"}},
+		keyExpired:  {KeyID: "key_e", UserID: "usr_0", UserActive: true, ExpiresAt: &expired},
 	}
 	fb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fb.calls.Add(1)
@@ -57,7 +65,19 @@ func newFakeBilling(t *testing.T) *fakeBilling {
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
-		resp, ok := keys[req.Key]
+		var resp internalapi.VerifyKeyResponse
+		ok := false
+		for k, r := range keys {
+			if apikey.Hash(keyPepper, k) == req.KeyHash {
+				resp, ok = r, true
+			}
+		}
+		if apikey.Hash(keyPepper, keyRevoked) == req.KeyHash {
+			status, body := apperr.Render(apperr.New(apperr.ReasonKeyRevoked, "revoked"))
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(body)
+			return
+		}
 		if !ok {
 			status, body := apperr.Render(apperr.New(apperr.ReasonInvalidCredentials, "unknown key"))
 			w.WriteHeader(status)
@@ -68,6 +88,17 @@ func newFakeBilling(t *testing.T) *fakeBilling {
 	}))
 	t.Cleanup(fb.srv.Close)
 	return fb
+}
+
+// newKeys is the key cache log-service runs, asking billingURL.
+func newKeys(t *testing.T, billingURL string) *keyauth.Cache {
+	t.Helper()
+	keys, err := keyauth.New(keyauth.Remote{Client: internalapi.NewClient(billingURL, internalToken, 2*time.Second)}, keyPepper,
+		keyauth.Config{PositiveTTL: time.Minute, NegativeTTL: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
 
 // env is a log-service HTTP server on a test database.
@@ -88,7 +119,7 @@ func newEnv(t *testing.T, opts ...func(*server.Options)) *env {
 	svc := service.New(service.Options{
 		Queries:         biz.NewQueries(db.Store, biz.QueryLimits{MaxRange: 93 * 24 * time.Hour, DefaultRange: 24 * time.Hour, DefaultLimit: 100}),
 		Ingester:        biz.NewIngester(db.Store),
-		Keys:            data.NewKeys(internalapi.NewClient(fb.srv.URL, internalToken, 2*time.Second), time.Minute, time.Minute),
+		Keys:            newKeys(t, fb.srv.URL),
 		Metrics:         m,
 		AdminToken:      adminToken,
 		InternalToken:   internalToken,
@@ -106,8 +137,9 @@ func newEnv(t *testing.T, opts ...func(*server.Options)) *env {
 	return &env{db: db, billing: fb, url: hs.URL, reg: reg}
 }
 
-// call sends a request and returns status and body.
-func (e *env) call(t *testing.T, method, path, token string, body []byte) (int, []byte) {
+// call sends a request and returns status and body; hdr are extra
+// header name, value pairs.
+func (e *env) call(t *testing.T, method, path, token string, body []byte, hdr ...string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
 	if err != nil {
@@ -115,6 +147,9 @@ func (e *env) call(t *testing.T, method, path, token string, body []byte) (int, 
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

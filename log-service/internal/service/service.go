@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -16,12 +17,16 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
 
-// KeyVerifier resolves a user's API key to its principal.
-type KeyVerifier interface {
-	Verify(ctx context.Context, key string) (biz.Principal, error)
+// KeyAuthenticator verifies a user's API key and authorizes its use from
+// a client address: keyauth.Cache, the one key authorization every service
+// applies.
+type KeyAuthenticator interface {
+	Authenticate(ctx context.Context, key string, client netip.Addr) (keyauth.Info, error)
 }
 
 // Ingester writes batches exactly once (biz.Ingester).
@@ -31,9 +36,12 @@ type Ingester interface {
 
 // Options configure the Service.
 type Options struct {
-	Queries         *biz.Queries
-	Ingester        Ingester
-	Keys            KeyVerifier
+	Queries  *biz.Queries
+	Ingester Ingester
+	Keys     KeyAuthenticator
+	// ClientIP finds the client address behind http.trusted_proxies, for
+	// keys' IP allow-lists.
+	ClientIP        clientip.Resolver
 	Metrics         *metrics.Metrics
 	AdminToken      string
 	InternalToken   string
@@ -72,7 +80,9 @@ func (s *Service) Routes() []Route {
 }
 
 // principal authenticates a query route: the admin token, or a user's API
-// key verified with billing-service.
+// key verified with billing-service and authorized like everywhere else
+// (revoked 401 KEY_REVOKED, disabled user 403 USER_DISABLED, expired 403
+// KEY_EXPIRED, address not allowed 403 IP_NOT_ALLOWED).
 func (s *Service) principal(r *http.Request) (biz.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -85,7 +95,11 @@ func (s *Service) principal(r *http.Request) (biz.Principal, error) {
 	if !ok {
 		return biz.Principal{}, apperr.New(apperr.ReasonInvalidCredentials, "Authorization must be a Bearer credential")
 	}
-	return s.o.Keys.Verify(r.Context(), tok)
+	info, err := s.o.Keys.Authenticate(r.Context(), tok, s.o.ClientIP.FromRequest(r))
+	if err != nil {
+		return biz.Principal{}, err
+	}
+	return biz.Principal{UserID: info.UserID, KeyID: info.KeyID}, nil
 }
 
 func (s *Service) listLogs(ctx khttp.Context) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
+	"github.com/lurus-switch/lurus-switch/lurus-common/modelname"
 	"github.com/lurus-switch/lurus-switch/lurus-common/netguard"
 )
 
@@ -182,6 +183,11 @@ func (Validator) models(_ context.Context, s *Spec) error {
 		if err := modelglob.Validate(m); err != nil {
 			return apperr.Wrap(err, apperr.ReasonInvalidGlob, "models: "+err.Error())
 		}
+		if !modelglob.IsGlob(m) {
+			if err := checkModelName(s.Type, m, "models"); err != nil {
+				return err
+			}
+		}
 		if !slices.Contains(out, m) {
 			out = append(out, m)
 		}
@@ -203,9 +209,34 @@ func (Validator) mapping(_ context.Context, s *Spec) error {
 		if err := modelglob.Validate(upstream); err != nil || modelglob.IsGlob(upstream) {
 			return apperr.Newf(apperr.ReasonInvalidGlob, "model_mapping[%q]: the upstream model must be one exact name, got %q", alias, upstream)
 		}
+		if !modelglob.IsGlob(alias) {
+			if err := checkModelName("", alias, "model_mapping alias"); err != nil {
+				return err
+			}
+		}
+		if err := checkModelName(s.Type, upstream, fmt.Sprintf("model_mapping[%q]", alias)); err != nil {
+			return err
+		}
 		out[alias] = upstream
 	}
 	s.ModelMapping = out
+	return nil
+}
+
+// checkModelName refuses an exact model name (a served model, an alias,
+// a mapping target) outside the lurus-common/modelname grammar that the
+// gateway applies to every client's model: such a name could never be
+// requested, or could not be put into an upstream URL safely. For
+// providers whose model is a URL path segment (Gemini's model, Azure's
+// deployment) it must also be one segment without ':'.
+func checkModelName(typ, name, field string) error {
+	check := modelname.Check
+	if typ == internalapi.TypeGemini || typ == internalapi.TypeAzureOpenAI {
+		check = modelname.CheckSegment
+	}
+	if err := check(name); err != nil {
+		return apperr.New(apperr.ReasonInvalidModelName, field+": "+err.Error())
+	}
 	return nil
 }
 

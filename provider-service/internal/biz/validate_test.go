@@ -83,6 +83,29 @@ func TestValidate(t *testing.T) {
 		{"blank model", func(s *Spec) { s.Models = []string{" "} }, apperr.ReasonInvalidGlob},
 		{"malformed alias glob", func(s *Spec) { s.ModelMapping = map[string]string{"gpt-]": "gpt-4o"} }, apperr.ReasonInvalidGlob},
 		{"glob as upstream", func(s *Spec) { s.ModelMapping = map[string]string{"gpt-4": "gpt-4o*"} }, apperr.ReasonInvalidGlob},
+		{"model outside the grammar", func(s *Spec) { s.Models = []string{"gpt-4o#frag"} }, apperr.ReasonInvalidModelName},
+		{"model with dot segment", func(s *Spec) { s.Models = []string{"a/../b"} }, apperr.ReasonInvalidModelName},
+		{"real names", func(s *Spec) {
+			s.Models = []string{"meta-llama/Llama-3.1-70B", "claude-3-5-sonnet@20240620", "llama3:8b", "gpt-*"}
+		}, ""},
+		{"upstream outside the grammar", func(s *Spec) { s.ModelMapping = map[string]string{"fast": "x%2F..%2Fzz"} }, apperr.ReasonInvalidModelName},
+		{"alias outside the grammar", func(s *Spec) { s.ModelMapping = map[string]string{"fa st": "gpt-4o"} }, apperr.ReasonInvalidGlob},
+		{"alias with a hash", func(s *Spec) { s.ModelMapping = map[string]string{"fast#1": "gpt-4o"} }, apperr.ReasonInvalidModelName},
+		{"gemini upstream with a colon", func(s *Spec) {
+			s.Type, s.BaseURL = "gemini", "https://generativelanguage.googleapis.com"
+			s.Models = []string{"gemini-*"}
+			s.ModelMapping = map[string]string{"cheap": "gemini-x:countTokens"}
+		}, apperr.ReasonInvalidModelName},
+		{"gemini upstream with a slash", func(s *Spec) {
+			s.Type, s.BaseURL = "gemini", "https://generativelanguage.googleapis.com"
+			s.Models = []string{"gemini-*"}
+			s.ModelMapping = map[string]string{"pro": "models/gemini-pro"}
+		}, apperr.ReasonInvalidModelName},
+		{"gemini ok", func(s *Spec) {
+			s.Type, s.BaseURL = "gemini", "https://generativelanguage.googleapis.com"
+			s.Models = []string{"gemini-*", "gemini-2.5-pro"}
+			s.ModelMapping = map[string]string{"pro": "gemini-2.5-pro"}
+		}, ""},
 		{"negative timeout", func(s *Spec) { s.Timeouts.IdleMs = -5 }, apperr.ReasonInvalidArgument},
 		{"first byte over total", func(s *Spec) { s.Timeouts = Timeouts{FirstByteMs: 5000, TotalMs: 1000} }, apperr.ReasonInvalidArgument},
 		{"credential header", func(s *Spec) { s.Headers = map[string]string{"authorization": "Bearer x"} }, apperr.ReasonInvalidArgument},

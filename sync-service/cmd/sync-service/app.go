@@ -15,6 +15,8 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 
@@ -43,11 +45,12 @@ type App struct {
 // newApp connects the dependencies and builds every layer. Redis being
 // down is not fatal (only tickets need it; /ready reports it); NATS is.
 func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(), error) {
-	token, err := config.Secret("LURUS_INTERNAL_TOKEN")
+	secrets, err := config.Secrets("LURUS_INTERNAL_TOKEN", "LURUS_KEY_PEPPER")
 	if err != nil {
 		return nil, nil, err
 	}
-	trusted, err := cfg.TrustedProxyPrefixes()
+	token := secrets["LURUS_INTERNAL_TOKEN"]
+	addr, err := cfg.ClientIP()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,25 +90,26 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	closers = append(closers, func() { _ = rdb.Close() })
 
 	billing := data.NewBilling(cfg.Billing.URL, token, cfg.Billing.Timeout)
-	auth := biz.NewAuthenticator(billing, biz.AuthConfig{
-		PositiveTTL: cfg.Auth.KeyCacheTTL, NegativeTTL: cfg.Auth.NegativeCacheTTL, MaxEntries: cfg.Auth.KeyCacheSize,
-	})
-	tickets := biz.NewTickets(data.NewTicketStore(rdb, cfg.Redis.Prefix), cfg.Auth.TicketTTL)
+	keys, err := keyauth.New(keyauth.Remote{Client: internalapi.NewClient(cfg.Billing.URL, token, cfg.Billing.Timeout)},
+		secrets["LURUS_KEY_PEPPER"], cfg.KeyCache())
+	if err != nil {
+		return fail(err)
+	}
+	tickets := biz.NewTickets(data.NewTicketStore(rdb, cfg.Redis.Prefix), keys, cfg.Auth.TicketTTL)
 	origins := biz.NewOriginPolicy(cfg.Auth.AllowedOrigins)
 	hub := biz.NewHub()
 	reg := telemetry.NewRegistry()
 	metrics := service.NewMetrics(reg, hub)
 	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.WS.SendQueue, Logger: log})
-	addr := service.AddrResolver{Trusted: trusted}
 
 	ws := service.NewWS(service.WSDeps{
-		Auth: auth, Tickets: tickets, Origins: origins, Hub: hub, Feed: feed, State: billing,
+		Keys: keys, Tickets: tickets, Origins: origins, Hub: hub, Feed: feed, State: billing,
 		Metrics: metrics, Log: log, Addr: addr,
 	}, cfg.WS)
-	ticket := &service.TicketHandler{Auth: auth, Tickets: tickets, Origins: origins, Addr: addr, Metrics: metrics, Log: log}
+	ticket := &service.TicketHandler{Keys: keys, Tickets: tickets, Origins: origins, Addr: addr, Metrics: metrics, Log: log}
 	srv := server.New(cfg.Server, server.Routes{WS: ws, Ticket: ticket, Ready: readyChecks(nc, feed, rdb, billing)}, reg, log)
 
-	keySub, err := consumer.KeyChanged(nc, names, auth, hub, log)
+	keySub, err := consumer.KeyChanged(nc, names, keys, hub, log)
 	if err != nil {
 		return fail(err)
 	}

@@ -56,6 +56,7 @@ func startStackOn(t *testing.T, ne testenv.NATSEnv, re testenv.RedisEnv, mutate 
 	bsrv := fb.Start()
 	t.Cleanup(bsrv.Close)
 	t.Setenv("LURUS_INTERNAL_TOKEN", testInternalToken)
+	t.Setenv("LURUS_KEY_PEPPER", synctest.Pepper)
 
 	var cfg conf.Config
 	cfg.SetDefaults()

@@ -439,7 +439,7 @@ runtime:
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, o.Bin, "serve", "-config", cfgPath)
-	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOGC=") }), "LURUS_INTERNAL_TOKEN="+token)
+	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOGC=") }), "LURUS_INTERNAL_TOKEN="+token, "LURUS_KEY_PEPPER="+synctest.Pepper)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

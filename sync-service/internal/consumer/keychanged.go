@@ -4,13 +4,12 @@
 package consumer
 
 import (
-	"encoding/json"
-	"fmt"
 	"log/slog"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 )
@@ -19,21 +18,13 @@ import (
 // names' namespace. For each: the key (or every key of the user) leaves
 // the verification cache, and the sessions it authenticated are closed
 // with "credentials changed", so a revoked key or a disabled user stops
-// receiving events at once; a client whose key is still valid reconnects
-// and resumes without loss.
-func KeyChanged(nc *nats.Conn, names events.Names, auth *biz.Authenticator, hub *biz.Hub, log *slog.Logger) (*nats.Subscription, error) {
-	sub, err := nc.Subscribe(names.Subject(events.SubjectKeyChanged), func(m *nats.Msg) {
-		var kc events.KeyChanged
-		if err := json.Unmarshal(m.Data, &kc); err != nil || (kc.KeyID == "" && kc.UserID == "") {
-			log.Warn("key.changed: undecodable message ignored", "err", err)
-			return
-		}
-		auth.Evict(kc.KeyID, kc.UserID)
+// receiving events at once, and a ticket issued to a revoked key is
+// refused when redeemed; a client whose key is still valid reconnects and
+// resumes without loss.
+func KeyChanged(nc *nats.Conn, names events.Names, keys *keyauth.Cache, hub *biz.Hub, log *slog.Logger) (*nats.Subscription, error) {
+	return events.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) {
+		keys.Evict(kc.KeyID, kc.UserID)
 		n := hub.CloseKey(kc.KeyID, kc.UserID)
 		log.Info("key.changed", "key_id", kc.KeyID, "user_id", kc.UserID, "sessions_closed", n)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe %s: %w", events.SubjectKeyChanged, err)
-	}
-	return sub, nil
 }

@@ -11,26 +11,40 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/synctest"
 )
 
+// oneKey re-verifies every hash as the same key.
+type oneKey struct{ info keyauth.Info }
+
+func (o oneKey) VerifyHash(context.Context, string) (keyauth.Info, error) { return o.info, nil }
+
+var ticketKey = oneKey{keyauth.Info{UserID: "usr_1", KeyID: "key_1", UserActive: true}}
+
 func TestTicketStoreSingleUse(t *testing.T) {
 	re := testenv.Redis(t)
 	s := NewTicketStore(re.Client, re.Prefix)
-	tickets := biz.NewTickets(s, time.Minute)
+	tickets := biz.NewTickets(s, ticketKey, time.Minute)
 	ctx := context.Background()
-	token, _, err := tickets.Issue(ctx, biz.Identity{UserID: "usr_1", KeyID: "key_1"})
+	apiKey := apikey.Generate()
+	hash := apikey.Hash("pepper", apiKey)
+	token, _, err := tickets.Issue(ctx, ticketKey.info, hash)
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys, _ := re.Client.Keys(ctx, re.Prefix+"*").Result()
 	if len(keys) != 1 || !strings.HasPrefix(keys[0], re.Prefix+"ticket:") || strings.Contains(keys[0], token) {
 		t.Fatalf("stored under %v", keys)
+	}
+	if v := re.Client.Get(ctx, keys[0]).Val(); strings.Contains(v, apiKey) || !strings.Contains(v, hash) {
+		t.Fatalf("a ticket holds the key's hash, never the key: %s", v)
 	}
 	if ttl := re.Client.TTL(ctx, keys[0]).Val(); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("ttl %v", ttl)
@@ -41,7 +55,7 @@ func TestTicketStoreSingleUse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tk, err := tickets.Redeem(ctx, token)
+			tk, err := tickets.Redeem(ctx, token, netip.MustParseAddr("192.0.2.1"))
 			if err == nil {
 				wins.Add(1)
 				if tk.UserID != "usr_1" || tk.KeyID != "key_1" {
@@ -60,8 +74,8 @@ func TestTicketStoreSingleUse(t *testing.T) {
 
 func TestTicketExpires(t *testing.T) {
 	re := testenv.Redis(t)
-	tickets := biz.NewTickets(NewTicketStore(re.Client, re.Prefix), time.Second)
-	token, _, err := tickets.Issue(context.Background(), biz.Identity{UserID: "usr_1"})
+	tickets := biz.NewTickets(NewTicketStore(re.Client, re.Prefix), ticketKey, time.Second)
+	token, _, err := tickets.Issue(context.Background(), ticketKey.info, apikey.Hash("pepper", apikey.Generate()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +86,7 @@ func TestTicketExpires(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := tickets.Redeem(context.Background(), token); apperr.ReasonOf(err) != apperr.ReasonInvalidTicket {
+	if _, err := tickets.Redeem(context.Background(), token, netip.Addr{}); apperr.ReasonOf(err) != apperr.ReasonInvalidTicket {
 		t.Fatalf("expired ticket: %v", err)
 	}
 }
@@ -89,38 +103,12 @@ func TestTicketStoreDown(t *testing.T) {
 	}
 }
 
-func TestBillingVerifyKey(t *testing.T) {
+func TestBillingSyncState(t *testing.T) {
 	fb := synctest.NewFakeBilling("itok")
 	srv := fb.Start()
 	defer srv.Close()
-	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	fb.AddKey("k-ips", internalapi.VerifyKeyResponse{KeyID: "key_1", UserID: "usr_1", UserActive: true, ExpiresAt: &exp, AllowedIPs: []string{"10.0.0.0/8", "192.168.1.7", "::ffff:172.16.0.0/108", "garbage"}})
-	fb.AddKey("k-allbad", internalapi.VerifyKeyResponse{KeyID: "key_2", UserID: "usr_2", UserActive: true, AllowedIPs: []string{"garbage"}})
 	b := NewBilling(srv.URL, "itok", time.Second)
 	ctx := context.Background()
-
-	id, err := b.VerifyKey(ctx, "k-ips")
-	if err != nil || id.UserID != "usr_1" || id.KeyID != "key_1" || !id.Active || !id.ExpiresAt.Equal(exp) {
-		t.Fatalf("identity %+v, %v", id, err)
-	}
-	want := []string{"10.0.0.0/8", "192.168.1.7/32", "172.16.0.0/12"}
-	var got []string
-	for _, p := range id.AllowedIPs {
-		got = append(got, p.String())
-	}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("allowed ips %v, want %v", got, want)
-	}
-	id, err = b.VerifyKey(ctx, "k-allbad")
-	if err != nil || len(id.AllowedIPs) != 1 || id.AllowedIPs[0].Contains(netip.MustParseAddr("1.2.3.4")) {
-		t.Fatalf("an unparsable allow-list must admit nothing: %+v %v", id, err)
-	}
-	if _, err := b.VerifyKey(ctx, "unknown"); apperr.ReasonOf(err) != apperr.ReasonInvalidCredentials {
-		t.Fatalf("unknown key: %v", err)
-	}
-	if _, err := NewBilling(srv.URL, "wrong", time.Second).VerifyKey(ctx, "k-ips"); apperr.KindOf(err) != apperr.KindUnauthenticated {
-		t.Fatalf("wrong internal token: %v", err)
-	}
 	if err := b.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -148,14 +136,11 @@ func TestBillingUnexpectedAnswers(t *testing.T) {
 	if _, err := b.SyncState(ctx, "usr_1"); apperr.ReasonOf(err) != apperr.ReasonDependencyDown {
 		t.Fatalf("undecodable answer: %v", err)
 	}
-	if _, err := b.VerifyKey(ctx, "k"); apperr.ReasonOf(err) != apperr.ReasonDependencyDown {
-		t.Fatalf("502: %v", err)
-	}
 	if err := b.Ping(ctx); err == nil {
 		t.Fatal("ping of a failing billing succeeded")
 	}
 	srv.Close()
-	if _, err := b.VerifyKey(ctx, "k"); apperr.ReasonOf(err) != apperr.ReasonDependencyDown {
+	if _, err := b.SyncState(ctx, "usr_1"); apperr.ReasonOf(err) != apperr.ReasonDependencyDown {
 		t.Fatalf("billing gone: %v", err)
 	}
 }

@@ -3,9 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
@@ -18,54 +16,6 @@ func APIKeyFromRequest(r *http.Request) string {
 		return strings.TrimSpace(v)
 	}
 	return strings.TrimSpace(r.Header.Get("x-api-key"))
-}
-
-// AddrResolver finds a request's client address: the peer, or, when the
-// peer is a trusted proxy, the right-most X-Forwarded-For entry that is not
-// itself a trusted proxy.
-type AddrResolver struct {
-	Trusted []netip.Prefix
-}
-
-// ClientAddr returns the client address (the zero Addr if unparsable).
-func (a AddrResolver) ClientAddr(r *http.Request) netip.Addr {
-	peer := peerAddr(r.RemoteAddr)
-	if !a.trusted(peer) {
-		return peer
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return peer
-		}
-		h = h.Unmap()
-		if !a.trusted(h) {
-			return h
-		}
-	}
-	return peer
-}
-
-func (a AddrResolver) trusted(ip netip.Addr) bool {
-	for _, p := range a.Trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-func peerAddr(remote string) netip.Addr {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ip.Unmap()
 }
 
 // WriteError answers err as {"error":{"reason","message"}} with its status.

@@ -1,14 +1,25 @@
 package service
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 )
+
+// Keys is the one key authorization every service applies
+// (keyauth.Cache): verify and authorize a key, and hash it for a ticket.
+type Keys interface {
+	Authenticate(ctx context.Context, key string, client netip.Addr) (keyauth.Info, error)
+	Hash(key string) string
+}
 
 // TicketResponse is the body of a successful POST /api/v1/sync/ticket.
 type TicketResponse struct {
@@ -23,10 +34,10 @@ type TicketResponse struct {
 // answers CORS preflights for allowed origins, since browsers call it
 // cross-origin.
 type TicketHandler struct {
-	Auth    *biz.Authenticator
+	Keys    Keys
 	Tickets *biz.Tickets
 	Origins *biz.OriginPolicy
-	Addr    AddrResolver
+	Addr    clientip.Resolver
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -62,20 +73,21 @@ func (h *TicketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusMethodNotAllowed, apperr.Body{Error: apperr.BodyError{Reason: string(apperr.ReasonUnsupportedAction), Message: "use POST"}})
 		return
 	}
-	ident, err := h.Auth.Authenticate(r.Context(), APIKeyFromRequest(r), h.Addr.ClientAddr(r))
+	key := APIKeyFromRequest(r)
+	info, err := h.Keys.Authenticate(r.Context(), key, h.Addr.FromRequest(r))
 	if err != nil {
 		countAuthFailure(h.Metrics, err)
 		WriteError(w, err)
 		return
 	}
-	token, exp, err := h.Tickets.Issue(r.Context(), ident)
+	token, exp, err := h.Tickets.Issue(r.Context(), info, h.Keys.Hash(key))
 	if err != nil {
 		h.Log.ErrorContext(r.Context(), "issue ticket", "err", err)
 		WriteError(w, err)
 		return
 	}
 	h.Metrics.TicketsIssued.Inc()
-	WriteJSON(w, http.StatusCreated, TicketResponse{Ticket: token, UserID: ident.UserID, ExpiresAt: exp.UTC(), TTLMs: h.Tickets.TTL().Milliseconds()})
+	WriteJSON(w, http.StatusCreated, TicketResponse{Ticket: token, UserID: info.UserID, ExpiresAt: exp.UTC(), TTLMs: h.Tickets.TTL().Milliseconds()})
 }
 
 // countAuthFailure counts refusals (401/403), not dependency faults.

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 
@@ -34,7 +35,7 @@ const maxLastEventIDLen = 64
 
 // WS serves GET /ws/sync.
 type WS struct {
-	auth    *biz.Authenticator
+	keys    Keys
 	tickets *biz.Tickets
 	origins *biz.OriginPolicy
 	hub     *biz.Hub
@@ -42,7 +43,7 @@ type WS struct {
 	state   StateSource
 	metrics *Metrics
 	log     *slog.Logger
-	addr    AddrResolver
+	addr    clientip.Resolver
 	cfg     conf.WS
 
 	upgrader websocket.Upgrader
@@ -51,7 +52,7 @@ type WS struct {
 
 // WSDeps are what WS needs.
 type WSDeps struct {
-	Auth    *biz.Authenticator
+	Keys    Keys
 	Tickets *biz.Tickets
 	Origins *biz.OriginPolicy
 	Hub     *biz.Hub
@@ -59,13 +60,13 @@ type WSDeps struct {
 	State   StateSource
 	Metrics *Metrics
 	Log     *slog.Logger
-	Addr    AddrResolver
+	Addr    clientip.Resolver
 }
 
 // NewWS returns the WebSocket handler.
 func NewWS(d WSDeps, cfg conf.WS) *WS {
 	h := &WS{
-		auth: d.Auth, tickets: d.Tickets, origins: d.Origins, hub: d.Hub, feed: d.Feed, state: d.State,
+		keys: d.Keys, tickets: d.Tickets, origins: d.Origins, hub: d.Hub, feed: d.Feed, state: d.State,
 		metrics: d.Metrics, log: d.Log, addr: d.Addr, cfg: cfg, pings: newPingWheel(),
 	}
 	h.upgrader = websocket.Upgrader{
@@ -132,7 +133,7 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s := &session{
 		h: h, userID: who.userID, keyID: who.keyID, deviceID: deviceID, requestID: RequestID(r.Context()),
-		remote:  h.addr.ClientAddr(r).String(),
+		remote:  h.addr.FromRequest(r).String(),
 		control: make(chan outFrame, h.cfg.ControlQueue), closeReq: make(chan struct{}), readerDone: make(chan struct{}),
 	}
 	s.filter.Store(&filter)
@@ -188,18 +189,20 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticate applies the origin rule and the credentials: an API key in a
 // header (Origin, when sent, must be allowed), or a ticket (Origin required
-// and allowed: tickets are the browser flow).
+// and allowed: tickets are the browser flow). Either way the key is
+// verified and authorized now, from this client's address.
 func (h *WS) authenticate(r *http.Request) (principal, error) {
 	origin := r.Header.Get("Origin")
+	client := h.addr.FromRequest(r)
 	if key := APIKeyFromRequest(r); key != "" {
 		if err := h.origins.Check(origin, true); err != nil {
 			return principal{}, err
 		}
-		ident, err := h.auth.Authenticate(r.Context(), key, h.addr.ClientAddr(r))
+		info, err := h.keys.Authenticate(r.Context(), key, client)
 		if err != nil {
 			return principal{}, err
 		}
-		return principal{userID: ident.UserID, keyID: ident.KeyID}, nil
+		return principal{userID: info.UserID, keyID: info.KeyID}, nil
 	}
 	ticket := r.URL.Query().Get("ticket")
 	if ticket == "" {
@@ -208,11 +211,11 @@ func (h *WS) authenticate(r *http.Request) (principal, error) {
 	if err := h.origins.Check(origin, false); err != nil {
 		return principal{}, err
 	}
-	t, err := h.tickets.Redeem(r.Context(), ticket)
+	info, err := h.tickets.Redeem(r.Context(), ticket, client)
 	if err != nil {
 		return principal{}, err
 	}
-	return principal{userID: t.UserID, keyID: t.KeyID}, nil
+	return principal{userID: info.UserID, keyID: info.KeyID}, nil
 }
 
 // initialFrames is what the writer sends before live events: the replay of

@@ -13,18 +13,25 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 )
 
+// Pepper is the $LURUS_KEY_PEPPER of sync-services run against a
+// FakeBilling: verification requests carry the key's hash under it.
+const Pepper = "test-key-pepper"
+
 // FakeBilling answers POST /internal/v1/keys/verify from a key → response
-// table and GET /internal/v1/sync/<user> from a user → state table, checking
-// the internal token like billing-service does.
+// table (asked by the key's hash under Pepper, as billing-service is) and
+// GET /internal/v1/sync/<user> from a user → state table, checking the
+// internal token like billing-service does.
 type FakeBilling struct {
 	Token string
 
 	mu       sync.Mutex
-	keys     map[string]internalapi.VerifyKeyResponse
+	keys     map[string]internalapi.VerifyKeyResponse // by hash
+	revoked  map[string]bool                          // hashes
 	states   map[string]internalapi.SyncState
 	Verifies atomic.Int64 // verify calls received
 	Syncs    atomic.Int64 // sync state calls received
@@ -32,21 +39,25 @@ type FakeBilling struct {
 
 // NewFakeBilling returns an empty fake expecting token.
 func NewFakeBilling(token string) *FakeBilling {
-	return &FakeBilling{Token: token, keys: map[string]internalapi.VerifyKeyResponse{}, states: map[string]internalapi.SyncState{}}
+	return &FakeBilling{Token: token, keys: map[string]internalapi.VerifyKeyResponse{}, revoked: map[string]bool{},
+		states: map[string]internalapi.SyncState{}}
 }
 
 // AddKey makes key valid for r.UserID.
 func (f *FakeBilling) AddKey(key string, r internalapi.VerifyKeyResponse) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.keys[key] = r
+	f.keys[apikey.Hash(Pepper, key)] = r
+	delete(f.revoked, apikey.Hash(Pepper, key))
 }
 
-// RevokeKey makes key invalid.
+// RevokeKey makes key answer 401 KEY_REVOKED, as billing does.
 func (f *FakeBilling) RevokeKey(key string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.keys, key)
+	h := apikey.Hash(Pepper, key)
+	delete(f.keys, h)
+	f.revoked[h] = true
 }
 
 // SetState sets what the sync route answers for s.UserID.
@@ -72,8 +83,13 @@ func (f *FakeBilling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var req internalapi.VerifyKeyRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		f.mu.Lock()
-		resp, ok := f.keys[req.Key]
+		resp, ok := f.keys[req.KeyHash]
+		revoked := f.revoked[req.KeyHash]
 		f.mu.Unlock()
+		if revoked {
+			writeErr(w, http.StatusUnauthorized, apperr.ReasonKeyRevoked, "API key revoked")
+			return
+		}
 		if !ok {
 			writeErr(w, http.StatusUnauthorized, apperr.ReasonInvalidCredentials, "invalid API key")
 			return
