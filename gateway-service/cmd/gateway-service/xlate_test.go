@@ -229,14 +229,11 @@ func TestTranslationRefusals(t *testing.T) {
 	}
 
 	resp, b = h.do(http.MethodPost, "/v1/completions", `{"model":"claude-x","prompt":"hi"}`, nil)
-	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusNotFound {
-		t.Errorf("legacy completions across families: %d %s", resp.StatusCode, b)
-	}
-	if gjson.GetBytes(b, "error.code").Str != "NO_PROVIDER_AVAILABLE" {
+	if resp.StatusCode != http.StatusNotFound || gjson.GetBytes(b, "error.code").Str != "MODEL_NOT_FOUND" {
 		t.Errorf("legacy completions across families: %s", b)
 	}
 	resp, b = h.do(http.MethodPost, "/v1/embeddings", `{"model":"claude-x","input":"hi"}`, nil)
-	if gjson.GetBytes(b, "error.code").Str != "NO_PROVIDER_AVAILABLE" {
+	if resp.StatusCode != http.StatusNotFound || gjson.GetBytes(b, "error.code").Str != "MODEL_NOT_FOUND" {
 		t.Errorf("embeddings at Anthropic: %d %s", resp.StatusCode, b)
 	}
 	resp, b = h.do(http.MethodPost, "/v1/chat/completions", `{"model":"nobody","messages":[{"role":"user","content":"hi"}]}`, nil)
@@ -267,7 +264,7 @@ func TestTranslationRoutingOrder(t *testing.T) {
 	if len(oa.mock.Requests(0)) != 3 || len(an.mock.Requests(0)) != 0 {
 		t.Errorf("own family not preferred: openai %d anthropic %d", len(oa.mock.Requests(0)), len(an.mock.Requests(0)))
 	}
-	if resp, b := h.do(http.MethodPost, "/v1/chat/completions", `{"model":"gem-only","messages":[{"role":"user","content":"hi"}]}`, nil); gjson.GetBytes(b, "error.code").Str != "NO_PROVIDER_AVAILABLE" {
+	if resp, b := h.do(http.MethodPost, "/v1/chat/completions", `{"model":"gem-only","messages":[{"role":"user","content":"hi"}]}`, nil); resp.StatusCode != http.StatusNotFound || gjson.GetBytes(b, "error.code").Str != "MODEL_NOT_FOUND" {
 		t.Errorf("opted-out provider reached by translation: %d %s", resp.StatusCode, b)
 	}
 

@@ -196,10 +196,10 @@ func (r *Router) Candidates(f Format, model string, dst []Candidate) ([]Candidat
 // each part ordered by smooth weighted round-robin (the pick first, then
 // the others by weight); for each provider the next key in rotation whose
 // breaker lets requests through. cross nil: no translation. It fails with
-// MODEL_NOT_FOUND when no provider at all lists the model (whatever its
-// family), NO_PROVIDER_AVAILABLE when some do but none can serve this
-// call (another family that opted out of translation, or one the call
-// cannot be translated to) or there is no provider at all, CIRCUIT_OPEN
+// MODEL_NOT_FOUND when no provider this call may reach lists the model
+// (none lists it, or only another family that opted out of translation or
+// that the call cannot be translated to), NO_PROVIDER_AVAILABLE when there
+// is no provider at all, CIRCUIT_OPEN
 // when every one that can is cooling down.
 func (r *Router) Route(f Format, model string, cross func(providerType string) bool, dst []Candidate) ([]Candidate, error) {
 	snap := r.snap.Load()
@@ -245,7 +245,10 @@ func (r *Router) Route(f Format, model string, cross func(providerType string) b
 	case !anyModel:
 		return nil, apperr.Newf(apperr.ReasonModelNotFound, "no provider serves model %q", model)
 	case !anyReachable:
-		return nil, apperr.Newf(apperr.ReasonNoProvider, "no provider of model %q can serve this API", model)
+		// Listed, but not for this caller: 404 like a model nobody lists,
+		// since the model lists of this format leave it out too, and a 503
+		// would make the SDKs retry a call that can never succeed.
+		return nil, apperr.Newf(apperr.ReasonModelNotFound, "model %q is not available through this API", model)
 	default:
 		return nil, apperr.New(apperr.ReasonCircuitOpen, "every provider of this model is failing; retry later")
 	}

@@ -69,7 +69,7 @@ func TestRouterPriorityWeightsAndKeys(t *testing.T) {
 	if _, err := r.Candidates(FormatOpenAI, "llama", nil); apperr.ReasonOf(err) != apperr.ReasonModelNotFound {
 		t.Errorf("unknown model: %v", err)
 	}
-	if _, err := r.Candidates(FormatGemini, "gpt-4o", nil); apperr.ReasonOf(err) != apperr.ReasonNoProvider {
+	if _, err := r.Candidates(FormatGemini, "gpt-4o", nil); apperr.ReasonOf(err) != apperr.ReasonModelNotFound {
 		t.Errorf("model listed only by another family, no translation: %v", err)
 	}
 	b.Get("claude", "c1").Allow()

@@ -375,7 +375,7 @@ func (s *xstream) stop() {
 // but only by providers whose API has no count call (OpenAI's family).
 func (r *Relay) countsLocally(ep Endpoint, f Format, model string, err error) bool {
 	op, ok := endpointOp(ep)
-	return ok && op == wire.OpCountTokens && apperr.ReasonOf(err) == apperr.ReasonNoProvider && r.Router.Lists(f, model)
+	return ok && op == wire.OpCountTokens && apperr.ReasonOf(err) == apperr.ReasonModelNotFound && r.Router.Lists(f, model)
 }
 
 // countLocally answers a count-tokens call with the local tokenizer's

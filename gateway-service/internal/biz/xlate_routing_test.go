@@ -62,7 +62,7 @@ func TestRouteAcrossFamilies(t *testing.T) {
 			t.Errorf("%s %s: %q %v, want %q", c.f, c.ep, got, err, c.want)
 		}
 	}
-	if _, err := order(FormatOpenAI, EndpointChatCompletions, "only-pt"); apperr.ReasonOf(err) != apperr.ReasonNoProvider {
+	if _, err := order(FormatOpenAI, EndpointChatCompletions, "only-pt"); apperr.ReasonOf(err) != apperr.ReasonModelNotFound {
 		t.Errorf("opted-out provider: %v", err)
 	}
 	if _, err := order(FormatAnthropic, EndpointMessages, "only-pt"); err != nil {
