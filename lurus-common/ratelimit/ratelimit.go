@@ -278,6 +278,17 @@ type Ticket struct {
 // (Charge and Finish make no call otherwise).
 func (t Ticket) Open() bool { return len(t.TPM) > 0 || len(t.Concurrency) > 0 }
 
+// Usage is what a subject has used, as a store reports it for display:
+// its counters in the current window and its requests in flight.
+type Usage struct {
+	// Window is the unix minute the counters belong to; it ends at
+	// WindowEnd(Window).
+	Window   int64
+	Requests int64
+	Tokens   int64
+	InFlight int64
+}
+
 // WindowOf is the window (unix minute) of an instant.
 func WindowOf(t time.Time) int64 { return floorDiv(t.Unix(), 60) }
 

@@ -233,22 +233,11 @@ func (s *Store) settle(ctx context.Context, op string, t ratelimit.Ticket, mode 
 	return wrap(op, err)
 }
 
-// Usage is what a subject has used: its counters in the current window and
-// its requests in flight.
-type Usage struct {
-	// Window is the unix minute the counters belong to; it ends at
-	// ratelimit.WindowEnd(Window).
-	Window   int64
-	Requests int64
-	Tokens   int64
-	InFlight int64
-}
-
 // Usage reads the current window's counters and the requests in flight of
 // each subject, in one round trip and without changing anything (expired
 // slots are not counted, and not purged either), for display: by the time
 // the answer arrives another replica may have admitted more.
-func (s *Store) Usage(ctx context.Context, subjects ...string) ([]Usage, error) {
+func (s *Store) Usage(ctx context.Context, subjects ...string) ([]ratelimit.Usage, error) {
 	if len(subjects) == 0 {
 		return nil, nil
 	}
@@ -265,9 +254,9 @@ func (s *Store) Usage(ctx context.Context, subjects ...string) ([]Usage, error) 
 	if len(res) != 3*len(subjects) {
 		return nil, fmt.Errorf("ratelimit: usage returned %v", res)
 	}
-	out := make([]Usage, len(subjects))
+	out := make([]ratelimit.Usage, len(subjects))
 	for i := range out {
-		out[i] = Usage{Window: w, Requests: res[3*i], Tokens: res[3*i+1], InFlight: res[3*i+2]}
+		out[i] = ratelimit.Usage{Window: w, Requests: res[3*i], Tokens: res[3*i+1], InFlight: res[3*i+2]}
 	}
 	return out, nil
 }

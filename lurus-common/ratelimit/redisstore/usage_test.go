@@ -26,7 +26,7 @@ func TestUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := ratelimit.WindowOf(t0)
-	want := []Usage{{w, 2, 100, 1}, {w, 2, 0, 0}, {w, 0, 0, 0}}
+	want := []ratelimit.Usage{{Window: w, Requests: 2, Tokens: 100, InFlight: 1}, {Window: w, Requests: 2}, {Window: w}}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("Usage()[%d] = %+v, want %+v", i, got[i], want[i])
@@ -41,7 +41,7 @@ func TestUsage(t *testing.T) {
 	}
 	// The next window starts empty; an expired slot is not in flight.
 	clk.Add(time.Minute)
-	if got, _ := s.Usage(ctx, "key:k"); got[0] != (Usage{Window: w + 1, InFlight: 1}) {
+	if got, _ := s.Usage(ctx, "key:k"); got[0] != (ratelimit.Usage{Window: w + 1, InFlight: 1}) {
 		t.Fatalf("next window: %+v", got[0])
 	}
 	clk.Add(DefaultLeaseTTL)
