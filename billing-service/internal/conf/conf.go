@@ -15,6 +15,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 )
 
@@ -29,6 +30,47 @@ type Config struct {
 	SSE      SSE             `yaml:"sse"`
 	Billing  Billing         `yaml:"billing"`
 	Settle   Settle          `yaml:"settle"`
+	Limits   Limits          `yaml:"limits"`
+}
+
+// Limits are the rate-limit defaults of user groups. A user's own value
+// (> 0) wins; where it has none the group's default applies; a group not
+// listed takes the entry "default"; nothing listed means unlimited. Keys
+// are held under their user's limits (biz.LimitRules). A change applies
+// at restart, and reaches the gateways within their key cache's life.
+type Limits struct {
+	Groups map[string]GroupLimits `yaml:"groups"`
+}
+
+// GroupLimits are one group's default limits (0: unlimited).
+type GroupLimits struct {
+	RPMLimit         int64 `yaml:"rpm_limit"`
+	TPMLimit         int64 `yaml:"tpm_limit"`
+	ConcurrencyLimit int64 `yaml:"concurrency_limit"`
+}
+
+// Rules are the limit rules this config sets.
+func (l Limits) Rules() biz.LimitRules {
+	r := biz.LimitRules{Groups: make(map[string]ratelimit.Limits, len(l.Groups))}
+	for g, v := range l.Groups {
+		r.Groups[g] = ratelimit.Limits{RPM: v.RPMLimit, TPM: v.TPMLimit, Concurrency: v.ConcurrencyLimit}
+	}
+	return r
+}
+
+func (l Limits) validate() []error {
+	var errs []error
+	for g, v := range l.Groups {
+		if !biz.ValidGroup(g) {
+			errs = append(errs, fmt.Errorf("limits.groups: %q is not a group name (1-64 of [A-Za-z0-9_-])", g))
+		}
+		for name, n := range map[string]int64{"rpm_limit": v.RPMLimit, "tpm_limit": v.TPMLimit, "concurrency_limit": v.ConcurrencyLimit} {
+			if err := ratelimit.CheckLimit("limits.groups."+g+"."+name, n); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
 }
 
 // Settle holds the per-request ceilings of settlement. A billing.usage
@@ -200,6 +242,7 @@ func (c *Config) Validate() error {
 	if c.Billing.RebuildBatch < 1 {
 		errs = append(errs, errors.New("billing.rebuild_batch must be > 0"))
 	}
+	errs = append(errs, c.Limits.validate()...)
 	return errors.Join(errs...)
 }
 

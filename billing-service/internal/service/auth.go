@@ -12,8 +12,13 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
 
-// ctxKey is the gin context key of the authenticated API key.
-const ctxKey = "api_key"
+// ctxKey and ctxUser are the gin context keys of the authenticated API
+// key (*biz.Key) and of its user as KeyByHash read it (*biz.User: id,
+// status, group and rate limits only).
+const (
+	ctxKey  = "api_key"
+	ctxUser = "api_key_user"
+)
 
 // AdminAuth requires Authorization: Bearer $LURUS_ADMIN_TOKEN.
 func (s *Service) AdminAuth() gin.HandlerFunc { return bearer(s.opt.AdminToken) }
@@ -60,12 +65,13 @@ func (s *Service) UserAuth() gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		info := keyInfo(k, u)
+		info := s.keyInfo(k, u)
 		if err := info.Authorize(s.opt.ClientIP.FromRequest(c.Request), s.opt.Now()); err != nil {
 			fail(c, err)
 			return
 		}
 		c.Set(ctxKey, k)
+		c.Set(ctxUser, u)
 		c.Next()
 	}
 }
@@ -84,9 +90,10 @@ func (s *Service) verify(c *gin.Context, hash string) (*biz.Key, *biz.User, erro
 }
 
 // keyInfo is a stored key as keyauth.Authorize judges it.
-func keyInfo(k *biz.Key, u *biz.User) keyauth.Info {
+func (s *Service) keyInfo(k *biz.Key, u *biz.User) keyauth.Info {
 	info := keyauth.Info{KeyID: k.ID, UserID: k.UserID, UserGroup: u.Group, UserActive: u.Active(), Models: k.Models,
-		AllowedIPs: keyauth.ParseAllowedIPs(k.AllowedIPs), SpendLimitMicros: k.SpendLimitMicros}
+		AllowedIPs: keyauth.ParseAllowedIPs(k.AllowedIPs), SpendLimitMicros: k.SpendLimitMicros,
+		KeyLimits: s.opt.Limits.Key(k, u), UserLimits: s.opt.Limits.User(u)}
 	if k.ExpiresAt != nil {
 		info.ExpiresAt = *k.ExpiresAt
 	}

@@ -94,6 +94,7 @@ type Deps struct {
 	Mirrors   Mirrors
 	Prop      Propagator
 	Admission Admission
+	RateUsage RateUsage
 	Feed      Feed
 	PriceBook *biz.PriceBook
 	Metrics   *metrics.Metrics
@@ -105,6 +106,9 @@ type Options struct {
 	AdminToken    string
 	InternalToken string
 	KeyPepper     string
+	// Limits turn stored rate limits into those in force (group
+	// defaults, keys held under their users).
+	Limits biz.LimitRules
 	// ClientIP finds the client address for keys' IP allow-lists
 	// (http.trusted_proxies).
 	ClientIP  clientip.Resolver

@@ -40,12 +40,6 @@ func (s *Service) state(ctx context.Context, userID, source string) (internalapi
 	return st, nil
 }
 
-// Me is GET /api/v1/billing/me with the user's own API key: the fields
-// of DESIGN.md §9, plus last_event_id and as_of (it is the sync state).
-func (s *Service) Me(c *gin.Context) {
-	s.writeState(c, c.MustGet(ctxKey).(*biz.Key).UserID, "me")
-}
-
 // SyncState is GET /api/v1/billing/sync/:user_id with the user's own key.
 func (s *Service) SyncState(c *gin.Context) {
 	id, ok := ownUser(c)
