@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/money"
@@ -31,6 +32,7 @@ type Config struct {
 	Billing  Billing         `yaml:"billing"`
 	Settle   Settle          `yaml:"settle"`
 	Limits   Limits          `yaml:"limits"`
+	Auth     Auth            `yaml:"auth"`
 }
 
 // Limits are the rate-limit defaults of user groups. A user's own value
@@ -71,6 +73,14 @@ func (l Limits) validate() []error {
 		}
 	}
 	return errs
+}
+
+// Auth guards the user-key routes (/api/v1/billing/me and /sync/...).
+type Auth struct {
+	// Failures caps failed authentications per client address
+	// (lurus-common/authguard: 30 per minute, then 429 for 5 min; per
+	// process).
+	Failures authguard.Config `yaml:"failures"`
 }
 
 // Settle holds the per-request ceilings of settlement. A billing.usage
@@ -126,6 +136,15 @@ type Consumer struct {
 type SSE struct {
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	Buffer    int           `yaml:"buffer"`
+	// MaxPerUser caps a user's open streams in this process (10); the
+	// next is refused with 429 RATE_LIMITED until one closes.
+	MaxPerUser int `yaml:"max_per_user"`
+	// MaxResumes caps resumes from Last-Event-ID running at once in this
+	// process (64; each is a JetStream consumer); a resume beyond it
+	// waits up to ResumeWait (1 s), then gets 503 UNAVAILABLE with
+	// Retry-After.
+	MaxResumes int           `yaml:"max_resumes"`
+	ResumeWait time.Duration `yaml:"resume_wait"`
 }
 
 // Billing holds money rules and background job intervals.
@@ -189,7 +208,8 @@ func (c *Config) SetDefaults() {
 	c.NATS = NATS{URL: "nats://127.0.0.1:4222"}
 	c.Consumer = Consumer{BatchSize: 500, Workers: 1, Linger: 5 * time.Millisecond, AckWait: 30 * time.Second,
 		LagInterval: 5 * time.Second, RetryBackoff: time.Second, MaxRetryDelay: 30 * time.Second}
-	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256}
+	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256, MaxPerUser: 10, MaxResumes: 64, ResumeWait: time.Second}
+	c.Auth.Failures.SetDefaults()
 	c.Settle = Settle{MaxTokensPerRequest: biz.DefaultMaxTokensPerRequest, MaxCostMicrosPerRequest: biz.DefaultMaxCostMicrosPerRequest}
 	c.Billing = Billing{QuotaLowPercent: 80, OutboxSweepInterval: 5 * time.Second, OutboxMinAge: 10 * time.Second,
 		PeriodCheckInterval: time.Minute, PriceRefreshInterval: 30 * time.Second, RebuildOnStart: true, RebuildBatch: 1000}
@@ -224,6 +244,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SSE.KeepAlive <= 0 || c.SSE.Buffer < 1 {
 		errs = append(errs, errors.New("sse.keep_alive and sse.buffer must be > 0"))
+	}
+	if c.SSE.MaxPerUser < 1 || c.SSE.MaxResumes < 1 || c.SSE.ResumeWait <= 0 {
+		errs = append(errs, errors.New("sse.max_per_user, sse.max_resumes and sse.resume_wait must be > 0"))
+	}
+	if err := c.Auth.Failures.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("auth.failures: %w", err))
 	}
 	if p := c.Billing.QuotaLowPercent; p < 1 || p > 100 {
 		errs = append(errs, fmt.Errorf("billing.quota_low_percent %d not in 1..100", p))

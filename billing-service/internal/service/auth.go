@@ -48,25 +48,22 @@ func bearer(token string) gin.HandlerFunc {
 // 403 KEY_EXPIRED, a client address outside the key's allow-list 403
 // IP_NOT_ALLOWED (the address found through http.trusted_proxies).
 // billing is the authority: it reads PostgreSQL on every request, so a
-// change applies to the next one.
+// change applies to the next one. A client address with too many failed
+// authentications is refused first, 429 RATE_LIMITED with Retry-After,
+// without a lookup (lurus-common/authguard).
 func (s *Service) UserAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-		if !ok || raw == "" {
-			fail(c, apperr.New(apperr.ReasonMissingCredentials, "Authorization: Bearer <API key> required"))
-			return
-		}
-		if !apikey.WellFormed(raw) {
-			fail(c, apperr.New(apperr.ReasonInvalidCredentials, "invalid API key"))
-			return
-		}
-		k, u, err := s.verify(c, apikey.Hash(s.opt.KeyPepper, raw))
-		if err != nil {
+		client := s.opt.ClientIP.FromRequest(c.Request)
+		if err := s.opt.Guard.Check(client); err != nil {
 			fail(c, err)
 			return
 		}
-		info := s.keyInfo(k, u)
-		if err := info.Authorize(s.opt.ClientIP.FromRequest(c.Request), s.opt.Now()); err != nil {
+		info, k, u, err := s.userKey(c)
+		if err == nil {
+			err = info.Authorize(client, s.opt.Now())
+		}
+		if err != nil {
+			s.opt.Guard.Observe(client, err)
 			fail(c, err)
 			return
 		}
@@ -74,6 +71,22 @@ func (s *Service) UserAuth() gin.HandlerFunc {
 		c.Set(ctxUser, u)
 		c.Next()
 	}
+}
+
+// userKey reads and verifies the request's Bearer key.
+func (s *Service) userKey(c *gin.Context) (keyauth.Info, *biz.Key, *biz.User, error) {
+	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || raw == "" {
+		return keyauth.Info{}, nil, nil, apperr.New(apperr.ReasonMissingCredentials, "Authorization: Bearer <API key> required")
+	}
+	if !apikey.WellFormed(raw) {
+		return keyauth.Info{}, nil, nil, apperr.New(apperr.ReasonInvalidCredentials, "invalid API key")
+	}
+	k, u, err := s.verify(c, apikey.Hash(s.opt.KeyPepper, raw))
+	if err != nil {
+		return keyauth.Info{}, nil, nil, err
+	}
+	return s.keyInfo(k, u), k, u, nil
 }
 
 // verify looks a key up by its keyed hash: unknown → INVALID_CREDENTIALS,

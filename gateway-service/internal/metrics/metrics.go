@@ -80,13 +80,14 @@ func New(reg prometheus.Registerer) *Metrics {
 		overHold: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_usage_over_hold_total",
 			Help: "Answers billed from upstream usage whose output exceeds the allowance held for them (the provider ignored the cap)."}, []string{"provider"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_rate_limited_total",
-			Help: "Refusals by a rate limit of the gateway's own, by scope (key, user, upstream: an upstream key skipped at its limit) and kind (rpm, tpm, concurrency)."}, []string{"scope", "kind"}),
+			Help: "Refusals by a limit of the gateway's own, by scope (ip: failed authentications of a client address; key, user: their rate limits; upstream: an upstream key skipped at its limit) and kind (auth_failures, rpm, tpm, concurrency)."}, []string{"scope", "kind"}),
 		saturation: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lurus_gateway_upstream_key_saturation",
 			Help: "Share of an upstream key's RPM or TPM limit (the tighter) used in the current minute, as of the last admission against one of the provider's keys."}, []string{"provider"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.upstream, m.ttfb, m.streams, m.tokens, m.retries,
 		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions, m.capCut, m.overHold,
 		m.limited, m.saturation)
+	m.limited.WithLabelValues("ip", "auth_failures") // exported from the start, so rates see zeros
 	m.tokPrompt = m.tokens.WithLabelValues("prompt")
 	m.tokCompletion = m.tokens.WithLabelValues("completion")
 	m.tokCached = m.tokens.WithLabelValues("cached")
