@@ -35,8 +35,8 @@ func (s *stack) secondGateway() string {
 	return url
 }
 
-// limitedKey creates a key of tn's user with the given limits.
-func (s *stack) limitedKey(tn tenant, name string, l ratelimit.Limits) string {
+// keyWithLimits creates a key of tn's user with the given limits.
+func (s *stack) keyWithLimits(tn tenant, name string, l ratelimit.Limits) string {
 	s.t.Helper()
 	var key struct {
 		Key string `json:"key"`
@@ -123,7 +123,7 @@ func TestLimitsAcrossGateways(t *testing.T) {
 	// whichever replica serves them.
 	t.Run("rpm", func(t *testing.T) {
 		const limit, sent = 7, 24
-		key := s.limitedKey(tn, "rpm", ratelimit.Limits{RPM: limit})
+		key := s.keyWithLimits(tn, "rpm", ratelimit.Limits{RPM: limit})
 		waitWindow(20 * time.Second)
 		calls := make([]call, sent)
 		var wg sync.WaitGroup
@@ -156,7 +156,7 @@ func TestLimitsAcrossGateways(t *testing.T) {
 	// streams opened at once on both replicas (each ~1 s), C run.
 	t.Run("concurrency", func(t *testing.T) {
 		const limit, sent = 2, 6
-		key := s.limitedKey(tn, "concurrency", ratelimit.Limits{Concurrency: limit})
+		key := s.keyWithLimits(tn, "concurrency", ratelimit.Limits{Concurrency: limit})
 		calls := make([]call, sent)
 		var wg sync.WaitGroup
 		for i := range calls {
@@ -189,7 +189,7 @@ func TestLimitsAcrossGateways(t *testing.T) {
 	// it runs: with two streams in flight a third is refused; once they
 	// end, their real usage (far below the estimate) is what stays counted.
 	t.Run("tpm", func(t *testing.T) {
-		key := s.limitedKey(tn, "tpm", ratelimit.Limits{TPM: 300})
+		key := s.keyWithLimits(tn, "tpm", ratelimit.Limits{TPM: 300})
 		waitWindow(20 * time.Second)
 		st1, done1 := startStream(t, gws[0], key, streamBody)
 		st2, done2 := startStream(t, gws[1], key, streamBody)
@@ -213,7 +213,7 @@ func TestLimitsAcrossGateways(t *testing.T) {
 	// key with concurrency 1 has a stream in flight on the other replica;
 	// the SDK's first attempt gets 429 with Retry-After, its retry passes.
 	t.Run("sdk retries", func(t *testing.T) {
-		key := s.limitedKey(tn, "sdk", ratelimit.Limits{Concurrency: 1})
+		key := s.keyWithLimits(tn, "sdk", ratelimit.Limits{Concurrency: 1})
 		ctx := context.Background()
 		var refused atomic.Int32
 		hc := &http.Client{Transport: countingTransport{next: http.DefaultTransport, refused: &refused}}
