@@ -78,6 +78,8 @@ type stack struct {
 	// procs are the running services by name (the benchmark pauses
 	// billing-service's consumer with them).
 	procs map[string]*os.Process
+	// gwEnv is the gateway's environment, for a second gateway process.
+	gwEnv []string
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
@@ -134,6 +136,7 @@ func startStack(t testing.TB, gatewayEnv ...string) *stack {
 	for _, u := range []string{s.mock + "/health", s.provider + "/ready", s.billing + "/ready"} {
 		s.waitReady(u)
 	}
+	s.gwEnv = gwEnv
 	s.run(logDir, "gateway-service", "gateway-service", gwEnv, "serve")
 	s.waitReady(s.gateway + "/ready")
 	return s

@@ -46,6 +46,10 @@ const (
 	// serving provider's API cannot express, and dropping it would change
 	// the answer (the message names the field).
 	ReasonUnsupportedParameter Reason = "UNSUPPORTED_PARAMETER"
+	// ReasonExceedsTPM: the request's token estimate alone (prompt + output
+	// cap × choices) is above a tokens-per-minute limit, so no window can
+	// ever admit it; waiting does not help, so it is not a 429.
+	ReasonExceedsTPM Reason = "REQUEST_EXCEEDS_TPM_LIMIT"
 
 	// model names (lurus-common/modelname) and Gemini actions
 	ReasonInvalidModelName   Reason = "INVALID_MODEL_NAME"
@@ -89,6 +93,13 @@ const (
 	ReasonRateLimited   Reason = "RATE_LIMITED"
 	ReasonQuotaExceeded Reason = "QUOTA_EXCEEDED"
 	ReasonUpstreamLimit Reason = "UPSTREAM_RATE_LIMITED"
+	// ReasonRateLimitedRPM, ReasonRateLimitedTPM, ReasonConcurrencyLimited:
+	// a rate limit of the caller's key or user (requests or tokens per
+	// minute, requests in flight) refused the request, or every upstream
+	// key that could serve it is at its own limit (lurus-common/ratelimit).
+	ReasonRateLimitedRPM     Reason = "RATE_LIMITED_RPM"
+	ReasonRateLimitedTPM     Reason = "RATE_LIMITED_TPM"
+	ReasonConcurrencyLimited Reason = "CONCURRENCY_LIMITED"
 
 	// insufficient funds
 	ReasonInsufficientBalance Reason = "INSUFFICIENT_BALANCE"
@@ -139,6 +150,7 @@ var registry = map[Reason]Kind{
 	ReasonInvalidModelAction: KindInvalid,
 
 	ReasonUnsupportedParameter: KindInvalid, // translation
+	ReasonExceedsTPM:           KindInvalid, // rate limits
 
 	ReasonMissingCredentials: KindUnauthenticated,
 	ReasonInvalidCredentials: KindUnauthenticated,
@@ -172,6 +184,10 @@ var registry = map[Reason]Kind{
 	ReasonRateLimited:   KindRateLimited,
 	ReasonQuotaExceeded: KindRateLimited,
 	ReasonUpstreamLimit: KindRateLimited,
+
+	ReasonRateLimitedRPM:     KindRateLimited,
+	ReasonRateLimitedTPM:     KindRateLimited,
+	ReasonConcurrencyLimited: KindRateLimited,
 
 	ReasonInsufficientBalance: KindInsufficientFunds,
 	ReasonKeySpendLimit:       KindInsufficientFunds,

@@ -190,6 +190,9 @@ func startGateway(t testing.TB, providers []internalapi.Provider, opts ...harnes
 		t.Fatal(err)
 	}
 	h.app = app
+	if beforeRun != nil {
+		beforeRun(app)
+	}
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
 	t.Cleanup(func() {

@@ -40,6 +40,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
@@ -87,6 +88,7 @@ type App struct {
 	log       *slog.Logger
 	hertz     *server.Hertz
 	relay     *service.Relay
+	core      *biz.Relay // the use case behind relay
 	publisher *publisher.Publisher
 	leases    *biz.Leases
 	changes   *consumer.Changes
@@ -203,6 +205,10 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		Prefetch: *cfg.Admission.LeasePrefetch, MaxShare: cfg.Admission.LeaseMaxShare,
 		TTL: cfg.Admission.ReservationTTL, Idle: cfg.Admission.LeaseIdle, Check: cfg.Admission.LeaseCheck, Instance: requestid.New(),
 		FailOpenMaxMicros: cfg.Admission.FailOpenMaxMicros, Observe: m.Admission}, admit, billing)
+	limits, err := redisstore.New(rdb, cfg.Redis.Prefix, redisstore.Options{})
+	if err != nil {
+		return fail(err)
+	}
 	relay := &biz.Relay{
 		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, DrainTimeout: cfg.Relay.DrainTimeout,
 			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxChoices: cfg.Estimate.MaxChoices},
@@ -216,6 +222,12 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		Tracer:   otel.Tracer("gateway-service"),
 		Tracing:  telemetry.TracingEnabled(),
 		Now:      time.Now,
+		Limits:   limits,
+		// Rate limits follow the admission setting when Redis is down.
+		LimitCfg: biz.LimitConfig{FailOpen: cfg.Admission.FailOpenMaxMicros > 0},
+		LimitErrors: func(op string, err error) {
+			log.Warn("rate limit accounting failed; slots expire on their own", "op", op, "err", err)
+		},
 	}
 	clientIP, err := clientip.Parse(cfg.Server.TrustedProxies)
 	if err != nil {
@@ -256,7 +268,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		IdleTimeout: cfg.Server.IdleTimeout, ShutdownTimeout: cfg.Server.ShutdownTimeout}, svc, ready, telemetry.MetricsHandler(reg))
 	bgCtx, bgCancel := context.WithCancel(context.Background())
 	cleanups = append(cleanups, bgCancel)
-	return &App{cfg: cfg, log: log, hertz: h, relay: svc, publisher: pub, leases: leases, changes: changes,
+	return &App{cfg: cfg, log: log, hertz: h, relay: svc, core: relay, publisher: pub, leases: leases, changes: changes,
 		bgCtx: bgCtx, bgCancel: bgCancel, addr: ln.Addr()}, cleanup, nil
 }
 

@@ -176,6 +176,9 @@ type Outcome struct {
 	UpstreamFormat Format
 	// Upstreamed is set once a provider was tried (UpstreamFormat valid).
 	Upstreamed bool
+
+	// lim is the request's rate-limit state (nil: no limit in force).
+	lim limitState
 }
 
 // EventSink takes outcomes; Emit never blocks on the network.
@@ -202,6 +205,13 @@ type Metrics interface {
 	// UsageOverHold counts answers billed from upstream usage whose output
 	// exceeds the allowance that was held: the provider ignored the cap.
 	UsageOverHold(provider string)
+	// RateLimited counts a refusal by a rate limit of scope ("key",
+	// "user", "upstream") and kind ("rpm", "tpm", "concurrency").
+	RateLimited(scope, kind string)
+	// UpstreamSaturation is the share of an upstream key's tighter limit
+	// (RPM or TPM) used, after the last admission against one of
+	// provider's keys.
+	UpstreamSaturation(provider string, used float64)
 }
 
 // ClientWriter is the response to the client, implemented by the HTTP

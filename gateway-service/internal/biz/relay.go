@@ -53,8 +53,15 @@ type Relay struct {
 	// spans only to carry a trace context the client sent.
 	Tracing bool
 	Now     func() time.Time
+	// Limits keeps the rate limits of keys, users and upstream keys (nil:
+	// none); LimitCfg tunes their use and LimitErrors, when set, hears of
+	// failed Charge and Finish calls (limits.go).
+	Limits      Limiter
+	LimitCfg    LimitConfig
+	LimitErrors func(op string, err error)
 
-	bufs sync.Pool // *[]byte read buffers
+	bufs sync.Pool      // *[]byte read buffers
+	bg   sync.WaitGroup // rate-limit calls after the answer
 }
 
 // Request is one client call as the HTTP layer hands it over.
@@ -134,6 +141,7 @@ func (r *Relay) Handle(ctx context.Context, req *Request, w ClientWriter) {
 		w.WriteBody(status, "application/json", body)
 		span.SetStatus(codes.Error, o.ErrorReason)
 	}
+	r.finishLimits(o)
 	o.FinishedAt = r.Now()
 	span.SetAttributes(attribute.Int("http.status_code", o.StatusCode), attribute.String("lurus.model", o.Model),
 		attribute.Int("lurus.attempts", o.Attempts))
@@ -207,11 +215,16 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 		}
 		return err
 	}
+	var h Hold
 	if req.Endpoint.Billable() {
-		h, err := r.hold(req, &ki, info)
-		if err != nil {
+		if h, err = r.hold(req, &ki, info); err != nil {
 			return err
 		}
+	}
+	if w, err = r.admitLimits(ctx, req, w, o, &ki, h.Tokens, h.HeldOutputTokens); err != nil {
+		return err
+	}
+	if req.Endpoint.Billable() {
 		adm, err := r.Leases.Admit(ctx, h)
 		if err != nil {
 			return err
@@ -260,19 +273,29 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		retryWait string
 		tried     int
 		xlate     *translation // read on the first translated attempt
+		sat       upstreamSat  // upstream keys found at their rate limits
 	)
 	for i := range cands {
 		c := &cands[i]
 		if tried >= r.Cfg.MaxAttempts {
 			break
 		}
+		// A key at its rate limit is skipped like an open breaker: it
+		// costs neither an attempt nor retry budget.
+		if ok, err := r.admitUpstream(ctx, req, o, c, &sat); err != nil {
+			return err
+		} else if !ok {
+			continue
+		}
 		if tried > 0 {
 			if !r.Budget.Spend() {
+				r.dropUpstream(o)
 				break
 			}
 			r.Metrics.Retry()
 		}
 		if !c.Key.Breaker.Allow() {
+			r.dropUpstream(o)
 			continue
 		}
 		tried++
@@ -293,6 +316,7 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		}
 		if err != nil {
 			c.Key.Breaker.Record(true)
+			r.dropUpstream(o)
 			return err
 		}
 		actx, span := ctx, trace.SpanFromContext(ctx)
@@ -308,6 +332,7 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 			span.SetStatus(codes.Error, "upstream error")
 			span.End()
 			r.Metrics.Upstream(c.Provider.ID, 0, r.Now().Sub(t0))
+			r.dropUpstream(o)
 			all429 = false
 			if errors.Is(err, ErrUpstreamTimeout) {
 				last = failTimeout
@@ -334,6 +359,7 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 			span.SetStatus(codes.Error, "upstream status")
 			span.End()
 			r.Metrics.Upstream(c.Provider.ID, status, r.Now().Sub(t0))
+			r.dropUpstream(o)
 			continue
 		}
 		c.Key.Breaker.Record(true)
@@ -349,6 +375,9 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 	}
 	o.Status = StatusUpstreamError
 	switch {
+	case tried == 0 && sat.refused:
+		o.Status = StatusRejected
+		return sat.err(w)
 	case tried == 0:
 		return apperr.New(apperr.ReasonCircuitOpen, "every provider of this model is failing; retry later")
 	case last == fail429 && all429:
@@ -426,6 +455,7 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	r.Metrics.StreamStarted()
 	defer r.Metrics.StreamEnded()
 	cs := r.startStream(req, w, o, status, ct, resp, deadline)
+	cs.soFar = meter.Usage
 	ed := &StreamEditor{Meter: meter, HideUsageChunk: info.InjectsUsage(req.Endpoint), From: rename, To: info.Model,
 		HeldOutput: o.HeldOutputTokens, Tokens: r.Tokens, ClientUsage: info.IncludeUsage,
 		PromptTokens: func() int64 { return r.Tokens.Count(PromptText(req.Body)) }}
@@ -466,6 +496,9 @@ type clientStream struct {
 	src   *deadlineReader
 	err   error // the first failed write (or start)
 	wrote bool
+	// soFar is the usage upstream reported so far, for the running
+	// total a rate-limited stream charges.
+	soFar func() (Usage, bool)
 }
 
 // startStream sends the stream's status and headers (unbuffered, not
@@ -492,6 +525,9 @@ func (cs *clientStream) write(b []byte) error {
 		cs.wrote = true
 		cs.o.TTFB = r.Now().Sub(cs.o.StartedAt)
 		r.Metrics.TTFB(cs.req.Endpoint.String(), cs.o.TTFB)
+	}
+	if cs.o.lim.open() {
+		r.streamTick(&cs.o.lim, cs.soFar)
 	}
 	if err := cs.w.WriteChunk(b); err != nil {
 		cs.err = err

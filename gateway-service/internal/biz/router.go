@@ -10,6 +10,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 )
 
 // Timeouts of calls to one provider, defaults applied.
@@ -42,6 +43,9 @@ type ProviderKey struct {
 	ID      string
 	Secret  string
 	Breaker *Breaker
+	// Limits are the upstream account's RPM and TPM for this key (0:
+	// none); the relay keeps under them across replicas (limits.go).
+	Limits ratelimit.Limits
 }
 
 // Resolve returns the upstream model name for model, the configured entry
@@ -164,7 +168,8 @@ func (r *Router) Load(s internalapi.Snapshot) {
 			return modelglob.Specificity(p.aliasG[i].pattern) > modelglob.Specificity(p.aliasG[j].pattern)
 		})
 		for _, k := range ip.Keys {
-			p.Keys = append(p.Keys, &ProviderKey{ID: k.ID, Secret: k.Key, Breaker: r.breakers.Get(ip.ID, k.ID)})
+			p.Keys = append(p.Keys, &ProviderKey{ID: k.ID, Secret: k.Key, Breaker: r.breakers.Get(ip.ID, k.ID),
+				Limits: k.Limits()})
 		}
 		if o := old[p.ID]; o != nil {
 			p.cur = o.cur

@@ -202,6 +202,7 @@ func (r *Relay) streamTranslated(req *Request, w ClientWriter, o *Outcome, c *Ca
 	cs := r.startStream(req, w, o, resp.StatusCode(), ct, resp, deadline)
 	s := &xstream{dec: sd.NewStreamDecoder(), enc: se.NewStreamEncoder(&t.req), held: o.HeldOutputTokens, tokens: r.Tokens,
 		prompt: func() int64 { return r.Tokens.Count(PromptText(req.Body)) }, write: cs.write}
+	cs.soFar = func() (Usage, bool) { return usageOf(s.usage), s.hasUsage }
 	bp := r.getBuf()
 	s.pump(cs.src, *bp)
 	r.putBuf(bp)

@@ -21,7 +21,7 @@ var Names = []string{
 	"lurus_gateway_breaker_state", "lurus_gateway_breaker_transitions_total",
 	"lurus_gateway_events_queued", "lurus_gateway_events_outbox_bytes", "lurus_gateway_events_published_total",
 	"lurus_gateway_admissions_total", "lurus_gateway_output_cap_enforced_total", "lurus_gateway_usage_over_hold_total",
-	"lurus_gateway_rate_limited_total",
+	"lurus_gateway_rate_limited_total", "lurus_gateway_upstream_key_saturation",
 }
 
 // Metrics implements biz.Metrics and publisher.Metrics.
@@ -42,6 +42,7 @@ type Metrics struct {
 	capCut      *prometheus.CounterVec
 	overHold    *prometheus.CounterVec
 	limited     *prometheus.CounterVec
+	saturation  *prometheus.GaugeVec
 
 	tokPrompt, tokCompletion, tokCached, tokCacheWrite, tokReasoning prometheus.Counter
 }
@@ -79,10 +80,13 @@ func New(reg prometheus.Registerer) *Metrics {
 		overHold: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_usage_over_hold_total",
 			Help: "Answers billed from upstream usage whose output exceeds the allowance held for them (the provider ignored the cap)."}, []string{"provider"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_rate_limited_total",
-			Help: "Requests refused with 429 by a limit of the gateway's own, by scope (ip, key, user) and kind (auth_failures, ...)."}, []string{"scope", "kind"}),
+			Help: "Refusals by a limit of the gateway's own, by scope (ip: failed authentications of a client address; key, user: their rate limits; upstream: an upstream key skipped at its limit) and kind (auth_failures, rpm, tpm, concurrency)."}, []string{"scope", "kind"}),
+		saturation: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lurus_gateway_upstream_key_saturation",
+			Help: "Share of an upstream key's RPM or TPM limit (the tighter) used in the current minute, as of the last admission against one of the provider's keys."}, []string{"provider"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.upstream, m.ttfb, m.streams, m.tokens, m.retries,
-		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions, m.capCut, m.overHold, m.limited)
+		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions, m.capCut, m.overHold,
+		m.limited, m.saturation)
 	m.limited.WithLabelValues("ip", "auth_failures") // exported from the start, so rates see zeros
 	m.tokPrompt = m.tokens.WithLabelValues("prompt")
 	m.tokCompletion = m.tokens.WithLabelValues("completion")
@@ -135,8 +139,13 @@ func (m *Metrics) OutputCapEnforced(provider string) { m.capCut.WithLabelValues(
 // UsageOverHold implements biz.Metrics.
 func (m *Metrics) UsageOverHold(provider string) { m.overHold.WithLabelValues(provider).Inc() }
 
-// RateLimited counts a request refused by a limit of scope and kind.
+// RateLimited implements biz.Metrics.
 func (m *Metrics) RateLimited(scope, kind string) { m.limited.WithLabelValues(scope, kind).Inc() }
+
+// UpstreamSaturation implements biz.Metrics.
+func (m *Metrics) UpstreamSaturation(provider string, used float64) {
+	m.saturation.WithLabelValues(provider).Set(used)
+}
 
 // Breaker records a breaker state change.
 func (m *Metrics) Breaker(provider, key string, to biz.BreakerState) {

@@ -42,13 +42,14 @@ type Relay struct {
 	inflight sync.WaitGroup
 }
 
-// Wait blocks until every in-flight request finished or ctx ends.
+// Wait blocks until every in-flight request finished (and told the rate
+// limits so) or ctx ends.
 func (s *Relay) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.inflight.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		return s.relay.WaitBackground(ctx) // the rate-limit Finish of the last requests
 	case <-ctx.Done():
 		return ctx.Err()
 	}
