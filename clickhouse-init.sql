@@ -20,6 +20,16 @@
 -- support it (19.6 and later), see docs/log-service.md. Every statement is
 -- idempotent, so migrate can run on every deploy.
 --
+-- Adding a column: declare it in its CREATE TABLE below, where it belongs.
+-- CREATE TABLE IF NOT EXISTS leaves an existing table alone, so `log-service
+-- migrate` then adds each declared column the table lacks with ALTER TABLE
+-- ... ADD COLUMN <definition as written here> AFTER <the column before it>
+-- (18.16 has no ADD COLUMN IF NOT EXISTS; migrate checks system.columns).
+-- Give such a column a DEFAULT: rows stored before it read that value. By
+-- hand on an existing database, run that ALTER yourself. A new rollup
+-- column also needs its materialized view dropped and created again, which
+-- migrate does not do.
+--
 -- Times are UTC. created_at has second precision; durations are in
 -- latency_ms / ttfb_ms.
 
@@ -27,9 +37,12 @@ CREATE DATABASE IF NOT EXISTS lurus_logs;
 
 USE lurus_logs;
 
--- One row per request (every field of the log.write event). Ordered for
--- the queries: a time range first (hour), then the user, then newest-first
--- keyset pagination on (created_at, request_id).
+-- One row per request (every field of the log.write event). api_format is
+-- the client's API format, upstream_format the family of the provider that
+-- served the call (they differ when the gateway translated; upstream_format
+-- is '' when no provider was tried, and in rows stored before the column
+-- was added). Ordered for the queries: a time range first (hour), then the
+-- user, then newest-first keyset pagination on (created_at, request_id).
 CREATE TABLE IF NOT EXISTS request_log
 (
     created_at          DateTime('UTC'),
@@ -41,6 +54,7 @@ CREATE TABLE IF NOT EXISTS request_log
     upstream_model      String,
     provider_id         String,
     api_format          String,
+    upstream_format     String DEFAULT '',
     endpoint            String,
     stream              UInt8,
     status_code         UInt16,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -31,15 +32,20 @@ type target struct {
 	name string
 	url  string
 	hdr  http.Header
+	// model replaces the request's gpt-4o-mini when set.
+	model string
 }
 
 // BenchmarkGateway measures what the gateway adds on top of a direct call
-// to mock-upstream and on top of a bare Hertz pass-through proxy, with the
-// three interleaved in one run (so machine noise hits all alike):
-// latency p50/p99 at concurrency 1, throughput at concurrency 64, and the
-// time to the first streamed token with a check that every chunk arrives
-// as its own event. Auth, admission (Redis) and events (NATS, settled by
-// billing-service) are all on. Run it with:
+// to mock-upstream and on top of a bare Hertz pass-through proxy, and what
+// translating a call (OpenAI chat to an Anthropic-only model) and per-key
+// rate limits add on top of the gateway's pass-through, with every target
+// interleaved in one run (so machine noise hits all alike): latency
+// p50/p99 at concurrency 1, throughput at concurrency 64, and the time to
+// the first streamed token with a check that every chunk arrives as its
+// own event. Auth, admission (Redis) and events (NATS, settled by
+// billing-service) are all on. The limits-on target is reported "not
+// available" while billing refuses the limit fields on a key. Run it with:
 //
 //	cd e2e && go test -run '^$' -bench BenchmarkGateway -benchtime 1x -timeout 20m .
 //
@@ -56,18 +62,44 @@ func BenchmarkGateway(b *testing.B) {
 	s.waitReady("http://" + proxyAddr + "/health")
 
 	mockHdr := http.Header{"Authorization": {"Bearer sk-mock-openai"}, "X-Mock-Scenario": {"bench"}, "Content-Type": {"application/json"}}
-	targets := []target{
-		{"direct", s.mock + "/v1/chat/completions", mockHdr},
-		{"bare-hertz", "http://" + proxyAddr + "/v1/chat/completions", mockHdr},
-		{"gateway", s.gateway + "/v1/chat/completions", http.Header{"Authorization": {"Bearer " + tn.key}, "Content-Type": {"application/json"}}},
+	gwHdr := func(key string) http.Header {
+		return http.Header{"Authorization": {"Bearer " + key}, "Content-Type": {"application/json"}}
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 256, DisableCompression: true}}
-	body := []byte(`{"model":"gpt-4o-mini","max_tokens":32,"messages":[{"role":"user","content":"say something short"}]}`)
-	streamBody := []byte(`{"model":"gpt-4o-mini","max_tokens":32,"stream":true,"messages":[{"role":"user","content":"say something short"}]}`)
-
+	targets := []target{
+		{"direct", s.mock + "/v1/chat/completions", mockHdr, ""},
+		{"bare-hertz", "http://" + proxyAddr + "/v1/chat/completions", mockHdr, ""},
+		{"gateway", s.gateway + "/v1/chat/completions", gwHdr(tn.key), ""},
+		// The same OpenAI chat request for a model only the Anthropic
+		// provider lists: chat → Messages upstream, and back.
+		{"translated", s.gateway + "/v1/chat/completions", gwHdr(tn.key), benchTranslatedModel},
+	}
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "gateway benchmark — %s, GOMAXPROCS=%d, %d requests per target per latency phase\n",
 		time.Now().UTC().Format(time.RFC3339), runtimeProcs(), *benchN)
+	s.checkTranslatedTarget(client, targets[3])
+	// limits-on is the gateway target with a second key of the same user
+	// whose RPM, TPM and concurrency limits are set (high enough that the
+	// run never reaches them): every request pays for the checks, none is
+	// refused. It exists once billing takes the limit fields (issue 12).
+	limitsNote := "not available"
+	if key, note := s.limitedKey(tn); key != "" {
+		tg := target{"limits-on", s.gateway + "/v1/chat/completions", gwHdr(key), ""}
+		limitsNote = s.checkLimitedTarget(client, tg)
+		targets = append(targets, tg)
+	} else {
+		limitsNote += " (" + note + ")"
+	}
+	fmt.Fprintf(&out, "targets: %s; limits-on: %s\n", targetNames(targets), limitsNote)
+	has := func(name string) bool {
+		return slices.ContainsFunc(targets, func(tg target) bool { return tg.name == name })
+	}
+	body := bodies(targets, `{"model":%q,"max_tokens":32,"messages":[{"role":"user","content":"say something short"}]}`)
+	// A stream's cap is far above its 20 chunks, as in production: the
+	// gateway ends a stream that passes its cap (counting SSE bytes, then
+	// tokens, once the bytes pass it), and at 32 it cut these streams
+	// after 18 chunks.
+	streamBody := bodies(targets, `{"model":%q,"max_tokens":4096,"stream":true,"messages":[{"role":"user","content":"say something short"}]}`)
 
 	// Phase 1: latency at concurrency 1, interleaved request by request.
 	// As in every phase, billing-service is paused while the targets are
@@ -76,14 +108,14 @@ func BenchmarkGateway(b *testing.B) {
 	lat := map[string][]time.Duration{}
 	for i := 0; i < *benchN/10; i++ { // warm-up: connections, caches, JIT of the price table
 		for _, tg := range targets {
-			do(t, client, tg, body)
+			do(t, client, tg, body[tg.name])
 		}
 	}
 	s.settled(tn)
 	s.pause("billing-service")
 	for i := 0; i < *benchN; i++ {
 		for _, tg := range targets {
-			lat[tg.name] = append(lat[tg.name], do(t, client, tg, body))
+			lat[tg.name] = append(lat[tg.name], do(t, client, tg, body[tg.name]))
 		}
 	}
 	fmt.Fprintf(&out, "\nlatency, concurrency 1, non-streaming chat (µs)\n%-11s %8s %8s %8s\n", "target", "p50", "p90", "p99")
@@ -98,12 +130,14 @@ func BenchmarkGateway(b *testing.B) {
 	fmt.Fprintf(&out, "added by gateway vs bare-hertz: p50 %+.0f µs (×%.2f)  p99 %+.0f µs (×%.2f)\n",
 		us(pct(lat["gateway"], 50)-pct(lat["bare-hertz"], 50)), ratio(lat["gateway"], lat["bare-hertz"], 50),
 		us(pct(lat["gateway"], 99)-pct(lat["bare-hertz"], 99)), ratio(lat["gateway"], lat["bare-hertz"], 99))
+	fmt.Fprintf(&out, "added by translation (translated vs gateway pass-through): %s\n", addedLatency(lat, "translated", "gateway"))
+	fmt.Fprintf(&out, "added by limits (limits-on vs gateway, limits off):        %s\n", ifHas(has("limits-on"), func() string { return addedLatency(lat, "limits-on", "gateway") }))
 	s.resume("billing-service")
 	s.settled(tn)
 	liveLat := map[string][]time.Duration{}
 	for i := 0; i < *benchN/3; i++ {
 		for _, tg := range []target{targets[0], targets[2]} {
-			liveLat[tg.name] = append(liveLat[tg.name], do(t, client, tg, body))
+			liveLat[tg.name] = append(liveLat[tg.name], do(t, client, tg, body[tg.name]))
 		}
 	}
 	fmt.Fprintf(&out, "whole stack live (billing settling each request on the same cores): added p50 %+.0f µs, p99 %+.0f µs\n",
@@ -125,7 +159,7 @@ func BenchmarkGateway(b *testing.B) {
 	s.pause("billing-service")
 	for round := 0; round < 3; round++ {
 		for _, tg := range targets {
-			n, d := throughput(t, client, tg, body, conc, *benchDur)
+			n, d := throughput(t, client, tg, body[tg.name], conc, *benchDur)
 			count[tg.name] += n
 			elapsed[tg.name] += d
 		}
@@ -138,13 +172,16 @@ func BenchmarkGateway(b *testing.B) {
 	}
 	fmt.Fprintf(&out, "gateway/direct %.2f   gateway/bare-hertz %.2f   bare-hertz/direct %.2f   [target gateway/direct ≥ 0.35]\n",
 		rps("gateway")/rps("direct"), rps("gateway")/rps("bare-hertz"), rps("bare-hertz")/rps("direct"))
+	fmt.Fprintf(&out, "translated/gateway %.2f   translated/direct %.2f   limits-on/gateway %s\n",
+		rps("translated")/rps("gateway"), rps("translated")/rps("direct"),
+		ifHas(has("limits-on"), func() string { return fmt.Sprintf("%.2f", rps("limits-on")/rps("gateway")) }))
 	s.settled(tn)
 
 	// Phase 2b: the same, with billing-service settling live on the same
 	// two cores as everything else.
 	live := map[string]float64{}
 	for _, tg := range []target{targets[0], targets[2]} {
-		n, d := throughput(t, client, tg, body, conc, *benchDur)
+		n, d := throughput(t, client, tg, body[tg.name], conc, *benchDur)
 		live[tg.name] = float64(n) / d.Seconds()
 	}
 	fmt.Fprintf(&out, "whole stack live on the same 2 cores (billing settling meanwhile): direct %.0f, gateway %.0f, gateway/direct %.2f\n",
@@ -159,7 +196,7 @@ func BenchmarkGateway(b *testing.B) {
 	s.pause("billing-service")
 	for i := 0; i < n; i++ {
 		for _, tg := range targets {
-			ttft[tg.name] = append(ttft[tg.name], stream(t, client, tg, streamBody, 20))
+			ttft[tg.name] = append(ttft[tg.name], stream(t, client, tg, streamBody[tg.name], 20))
 		}
 	}
 	s.resume("billing-service")
@@ -171,11 +208,124 @@ func BenchmarkGateway(b *testing.B) {
 	}
 	fmt.Fprintf(&out, "added TTFT by gateway vs direct: p50 %+.0f µs  p99 %+.0f µs   [target p99 ≤ 2000 µs]; chunks lost or merged: 0 of %d streams checked\n",
 		us(pct(ttft["gateway"], 50)-pct(ttft["direct"], 50)), us(pct(ttft["gateway"], 99)-pct(ttft["direct"], 99)), n*len(targets))
+	fmt.Fprintf(&out, "added TTFT by translation (translated vs gateway pass-through): %s\n", addedLatency(ttft, "translated", "gateway"))
+	fmt.Fprintf(&out, "added TTFT by limits (limits-on vs gateway, limits off):        %s\n", ifHas(has("limits-on"), func() string { return addedLatency(ttft, "limits-on", "gateway") }))
 
 	fmt.Println(out.String())
 	if p := os.Getenv("LURUS_BENCH_OUT"); p != "" {
 		_ = os.WriteFile(filepath.Clean(p), out.Bytes(), 0o644)
 	}
+}
+
+// benchTranslatedModel is served only by the Anthropic provider setup
+// creates (claude-*), so an OpenAI chat request for it is translated.
+const benchTranslatedModel = "claude-3-5-haiku"
+
+// Limits of the limits-on key: high enough that the run never reaches
+// them (at most a few hundred thousand requests of ~40 tokens each per
+// minute, 64 in flight), so every request pays for the checks and none is
+// refused.
+var benchLimits = map[string]int64{"rpm_limit": 50_000_000, "tpm_limit": 500_000_000, "concurrency_limit": 10_000}
+
+// bodies renders the request body of each target from format, which
+// takes the model as its only %q verb.
+func bodies(targets []target, format string) map[string][]byte {
+	m := map[string][]byte{}
+	for _, tg := range targets {
+		model := "gpt-4o-mini"
+		if tg.model != "" {
+			model = tg.model
+		}
+		m[tg.name] = fmt.Appendf(nil, format, model)
+	}
+	return m
+}
+
+func targetNames(targets []target) string {
+	names := make([]string, len(targets))
+	for i, tg := range targets {
+		names[i] = tg.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// addedLatency compares target a with baseline b: added µs and ratio at
+// p50 and p99.
+func addedLatency(d map[string][]time.Duration, a, b string) string {
+	return fmt.Sprintf("p50 %+.0f µs (×%.2f)  p99 %+.0f µs (×%.2f)",
+		us(pct(d[a], 50)-pct(d[b], 50)), ratio(d[a], d[b], 50), us(pct(d[a], 99)-pct(d[b], 99)), ratio(d[a], d[b], 99))
+}
+
+// ifHas is f() when ok, else "not available" (a target this build cannot
+// create).
+func ifHas(ok bool, f func() string) string {
+	if !ok {
+		return "not available"
+	}
+	return f()
+}
+
+// checkTranslatedTarget makes sure the translated target really crosses
+// families: its request reaches the mock as Anthropic Messages.
+func (s *stack) checkTranslatedTarget(c *http.Client, tg target) {
+	s.t.Helper()
+	do(s.t, c, tg, bodies([]target{tg}, `{"model":%q,"max_tokens":32,"messages":[{"role":"user","content":"check"}]}`)[tg.name])
+	r := s.mockRequests(1)
+	if len(r) != 1 || r[0].Path != "/v1/messages" || r[0].Model != tg.model {
+		s.t.Fatalf("translated target: upstream got %+v, want /v1/messages for %s", r, tg.model)
+	}
+}
+
+// limitedKey creates a second key of tn's user with benchLimits set. Until
+// billing takes the limit fields (issue 12) it refuses them as unknown:
+// the key is then "" and note says why.
+func (s *stack) limitedKey(tn tenant) (key, note string) {
+	s.t.Helper()
+	in := map[string]any{"name": "bench-limits"}
+	for k, v := range benchLimits {
+		in[k] = v
+	}
+	raw, _ := json.Marshal(in)
+	req, _ := http.NewRequest(http.MethodPost, s.billing+"/api/v1/billing/users/"+tn.userID+"/keys", bytes.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusCreated:
+		return gjson.GetBytes(b, "key").Str, ""
+	case resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "unknown field"):
+		return "", "billing refuses rpm_limit, tpm_limit and concurrency_limit on a key: " + gjson.GetBytes(b, "error.message").Str
+	}
+	s.t.Fatalf("create limited key: %d %s", resp.StatusCode, b)
+	return "", ""
+}
+
+// checkLimitedTarget sends one request with the limited key and says
+// whether the gateway applied the limits: it then sends OpenAI's
+// x-ratelimit-* headers for the tightest one.
+func (s *stack) checkLimitedTarget(c *http.Client, tg target) string {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, tg.url, strings.NewReader(`{"model":"gpt-4o-mini","max_tokens":32,"messages":[{"role":"user","content":"check"}]}`))
+	req.Header = tg.hdr.Clone()
+	resp, err := c.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("limits-on: %d %s", resp.StatusCode, b)
+	}
+	lim := fmt.Sprintf("key rpm_limit %d, tpm_limit %d, concurrency_limit %d", benchLimits["rpm_limit"], benchLimits["tpm_limit"], benchLimits["concurrency_limit"])
+	if h := resp.Header.Get("X-Ratelimit-Limit-Requests"); h != "" {
+		return "on (" + lim + "; the gateway answers x-ratelimit-limit-requests " + h + ")"
+	}
+	return "billing took the limits (" + lim + ") but the gateway sent no x-ratelimit-* header: it may not enforce them yet"
 }
 
 // settled waits until billing has settled every request of the tenant

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Kind classifies an error by what the caller can do about it.
@@ -89,6 +91,9 @@ type Error struct {
 	Reason  Reason
 	Message string
 	cause   error
+	// retryAfter is how long the client should wait before trying again
+	// (0: no advice); see WithRetryAfter.
+	retryAfter time.Duration
 }
 
 // Error implements error. It includes the cause for logs; transports render
@@ -108,6 +113,26 @@ func (e *Error) Unwrap() error { return e.cause }
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	return ok && t.Reason == e.Reason
+}
+
+// WithRetryAfter returns a copy of e that advises the client to wait d
+// before trying again; edges send it as a Retry-After header
+// (RetryAfterHeader). A copy, so a shared sentinel is never changed.
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	c := *e
+	c.retryAfter = d
+	return &c
+}
+
+// RetryAfterHeader is the Retry-After header value err advises: whole
+// seconds, rounded up, at least 1; "" when err (or the *Error in its
+// chain) advises no wait.
+func RetryAfterHeader(err error) string {
+	var ae *Error
+	if !errors.As(err, &ae) || ae.retryAfter <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(max((ae.retryAfter+time.Second-1)/time.Second, 1)), 10)
 }
 
 // New returns an error of the reason's registered kind.

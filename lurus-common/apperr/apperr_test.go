@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestKindStatus(t *testing.T) {
@@ -82,4 +83,25 @@ func TestRegisterConflictPanics(t *testing.T) {
 		}
 	}()
 	Register(ReasonInternal, KindInvalid)
+}
+
+func TestRetryAfterHeader(t *testing.T) {
+	base := New(ReasonRateLimited, "slow down")
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{base, ""},
+		{base.WithRetryAfter(1500 * time.Millisecond), "2"},
+		{base.WithRetryAfter(time.Millisecond), "1"},
+		{fmt.Errorf("wrapped: %w", base.WithRetryAfter(5*time.Minute)), "300"},
+		{errors.New("foreign"), ""},
+	} {
+		if got := RetryAfterHeader(tc.err); got != tc.want {
+			t.Errorf("RetryAfterHeader(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+	if RetryAfterHeader(base) != "" {
+		t.Error("WithRetryAfter changed the original")
+	}
 }

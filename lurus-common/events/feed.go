@@ -16,6 +16,12 @@ import (
 // event id it handled.
 var ErrSlowSubscriber = errors.New("events: subscriber too slow, buffer overflowed")
 
+// ErrReplayBusy refuses a resume when MaxReplays replays are already
+// running and none ended within ReplayWait: each replay is a JetStream
+// consumer, so a burst of reconnects must not create them without bound.
+// Services answer it with 503 UNAVAILABLE and Retry-After.
+var ErrReplayBusy = errors.New("events: too many resumes in progress")
+
 // ErrFeedClosed ends every subscription when the feed stops.
 var ErrFeedClosed = errors.New("events: feed closed")
 
@@ -25,7 +31,13 @@ type FeedConfig struct {
 	MaxAge        time.Duration // how far back a resume may reach; the stream's max age (24 h)
 	ClockSkew     time.Duration // replay starts this much before the last event id's time (5 s)
 	ReplayTimeout time.Duration // bound on one replay (10 s)
-	Logger        *slog.Logger
+	// MaxReplays caps replays (resumes from a last event id, each a
+	// JetStream consumer) running at once in this process (64); a resume
+	// beyond it waits up to ReplayWait (1 s) for one to end, then fails
+	// with ErrReplayBusy.
+	MaxReplays int
+	ReplayWait time.Duration
+	Logger     *slog.Logger
 }
 
 // Feed delivers user events (events.user.<id>.<type>) to in-process
@@ -37,6 +49,8 @@ type Feed struct {
 	js    jetstream.JetStream
 	names Names
 	cfg   FeedConfig
+
+	replays chan struct{} // a slot per running replay (MaxReplays)
 
 	mu     sync.RWMutex
 	subs   map[string]map[*Subscription]struct{}
@@ -58,10 +72,16 @@ func NewFeed(js jetstream.JetStream, names Names, cfg FeedConfig) *Feed {
 	if cfg.ReplayTimeout <= 0 {
 		cfg.ReplayTimeout = 10 * time.Second
 	}
+	if cfg.MaxReplays <= 0 {
+		cfg.MaxReplays = 64
+	}
+	if cfg.ReplayWait <= 0 {
+		cfg.ReplayWait = time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Feed{js: js, names: names, cfg: cfg, subs: map[string]map[*Subscription]struct{}{}, ready: make(chan struct{})}
+	return &Feed{js: js, names: names, cfg: cfg, replays: make(chan struct{}, cfg.MaxReplays), subs: map[string]map[*Subscription]struct{}{}, ready: make(chan struct{})}
 }
 
 // Ready is closed once the live consumer is receiving.
@@ -297,6 +317,25 @@ func (f *Feed) Subscribers() (subs, users int) {
 	return subs, len(f.subs)
 }
 
+// replaySlot waits up to ReplayWait for a replay slot.
+func (f *Feed) replaySlot(ctx context.Context) (release func(), err error) {
+	select {
+	case f.replays <- struct{}{}:
+		return func() { <-f.replays }, nil
+	default:
+	}
+	t := time.NewTimer(f.cfg.ReplayWait)
+	defer t.Stop()
+	select {
+	case f.replays <- struct{}{}:
+		return func() { <-f.replays }, nil
+	case <-t.C:
+		return nil, ErrReplayBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // replay reads userID's stored events after lastID. found is false when
 // lastID is not a known event id within the stream's age.
 func (f *Feed) replay(ctx context.Context, userID, lastID string) ([]Envelope, bool, error) {
@@ -304,6 +343,11 @@ func (f *Feed) replay(ctx context.Context, userID, lastID string) ([]Envelope, b
 	if !ok || time.Since(at) > f.cfg.MaxAge {
 		return nil, false, nil
 	}
+	release, err := f.replaySlot(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.ReplayTimeout)
 	defer cancel()
 	start := at.Add(-f.cfg.ClockSkew)

@@ -184,3 +184,35 @@ func TestFeedEndsSubscriptionsOnStop(t *testing.T) {
 		t.Fatalf("err = %v", s.Err())
 	}
 }
+
+// TestFeedCapsReplaysInFlight: with MaxReplays replays running, a resume
+// waits ReplayWait and fails with ErrReplayBusy; once one ends, resumes
+// work again. A subscription without a last event id never waits.
+func TestFeedCapsReplaysInFlight(t *testing.T) {
+	ne := testenv.NATS(t)
+	f := startFeed(t, ne, events.FeedConfig{MaxReplays: 1, ReplayWait: 200 * time.Millisecond})
+	first := publishUserEvent(t, ne, "gina", 1)
+	publishUserEvent(t, ne, "gina", 2)
+	release := events.HoldReplaySlot(f)
+	start := time.Now()
+	if _, err := f.Subscribe(context.Background(), "gina", first.ID); !errors.Is(err, events.ErrReplayBusy) {
+		t.Fatalf("resume with every slot taken: %v, want ErrReplayBusy", err)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("refused after %s, before ReplayWait", waited)
+	}
+	if subs, _ := f.Subscribers(); subs != 0 {
+		t.Errorf("a refused resume left %d subscriptions", subs)
+	}
+	plain, err := f.Subscribe(context.Background(), "gina", "")
+	if err != nil {
+		t.Fatalf("a subscription without resume waited for a replay slot: %v", err)
+	}
+	plain.Close()
+	release()
+	s, err := f.Subscribe(context.Background(), "gina", first.ID)
+	if err != nil || !s.Resumed || len(s.Replay) != 1 {
+		t.Fatalf("resume after a slot freed: %v (resumed=%v)", err, s != nil && s.Resumed)
+	}
+	s.Close()
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 )
 
 // Routes.
@@ -43,6 +44,14 @@ type VerifyKeyResponse struct {
 	// AllowedIPs is the key's allow-list of CIDRs (empty: any address).
 	AllowedIPs       []string `json:"allowed_ips"`
 	SpendLimitMicros int64    `json:"spend_limit_micros"`
+	// KeyLimits are the limits in force for the subject "key:<key_id>":
+	// the key's own, each held under its user's (ratelimit.Limits.Within),
+	// so a key never has more room than its user.
+	KeyLimits ratelimit.Limits `json:"key_limits"`
+	// UserLimits are the limits in force for the subject "user:<user_id>",
+	// shared by every key of the user: the user's own, or its group's
+	// defaults from billing config where the user has none. 0 is unlimited.
+	UserLimits ratelimit.Limits `json:"user_limits"`
 }
 
 // PriceTable is the body of GET /internal/v1/prices: everything the gateway
@@ -126,10 +135,19 @@ type Provider struct {
 	PassthroughOnly bool `json:"passthrough_only"`
 }
 
-// ProviderKey is an enabled upstream API key, decrypted.
+// ProviderKey is an enabled upstream API key, decrypted, with the limits
+// of the upstream account's tier (0: unlimited) that the gateway keeps it
+// under as the subject "upkey:<id>".
 type ProviderKey struct {
-	ID  string `json:"id"`
-	Key string `json:"key"`
+	ID       string `json:"id"`
+	Key      string `json:"key"`
+	RPMLimit int64  `json:"rpm_limit"`
+	TPMLimit int64  `json:"tpm_limit"`
+}
+
+// Limits are the key's limits as ratelimit sees them.
+func (k ProviderKey) Limits() ratelimit.Limits {
+	return ratelimit.Limits{RPM: k.RPMLimit, TPM: k.TPMLimit}
 }
 
 // Timeouts of calls to a provider, in milliseconds (0: the gateway default).

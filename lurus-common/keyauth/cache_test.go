@@ -15,6 +15,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 )
 
 const pepper = "test-pepper"
@@ -418,7 +419,7 @@ func TestRemote(t *testing.T) {
 		case req.KeyHash == hashOf(key(1)):
 			_ = json.NewEncoder(w).Encode(internalapi.VerifyKeyResponse{KeyID: "key_1", UserID: "usr_1", UserGroup: "vip",
 				UserActive: true, ExpiresAt: &exp, Models: []string{"gpt-*"}, AllowedIPs: []string{"10.0.0.0/8", "bad", "::ffff:192.0.2.1"},
-				SpendLimitMicros: 7})
+				SpendLimitMicros: 7, KeyLimits: ratelimit.Limits{RPM: 5, TPM: 900}, UserLimits: ratelimit.Limits{RPM: 10, Concurrency: 2}})
 			return
 		case req.KeyHash == hashOf(key(2)):
 			_ = json.NewEncoder(w).Encode(internalapi.VerifyKeyResponse{KeyID: "key_2", UserID: "usr_2", UserActive: true, AllowedIPs: []string{"bad"}})
@@ -436,7 +437,8 @@ func TestRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	if info.UserGroup != "vip" || !info.ExpiresAt.Equal(exp) || info.SpendLimitMicros != 7 || len(info.AllowedIPs) != 2 ||
-		info.AllowedIPs[1] != netip.MustParsePrefix("192.0.2.1/32") {
+		info.AllowedIPs[1] != netip.MustParsePrefix("192.0.2.1/32") ||
+		info.KeyLimits != (ratelimit.Limits{RPM: 5, TPM: 900}) || info.UserLimits != (ratelimit.Limits{RPM: 10, Concurrency: 2}) {
 		t.Fatalf("info %+v", info)
 	}
 	info, err = c.Verify(ctx, key(2))

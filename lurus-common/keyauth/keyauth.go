@@ -54,6 +54,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 )
 
 // Info is a verified API key and its user, as billing-service describes
@@ -74,6 +75,11 @@ type Info struct {
 	AllowedIPs []netip.Prefix
 	// SpendLimitMicros is the key's lifetime spend limit (0: none).
 	SpendLimitMicros int64
+	// KeyLimits and UserLimits are the rate limits in force for the
+	// subjects ratelimit.KeySubject(KeyID) and ratelimit.UserSubject(UserID),
+	// as billing computed them (internalapi.VerifyKeyResponse).
+	KeyLimits  ratelimit.Limits
+	UserLimits ratelimit.Limits
 }
 
 // Authorize checks a use of the key by client at now: the user is active,

@@ -30,7 +30,8 @@ func (r Remote) VerifyHash(ctx context.Context, hash string) (Info, error) {
 // FromVerifyResponse is the Info billing's verify answer describes.
 func FromVerifyResponse(r internalapi.VerifyKeyResponse) Info {
 	info := Info{KeyID: r.KeyID, UserID: r.UserID, UserGroup: r.UserGroup, UserActive: r.UserActive,
-		Models: r.Models, AllowedIPs: ParseAllowedIPs(r.AllowedIPs), SpendLimitMicros: r.SpendLimitMicros}
+		Models: r.Models, AllowedIPs: ParseAllowedIPs(r.AllowedIPs), SpendLimitMicros: r.SpendLimitMicros,
+		KeyLimits: r.KeyLimits, UserLimits: r.UserLimits}
 	if r.ExpiresAt != nil {
 		info.ExpiresAt = *r.ExpiresAt
 	}

@@ -104,15 +104,48 @@ func (k Kind) String() string {
 	return "none"
 }
 
-// Limits are the limits of one subject; 0 means unlimited.
+// Limits are the limits of one subject; 0 means unlimited. The JSON names
+// are the ones admins set on users, keys and upstream keys, so a limit
+// reads the same in every API that carries it.
 type Limits struct {
-	RPM         int64
-	TPM         int64
-	Concurrency int64
+	RPM         int64 `json:"rpm_limit"`
+	TPM         int64 `json:"tpm_limit"`
+	Concurrency int64 `json:"concurrency_limit"`
+}
+
+// MaxLimit bounds every limit an admin may set. Anything larger is a typo
+// or an attempt to overflow a counter, not a tier: no upstream serves a
+// billion requests or tokens per minute to one key.
+const MaxLimit = 1_000_000_000
+
+// CheckLimit checks one limit as an admin sets it: 0 (unlimited) to
+// MaxLimit. The error names field, so an edge can show it as is.
+func CheckLimit(field string, v int64) error {
+	if v < 0 || v > MaxLimit {
+		return fmt.Errorf("%s must be 0 (unlimited) to %d, not %d", field, MaxLimit, v)
+	}
+	return nil
 }
 
 // Any reports whether any limit is set.
 func (l Limits) Any() bool { return l.RPM > 0 || l.TPM > 0 || l.Concurrency > 0 }
+
+// Within is l capped by c, kind by kind, where 0 means unlimited on either
+// side: the smaller of two set limits, else whichever is set. It is how a
+// key's limit is held under its user's.
+func (l Limits) Within(c Limits) Limits {
+	return Limits{RPM: tighter(l.RPM, c.RPM), TPM: tighter(l.TPM, c.TPM), Concurrency: tighter(l.Concurrency, c.Concurrency)}
+}
+
+func tighter(a, b int64) int64 {
+	switch {
+	case a <= 0:
+		return max(b, 0)
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
 
 // Subject is one party a request counts against, with its limits.
 type Subject struct {
@@ -244,6 +277,17 @@ type Ticket struct {
 // Open reports whether the ticket holds state the store must be told about
 // (Charge and Finish make no call otherwise).
 func (t Ticket) Open() bool { return len(t.TPM) > 0 || len(t.Concurrency) > 0 }
+
+// Usage is what a subject has used, as a store reports it for display:
+// its counters in the current window and its requests in flight.
+type Usage struct {
+	// Window is the unix minute the counters belong to; it ends at
+	// WindowEnd(Window).
+	Window   int64
+	Requests int64
+	Tokens   int64
+	InFlight int64
+}
 
 // WindowOf is the window (unix minute) of an instant.
 func WindowOf(t time.Time) int64 { return floorDiv(t.Unix(), 60) }

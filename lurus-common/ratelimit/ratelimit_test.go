@@ -104,3 +104,36 @@ func TestNoDriverImports(t *testing.T) {
 		}
 	}
 }
+
+func TestWithin(t *testing.T) {
+	tests := []struct {
+		name string
+		l, c Limits
+		want Limits
+	}{
+		{"both unlimited", Limits{}, Limits{}, Limits{}},
+		{"only the cap", Limits{}, Limits{RPM: 5, TPM: 9, Concurrency: 2}, Limits{RPM: 5, TPM: 9, Concurrency: 2}},
+		{"only the limit", Limits{RPM: 5}, Limits{}, Limits{RPM: 5}},
+		{"limit above the cap is clamped", Limits{RPM: 50, TPM: 1, Concurrency: 3}, Limits{RPM: 5, TPM: 10, Concurrency: 3},
+			Limits{RPM: 5, TPM: 1, Concurrency: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.l.Within(tt.c); got != tt.want {
+				t.Fatalf("%+v.Within(%+v) = %+v, want %+v", tt.l, tt.c, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckLimit(t *testing.T) {
+	for v, ok := range map[int64]bool{0: true, 1: true, MaxLimit: true, MaxLimit + 1: false, -1: false} {
+		err := CheckLimit("rpm_limit", v)
+		if (err == nil) != ok {
+			t.Errorf("CheckLimit(%d) = %v, want ok %v", v, err, ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "rpm_limit") {
+			t.Errorf("CheckLimit(%d) = %v: does not name the field", v, err)
+		}
+	}
+}

@@ -41,9 +41,12 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/billing-service/migrations"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 )
@@ -122,21 +125,27 @@ func migrate(ctx context.Context, cfg *conf.Config, log *slog.Logger) error {
 
 // App is the wired service.
 type App struct {
-	cfg      *conf.Config
-	log      *slog.Logger
-	pool     *pgxpool.Pool
-	rdb      *redis.Client
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	names    events.Names
-	Store    *data.Store
-	Adm      *admission.Store
+	cfg   *conf.Config
+	log   *slog.Logger
+	pool  *pgxpool.Pool
+	rdb   *redis.Client
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	names events.Names
+	Store *data.Store
+	Adm   *admission.Store
+	// Rates reads the gateways' rate-limit counters (same Redis and
+	// prefix as the gateways) for /me.
+	Rates    *redisstore.Store
 	Prices   *biz.PriceBook
 	Pub      *publisher.Publisher
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry
 	Feed     *events.Feed
 	Handler  *consumer.Handler
+	// Keys is the key store the user-key routes read (the Store; tests
+	// wrap it to count lookups).
+	Keys service.Keys
 
 	// BeforeAck is passed to the settlement consumer (crash tests).
 	BeforeAck func(events.Delivery) bool
@@ -183,11 +192,16 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 	m := metrics.New(reg)
 	store := data.NewStore(pool, cfg.Rules())
 	adm := admission.New(rdb, cfg.Redis.Prefix)
+	rates, err := redisstore.New(rdb, cfg.Redis.Prefix, redisstore.Options{})
+	if err != nil {
+		return fail(err)
+	}
 	prices := biz.NewPriceBook(store, cfg.Billing.Pricing())
 	pub := publisher.New(nc, js, names, adm, store, m, log)
-	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.SSE.Buffer, Logger: log})
-	app := &App{cfg: cfg, log: log, pool: pool, rdb: rdb, nc: nc, js: js, names: names, Store: store, Adm: adm,
-		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed}
+	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.SSE.Buffer, MaxReplays: cfg.SSE.MaxResumes,
+		ReplayWait: cfg.SSE.ResumeWait, Logger: log})
+	app := &App{cfg: cfg, log: log, pool: pool, rdb: rdb, nc: nc, js: js, names: names, Store: store, Adm: adm, Rates: rates,
+		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed, Keys: store}
 	app.Handler = newHandlerFor(app)
 	app.secrets = secrets
 	return app, cleanup, nil
@@ -246,11 +260,18 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+	failures := a.cfg.Auth.Failures
+	failures.OnRefuse = func() { a.Metrics.RateLimited.WithLabelValues("ip", "auth_failures").Inc() }
+	guard, err := authguard.New(failures)
+	if err != nil {
+		return err
+	}
 	stopSSE := make(chan struct{})
-	svc := service.New(service.Deps{Users: a.Store, Money: a.Store, Keys: a.Store, Prices: a.Store, Reports: a.Store,
-		Mirrors: a.Store, Prop: a.Pub, Admission: a.Adm, Feed: a.Feed, PriceBook: a.Prices, Metrics: a.Metrics, Log: a.log},
+	svc := service.New(service.Deps{Users: a.Store, Money: a.Store, Keys: a.Keys, Prices: a.Store, Reports: a.Store,
+		Mirrors: a.Store, Prop: a.Pub, Admission: a.Adm, RateUsage: a.Rates, Feed: a.Feed, PriceBook: a.Prices, Metrics: a.Metrics, Log: a.log},
 		service.Options{AdminToken: a.secrets.AdminToken, InternalToken: a.secrets.InternalToken, KeyPepper: a.secrets.KeyPepper,
-			ClientIP: clientIP, KeepAlive: a.cfg.SSE.KeepAlive, Stop: stopSSE})
+			Limits: a.cfg.Limits.Rules(), ClientIP: clientIP, KeepAlive: a.cfg.SSE.KeepAlive, Stop: stopSSE,
+			Guard: guard, Streams: connlimit.New(a.cfg.SSE.MaxPerUser)})
 	engine := server.NewEngine(svc, server.Options{MaxBodyBytes: a.cfg.HTTP.MaxBodyBytes, Registry: a.Registry,
 		Metrics: a.Metrics, Log: a.log, Checks: []server.Check{
 			{Name: "postgres", Ping: a.Store.Ping},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -99,11 +100,14 @@ type User struct {
 	QuotaUsedTokens           int64     `json:"quota_used_tokens"`
 	PeriodStart               time.Time `json:"period_start"`
 	LowBalanceThresholdMicros int64     `json:"low_balance_threshold_micros"`
-	AlertFlags                int       `json:"-"`
-	Version                   int64     `json:"version"`
-	LastEventID               string    `json:"last_event_id"`
-	CreatedAt                 time.Time `json:"created_at"`
-	UpdatedAt                 time.Time `json:"updated_at"`
+	// Limits are the user's own rate limits (rpm_limit, tpm_limit,
+	// concurrency_limit; 0: none of its own, see LimitRules.User).
+	ratelimit.Limits
+	AlertFlags  int       `json:"-"`
+	Version     int64     `json:"version"`
+	LastEventID string    `json:"last_event_id"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Active reports whether the user may spend.
@@ -130,9 +134,12 @@ type Key struct {
 	ExpiresAt        *time.Time `json:"expires_at"`
 	SpendLimitMicros int64      `json:"spend_limit_micros"`
 	SpentMicros      int64      `json:"spent_micros"`
-	CreatedAt        time.Time  `json:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at"`
-	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
+	// Limits are the key's own rate limits (0: none of its own); what is
+	// in force is LimitRules.Key.
+	ratelimit.Limits
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 // LedgerEntry is one change of a balance. The sum of a user's entries is

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 )
 
@@ -29,6 +31,56 @@ type Config struct {
 	SSE      SSE             `yaml:"sse"`
 	Billing  Billing         `yaml:"billing"`
 	Settle   Settle          `yaml:"settle"`
+	Limits   Limits          `yaml:"limits"`
+	Auth     Auth            `yaml:"auth"`
+}
+
+// Limits are the rate-limit defaults of user groups. A user's own value
+// (> 0) wins; where it has none the group's default applies; a group not
+// listed takes the entry "default"; nothing listed means unlimited. Keys
+// are held under their user's limits (biz.LimitRules). A change applies
+// at restart, and reaches the gateways within their key cache's life.
+type Limits struct {
+	Groups map[string]GroupLimits `yaml:"groups"`
+}
+
+// GroupLimits are one group's default limits (0: unlimited).
+type GroupLimits struct {
+	RPMLimit         int64 `yaml:"rpm_limit"`
+	TPMLimit         int64 `yaml:"tpm_limit"`
+	ConcurrencyLimit int64 `yaml:"concurrency_limit"`
+}
+
+// Rules are the limit rules this config sets.
+func (l Limits) Rules() biz.LimitRules {
+	r := biz.LimitRules{Groups: make(map[string]ratelimit.Limits, len(l.Groups))}
+	for g, v := range l.Groups {
+		r.Groups[g] = ratelimit.Limits{RPM: v.RPMLimit, TPM: v.TPMLimit, Concurrency: v.ConcurrencyLimit}
+	}
+	return r
+}
+
+func (l Limits) validate() []error {
+	var errs []error
+	for g, v := range l.Groups {
+		if !biz.ValidGroup(g) {
+			errs = append(errs, fmt.Errorf("limits.groups: %q is not a group name (1-64 of [A-Za-z0-9_-])", g))
+		}
+		for name, n := range map[string]int64{"rpm_limit": v.RPMLimit, "tpm_limit": v.TPMLimit, "concurrency_limit": v.ConcurrencyLimit} {
+			if err := ratelimit.CheckLimit("limits.groups."+g+"."+name, n); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
+}
+
+// Auth guards the user-key routes (/api/v1/billing/me and /sync/...).
+type Auth struct {
+	// Failures caps failed authentications per client address
+	// (lurus-common/authguard: 30 per minute, then 429 for 5 min; per
+	// process).
+	Failures authguard.Config `yaml:"failures"`
 }
 
 // Settle holds the per-request ceilings of settlement. A billing.usage
@@ -84,6 +136,15 @@ type Consumer struct {
 type SSE struct {
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	Buffer    int           `yaml:"buffer"`
+	// MaxPerUser caps a user's open streams in this process (10); the
+	// next is refused with 429 RATE_LIMITED until one closes.
+	MaxPerUser int `yaml:"max_per_user"`
+	// MaxResumes caps resumes from Last-Event-ID running at once in this
+	// process (64; each is a JetStream consumer); a resume beyond it
+	// waits up to ResumeWait (1 s), then gets 503 UNAVAILABLE with
+	// Retry-After.
+	MaxResumes int           `yaml:"max_resumes"`
+	ResumeWait time.Duration `yaml:"resume_wait"`
 }
 
 // Billing holds money rules and background job intervals.
@@ -147,7 +208,8 @@ func (c *Config) SetDefaults() {
 	c.NATS = NATS{URL: "nats://127.0.0.1:4222"}
 	c.Consumer = Consumer{BatchSize: 500, Workers: 1, Linger: 5 * time.Millisecond, AckWait: 30 * time.Second,
 		LagInterval: 5 * time.Second, RetryBackoff: time.Second, MaxRetryDelay: 30 * time.Second}
-	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256}
+	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256, MaxPerUser: 10, MaxResumes: 64, ResumeWait: time.Second}
+	c.Auth.Failures.SetDefaults()
 	c.Settle = Settle{MaxTokensPerRequest: biz.DefaultMaxTokensPerRequest, MaxCostMicrosPerRequest: biz.DefaultMaxCostMicrosPerRequest}
 	c.Billing = Billing{QuotaLowPercent: 80, OutboxSweepInterval: 5 * time.Second, OutboxMinAge: 10 * time.Second,
 		PeriodCheckInterval: time.Minute, PriceRefreshInterval: 30 * time.Second, RebuildOnStart: true, RebuildBatch: 1000}
@@ -183,6 +245,12 @@ func (c *Config) Validate() error {
 	if c.SSE.KeepAlive <= 0 || c.SSE.Buffer < 1 {
 		errs = append(errs, errors.New("sse.keep_alive and sse.buffer must be > 0"))
 	}
+	if c.SSE.MaxPerUser < 1 || c.SSE.MaxResumes < 1 || c.SSE.ResumeWait <= 0 {
+		errs = append(errs, errors.New("sse.max_per_user, sse.max_resumes and sse.resume_wait must be > 0"))
+	}
+	if err := c.Auth.Failures.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("auth.failures: %w", err))
+	}
 	if p := c.Billing.QuotaLowPercent; p < 1 || p > 100 {
 		errs = append(errs, fmt.Errorf("billing.quota_low_percent %d not in 1..100", p))
 	}
@@ -200,6 +268,7 @@ func (c *Config) Validate() error {
 	if c.Billing.RebuildBatch < 1 {
 		errs = append(errs, errors.New("billing.rebuild_batch must be > 0"))
 	}
+	errs = append(errs, c.Limits.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -31,6 +31,9 @@ func TestShippedConfigLoads(t *testing.T) {
 	if c.SSE.KeepAlive != 20*time.Second || c.Billing.DefaultPrice != nil || c.Consumer.BatchSize != 500 {
 		t.Fatalf("defaults: %+v %+v", c.SSE, c.Billing)
 	}
+	if g := c.Limits.Rules().Groups; len(g) != 1 || g["default"].Any() {
+		t.Fatalf("shipped group limits: %+v", g)
+	}
 	if r := c.Rules(); r.MaxTokensPerRequest != 10_000_000 || r.MaxCostMicrosPerRequest != 10_000_000_000 {
 		t.Fatalf("settle ceilings: %+v", r)
 	}
@@ -52,6 +55,10 @@ func TestValidate(t *testing.T) {
 		{"default price over 10^13", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {default_price: {output_micros_per_mtok: 10000000000001}}\n", "output_micros_per_mtok must be <="},
 		{"token ceiling 0", "database: {url: postgres://x}\nredis: {addr: x:1}\nsettle: {max_tokens_per_request: 0}\n", "settle.max_tokens_per_request"},
 		{"cost ceiling over 10^13", "database: {url: postgres://x}\nredis: {addr: x:1}\nsettle: {max_cost_micros_per_request: 10000000000001}\n", "settle.max_cost_micros_per_request"},
+		{"negative group limit", "database: {url: postgres://x}\nredis: {addr: x:1}\nlimits: {groups: {free: {rpm_limit: -1}}}\n", "limits.groups.free.rpm_limit"},
+		{"absurd group limit", "database: {url: postgres://x}\nredis: {addr: x:1}\nlimits: {groups: {free: {tpm_limit: 1000000001}}}\n", "limits.groups.free.tpm_limit"},
+		{"bad group name", "database: {url: postgres://x}\nredis: {addr: x:1}\nlimits: {groups: {\"a b\": {}}}\n", "not a group name"},
+		{"unknown group limit key", "database: {url: postgres://x}\nredis: {addr: x:1}\nlimits: {groups: {free: {rpm: 1}}}\n", "rpm"},
 		{"ceilings set", "database: {url: postgres://x}\nredis: {addr: x:1}\nsettle: {max_tokens_per_request: 500, max_cost_micros_per_request: 7}\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

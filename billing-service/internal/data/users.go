@@ -15,13 +15,13 @@ import (
 
 const userCols = `id, name, email, status, user_group, balance_micros, credit_limit_micros,
 	quota_limit_tokens, quota_used_tokens, period_start, low_balance_threshold_micros,
-	alert_flags, version, last_event_id, created_at, updated_at`
+	alert_flags, version, last_event_id, created_at, updated_at, rpm_limit, tpm_limit, concurrency_limit`
 
 func scanUser(row pgx.Row) (*biz.User, error) {
 	var u biz.User
 	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.Status, &u.Group, &u.BalanceMicros, &u.CreditLimitMicros,
 		&u.QuotaLimitTokens, &u.QuotaUsedTokens, &u.PeriodStart, &u.LowBalanceThresholdMicros,
-		&u.AlertFlags, &u.Version, &u.LastEventID, &u.CreatedAt, &u.UpdatedAt)
+		&u.AlertFlags, &u.Version, &u.LastEventID, &u.CreatedAt, &u.UpdatedAt, &u.RPM, &u.TPM, &u.Concurrency)
 	if err != nil {
 		return nil, err
 	}
@@ -45,10 +45,11 @@ func collectUsers(rows pgx.Rows) ([]*biz.User, error) {
 // CreateUser inserts u (its id, period start and version already set).
 func (s *Store) CreateUser(ctx context.Context, u *biz.User) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO users (id, name, email, status, user_group, credit_limit_micros,
-		quota_limit_tokens, period_start, low_balance_threshold_micros, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+		quota_limit_tokens, period_start, low_balance_threshold_micros, version, created_at, updated_at,
+		rpm_limit, tpm_limit, concurrency_limit)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)`,
 		u.ID, u.Name, u.Email, u.Status, u.Group, u.CreditLimitMicros, u.QuotaLimitTokens, u.PeriodStart,
-		u.LowBalanceThresholdMicros, u.Version, u.CreatedAt)
+		u.LowBalanceThresholdMicros, u.Version, u.CreatedAt, u.RPM, u.TPM, u.Concurrency)
 	if postgres.IsUniqueViolation(err) {
 		return apperr.Wrap(err, apperr.ReasonAlreadyExists, "a user with this email exists")
 	}
@@ -136,6 +137,7 @@ func queueAccounts(b *pgx.Batch, accts []*biz.Account) {
 	var (
 		ids, names, emails, statuses, groups, lastEvents = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		bal, credit, qlim, qused, low, ver               = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		rpm, tpm, conc                                   = make([]int64, n), make([]int64, n), make([]int64, n)
 		flags                                            = make([]int32, n)
 		periods                                          = make([]any, n)
 		ledger                                           []biz.LedgerEntry
@@ -146,18 +148,21 @@ func queueAccounts(b *pgx.Batch, accts []*biz.Account) {
 		ids[i], names[i], emails[i], statuses[i], groups[i], lastEvents[i] = u.ID, u.Name, u.Email, u.Status, u.Group, u.LastEventID
 		bal[i], credit[i], qlim[i], qused[i], low[i], ver[i] = u.BalanceMicros, u.CreditLimitMicros, u.QuotaLimitTokens, u.QuotaUsedTokens, u.LowBalanceThresholdMicros, u.Version
 		flags[i], periods[i] = int32(u.AlertFlags), u.PeriodStart
+		rpm[i], tpm[i], conc[i] = u.RPM, u.TPM, u.Concurrency
 		ledger = append(ledger, a.Ledger...)
 		outbox = append(outbox, a.Events...)
 	}
 	b.Queue(`UPDATE users AS u SET name = v.name, email = v.email, status = v.status,
 		user_group = v.grp, balance_micros = v.bal, credit_limit_micros = v.credit, quota_limit_tokens = v.qlim,
 		quota_used_tokens = v.qused, low_balance_threshold_micros = v.low, version = v.ver,
-		alert_flags = v.flags, period_start = v.period, last_event_id = v.last_event, updated_at = now()
+		alert_flags = v.flags, period_start = v.period, last_event_id = v.last_event,
+		rpm_limit = v.rpm, tpm_limit = v.tpm, concurrency_limit = v.conc, updated_at = now()
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-			$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::int[], $13::timestamptz[], $14::text[])
-			AS v(id, name, email, status, grp, bal, credit, qlim, qused, low, ver, flags, period, last_event)
+			$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::int[], $13::timestamptz[], $14::text[],
+			$15::bigint[], $16::bigint[], $17::bigint[])
+			AS v(id, name, email, status, grp, bal, credit, qlim, qused, low, ver, flags, period, last_event, rpm, tpm, conc)
 		WHERE u.id = v.id`,
-		ids, names, emails, statuses, groups, bal, credit, qlim, qused, low, ver, flags, periods, lastEvents)
+		ids, names, emails, statuses, groups, bal, credit, qlim, qused, low, ver, flags, periods, lastEvents, rpm, tpm, conc)
 	queueLedger(b, ledger)
 	row := queueOutbox(b, outbox)
 	for _, a := range accts {

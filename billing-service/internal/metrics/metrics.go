@@ -25,6 +25,7 @@ type Metrics struct {
 	SettlementFailures *prometheus.CounterVec   // billing_settlement_failures_total{reason}
 	UsageRejected      *prometheus.CounterVec   // billing_usage_rejected_total{reason}
 	SSEClients         prometheus.Gauge         // billing_sse_clients
+	RateLimited        *prometheus.CounterVec   // billing_rate_limited_total{scope,kind}
 }
 
 // Names lists every metric name Metrics registers (dashboards and alert
@@ -34,7 +35,7 @@ var Names = []string{
 	"billing_usage_records_total", "billing_tokens_processed_total", "billing_cost_usd_total",
 	"billing_quota_updates_total", "billing_low_balance_alerts_total", "billing_nats_events_published_total",
 	"billing_consumer_lag", "billing_settle_duration_seconds", "billing_settlement_failures_total",
-	"billing_usage_rejected_total", "billing_sse_clients",
+	"billing_usage_rejected_total", "billing_sse_clients", "billing_rate_limited_total",
 }
 
 // New creates the metrics and registers them on reg.
@@ -69,9 +70,15 @@ func New(reg prometheus.Registerer) *Metrics {
 				"or cost (cost) than one request may have, or sums that would overflow (overflow)."}, []string{"reason"}),
 		SSEClients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "billing_sse_clients",
 			Help: "Open sync SSE streams."}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billing_rate_limited_total",
+			Help: "Requests refused by an abuse cap: scope ip, kind auth_failures (429); scope user, kind sse_streams (429); " +
+				"scope process, kind resumes (503)."}, []string{"scope", "kind"}),
 	}
 	// Known label values start at 0, so dashboards and alert rules see
 	// every series from the first scrape.
+	m.RateLimited.WithLabelValues("ip", "auth_failures")
+	m.RateLimited.WithLabelValues("user", "sse_streams")
+	m.RateLimited.WithLabelValues("process", "resumes")
 	for _, v := range []string{"me", "sync", "sse", "admission_load"} {
 		m.BalanceChecks.WithLabelValues(v)
 	}
@@ -94,6 +101,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.UsageRejected.WithLabelValues(v)
 	}
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.BalanceChecks, m.UsageRecords, m.TokensProcessed, m.CostUSD,
-		m.QuotaUpdates, m.LowBalanceAlerts, m.EventsPublished, m.ConsumerLag, m.SettleDuration, m.SettlementFailures, m.UsageRejected, m.SSEClients)
+		m.QuotaUpdates, m.LowBalanceAlerts, m.EventsPublished, m.ConsumerLag, m.SettleDuration, m.SettlementFailures, m.UsageRejected, m.SSEClients,
+		m.RateLimited)
 	return m
 }

@@ -12,8 +12,13 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
 
-// ctxKey is the gin context key of the authenticated API key.
-const ctxKey = "api_key"
+// ctxKey and ctxUser are the gin context keys of the authenticated API
+// key (*biz.Key) and of its user as KeyByHash read it (*biz.User: id,
+// status, group and rate limits only).
+const (
+	ctxKey  = "api_key"
+	ctxUser = "api_key_user"
+)
 
 // AdminAuth requires Authorization: Bearer $LURUS_ADMIN_TOKEN.
 func (s *Service) AdminAuth() gin.HandlerFunc { return bearer(s.opt.AdminToken) }
@@ -43,31 +48,45 @@ func bearer(token string) gin.HandlerFunc {
 // 403 KEY_EXPIRED, a client address outside the key's allow-list 403
 // IP_NOT_ALLOWED (the address found through http.trusted_proxies).
 // billing is the authority: it reads PostgreSQL on every request, so a
-// change applies to the next one.
+// change applies to the next one. A client address with too many failed
+// authentications is refused first, 429 RATE_LIMITED with Retry-After,
+// without a lookup (lurus-common/authguard).
 func (s *Service) UserAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-		if !ok || raw == "" {
-			fail(c, apperr.New(apperr.ReasonMissingCredentials, "Authorization: Bearer <API key> required"))
-			return
-		}
-		if !apikey.WellFormed(raw) {
-			fail(c, apperr.New(apperr.ReasonInvalidCredentials, "invalid API key"))
-			return
-		}
-		k, u, err := s.verify(c, apikey.Hash(s.opt.KeyPepper, raw))
-		if err != nil {
+		client := s.opt.ClientIP.FromRequest(c.Request)
+		if err := s.opt.Guard.Check(client); err != nil {
 			fail(c, err)
 			return
 		}
-		info := keyInfo(k, u)
-		if err := info.Authorize(s.opt.ClientIP.FromRequest(c.Request), s.opt.Now()); err != nil {
+		info, k, u, err := s.userKey(c)
+		if err == nil {
+			err = info.Authorize(client, s.opt.Now())
+		}
+		if err != nil {
+			s.opt.Guard.Observe(client, err)
 			fail(c, err)
 			return
 		}
 		c.Set(ctxKey, k)
+		c.Set(ctxUser, u)
 		c.Next()
 	}
+}
+
+// userKey reads and verifies the request's Bearer key.
+func (s *Service) userKey(c *gin.Context) (keyauth.Info, *biz.Key, *biz.User, error) {
+	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || raw == "" {
+		return keyauth.Info{}, nil, nil, apperr.New(apperr.ReasonMissingCredentials, "Authorization: Bearer <API key> required")
+	}
+	if !apikey.WellFormed(raw) {
+		return keyauth.Info{}, nil, nil, apperr.New(apperr.ReasonInvalidCredentials, "invalid API key")
+	}
+	k, u, err := s.verify(c, apikey.Hash(s.opt.KeyPepper, raw))
+	if err != nil {
+		return keyauth.Info{}, nil, nil, err
+	}
+	return s.keyInfo(k, u), k, u, nil
 }
 
 // verify looks a key up by its keyed hash: unknown → INVALID_CREDENTIALS,
@@ -84,9 +103,10 @@ func (s *Service) verify(c *gin.Context, hash string) (*biz.Key, *biz.User, erro
 }
 
 // keyInfo is a stored key as keyauth.Authorize judges it.
-func keyInfo(k *biz.Key, u *biz.User) keyauth.Info {
+func (s *Service) keyInfo(k *biz.Key, u *biz.User) keyauth.Info {
 	info := keyauth.Info{KeyID: k.ID, UserID: k.UserID, UserGroup: u.Group, UserActive: u.Active(), Models: k.Models,
-		AllowedIPs: keyauth.ParseAllowedIPs(k.AllowedIPs), SpendLimitMicros: k.SpendLimitMicros}
+		AllowedIPs: keyauth.ParseAllowedIPs(k.AllowedIPs), SpendLimitMicros: k.SpendLimitMicros,
+		KeyLimits: s.opt.Limits.Key(k, u), UserLimits: s.opt.Limits.User(u)}
 	if k.ExpiresAt != nil {
 		info.ExpiresAt = *k.ExpiresAt
 	}

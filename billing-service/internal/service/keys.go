@@ -24,6 +24,7 @@ type keyRequest struct {
 	AllowedIPs       *[]string `json:"allowed_ips"`
 	ExpiresAt        optTime   `json:"expires_at"`
 	SpendLimitMicros *int64    `json:"spend_limit_micros"`
+	limitsRequest
 }
 
 // optTime lets PATCH tell "expires_at": null (clear) from an absent field
@@ -86,6 +87,9 @@ func (r keyRequest) apply(k *biz.Key) error {
 			return err
 		}
 		k.SpendLimitMicros = *r.SpendLimitMicros
+	}
+	if err := r.limitsRequest.apply(&k.Limits); err != nil {
+		return err
 	}
 	if k.Models == nil {
 		k.Models = []string{}
@@ -220,5 +224,5 @@ func (s *Service) VerifyKey(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, internalapi.VerifyKeyResponse{KeyID: k.ID, UserID: k.UserID, UserGroup: u.Group,
 		UserActive: u.Active(), ExpiresAt: k.ExpiresAt, Models: k.Models, AllowedIPs: k.AllowedIPs,
-		SpendLimitMicros: k.SpendLimitMicros})
+		SpendLimitMicros: k.SpendLimitMicros, KeyLimits: s.opt.Limits.Key(k, u), UserLimits: s.opt.Limits.User(u)})
 }

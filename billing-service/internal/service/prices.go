@@ -69,7 +69,7 @@ func (s *Service) SetMultiplier(c *gin.Context) {
 		return
 	}
 	g := c.Param("group")
-	if !groupRe.MatchString(g) || req.MultiplierBps < 0 || req.MultiplierBps > 1000*pricing.BasisPoints {
+	if !biz.ValidGroup(g) || req.MultiplierBps < 0 || req.MultiplierBps > 1000*pricing.BasisPoints {
 		fail(c, apperr.New(apperr.ReasonInvalidArgument, "group must be 1-64 of [A-Za-z0-9_-] and multiplier_bps 0..10000000"))
 		return
 	}

@@ -20,7 +20,9 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 )
@@ -94,6 +96,7 @@ type Deps struct {
 	Mirrors   Mirrors
 	Prop      Propagator
 	Admission Admission
+	RateUsage RateUsage
 	Feed      Feed
 	PriceBook *biz.PriceBook
 	Metrics   *metrics.Metrics
@@ -105,10 +108,18 @@ type Options struct {
 	AdminToken    string
 	InternalToken string
 	KeyPepper     string
+	// Limits turn stored rate limits into those in force (group
+	// defaults, keys held under their users).
+	Limits biz.LimitRules
 	// ClientIP finds the client address for keys' IP allow-lists
 	// (http.trusted_proxies).
 	ClientIP  clientip.Resolver
 	KeepAlive time.Duration // SSE keep-alive comment interval
+	// Guard refuses client addresses with too many failed
+	// authentications on the user-key routes, before any lookup.
+	Guard *authguard.Guard
+	// Streams caps each user's open SSE streams in this process.
+	Streams *connlimit.Limiter
 	// Stop is closed when the server shuts down: open SSE streams end.
 	Stop <-chan struct{}
 	Now  func() time.Time
@@ -131,6 +142,9 @@ func New(d Deps, o Options) *Service {
 // fail renders err as the JSON error body and aborts.
 func fail(c *gin.Context, err error) {
 	status, body := apperr.Render(err)
+	if v := apperr.RetryAfterHeader(err); v != "" {
+		c.Header("Retry-After", v)
+	}
 	if status >= 500 {
 		_ = c.Error(err)
 	}

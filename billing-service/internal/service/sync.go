@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,12 +39,6 @@ func (s *Service) state(ctx context.Context, userID, source string) (internalapi
 		s.Log.Warn("reading reservations from redis failed", "err", err)
 	}
 	return st, nil
-}
-
-// Me is GET /api/v1/billing/me with the user's own API key: the fields
-// of DESIGN.md §9, plus last_event_id and as_of (it is the sync state).
-func (s *Service) Me(c *gin.Context) {
-	s.writeState(c, c.MustGet(ctxKey).(*biz.Key).UserID, "me")
 }
 
 // SyncState is GET /api/v1/billing/sync/:user_id with the user's own key.
@@ -100,6 +95,9 @@ func (s *Service) LoadAccount(c *gin.Context) {
 // first connection — an "event: sync_state" with the full state comes
 // first. A ": keep-alive" comment is sent every KeepAlive. The stream ends
 // when the client goes, on shutdown, or when the client reads too slowly.
+// A user past sse.max_per_user open streams gets 429 RATE_LIMITED; a
+// resume while sse.max_resumes run gets 503 UNAVAILABLE (both with
+// Retry-After).
 func (s *Service) Stream(c *gin.Context) {
 	id, ok := ownUser(c)
 	if !ok {
@@ -110,7 +108,20 @@ func (s *Service) Stream(c *gin.Context) {
 	if last == "" {
 		last = c.Query("last_event_id")
 	}
+	release, ok := s.opt.Streams.Acquire(id)
+	if !ok {
+		s.Metrics.RateLimited.WithLabelValues("user", "sse_streams").Inc()
+		fail(c, apperr.Newf(apperr.ReasonRateLimited, "this user already has %d open streams; close one first", s.opt.Streams.Max()).
+			WithRetryAfter(time.Second))
+		return
+	}
+	defer release()
 	sub, err := s.Feed.Subscribe(ctx, id, last)
+	if errors.Is(err, events.ErrReplayBusy) {
+		s.Metrics.RateLimited.WithLabelValues("process", "resumes").Inc()
+		fail(c, apperr.Wrap(err, apperr.ReasonUnavailable, "too many resumes in progress; retry shortly").WithRetryAfter(time.Second))
+		return
+	}
 	if err != nil {
 		fail(c, apperr.Wrap(err, apperr.ReasonUnavailable, "event stream unavailable"))
 		return

@@ -16,8 +16,6 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 )
 
-var groupRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // idemKeyRe is the Idempotency-Key syntax: 1–128 of [A-Za-z0-9_-:.].
 var idemKeyRe = regexp.MustCompile(`^[A-Za-z0-9_\-:.]{1,128}$`)
 
@@ -31,6 +29,7 @@ type userRequest struct {
 	CreditLimitMicros         *int64  `json:"credit_limit_micros"`
 	QuotaLimitTokens          *int64  `json:"quota_limit_tokens"`
 	LowBalanceThresholdMicros *int64  `json:"low_balance_threshold_micros"`
+	limitsRequest
 }
 
 // apply validates r and writes its fields into u.
@@ -60,6 +59,9 @@ func (r userRequest) apply(u *biz.User) error {
 		}
 		*f.dst = *f.v
 	}
+	if err := r.limitsRequest.apply(&u.Limits); err != nil {
+		return err
+	}
 	switch {
 	case u.Name == "" || len(u.Name) > 200:
 		return apperr.New(apperr.ReasonInvalidArgument, "name is required (at most 200 characters)")
@@ -67,7 +69,7 @@ func (r userRequest) apply(u *biz.User) error {
 		return apperr.New(apperr.ReasonInvalidArgument, "email is not a valid address")
 	case u.Status != biz.StatusActive && u.Status != biz.StatusDisabled:
 		return apperr.New(apperr.ReasonInvalidArgument, "status must be active or disabled")
-	case !groupRe.MatchString(u.Group):
+	case !biz.ValidGroup(u.Group):
 		return apperr.New(apperr.ReasonInvalidArgument, "group must be 1-64 of [A-Za-z0-9_-]")
 	}
 	return nil
@@ -126,8 +128,9 @@ func (s *Service) ListUsers(c *gin.Context) {
 }
 
 // PatchUser is PATCH /api/v1/billing/users/{id}: profile, limits, status
-// and group. A change of status or group publishes key.changed for every
-// key of the user.
+// and group. A change of status, group or rate limits publishes
+// key.changed for every key of the user: the gateways' key caches hold the
+// limits in force.
 func (s *Service) PatchUser(c *gin.Context) {
 	var req userRequest
 	if err := bind(c, &req); err != nil {
@@ -141,8 +144,11 @@ func (s *Service) PatchUser(c *gin.Context) {
 			return err
 		}
 		a.U.Name, a.U.Email = next.Name, next.Email
+		rateChanged := a.U.Limits != next.Limits
+		a.U.Limits = next.Limits
 		var err error
 		keysChanged, err = a.SetLimits(next.CreditLimitMicros, next.QuotaLimitTokens, next.LowBalanceThresholdMicros, next.Status, next.Group)
+		keysChanged = keysChanged || rateChanged
 		return err
 	})
 	if err != nil {

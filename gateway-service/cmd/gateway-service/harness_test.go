@@ -36,6 +36,8 @@ type fakeBilling struct {
 	bal     int64
 	loads   int
 	prices  internalapi.PriceTable
+	// verifies counts key lookups (POST /internal/v1/keys/verify).
+	verifies int
 }
 
 func (b *fakeBilling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +45,7 @@ func (b *fakeBilling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer b.mu.Unlock()
 	switch r.URL.Path {
 	case internalapi.RouteVerifyKey:
+		b.verifies++
 		var req internalapi.VerifyKeyRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		k, ok := b.byHash(req.KeyHash)

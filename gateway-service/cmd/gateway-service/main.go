@@ -35,6 +35,7 @@ import (
 	srv "github.com/lurus-switch/lurus-switch/gateway-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
@@ -179,6 +180,12 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
+	failures := cfg.Auth.Failures
+	failures.OnRefuse = func() { m.RateLimited("ip", "auth_failures") }
+	guard, err := authguard.New(failures)
+	if err != nil {
+		return fail(err)
+	}
 	tok := data.NewTokenizer() // loads on first need: see data.Tokenizer
 
 	outbox, err := publisher.OpenOutbox(cfg.Events.OutboxDir, strings.EqualFold(cfg.Events.OutboxSync, "always"))
@@ -199,7 +206,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	relay := &biz.Relay{
 		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, DrainTimeout: cfg.Relay.DrainTimeout,
 			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxChoices: cfg.Estimate.MaxChoices},
-		Keys: keys, Router: router, Prices: prices,
+		Keys: keys, Guard: guard, Router: router, Prices: prices,
 		Leases:   leases,
 		Upstream: data.NewUpstream(data.UpstreamConfig{MaxConnsPerHost: cfg.Upstream.MaxConnsPerHost, AllowPrivateNetwork: cfg.Upstream.AllowPrivateNetwork}),
 		Budget:   biz.NewRetryBudget(cfg.Relay.RetryRatio, cfg.Relay.RetryBurst),

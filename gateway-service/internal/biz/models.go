@@ -14,7 +14,7 @@ func (r *Relay) ListModels(ctx context.Context, req *Request, f Format, w Client
 	o := &Outcome{RequestID: req.ID, ClientRequestID: req.ClientID, Format: f, Endpoint: EndpointModels, StartedAt: req.Started,
 		ClientIP: req.ClientIP, UserAgent: req.UserAgent, UsageSource: SourceNone, Status: StatusOK}
 	req.setIDHeaders(w)
-	ki, err := r.authenticate(ctx, req.APIKey)
+	ki, err := r.authenticate(ctx, req)
 	if err == nil {
 		o.UserID, o.KeyID = ki.UserID, ki.KeyID
 		// No model is named: the list is filtered by the allow-list instead.
@@ -23,6 +23,9 @@ func (r *Relay) ListModels(ctx context.Context, req *Request, f Format, w Client
 	if err != nil {
 		status, body := ErrorBody(f, err)
 		o.StatusCode, o.ErrorReason, o.Status = status, string(apperr.ReasonOf(err)), StatusRejected
+		if v := apperr.RetryAfterHeader(err); v != "" {
+			w.SetHeader("Retry-After", v)
+		}
 		w.WriteBody(status, "application/json", body)
 	} else {
 		names := r.Router.Models(f, ki.AllowsModel)

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelname"
 	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
@@ -33,8 +34,11 @@ type RelayConfig struct {
 // Relay is the hot path use case: authenticate, authorize, route, admit,
 // relay with failover, meter and emit.
 type Relay struct {
-	Cfg    RelayConfig
-	Keys   *KeyCache
+	Cfg  RelayConfig
+	Keys *KeyCache
+	// Guard refuses client addresses with too many failed
+	// authentications before their key is looked up (nil: no cap).
+	Guard  *authguard.Guard
 	Router *Router
 	Prices *PriceBook
 	// Leases admits requests against per-key leases in Redis.
@@ -121,6 +125,9 @@ func (r *Relay) Handle(ctx context.Context, req *Request, w ClientWriter) {
 	if err != nil {
 		status, body := ErrorBody(o.Format, err)
 		o.StatusCode, o.ErrorReason = status, string(apperr.ReasonOf(err))
+		if v := apperr.RetryAfterHeader(err); v != "" {
+			w.SetHeader("Retry-After", v)
+		}
 		if o.Status == StatusRejected || o.Status == "" {
 			o.Status = StatusRejected
 		}
@@ -158,14 +165,21 @@ func (r *Relay) traced(ctx context.Context) bool {
 	return r.Tracing || trace.SpanContextFromContext(ctx).IsValid()
 }
 
-// authenticate verifies the key and returns its info, refusing it with
-// the reasons every service gives (keyauth.Cache.Verify).
-func (r *Relay) authenticate(ctx context.Context, key string) (KeyInfo, error) {
-	return r.Keys.Verify(ctx, key)
+// authenticate verifies the request's key and returns its info, refusing
+// it with the reasons every service gives (keyauth.Cache.Verify); a
+// client address throttled for failed authentications is refused first
+// (429 RATE_LIMITED), without a lookup, and a failure here counts.
+func (r *Relay) authenticate(ctx context.Context, req *Request) (KeyInfo, error) {
+	if err := r.Guard.Check(req.ClientIP); err != nil {
+		return KeyInfo{}, err
+	}
+	ki, err := r.Keys.Verify(ctx, req.APIKey)
+	r.Guard.Observe(req.ClientIP, err)
+	return ki, err
 }
 
 func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Outcome) error {
-	ki, err := r.authenticate(ctx, req.APIKey)
+	ki, err := r.authenticate(ctx, req)
 	if err != nil {
 		return err
 	}

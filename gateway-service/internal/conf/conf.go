@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
@@ -148,6 +149,10 @@ type Auth struct {
 	// MaxRefusals bounds the refused keys held, apart from the verified
 	// ones, so a flood of random keys never evicts them (default 10000).
 	MaxRefusals int `yaml:"max_refusals"`
+	// Failures caps failed authentications per client address on the
+	// relay routes (lurus-common/authguard: 30 per minute, then 429 for
+	// 5 min; per gateway process).
+	Failures authguard.Config `yaml:"failures"`
 }
 
 // KeyCache is the keyauth cache configuration these settings describe.
@@ -307,6 +312,7 @@ func (c *Config) SetDefaults() {
 	config.Default(&c.Auth.StaleTTL, 5*time.Minute)
 	config.Default(&c.Auth.NegativeTTL, 5*time.Second)
 	config.Default(&c.Auth.MaxEntries, 100000)
+	c.Auth.Failures.SetDefaults()
 	config.Default(&c.Upstream.ConnectTimeout, 5*time.Second)
 	config.Default(&c.Upstream.FirstByteTimeout, 60*time.Second)
 	config.Default(&c.Upstream.IdleTimeout, 60*time.Second)
@@ -344,6 +350,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := clientip.Parse(c.Server.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("server.trusted_proxies: %w", err))
+	}
+	if err := c.Auth.Failures.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("auth.failures: %w", err))
 	}
 	if c.Billing.URL == "" || c.Provider.URL == "" {
 		errs = append(errs, errors.New("billing.url and provider.url are required"))

@@ -21,6 +21,7 @@ var Names = []string{
 	"lurus_gateway_breaker_state", "lurus_gateway_breaker_transitions_total",
 	"lurus_gateway_events_queued", "lurus_gateway_events_outbox_bytes", "lurus_gateway_events_published_total",
 	"lurus_gateway_admissions_total", "lurus_gateway_output_cap_enforced_total", "lurus_gateway_usage_over_hold_total",
+	"lurus_gateway_rate_limited_total",
 }
 
 // Metrics implements biz.Metrics and publisher.Metrics.
@@ -40,6 +41,7 @@ type Metrics struct {
 	admissions  *prometheus.CounterVec
 	capCut      *prometheus.CounterVec
 	overHold    *prometheus.CounterVec
+	limited     *prometheus.CounterVec
 
 	tokPrompt, tokCompletion, tokCached, tokCacheWrite, tokReasoning prometheus.Counter
 }
@@ -76,9 +78,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Streams the gateway ended at their held output allowance because the provider generated past the cap it was told."}, []string{"provider"}),
 		overHold: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_usage_over_hold_total",
 			Help: "Answers billed from upstream usage whose output exceeds the allowance held for them (the provider ignored the cap)."}, []string{"provider"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_rate_limited_total",
+			Help: "Requests refused with 429 by a limit of the gateway's own, by scope (ip, key, user) and kind (auth_failures, ...)."}, []string{"scope", "kind"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.upstream, m.ttfb, m.streams, m.tokens, m.retries,
-		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions, m.capCut, m.overHold)
+		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions, m.capCut, m.overHold, m.limited)
+	m.limited.WithLabelValues("ip", "auth_failures") // exported from the start, so rates see zeros
 	m.tokPrompt = m.tokens.WithLabelValues("prompt")
 	m.tokCompletion = m.tokens.WithLabelValues("completion")
 	m.tokCached = m.tokens.WithLabelValues("cached")
@@ -129,6 +134,9 @@ func (m *Metrics) OutputCapEnforced(provider string) { m.capCut.WithLabelValues(
 
 // UsageOverHold implements biz.Metrics.
 func (m *Metrics) UsageOverHold(provider string) { m.overHold.WithLabelValues(provider).Inc() }
+
+// RateLimited counts a request refused by a limit of scope and kind.
+func (m *Metrics) RateLimited(scope, kind string) { m.limited.WithLabelValues(scope, kind).Inc() }
 
 // Breaker records a breaker state change.
 func (m *Metrics) Breaker(provider, key string, to biz.BreakerState) {

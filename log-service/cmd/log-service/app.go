@@ -21,6 +21,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
@@ -143,6 +144,12 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	failures := cfg.Auth.Failures
+	failures.OnRefuse = func() { m.RateLimited.WithLabelValues("ip", "auth_failures").Inc() }
+	guard, err := authguard.New(failures)
+	if err != nil {
+		return fail(err)
+	}
 	svc := service.New(service.Options{
 		Queries: biz.NewQueries(store, biz.QueryLimits{
 			MaxRange: cfg.Query.MaxRange, DefaultRange: cfg.Query.DefaultRange, DefaultLimit: cfg.Query.DefaultLimit,
@@ -150,6 +157,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 		Ingester:        ing,
 		Keys:            keys,
 		ClientIP:        clientIP,
+		Guard:           guard,
 		Metrics:         m,
 		AdminToken:      sec.AdminToken,
 		InternalToken:   sec.InternalToken,

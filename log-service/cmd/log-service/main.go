@@ -103,7 +103,11 @@ func migrate(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("clickhouse %s at %s: database %s migrated (%d statements, retention by TTL: %t)\n",
-		res.Server, ch.Addr, ch.Database, res.Statements, res.TTL)
+	added := "none"
+	if len(res.AddedColumns) > 0 {
+		added = strings.Join(res.AddedColumns, ", ")
+	}
+	fmt.Printf("clickhouse %s at %s: database %s migrated (%d statements, columns added: %s, retention by TTL: %t)\n",
+		res.Server, ch.Addr, ch.Database, res.Statements, added, res.TTL)
 	return nil
 }

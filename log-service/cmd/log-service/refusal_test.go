@@ -33,7 +33,7 @@ func TestServeRefusesCleanly(t *testing.T) {
 		},
 		{
 			name: "dev ClickHouse password outside dev",
-			env: []string{"LURUS_ENV=prod", "LURUS_ADMIN_TOKEN=a-real-admin-token", "LURUS_INTERNAL_TOKEN=a-real-internal-token",
+			env: []string{"LURUS_ENV=prod", "LURUS_ADMIN_TOKEN=a-real-admin-token", "LURUS_INTERNAL_TOKEN=a-real-internal-token", "LURUS_KEY_PEPPER=a-real-key-pepper",
 				"LURUS_CLICKHOUSE_PASSWORD=dev-only-clickhouse"},
 			want: "log-service serve: config: LURUS_CLICKHOUSE_PASSWORD holds a development-only value",
 		},

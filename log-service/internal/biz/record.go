@@ -51,10 +51,11 @@ type Record struct {
 	CreatedAt        time.Time `json:"created_at"`
 
 	// UpstreamFormat is the API family of the provider that served the
-	// call (events.LogRecord). It is validated but not stored yet: the
-	// request_log column needs a migration that also runs on ClickHouse
-	// 18.16 (see issue 11).
-	UpstreamFormat string `json:"upstream_format,omitempty"`
+	// call (events.LogRecord); it differs from APIFormat when the gateway
+	// translated. Unlike the event, the API always writes it: "" means no
+	// provider was tried, or a row stored before request_log had the
+	// column.
+	UpstreamFormat string `json:"upstream_format"`
 }
 
 // Entry is a stored Record. CreatedAt is truncated to the second (the

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
@@ -26,6 +27,15 @@ type Config struct {
 	Consumer   Consumer   `yaml:"consumer"`
 	Query      Query      `yaml:"query"`
 	Billing    Billing    `yaml:"billing"`
+	Auth       Auth       `yaml:"auth"`
+}
+
+// Auth guards the query routes.
+type Auth struct {
+	// Failures caps failed authentications (no, wrong or revoked key or
+	// admin token) per client address (lurus-common/authguard: 30 per
+	// minute, then 429 for 5 min; per process).
+	Failures authguard.Config `yaml:"failures"`
 }
 
 // HTTP is the listener.
@@ -129,12 +139,16 @@ type Billing struct {
 	// evicts at once (lurus-common/keyauth).
 	KeyCacheTTL      time.Duration `yaml:"key_cache_ttl"`
 	NegativeCacheTTL time.Duration `yaml:"negative_cache_ttl"`
+	// MaxRefusals bounds the refused keys held, apart from the verified
+	// ones, so a flood of random keys never evicts them (10000).
+	MaxRefusals int `yaml:"max_refusals"`
 }
 
 // KeyCache is the keyauth cache configuration these settings describe (no
 // stale serving: a query can wait for billing).
 func (b Billing) KeyCache() keyauth.Config {
-	return keyauth.Config{PositiveTTL: b.KeyCacheTTL, NegativeTTL: b.NegativeCacheTTL, VerifyTimeout: b.Timeout}
+	return keyauth.Config{PositiveTTL: b.KeyCacheTTL, NegativeTTL: b.NegativeCacheTTL, VerifyTimeout: b.Timeout,
+		MaxNegative: b.MaxRefusals}
 }
 
 // SetDefaults fills the defaults; values in the file override them.
@@ -149,7 +163,9 @@ func (c *Config) SetDefaults() {
 		AckWait: 30 * time.Second, FlushTimeout: 20 * time.Second, LagInterval: 5 * time.Second, Ack: "async", AckConcurrency: 256,
 		Backoff: []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}}
 	c.Query = Query{MaxRange: 93 * 24 * time.Hour, DefaultRange: 24 * time.Hour, DefaultLimit: 100, MaxBatchRecords: 10000}
-	c.Billing = Billing{URL: "http://127.0.0.1:18103", Timeout: 3 * time.Second, KeyCacheTTL: 30 * time.Second, NegativeCacheTTL: 5 * time.Second}
+	c.Billing = Billing{URL: "http://127.0.0.1:18103", Timeout: 3 * time.Second, KeyCacheTTL: 30 * time.Second, NegativeCacheTTL: 5 * time.Second,
+		MaxRefusals: 10000}
+	c.Auth.Failures.SetDefaults()
 }
 
 // identifier is what a ClickHouse database name may be here: it is spliced
@@ -228,6 +244,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Billing.KeyCache().Validate(); err != nil {
 		add("billing: %w", err)
+	}
+	if c.Billing.MaxRefusals < 1 {
+		add("billing.max_refusals must be > 0")
+	}
+	if err := c.Auth.Failures.Validate(); err != nil {
+		add("auth.failures: %w", err)
 	}
 	if _, err := clientip.Parse(c.HTTP.TrustedProxies); err != nil {
 		add("http.trusted_proxies: %w", err)

@@ -50,7 +50,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
-	if res.Statements != 6 || res.Server == "" {
+	if res.Statements != 6 || res.Server == "" || len(res.AddedColumns) != 0 {
 		t.Fatalf("result %+v", res)
 	}
 	rows, err := db.Conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ? ORDER BY name", db.Conf.Database)

@@ -24,6 +24,7 @@ type storedRow struct {
 	UpstreamModel    string    `ch:"upstream_model"`
 	ProviderID       string    `ch:"provider_id"`
 	APIFormat        string    `ch:"api_format"`
+	UpstreamFormat   string    `ch:"upstream_format"`
 	Endpoint         string    `ch:"endpoint"`
 	Stream           uint8     `ch:"stream"`
 	StatusCode       uint16    `ch:"status_code"`
@@ -46,7 +47,7 @@ func (r *storedRow) entry() biz.Entry {
 	return biz.Entry{Record: biz.Record{
 		RequestID: r.RequestID, TraceID: r.TraceID, UserID: r.UserID, KeyID: r.KeyID,
 		Model: r.Model, UpstreamModel: r.UpstreamModel, ProviderID: r.ProviderID,
-		APIFormat: r.APIFormat, Endpoint: r.Endpoint, Stream: r.Stream != 0,
+		APIFormat: r.APIFormat, UpstreamFormat: r.UpstreamFormat, Endpoint: r.Endpoint, Stream: r.Stream != 0,
 		StatusCode: int(r.StatusCode), ErrorReason: r.ErrorReason, Attempts: int(r.Attempts),
 		LatencyMs: int64(r.LatencyMs), TTFBMs: int64(r.TTFBMs),
 		PromptTokens: int64(r.PromptTokens), CompletionTokens: int64(r.CompletionTokens),

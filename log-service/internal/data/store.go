@@ -57,6 +57,7 @@ var insertColumns = []insertColumn{
 	col("upstream_model", func(r *biz.Record) string { return r.UpstreamModel }),
 	col("provider_id", func(r *biz.Record) string { return r.ProviderID }),
 	col("api_format", func(r *biz.Record) string { return r.APIFormat }),
+	col("upstream_format", func(r *biz.Record) string { return r.UpstreamFormat }),
 	col("endpoint", func(r *biz.Record) string { return r.Endpoint }),
 	col("stream", func(r *biz.Record) uint8 { return boolUInt8(r.Stream) }),
 	col("status_code", func(r *biz.Record) uint16 { return uint16(r.StatusCode) }),

@@ -41,6 +41,7 @@ func Record(prefix string, i int) biz.Record {
 		UpstreamModel:    "up-model",
 		ProviderID:       fmt.Sprintf("prv_%d", i%2),
 		APIFormat:        []string{"openai", "anthropic", "gemini"}[i%3],
+		UpstreamFormat:   upstreamFormat(i, status),
 		Endpoint:         "/v1/chat/completions",
 		Stream:           i%2 == 0,
 		StatusCode:       status,
@@ -58,6 +59,20 @@ func Record(prefix string, i int) biz.Record {
 		UserAgent:        "openai-go/3.0",
 		CreatedAt:        Base.Add(time.Duration(i) * time.Second),
 	}
+}
+
+// upstreamFormat is the fixture's upstream family: every fourth call was
+// translated (it differs from the client's format), and a 429 was refused
+// before any provider was tried ("").
+func upstreamFormat(i, status int) string {
+	formats := []string{"openai", "anthropic", "gemini"}
+	switch {
+	case status == 429:
+		return ""
+	case i%4 == 1:
+		return formats[(i+1)%3]
+	}
+	return formats[i%3]
 }
 
 // Records returns Record(prefix, 0..n-1).

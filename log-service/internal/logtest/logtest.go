@@ -27,6 +27,13 @@ type DB struct {
 // it with clickhouse-init.sql.
 func ClickHouse(t testing.TB) DB {
 	t.Helper()
+	return ClickHouseWith(t, logservice.ClickHouseDDL)
+}
+
+// ClickHouseWith is ClickHouse migrated with ddl instead, such as an older
+// schema that a test then migrates to the current one.
+func ClickHouseWith(t testing.TB, ddl string) DB {
+	t.Helper()
 	env := testenv.ClickHouse(t)
 	var c conf.Config
 	c.SetDefaults()
@@ -34,7 +41,7 @@ func ClickHouse(t testing.TB) DB {
 	cfg.Addr, cfg.Database = env.Addr, env.Database
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := data.Migrate(ctx, cfg, "", logservice.ClickHouseDDL, data.Retention{RawDays: 180}, nil); err != nil {
+	if _, err := data.Migrate(ctx, cfg, "", ddl, data.Retention{RawDays: 180}, nil); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return DB{Conn: env.Conn, Conf: cfg, Store: data.NewStore(env.Conn)}

@@ -28,6 +28,7 @@ type Metrics struct {
 	ConsumerLag   prometheus.Gauge       // lurus_log_consumer_lag
 	DeadLetters   prometheus.Counter     // lurus_log_dead_letters_total
 	HTTPRequests  *prometheus.CounterVec // lurus_log_http_requests_total{route,method,code}
+	RateLimited   *prometheus.CounterVec // lurus_log_rate_limited_total{scope,kind}
 	HTTPDuration  *prometheus.HistogramVec
 }
 
@@ -60,12 +61,16 @@ func New(reg prometheus.Registerer) *Metrics {
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lurus_log_http_requests_total", Help: "HTTP requests by route, method and status code.",
 		}, []string{"route", "method", "code"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lurus_log_rate_limited_total", Help: "Requests refused by an abuse cap (scope ip, kind auth_failures: 429).",
+		}, []string{"scope", "kind"}),
 		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "lurus_log_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: telemetry.LatencyBuckets,
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.RowsIngested, m.Duplicates, m.BatchSize, m.FlushDuration, m.InsertErrors,
+	m.RateLimited.WithLabelValues("ip", "auth_failures")
+	reg.MustRegister(m.RateLimited, m.RowsIngested, m.Duplicates, m.BatchSize, m.FlushDuration, m.InsertErrors,
 		m.ConsumerLag, m.DeadLetters, m.HTTPRequests, m.HTTPDuration)
 	// Export every source from the start, so rates and alerts see zeros
 	// rather than absent series.

@@ -110,6 +110,9 @@ func (h *handlers) encodeError(w http.ResponseWriter, r *http.Request, err error
 		info.err = err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if v := apperr.RetryAfterHeader(err); v != "" {
+		w.Header().Set("Retry-After", v)
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 )
 
@@ -27,8 +28,9 @@ func (emptyReader) Summary(context.Context, biz.Filter, biz.Range) (biz.Summary,
 }
 
 // newAuthEnv is the log-service HTTP server with the real key cache and
-// fake billing, trusting proxies.
-func newAuthEnv(t *testing.T, proxies ...string) *env {
+// fake billing, trusting proxies, with guard capping failed
+// authentications (nil: none).
+func newAuthEnv(t *testing.T, guard *authguard.Guard, proxies ...string) *env {
 	t.Helper()
 	fb := newFakeBilling(t)
 	resolver, err := clientip.Parse(proxies)
@@ -41,6 +43,7 @@ func newAuthEnv(t *testing.T, proxies ...string) *env {
 		Queries:    biz.NewQueries(emptyReader{}, biz.QueryLimits{MaxRange: 93 * 24 * time.Hour, DefaultRange: 24 * time.Hour, DefaultLimit: 100}),
 		Keys:       newKeys(t, fb.srv.URL),
 		ClientIP:   resolver,
+		Guard:      guard,
 		Metrics:    m,
 		AdminToken: adminToken, InternalToken: internalToken, MaxBatchRecords: 50,
 	})
@@ -62,7 +65,7 @@ func (e *env) callFrom(t *testing.T, key, xff string) (int, []byte) {
 // TestKeyAuthorizationRefusals: log-service refuses keys with the reasons
 // every service gives (lurus-common/keyauth), in its own error format.
 func TestKeyAuthorizationRefusals(t *testing.T) {
-	e := newAuthEnv(t)
+	e := newAuthEnv(t, nil)
 	for _, tc := range []struct {
 		name, key, xff string
 		status         int
@@ -92,7 +95,7 @@ func TestKeyAuthorizationRefusals(t *testing.T) {
 // TestKeyAuthorizationBehindTrustedProxy: with http.trusted_proxies the
 // client is the right-most X-Forwarded-For entry that is not a proxy.
 func TestKeyAuthorizationBehindTrustedProxy(t *testing.T) {
-	e := newAuthEnv(t, "127.0.0.0/8")
+	e := newAuthEnv(t, nil, "127.0.0.0/8")
 	if status, raw := e.callFrom(t, keyOffice, "198.51.100.7"); status != 200 {
 		t.Fatalf("allowed client behind the proxy: %d %s", status, raw)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/loadgen"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 // TestListFiltersAndPages walks GET /api/v1/logs with filters, following
@@ -148,5 +149,61 @@ func TestBatchRoute(t *testing.T) {
 	e.get(t, "/api/v1/logs/"+recs[4].RequestID, adminToken, &got)
 	if got.Record != recs[4] {
 		t.Fatalf("stored %+v\nwant %+v", got.Record, recs[4])
+	}
+}
+
+// TestUpstreamFormat posts log.write records as the gateway encodes them
+// (events.LogRecord, which omits an empty upstream_format) and reads them
+// back: the list and the single-log routes always carry upstream_format,
+// the family that served a translated call or "" when no provider was
+// tried.
+func TestUpstreamFormat(t *testing.T) {
+	e := newEnv(t)
+	translated := loadgen.Record("ufmt", 1)
+	translated.APIFormat, translated.UpstreamFormat = "anthropic", "gemini"
+	refused := loadgen.Record("ufmt", 2)
+	refused.UpstreamFormat = ""
+	raw, err := json.Marshal(map[string]any{"records": []events.LogRecord{events.LogRecord(translated), events.LogRecord(refused)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(raw), `"upstream_format"`) != 1 {
+		t.Fatalf("the event encoding no longer omits an empty upstream_format: %s", raw)
+	}
+	if status, body := e.call(t, http.MethodPost, "/api/v1/logs/batch", internalToken, raw); status != 200 {
+		t.Fatalf("batch: %d %s", status, body)
+	}
+	want := map[string]string{translated.RequestID: "gemini", refused.RequestID: ""}
+
+	status, body := e.call(t, http.MethodGet, "/api/v1/logs"+q("from", rfc(loadgen.Base), "to", rfc(loadgen.Base.Add(time.Hour))), adminToken, nil)
+	if status != 200 {
+		t.Fatalf("list: %d %s", status, body)
+	}
+	var page struct {
+		Items []map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Items) != 2 {
+		t.Fatalf("list: %v %s", err, body)
+	}
+	for _, it := range page.Items {
+		id, _ := it["request_id"].(string)
+		if got, ok := it["upstream_format"]; !ok || got != want[id] {
+			t.Fatalf("list item %s: upstream_format = %v (present %t), want %q", id, got, ok, want[id])
+		}
+	}
+	for id, uf := range want {
+		status, body := e.call(t, http.MethodGet, "/api/v1/logs/"+id, adminToken, nil)
+		var one map[string]any
+		if status != 200 || json.Unmarshal(body, &one) != nil {
+			t.Fatalf("get %s: %d %s", id, status, body)
+		}
+		if got, ok := one["upstream_format"]; !ok || got != uf {
+			t.Fatalf("get %s: upstream_format = %v (present %t), want %q", id, got, ok, uf)
+		}
+	}
+	var got biz.Entry
+	e.get(t, "/api/v1/logs/"+translated.RequestID, adminToken, &got)
+	if got.Record != translated {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got.Record, translated)
 	}
 }

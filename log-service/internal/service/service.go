@@ -17,6 +17,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
@@ -41,7 +42,10 @@ type Options struct {
 	Keys     KeyAuthenticator
 	// ClientIP finds the client address behind http.trusted_proxies, for
 	// keys' IP allow-lists.
-	ClientIP        clientip.Resolver
+	ClientIP clientip.Resolver
+	// Guard refuses client addresses with too many failed
+	// authentications before any credential is checked (nil: no cap).
+	Guard           *authguard.Guard
 	Metrics         *metrics.Metrics
 	AdminToken      string
 	InternalToken   string
@@ -82,8 +86,21 @@ func (s *Service) Routes() []Route {
 // principal authenticates a query route: the admin token, or a user's API
 // key verified with billing-service and authorized like everywhere else
 // (revoked 401 KEY_REVOKED, disabled user 403 USER_DISABLED, expired 403
-// KEY_EXPIRED, address not allowed 403 IP_NOT_ALLOWED).
+// KEY_EXPIRED, address not allowed 403 IP_NOT_ALLOWED). A client address
+// with too many failed authentications (a wrong admin token counts too) is
+// refused first, 429 RATE_LIMITED with Retry-After (lurus-common/authguard).
 func (s *Service) principal(r *http.Request) (biz.Principal, error) {
+	client := s.o.ClientIP.FromRequest(r)
+	if err := s.o.Guard.Check(client); err != nil {
+		return biz.Principal{}, err
+	}
+	p, err := s.credential(r, client)
+	s.o.Guard.Observe(client, err)
+	return p, err
+}
+
+// credential checks the request's admin token or API key.
+func (s *Service) credential(r *http.Request, client netip.Addr) (biz.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return biz.Principal{}, apperr.New(apperr.ReasonMissingCredentials, "Authorization: Bearer <admin token or API key> is required")
@@ -95,7 +112,7 @@ func (s *Service) principal(r *http.Request) (biz.Principal, error) {
 	if !ok {
 		return biz.Principal{}, apperr.New(apperr.ReasonInvalidCredentials, "Authorization must be a Bearer credential")
 	}
-	info, err := s.o.Keys.Authenticate(r.Context(), tok, s.o.ClientIP.FromRequest(r))
+	info, err := s.o.Keys.Authenticate(r.Context(), tok, client)
 	if err != nil {
 		return biz.Principal{}, err
 	}

@@ -2,7 +2,8 @@
 // Redis, shared by every gateway replica, and changes it only with atomic
 // Lua scripts: one round trip admits a request against all of its subjects
 // and all three limits, one charges a stream's tokens, one finishes a
-// request.
+// request. A fourth, read-only, reports subjects' usage for display
+// (billing's /me).
 //
 // Key schema (every key carries the one hash tag {rl}, because a request
 // touches subjects of different users and upstream keys in one atomic
@@ -54,9 +55,13 @@ var admitSrc string
 //go:embed settle.lua
 var settleSrc string
 
+//go:embed usage.lua
+var usageSrc string
+
 var (
 	admitScript  = redis.NewScript(admitSrc)
 	settleScript = redis.NewScript(settleSrc)
+	usageScript  = redis.NewScript(usageSrc)
 )
 
 // Options tune a Store; the zero value is the production setting.
@@ -226,6 +231,34 @@ func (s *Store) settle(ctx context.Context, op string, t ratelimit.Ticket, mode 
 	err := settleScript.Run(ctx, s.rdb, keys, t.RequestID, mode, w, tokens,
 		now.Add(s.ttl).UnixMilli(), s.ttl.Milliseconds(), winTTL.Milliseconds(), len(t.TPM)).Err()
 	return wrap(op, err)
+}
+
+// Usage reads the current window's counters and the requests in flight of
+// each subject, in one round trip and without changing anything (expired
+// slots are not counted, and not purged either), for display: by the time
+// the answer arrives another replica may have admitted more.
+func (s *Store) Usage(ctx context.Context, subjects ...string) ([]ratelimit.Usage, error) {
+	if len(subjects) == 0 {
+		return nil, nil
+	}
+	now := s.now()
+	w := ratelimit.WindowOf(now)
+	keys := make([]string, 0, 2*len(subjects))
+	for _, sub := range subjects {
+		keys = append(keys, s.WindowKey(sub, w), s.SlotsKey(sub))
+	}
+	res, err := usageScript.Run(ctx, s.rdb, keys, now.UnixMilli()).Int64Slice()
+	if err != nil {
+		return nil, wrap("usage", err)
+	}
+	if len(res) != 3*len(subjects) {
+		return nil, fmt.Errorf("ratelimit: usage returned %v", res)
+	}
+	out := make([]ratelimit.Usage, len(subjects))
+	for i := range out {
+		out[i] = ratelimit.Usage{Window: w, Requests: res[3*i], Tokens: res[3*i+1], InFlight: res[3*i+2]}
+	}
+	return out, nil
 }
 
 // wrap marks errors of an unreachable or unready Redis with

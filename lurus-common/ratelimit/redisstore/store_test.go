@@ -455,15 +455,7 @@ func TestExpiredSlotsArePurged(t *testing.T) {
 // TestRedisDown: with Redis unreachable every call returns an error
 // wrapping ErrUnavailable; once it is back, admission works again.
 func TestRedisDown(t *testing.T) {
-	re := testenv.Redis(t)
-	p := testenv.NewProxy(t, re.Addr)
-	cl := redis.NewClient(&redis.Options{Addr: p.Addr, MaxRetries: -1,
-		DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
-	defer cl.Close()
-	s, err := New(cl, re.Prefix, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p := behindProxy(t)
 	ctx := context.Background()
 	k := sub("key:k", 10, 1000, 2)
 	d := admit(t, s, "a", 10, k)
@@ -484,6 +476,22 @@ func TestRedisDown(t *testing.T) {
 	if d := admit(t, s, "c", 10, k); !d.Allowed {
 		t.Fatalf("after Redis is back: %+v", d)
 	}
+}
+
+// behindProxy returns a Store that reaches Redis through a proxy the test
+// can cut, with short timeouts and no retries.
+func behindProxy(t *testing.T) (*Store, *testenv.Proxy) {
+	t.Helper()
+	re := testenv.Redis(t)
+	p := testenv.NewProxy(t, re.Addr)
+	cl := redis.NewClient(&redis.Options{Addr: p.Addr, MaxRetries: -1,
+		DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+	t.Cleanup(func() { cl.Close() })
+	s, err := New(cl, re.Prefix, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p
 }
 
 // TestReplyErrorIsNotUnavailable: a fault reported by Redis (here a key of

@@ -167,7 +167,7 @@ func TestServeRotateAndGracefulStop(t *testing.T) {
 func TestMigrateCommand(t *testing.T) {
 	db := testenv.Postgres(t, nil, "")
 	env := map[string]string{"LURUS_PROVIDER_DB_URL": db.URL}
-	for i, want := range []string{`"applied":2`, `"applied":0`} {
+	for i, want := range []string{`"applied":3`, `"applied":0`} {
 		out, err := command(t, env, "migrate").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), want) {
 			t.Fatalf("run %d: %v\n%s", i, err, out)
@@ -198,7 +198,7 @@ func TestMigratePassthroughOnlyKeepsProvidersTranslatable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := command(t, map[string]string{"LURUS_PROVIDER_DB_URL": db.URL}, "migrate").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), `"applied":1`) {
+	if err != nil || !strings.Contains(string(out), `"applied":2`) { // 002 and 003
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
 	var only bool

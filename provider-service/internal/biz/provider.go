@@ -37,9 +37,13 @@ type Provider struct {
 
 // Key is an upstream API key as the admin API shows it.
 type Key struct {
-	ID        string
-	Masked    string
-	Enabled   bool
+	ID      string
+	Masked  string
+	Enabled bool
+	// RPMLimit and TPMLimit are the upstream account's tier: requests and
+	// tokens per minute the gateway keeps this key under (0: none).
+	RPMLimit  int64
+	TPMLimit  int64
 	CreatedAt time.Time
 }
 
@@ -64,6 +68,10 @@ type KeyInput struct {
 	ID      string
 	Secret  string
 	Enabled bool
+	// RPMLimit and TPMLimit, when nil, keep an existing key's limit (a new
+	// key gets none); 0 clears it.
+	RPMLimit *int64
+	TPMLimit *int64
 }
 
 // Spec is the writable configuration of a provider: what create and
@@ -91,7 +99,7 @@ type Spec struct {
 func SpecOf(p Provider) Spec {
 	keys := make([]KeyInput, len(p.Keys))
 	for i, k := range p.Keys {
-		keys[i] = KeyInput{ID: k.ID, Enabled: k.Enabled}
+		keys[i] = KeyInput{ID: k.ID, Enabled: k.Enabled, RPMLimit: &k.RPMLimit, TPMLimit: &k.TPMLimit}
 	}
 	return Spec{
 		Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIVersion: p.APIVersion, Keys: keys,

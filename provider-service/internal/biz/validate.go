@@ -17,6 +17,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelname"
 	"github.com/lurus-switch/lurus-switch/lurus-common/netguard"
+	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 )
 
 // Limits on a provider configuration.
@@ -324,7 +325,8 @@ func (Validator) keys(_ context.Context, s *Spec) error {
 }
 
 // ValidateKeyInput checks one key of a request: a new secret (printable, no
-// whitespace, at most MaxKeyLen) or a reference by id, not both.
+// whitespace, at most MaxKeyLen) or a reference by id, not both, and its
+// limits (0..ratelimit.MaxLimit).
 func ValidateKeyInput(k *KeyInput) error {
 	k.Secret = strings.TrimSpace(k.Secret)
 	k.ID = strings.TrimSpace(k.ID)
@@ -335,6 +337,17 @@ func ValidateKeyInput(k *KeyInput) error {
 		return apperr.New(apperr.ReasonInvalidArgument, "a key is either new (key) or existing (id), not both")
 	case len(k.Secret) > MaxKeyLen || strings.ContainsFunc(k.Secret, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
 		return apperr.Newf(apperr.ReasonInvalidArgument, "a key must be at most %d characters without whitespace", MaxKeyLen)
+	}
+	for _, f := range []struct {
+		name string
+		v    *int64
+	}{{"rpm_limit", k.RPMLimit}, {"tpm_limit", k.TPMLimit}} {
+		if f.v == nil {
+			continue
+		}
+		if err := ratelimit.CheckLimit(f.name, *f.v); err != nil {
+			return apperr.Wrap(err, apperr.ReasonInvalidArgument, "keys: "+err.Error())
+		}
 	}
 	return nil
 }

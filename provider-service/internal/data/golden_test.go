@@ -18,7 +18,7 @@ func TestGoldenSnapshot(t *testing.T) {
 		Headers: map[string]string{"Anthropic-Beta": "prompt-caching-2024-07-31"},
 	}
 	snap := internalapi.Snapshot{Version: 12, Providers: []internalapi.Provider{
-		toSnapshotProvider(p, []internalapi.ProviderKey{{ID: "pk_01JBBBBBBBBBBBBBBBBBBBBBBB", Key: "sk-ant-test"}}),
+		toSnapshotProvider(p, []internalapi.ProviderKey{{ID: "pk_01JBBBBBBBBBBBBBBBBBBBBBBB", Key: "sk-ant-test", RPMLimit: 50, TPMLimit: 40000}}),
 		toSnapshotProvider(biz.Provider{ID: "prv_01JCCCCCCCCCCCCCCCCCCCCCCC", Name: "nokeys", Type: "gemini",
 			BaseURL: "https://generativelanguage.googleapis.com", Models: []string{"gemini-*"},
 			ModelMapping: map[string]string{}, Headers: map[string]string{}, Weight: 1, Enabled: true}, nil),

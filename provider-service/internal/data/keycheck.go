@@ -34,7 +34,8 @@ func (s *Providers) CheckKeys(ctx context.Context) (KeyUsage, error) {
 	samples, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sample, error) {
 		var sm sample
 		err := r.Scan(&sm.row.key.ID, &sm.row.providerID, &sm.row.sealed.KeyID, &sm.row.sealed.Nonce,
-			&sm.row.sealed.Ciphertext, &sm.row.key.Masked, &sm.row.key.Enabled, &sm.row.key.CreatedAt, &sm.n)
+			&sm.row.sealed.Ciphertext, &sm.row.key.Masked, &sm.row.key.Enabled, &sm.row.key.CreatedAt,
+			&sm.row.key.RPMLimit, &sm.row.key.TPMLimit, &sm.n)
 		return sm, err
 	})
 	if err != nil {

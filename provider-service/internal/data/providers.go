@@ -38,7 +38,7 @@ const providerColumns = `id, name, type, base_url, api_version, models, model_ma
 	connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms, total_timeout_ms, headers,
 	allow_private_network, passthrough_only, created_at, updated_at`
 
-const keyColumns = `id, provider_id, secret_key_id, nonce, ciphertext, masked, enabled, created_at`
+const keyColumns = `id, provider_id, secret_key_id, nonce, ciphertext, masked, enabled, created_at, rpm_limit, tpm_limit`
 
 func scanProvider(row pgx.Row) (biz.Provider, error) {
 	var p biz.Provider
@@ -66,7 +66,7 @@ type keyRow struct {
 func scanKey(row pgx.Row) (keyRow, error) {
 	var k keyRow
 	err := row.Scan(&k.key.ID, &k.providerID, &k.sealed.KeyID, &k.sealed.Nonce, &k.sealed.Ciphertext,
-		&k.key.Masked, &k.key.Enabled, &k.key.CreatedAt)
+		&k.key.Masked, &k.key.Enabled, &k.key.CreatedAt, &k.key.RPMLimit, &k.key.TPMLimit)
 	k.key.CreatedAt = k.key.CreatedAt.UTC()
 	return k, err
 }
@@ -79,6 +79,13 @@ func (s *Providers) open(k keyRow) (string, error) {
 		return "", fmt.Errorf("provider key %s: %w", k.key.ID, err)
 	}
 	return string(pt), nil
+}
+
+func orZero(v *int64) int64 {
+	if v == nil {
+		return 0
+	}
+	return *v
 }
 
 func bumpVersion(ctx context.Context, q postgres.Querier) (int64, error) {
@@ -144,9 +151,11 @@ func (s *Providers) insertKey(ctx context.Context, q postgres.Querier, providerI
 	if err != nil {
 		return biz.Key{}, err
 	}
-	row, err := scanKey(q.QueryRow(ctx, `INSERT INTO provider_keys (id, provider_id, secret_key_id, nonce, ciphertext, masked, enabled)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+keyColumns,
-		id, providerID, sealed.KeyID, sealed.Nonce, sealed.Ciphertext, biz.Mask(k.Secret), k.Enabled))
+	row, err := scanKey(q.QueryRow(ctx, `INSERT INTO provider_keys (id, provider_id, secret_key_id, nonce, ciphertext, masked, enabled,
+		rpm_limit, tpm_limit)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+keyColumns,
+		id, providerID, sealed.KeyID, sealed.Nonce, sealed.Ciphertext, biz.Mask(k.Secret), k.Enabled,
+		orZero(k.RPMLimit), orZero(k.TPMLimit)))
 	return row.key, err
 }
 
@@ -186,8 +195,8 @@ func (s *Providers) Update(ctx context.Context, id string, change func(biz.Provi
 }
 
 // replaceKeys makes the provider's key set equal to want: keys referenced
-// by id are kept (with their enabled flag updated), new secrets are added,
-// every other key is deleted.
+// by id are kept (with their enabled flag and the limits given updated),
+// new secrets are added, every other key is deleted.
 func (s *Providers) replaceKeys(ctx context.Context, tx pgx.Tx, cur biz.Provider, want []biz.KeyInput) ([]biz.Key, error) {
 	existing := map[string]biz.Key{}
 	for _, k := range cur.Keys {
@@ -203,11 +212,20 @@ func (s *Providers) replaceKeys(ctx context.Context, tx pgx.Tx, cur biz.Provider
 		if !ok {
 			return nil, apperr.Newf(apperr.ReasonInvalidArgument, "key %s is not a key of provider %s", k.ID, cur.ID)
 		}
-		if old.Enabled != k.Enabled {
-			if _, err := tx.Exec(ctx, `UPDATE provider_keys SET enabled = $2 WHERE id = $1`, k.ID, k.Enabled); err != nil {
+		next := old
+		next.Enabled = k.Enabled
+		if k.RPMLimit != nil {
+			next.RPMLimit = *k.RPMLimit
+		}
+		if k.TPMLimit != nil {
+			next.TPMLimit = *k.TPMLimit
+		}
+		if next != old {
+			if _, err := tx.Exec(ctx, `UPDATE provider_keys SET enabled = $2, rpm_limit = $3, tpm_limit = $4 WHERE id = $1`,
+				k.ID, next.Enabled, next.RPMLimit, next.TPMLimit); err != nil {
 				return nil, err
 			}
-			old.Enabled = k.Enabled
+			old = next
 		}
 		kept = append(kept, k.ID)
 		out = append(out, old)
@@ -414,7 +432,8 @@ func (s *Providers) Load(ctx context.Context) (internalapi.Snapshot, error) {
 			if err != nil {
 				return err
 			}
-			byProvider[k.providerID] = append(byProvider[k.providerID], internalapi.ProviderKey{ID: k.key.ID, Key: secret})
+			byProvider[k.providerID] = append(byProvider[k.providerID], internalapi.ProviderKey{ID: k.key.ID, Key: secret,
+				RPMLimit: k.key.RPMLimit, TPMLimit: k.key.TPMLimit})
 		}
 		for _, p := range ps {
 			snap.Providers = append(snap.Providers, toSnapshotProvider(p, byProvider[p.ID]))

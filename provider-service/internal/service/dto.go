@@ -34,6 +34,8 @@ type keyJSON struct {
 	ID        string    `json:"id"`
 	Masked    string    `json:"masked"`
 	Enabled   bool      `json:"enabled"`
+	RPMLimit  int64     `json:"rpm_limit"`
+	TPMLimit  int64     `json:"tpm_limit"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -99,13 +101,16 @@ type patchJSON struct {
 }
 
 // keyInputJSON is one key in a request: a plain string (a new key,
-// enabled), {"key": "...", "enabled": bool} (a new key) or {"id": "pk_...",
-// "enabled": bool} (an existing key kept; its masked/created_at may come
-// along and are ignored).
+// enabled, no limits), {"key": "...", "enabled": bool, "rpm_limit": n,
+// "tpm_limit": n} (a new key) or {"id": "pk_...", "enabled": bool,
+// "rpm_limit": n, "tpm_limit": n} (an existing key kept; an absent limit
+// keeps its value; its masked/created_at may come along and are ignored).
 type keyInputJSON struct {
 	ID        string          `json:"id"`
 	Key       string          `json:"key"`
 	Enabled   *bool           `json:"enabled"`
+	RPMLimit  *int64          `json:"rpm_limit"`
+	TPMLimit  *int64          `json:"tpm_limit"`
 	Masked    json.RawMessage `json:"masked"`
 	CreatedAt json.RawMessage `json:"created_at"`
 }
@@ -129,7 +134,7 @@ func (k *keyInputJSON) UnmarshalJSON(b []byte) error {
 
 func (k keyInputJSON) toBiz() biz.KeyInput {
 	enabled := k.Enabled == nil || *k.Enabled
-	return biz.KeyInput{ID: k.ID, Secret: k.Key, Enabled: enabled}
+	return biz.KeyInput{ID: k.ID, Secret: k.Key, Enabled: enabled, RPMLimit: k.RPMLimit, TPMLimit: k.TPMLimit}
 }
 
 // keysToBiz converts request keys; nil (the field was absent) stays nil,
@@ -175,7 +180,7 @@ func (p patchJSON) toBiz() biz.Patch {
 }
 
 func fromKey(k biz.Key) keyJSON {
-	return keyJSON{ID: k.ID, Masked: k.Masked, Enabled: k.Enabled, CreatedAt: k.CreatedAt}
+	return keyJSON{ID: k.ID, Masked: k.Masked, Enabled: k.Enabled, RPMLimit: k.RPMLimit, TPMLimit: k.TPMLimit, CreatedAt: k.CreatedAt}
 }
 
 func fromProvider(p biz.Provider) providerJSON {

@@ -16,7 +16,7 @@ func sampleProvider() biz.Provider {
 		ID: "prv_01JAAAAAAAAAAAAAAAAAAAAAAA", Name: "azure-east", Type: "azure-openai",
 		BaseURL: "https://east.openai.azure.com", APIVersion: "2024-10-21",
 		Keys: []biz.Key{
-			{ID: "pk_01JBBBBBBBBBBBBBBBBBBBBBBB", Masked: "3f9a…c0de", Enabled: true, CreatedAt: t0},
+			{ID: "pk_01JBBBBBBBBBBBBBBBBBBBBBBB", Masked: "3f9a…c0de", Enabled: true, RPMLimit: 500, TPMLimit: 200000, CreatedAt: t0},
 			{ID: "pk_01JCCCCCCCCCCCCCCCCCCCCCCC", Masked: "…", Enabled: false, CreatedAt: t0},
 		},
 		Models: []string{"gpt-4o*", "text-embedding-3-large"}, ModelMapping: map[string]string{"gpt-4": "gpt-4o"},

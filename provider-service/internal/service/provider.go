@@ -147,7 +147,8 @@ func decodeCursor(c string) (string, error) {
 	return id, nil
 }
 
-// AddKey serves POST /api/v1/providers/{id}/keys with {"key", "enabled"}.
+// AddKey serves POST /api/v1/providers/{id}/keys with {"key", "enabled",
+// "rpm_limit", "tpm_limit"}.
 func (s *Providers) AddKey(ctx khttp.Context) error {
 	var in keyInputJSON
 	if err := decode(ctx.Request(), &in); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
@@ -100,13 +101,20 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	hub := biz.NewHub()
 	reg := telemetry.NewRegistry()
 	metrics := service.NewMetrics(reg, hub)
-	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.WS.SendQueue, Logger: log})
+	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.WS.SendQueue, MaxReplays: cfg.WS.MaxResumes,
+		ReplayWait: cfg.WS.ResumeWait, Logger: log})
+	failures := cfg.Auth.Failures
+	failures.OnRefuse = func() { metrics.RateLimited.WithLabelValues("ip", "auth_failures").Inc() }
+	guard, err := authguard.New(failures)
+	if err != nil {
+		return fail(err)
+	}
 
 	ws := service.NewWS(service.WSDeps{
 		Keys: keys, Tickets: tickets, Origins: origins, Hub: hub, Feed: feed, State: billing,
-		Metrics: metrics, Log: log, Addr: addr,
+		Metrics: metrics, Log: log, Addr: addr, Guard: guard,
 	}, cfg.WS)
-	ticket := &service.TicketHandler{Keys: keys, Tickets: tickets, Origins: origins, Addr: addr, Metrics: metrics, Log: log}
+	ticket := &service.TicketHandler{Keys: keys, Tickets: tickets, Origins: origins, Addr: addr, Guard: guard, Metrics: metrics, Log: log}
 	srv := server.New(cfg.Server, server.Routes{WS: ws, Ticket: ticket, Ready: readyChecks(nc, feed, rdb, billing)}, reg, log)
 
 	keySub, err := consumer.KeyChanged(nc, names, keys, hub, log)

@@ -434,7 +434,12 @@ billing:
   url: %s
 runtime:
   gc_percent: %d
-`, o.NATSURL, ns, o.RedisAddr, ns, billingURL, o.GCPercent)
+# Every client dials from this host, with up to ceil(clients/users)
+# devices per user: the abuse caps are raised to fit.
+ws:
+  max_per_user: %d
+  max_per_ip: %d
+`, o.NATSURL, ns, o.RedisAddr, ns, billingURL, o.GCPercent, max(20, (o.Clients+o.Users-1)/o.Users), max(100, o.Clients))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
@@ -88,6 +89,14 @@ type Auth struct {
 	NegativeCacheTTL time.Duration `yaml:"negative_cache_ttl"`
 	// KeyCacheSize bounds the number of cached verifications.
 	KeyCacheSize int `yaml:"key_cache_size"`
+	// MaxRefusals bounds the refused keys held, apart from the verified
+	// ones, so a flood of random keys never evicts them (10000).
+	MaxRefusals int `yaml:"max_refusals"`
+	// Failures caps failed authentications (no, unknown or revoked key,
+	// invalid ticket) per client address on the ticket and WebSocket
+	// routes (lurus-common/authguard: 30 per minute, then 429 for 5 min;
+	// per process).
+	Failures authguard.Config `yaml:"failures"`
 	// TicketTTL is how long a ticket from POST /api/v1/sync/ticket can be
 	// redeemed (once).
 	TicketTTL time.Duration `yaml:"ticket_ttl"`
@@ -132,6 +141,17 @@ type WS struct {
 	MaxReplay int `yaml:"max_replay"`
 	// SyncTimeout bounds one sync state read from billing.
 	SyncTimeout time.Duration `yaml:"sync_timeout"`
+	// MaxPerUser and MaxPerIP cap open connections of one user (20) and
+	// from one client address (100) in this process; the connection past
+	// either is accepted and closed at once with 4029.
+	MaxPerUser int `yaml:"max_per_user"`
+	MaxPerIP   int `yaml:"max_per_ip"`
+	// MaxResumes caps resumes (last_event_id, each a JetStream consumer)
+	// running at once in this process (64); a resume beyond it waits up
+	// to ResumeWait (1 s), then its upgrade gets 503 UNAVAILABLE with
+	// Retry-After.
+	MaxResumes int           `yaml:"max_resumes"`
+	ResumeWait time.Duration `yaml:"resume_wait"`
 }
 
 // SetDefaults fills every field with its default; the file overrides them.
@@ -151,8 +171,10 @@ func (c *Config) SetDefaults() {
 		KeyCacheTTL:      60 * time.Second,
 		NegativeCacheTTL: 5 * time.Second,
 		KeyCacheSize:     100_000,
+		MaxRefusals:      10_000,
 		TicketTTL:        60 * time.Second,
 	}
+	c.Auth.Failures.SetDefaults()
 	c.Runtime = Runtime{GCPercent: 100}
 	c.WS = WS{
 		PingInterval:     30 * time.Second,
@@ -169,6 +191,10 @@ func (c *Config) SetDefaults() {
 		MessageBurst:     20,
 		MaxReplay:        1000,
 		SyncTimeout:      5 * time.Second,
+		MaxPerUser:       20,
+		MaxPerIP:         100,
+		MaxResumes:       64,
+		ResumeWait:       time.Second,
 	}
 }
 
@@ -199,6 +225,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("auth.key_cache_ttl / auth.negative_cache_ttl: %w", err))
 	}
 	check(c.Auth.KeyCacheSize > 0, "auth.key_cache_size must be positive")
+	check(c.Auth.MaxRefusals > 0, "auth.max_refusals must be positive")
+	if err := c.Auth.Failures.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("auth.failures: %w", err))
+	}
 	check(c.Auth.TicketTTL >= time.Second && c.Auth.TicketTTL <= 10*time.Minute, "auth.ticket_ttl must be in [1s, 10m]")
 	for _, o := range c.Auth.AllowedOrigins {
 		check(validOriginPattern(o), "auth.allowed_origins: %q is not scheme://host[:port] or scheme://*.domain", o)
@@ -217,6 +247,8 @@ func (c *Config) Validate() error {
 	check(w.MessageRate > 0 && w.MessageBurst >= 1, "ws.message_rate and ws.message_burst must be positive")
 	check(w.MaxReplay >= 0, "ws.max_replay must not be negative")
 	check(w.SyncTimeout > 0, "ws.sync_timeout must be positive")
+	check(w.MaxPerUser >= 1 && w.MaxPerIP >= 1, "ws.max_per_user and ws.max_per_ip must be positive")
+	check(w.MaxResumes >= 1 && w.ResumeWait > 0, "ws.max_resumes and ws.resume_wait must be positive")
 	check(c.Runtime.GCPercent == -1 || c.Runtime.GCPercent >= 10 && c.Runtime.GCPercent <= 1000, "runtime.gc_percent must be -1 or in [10, 1000]")
 	return errors.Join(errs...)
 }
@@ -234,7 +266,7 @@ func (c *Config) ClientIP() (clientip.Resolver, error) {
 // a connection can wait for billing).
 func (c *Config) KeyCache() keyauth.Config {
 	return keyauth.Config{PositiveTTL: c.Auth.KeyCacheTTL, NegativeTTL: c.Auth.NegativeCacheTTL,
-		MaxEntries: c.Auth.KeyCacheSize, VerifyTimeout: c.Billing.Timeout}
+		MaxEntries: c.Auth.KeyCacheSize, MaxNegative: c.Auth.MaxRefusals, VerifyTimeout: c.Billing.Timeout}
 }
 
 func validOriginPattern(o string) bool {

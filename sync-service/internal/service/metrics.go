@@ -18,6 +18,9 @@ type Metrics struct {
 	Resumes        *prometheus.CounterVec
 	TicketsIssued  prometheus.Counter
 	ClientMessages *prometheus.CounterVec
+	// RateLimited counts refusals by an abuse cap:
+	// lurus_sync_rate_limited_total{scope,kind}.
+	RateLimited *prometheus.CounterVec
 }
 
 // Disconnect causes (label of lurus_sync_disconnects_total).
@@ -60,8 +63,12 @@ func NewMetrics(reg prometheus.Registerer, hub *biz.Hub) *Metrics {
 		ClientMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lurus_sync_messages_in_total", Help: "Messages received from clients, by type (invalid for refused ones).",
 		}, []string{"type"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lurus_sync_rate_limited_total", Help: "Refusals by an abuse cap: scope ip, kind auth_failures (429); " +
+				"scope user or ip, kind ws_connections (closed with 4029); scope process, kind resumes (503).",
+		}, []string{"scope", "kind"}),
 	}
-	reg.MustRegister(m.MessagesOut, m.SlowDrops, m.FanoutLatency, m.AuthFailures, m.Disconnects, m.Resumes, m.TicketsIssued, m.ClientMessages,
+	reg.MustRegister(m.RateLimited, m.MessagesOut, m.SlowDrops, m.FanoutLatency, m.AuthFailures, m.Disconnects, m.Resumes, m.TicketsIssued, m.ClientMessages,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lurus_sync_connections", Help: "Open WebSocket connections.",
 		}, func() float64 { n, _ := hub.Counts(); return float64(n) }),
@@ -73,5 +80,8 @@ func NewMetrics(reg prometheus.Registerer, hub *biz.Hub) *Metrics {
 		m.MessagesOut.WithLabelValues(t)
 	}
 	m.AuthFailures.WithLabelValues("INVALID_CREDENTIALS")
+	for _, sk := range [][2]string{{"ip", "auth_failures"}, {"user", "ws_connections"}, {"ip", "ws_connections"}, {"process", "resumes"}} {
+		m.RateLimited.WithLabelValues(sk[0], sk[1])
+	}
 	return m
 }

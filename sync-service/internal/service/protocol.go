@@ -40,6 +40,11 @@ const (
 	// CloseSlowConsumer: the client fell more than the send queue behind;
 	// reconnect with last_event_id to get what it missed.
 	CloseSlowConsumer = 4008
+	// CloseTooManyConnections: the user (ws.max_per_user) or the client
+	// address (ws.max_per_ip) already holds the most connections allowed;
+	// the connection is closed right after the upgrade. Close another one
+	// or back off before reconnecting.
+	CloseTooManyConnections = 4029
 )
 
 // maxClientMsgID bounds the optional correlation id of a client message.

@@ -21,6 +21,9 @@ func APIKeyFromRequest(r *http.Request) string {
 // WriteError answers err as {"error":{"reason","message"}} with its status.
 func WriteError(w http.ResponseWriter, err error) {
 	status, body := apperr.Render(err)
+	if v := apperr.RetryAfterHeader(err); v != "" {
+		w.Header().Set("Retry-After", v)
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lurus-sync"`)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 
@@ -38,6 +39,9 @@ type TicketHandler struct {
 	Tickets *biz.Tickets
 	Origins *biz.OriginPolicy
 	Addr    clientip.Resolver
+	// Guard refuses client addresses with too many failed
+	// authentications before their key is looked up (nil: no cap).
+	Guard   *authguard.Guard
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -73,8 +77,14 @@ func (h *TicketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusMethodNotAllowed, apperr.Body{Error: apperr.BodyError{Reason: string(apperr.ReasonUnsupportedAction), Message: "use POST"}})
 		return
 	}
+	client := h.Addr.FromRequest(r)
+	if err := h.Guard.Check(client); err != nil {
+		WriteError(w, err)
+		return
+	}
 	key := APIKeyFromRequest(r)
-	info, err := h.Keys.Authenticate(r.Context(), key, h.Addr.FromRequest(r))
+	info, err := h.Keys.Authenticate(r.Context(), key, client)
+	h.Guard.Observe(client, err)
 	if err != nil {
 		countAuthFailure(h.Metrics, err)
 		WriteError(w, err)

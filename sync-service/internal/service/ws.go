@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 
@@ -44,7 +47,11 @@ type WS struct {
 	metrics *Metrics
 	log     *slog.Logger
 	addr    clientip.Resolver
+	guard   *authguard.Guard
 	cfg     conf.WS
+	// perUser and perIP cap open connections (ws.max_per_user,
+	// ws.max_per_ip).
+	perUser, perIP *connlimit.Limiter
 
 	upgrader websocket.Upgrader
 	pings    *pingWheel
@@ -61,13 +68,17 @@ type WSDeps struct {
 	Metrics *Metrics
 	Log     *slog.Logger
 	Addr    clientip.Resolver
+	// Guard refuses client addresses with too many failed
+	// authentications before their credentials are looked up.
+	Guard *authguard.Guard
 }
 
 // NewWS returns the WebSocket handler.
 func NewWS(d WSDeps, cfg conf.WS) *WS {
 	h := &WS{
 		keys: d.Keys, tickets: d.Tickets, origins: d.Origins, hub: d.Hub, feed: d.Feed, state: d.State,
-		metrics: d.Metrics, log: d.Log, addr: d.Addr, cfg: cfg, pings: newPingWheel(),
+		metrics: d.Metrics, log: d.Log, addr: d.Addr, guard: d.Guard, cfg: cfg, pings: newPingWheel(),
+		perUser: connlimit.New(cfg.MaxPerUser), perIP: connlimit.New(cfg.MaxPerIP),
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
@@ -124,26 +135,39 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, apperr.New(apperr.ReasonInvalidArgument, apperr.From(err).Message))
 		return
 	}
-	who, err := h.authenticate(r)
+	client := h.addr.FromRequest(r)
+	if err := h.guard.Check(client); err != nil {
+		WriteError(w, err)
+		return
+	}
+	who, err := h.authenticate(r, client)
+	h.guard.Observe(client, err)
 	if err != nil {
 		countAuthFailure(h.metrics, err)
 		WriteError(w, err)
 		return
 	}
+	releaseSlots, full := h.takeSlots(who.userID, client.String())
+	if full != "" {
+		h.refuseFull(w, r, full)
+		return
+	}
 
 	s := &session{
 		h: h, userID: who.userID, keyID: who.keyID, deviceID: deviceID, requestID: RequestID(r.Context()),
-		remote:  h.addr.FromRequest(r).String(),
+		remote:  client.String(),
 		control: make(chan outFrame, h.cfg.ControlQueue), closeReq: make(chan struct{}), readerDone: make(chan struct{}),
 	}
 	s.filter.Store(&filter)
 	s.limiter = biz.NewLimiter(h.cfg.MessageRate, h.cfg.MessageBurst)
 	s.pingSlot = h.pings.assign()
-	remove, err := h.hub.Add(who.userID, who.keyID, s)
+	leave, err := h.hub.Add(who.userID, who.keyID, s)
 	if err != nil {
+		releaseSlots()
 		WriteError(w, err)
 		return
 	}
+	remove := func() { leave(); releaseSlots() }
 	s.remove = remove
 	// The subscription outlives the request: it ends by Close when the
 	// session finishes, not with a context (a cancelable one would also
@@ -151,9 +175,13 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sub, err := h.feed.Subscribe(context.Background(), who.userID, lastID)
 	if err != nil {
 		remove()
-		if errors.Is(err, events.ErrFeedClosed) {
+		switch {
+		case errors.Is(err, events.ErrFeedClosed):
 			err = apperr.New(apperr.ReasonShuttingDown, "server is shutting down")
-		} else {
+		case errors.Is(err, events.ErrReplayBusy):
+			h.metrics.RateLimited.WithLabelValues("process", "resumes").Inc()
+			err = apperr.Wrap(err, apperr.ReasonUnavailable, "too many resumes in progress; retry shortly").WithRetryAfter(time.Second)
+		default:
 			h.log.ErrorContext(r.Context(), "feed subscribe", "err", err, "user_id", who.userID)
 			err = apperr.Wrap(err, apperr.ReasonDependencyDown, "event stream unavailable")
 		}
@@ -191,9 +219,8 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // header (Origin, when sent, must be allowed), or a ticket (Origin required
 // and allowed: tickets are the browser flow). Either way the key is
 // verified and authorized now, from this client's address.
-func (h *WS) authenticate(r *http.Request) (principal, error) {
+func (h *WS) authenticate(r *http.Request, client netip.Addr) (principal, error) {
 	origin := r.Header.Get("Origin")
-	client := h.addr.FromRequest(r)
 	if key := APIKeyFromRequest(r); key != "" {
 		if err := h.origins.Check(origin, true); err != nil {
 			return principal{}, err
@@ -216,6 +243,47 @@ func (h *WS) authenticate(r *http.Request) (principal, error) {
 		return principal{}, err
 	}
 	return principal{userID: info.UserID, keyID: info.KeyID}, nil
+}
+
+// takeSlots takes a connection slot for userID and for the client
+// address; full names the cap that refused ("" when both were free).
+func (h *WS) takeSlots(userID, client string) (release func(), full string) {
+	relUser, ok := h.perUser.Acquire(userID)
+	if !ok {
+		h.metrics.RateLimited.WithLabelValues("user", "ws_connections").Inc()
+		return nil, "too many connections for this user"
+	}
+	relIP, ok := h.perIP.Acquire(client)
+	if !ok {
+		relUser()
+		h.metrics.RateLimited.WithLabelValues("ip", "ws_connections").Inc()
+		return nil, "too many connections from this address"
+	}
+	return func() { relIP(); relUser() }, ""
+}
+
+// refuseFull accepts the upgrade and closes the socket at once with
+// CloseTooManyConnections and reason: a browser's WebSocket API shows a
+// refused upgrade only as a bare error, but it shows a close code and
+// reason. The client's close frame is awaited for at most CloseGrace.
+func (h *WS) refuseFull(w http.ResponseWriter, r *http.Request, reason string) {
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered the client
+	}
+	go func() {
+		defer ws.Close()
+		deadline := time.Now().Add(min(h.cfg.WriteTimeout, time.Second))
+		if ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseTooManyConnections, reason), deadline) != nil {
+			return
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(h.cfg.CloseGrace))
+		for {
+			if _, _, err := ws.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
 }
 
 // initialFrames is what the writer sends before live events: the replay of
