@@ -94,3 +94,61 @@ var crossFamily = func() (t [EndpointModels + 1]func(providerType string) bool) 
 	}
 	return t
 }()
+
+// family is what the gateway asks of a format's adapter outside any one
+// endpoint: its error bodies, the error that ends a client stream, its
+// model list.
+type family struct {
+	errors wire.ErrorRenderer
+	// streamError frames a stream's error: [0] in SSE, [1] in a streamed
+	// JSON array.
+	streamError [2]wire.StreamErrorWriter
+	models      wire.ModelLister
+}
+
+// families holds each format's family adapter, by Format.
+var families = [...]family{
+	FormatOpenAI:    newFamily(openaichat.Adapter{}, openaichat.Adapter{}),
+	FormatAnthropic: newFamily(anthropic.Adapter{}, anthropic.Adapter{}),
+	FormatGemini:    newFamily(gemini.Adapter{}, gemini.Adapter{Array: true}),
+}
+
+// familyAdapter is the abilities every family adapter has.
+type familyAdapter interface {
+	wire.ErrorRenderer
+	wire.StreamErrorWriter
+	wire.ModelLister
+}
+
+func newFamily(sse, array familyAdapter) family {
+	return family{errors: sse, streamError: [2]wire.StreamErrorWriter{sse, array}, models: sse}
+}
+
+func (f Format) family() *family { return &families[f.info()] }
+
+// relayed is what the gateway asks of the adapter of an endpoint it
+// relays as bytes: where answers hold usage, text and the model, and how
+// a stream cut at its allowance ends (nil: the endpoint does not stream).
+type relayed struct {
+	layout *wire.MeterLayout
+	cutter wire.StreamCutter
+}
+
+// relays holds each endpoint's, by Endpoint. The legacy completions are
+// only ever relayed; they have an adapter for that alone.
+var relays = func() (t [EndpointModels + 1]relayed) {
+	for ep := range t {
+		a := clientAdapter(Endpoint(ep), true)
+		if Endpoint(ep) == EndpointCompletions {
+			a = openaichat.Completions{}
+		}
+		t[ep].layout = &wire.MeterLayout{}
+		if m, ok := a.(wire.Metered); ok {
+			t[ep].layout = m.MeterLayout()
+		}
+		t[ep].cutter, _ = a.(wire.StreamCutter)
+	}
+	return t
+}()
+
+func (ep Endpoint) relayed() *relayed { return &relays[ep] }

@@ -19,39 +19,62 @@ const (
 	FormatGemini
 )
 
-// String is the name used in events (api_format) and metrics.
-func (f Format) String() string {
-	switch f {
-	case FormatAnthropic:
-		return "anthropic"
-	case FormatGemini:
-		return "gemini"
-	default:
-		return "openai"
+// formats is what the gateway itself must know of each format: its name,
+// and how its routes differ. Everything else about a format is its wire
+// adapters' (adapters.go).
+var formats = [...]struct {
+	name string
+	// routed: the route names the model (/v1beta/models/{model}:{action})
+	// and decides whether the call streams, so a body has no model to read
+	// or rewrite, and a stream's content type does not tell it is one.
+	routed bool
+	// arrays: a stream is a streamed JSON array unless the client asked for
+	// SSE (alt=sse).
+	arrays bool
+}{
+	FormatOpenAI:    {name: "openai"},
+	FormatAnthropic: {name: "anthropic"},
+	FormatGemini:    {name: "gemini", routed: true, arrays: true},
+}
+
+func (f Format) info() int {
+	if int(f) < len(formats) {
+		return int(f)
 	}
+	return int(FormatOpenAI)
+}
+
+// String is the name used in events (api_format) and metrics.
+func (f Format) String() string { return formats[f.info()].name }
+
+// routed reports whether the route, not the body, names the model and
+// decides streaming.
+func (f Format) routed() bool { return formats[f.info()].routed }
+
+// providerFormat is the format a provider of type typ speaks; ok is false
+// for an unknown type.
+func providerFormat(typ string) (f Format, ok bool) {
+	switch typ {
+	case internalapi.TypeOpenAI, internalapi.TypeAzureOpenAI, internalapi.TypeOpenAICompatible:
+		return FormatOpenAI, true
+	case internalapi.TypeAnthropic:
+		return FormatAnthropic, true
+	case internalapi.TypeGemini:
+		return FormatGemini, true
+	}
+	return FormatOpenAI, false
 }
 
 // Serves reports whether a provider of type typ speaks format f.
 func (f Format) Serves(typ string) bool {
-	switch f {
-	case FormatOpenAI:
-		return typ == internalapi.TypeOpenAI || typ == internalapi.TypeAzureOpenAI || typ == internalapi.TypeOpenAICompatible
-	case FormatAnthropic:
-		return typ == internalapi.TypeAnthropic
-	case FormatGemini:
-		return typ == internalapi.TypeGemini
-	}
-	return false
+	g, ok := providerFormat(typ)
+	return ok && g == f
 }
 
 // ProviderFormat is the API family a provider of type typ speaks.
 func ProviderFormat(typ string) Format {
-	for f := FormatOpenAI; f <= FormatGemini; f++ {
-		if f.Serves(typ) {
-			return f
-		}
-	}
-	return FormatOpenAI
+	f, _ := providerFormat(typ)
+	return f
 }
 
 // FormatForPath is the format an unknown path implies, for its 404:
@@ -146,4 +169,10 @@ func GeminiAction(action string) Endpoint {
 		return EndpointBatchEmbedContents
 	}
 	return EndpointNone
+}
+
+// arrayStream reports whether the client's stream is a streamed JSON
+// array rather than SSE events.
+func (req *Request) arrayStream() bool {
+	return formats[req.Endpoint.Format().info()].arrays && !req.GeminiSSE
 }

@@ -2,7 +2,6 @@ package biz
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
@@ -38,51 +37,6 @@ func (r *Relay) ListModels(ctx context.Context, req *Request, f Format, w Client
 	r.Events.Emit(o)
 }
 
-// ModelList renders model names in format f's list shape.
-func ModelList(f Format, names []string) []byte {
-	type openAIModel struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
-	}
-	type anthropicModel struct {
-		Type        string `json:"type"`
-		ID          string `json:"id"`
-		DisplayName string `json:"display_name"`
-		CreatedAt   string `json:"created_at"`
-	}
-	type geminiModel struct {
-		Name        string   `json:"name"`
-		DisplayName string   `json:"displayName"`
-		Methods     []string `json:"supportedGenerationMethods"`
-	}
-	var v any
-	switch f {
-	case FormatAnthropic:
-		data := make([]anthropicModel, 0, len(names))
-		for _, n := range names {
-			data = append(data, anthropicModel{"model", n, n, "1970-01-01T00:00:00Z"})
-		}
-		first, last := "", ""
-		if len(names) > 0 {
-			first, last = names[0], names[len(names)-1]
-		}
-		v = map[string]any{"data": data, "has_more": false, "first_id": first, "last_id": last}
-	case FormatGemini:
-		data := make([]geminiModel, 0, len(names))
-		for _, n := range names {
-			data = append(data, geminiModel{"models/" + n, n,
-				[]string{"generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"}})
-		}
-		v = map[string]any{"models": data}
-	default:
-		data := make([]openAIModel, 0, len(names))
-		for _, n := range names {
-			data = append(data, openAIModel{n, "model", 0, "lurus"})
-		}
-		v = map[string]any{"object": "list", "data": data}
-	}
-	b, _ := json.Marshal(v)
-	return b
-}
+// ModelList renders model names in format f's list shape (the format's
+// adapter's wire.ModelLister).
+func ModelList(f Format, names []string) []byte { return f.family().models.EncodeModelList(names) }

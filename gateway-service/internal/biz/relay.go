@@ -408,13 +408,13 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	copyResponseHeaders(resp, w)
 	meter := NewMeter(req.Endpoint)
 	rename := ""
-	if c.UpstreamModel != info.Model && o.Format != FormatGemini {
+	if c.UpstreamModel != info.Model && meter.lay.BodyModel != "" {
 		rename = c.UpstreamModel
 	}
 	deadline := t0.Add(c.Provider.Timeouts.Total)
 	ct := resp.Header("Content-Type")
 	streaming := status/100 == 2 && info.Stream &&
-		(strings.HasPrefix(ct, "text/event-stream") || o.Format == FormatGemini)
+		(strings.HasPrefix(ct, "text/event-stream") || req.Endpoint.Format().routed())
 	if !streaming {
 		bp := r.getBuf()
 		defer r.putBuf(bp)
@@ -428,7 +428,7 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 				meter.Deliver(body) // kept only for the local count
 			}
 			if rename != "" {
-				body = RenameModel(body, ResponseModelPath(req.Endpoint), rename, info.Model)
+				body = RenameModel(body, meter.lay.BodyModel, rename, info.Model)
 			}
 		}
 		if ct == "" {
@@ -446,7 +446,7 @@ func (r *Relay) respond(ctx context.Context, req *Request, w ClientWriter, o *Ou
 	}
 
 	var fr Framer = &SSEFramer{}
-	if o.Format == FormatGemini && !req.GeminiSSE {
+	if req.arrayStream() {
 		fr = NewArrayFramer()
 	}
 	if ct == "" {

@@ -123,7 +123,8 @@ func ParseRequest(ep Endpoint, pathModel string, body []byte, maxChoices int64) 
 	// A view of body, not a copy: everything kept from it is cloned.
 	root := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
 	p := parser{info: info, maxChoices: maxChoices}
-	if ep.Format() == FormatGemini {
+	routed := ep.Format().routed()
+	if routed {
 		p.info.Model = pathModel
 		p.info.Stream = ep == EndpointStreamGenerateContent
 	}
@@ -133,10 +134,10 @@ func ParseRequest(ep Endpoint, pathModel string, body []byte, maxChoices int64) 
 	if p.err != nil {
 		return p.info, p.err
 	}
-	if ep.Format() != FormatGemini && p.info.Model == "" {
+	if !routed && p.info.Model == "" {
 		return p.info, apperr.New(apperr.ReasonMissingModel, "request has no model")
 	}
-	if err := checkModel(p.info.Model, ep.Format() == FormatGemini); err != nil {
+	if err := checkModel(p.info.Model, routed); err != nil {
 		return p.info, err
 	}
 	if ep == EndpointCompletions && p.info.ncaps == 0 {
@@ -383,7 +384,7 @@ func RewriteRequest(ep Endpoint, info RequestInfo, upstreamModel, providerType s
 			body, err = sjson.SetBytesOptions(body, path, v, &sjson.Options{ReplaceInPlace: true})
 		}
 	}
-	if ep.Format() != FormatGemini && upstreamModel != info.Model {
+	if !ep.Format().routed() && upstreamModel != info.Model {
 		set(fModel, upstreamModel)
 	}
 	if info.InjectsUsage(ep) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
 )
 
 // Framer cuts an upstream stream into the units relayed one by one: SSE
@@ -190,7 +192,7 @@ type StreamEditor struct {
 	ClientUsage bool
 
 	out      outputCount
-	term     terminalState
+	term     wire.CutState
 	cut      bool
 	cutUsage Usage
 	scratch  []byte
@@ -234,7 +236,9 @@ func (e *StreamEditor) Edit(ep Endpoint, raw, doc []byte) []byte {
 			e.cutAt()
 			return nil
 		}
-		e.term.observe(ep, doc)
+		if c := ep.relayed().cutter; c != nil {
+			e.term = c.ObserveCut(e.term, doc)
+		}
 	}
 	if e.HideUsageChunk && bytes.Contains(doc, choicesNil) && bytes.Contains(doc, usageMark) {
 		if u := gjson.GetBytes(doc, "usage"); u.IsObject() && gjson.GetBytes(doc, "choices.#").Int() == 0 {
@@ -245,14 +249,15 @@ func (e *StreamEditor) Edit(ep Endpoint, raw, doc []byte) []byte {
 	if e.From == "" || !bytes.Contains(doc, []byte(e.From)) {
 		return raw
 	}
-	path := "model"
-	switch {
-	case ep == EndpointResponses:
-		path = "response.model"
-	case ep == EndpointMessages && bytes.Contains(doc, []byte(`"message_start"`)):
-		path = "message.model"
+	sm := &e.Meter.lay.StreamModel
+	paths := sm.Default
+	if sm.ByType {
+		paths = sm.For(docType(doc))
 	}
-	nd := RenameModel(doc, path, e.From, e.To)
+	if len(paths) == 0 {
+		return raw
+	}
+	nd := RenameModel(doc, paths[0], e.From, e.To)
 	if len(nd) == len(doc) && bytes.Equal(nd, doc) {
 		return raw
 	}
@@ -283,7 +288,7 @@ func (e *StreamEditor) over(ep Endpoint, doc []byte, before meterCounts) bool {
 		c.textOn = true
 		c.textBytes = int64(len(e.Meter.DeliveredText()))
 	}
-	e.scratch = appendGenerated(e.scratch[:0], ep, doc)
+	e.scratch = appendGenerated(e.scratch[:0], e.Meter.lay, doc)
 	return c.textOver(e.HeldOutput, e.scratch, e.Meter.DeliveredText, e.count)
 }
 
@@ -351,11 +356,3 @@ func (e *StreamEditor) Cut() bool { return e.cut }
 // CutUsage is the usage billed for a cut stream (see cutAt), and
 // whether its prompt count is upstream's own.
 func (e *StreamEditor) CutUsage() (Usage, bool) { return e.cutUsage, e.Meter.PromptKnown() }
-
-// ResponseModelPath is where a JSON response body names its model.
-func ResponseModelPath(ep Endpoint) string {
-	if ep.Format() == FormatGemini {
-		return "modelVersion"
-	}
-	return "model"
-}

@@ -35,7 +35,7 @@ func loadTranslation(req *Request, info RequestInfo, x **translation) (*translat
 		return nil, apperr.Newf(apperr.ReasonNoProvider, "%s calls are not translated", req.Endpoint)
 	}
 	t.req.Op = op
-	if req.Endpoint.Format() == FormatGemini {
+	if req.Endpoint.Format().routed() {
 		t.req.Model, t.req.Stream = info.Model, info.Stream
 	}
 	if err := rd.ReadRequest(req.Body, &t.req); err != nil {
@@ -103,7 +103,7 @@ func translatedError(f Format, ep Endpoint, typ string, status int, body []byte)
 			msg = m
 		}
 	}
-	return renderError(f, status, string(apperr.ReasonUpstreamError), msg)
+	return f.family().errors.RenderError(status, string(apperr.ReasonUpstreamError), msg)
 }
 
 // respondTranslated answers the client from a translated attempt: a 4xx
@@ -194,7 +194,7 @@ func (r *Relay) streamTranslated(req *Request, w ClientWriter, o *Outcome, c *Ca
 		return apperr.New(apperr.ReasonInternal, "no stream codec for a translated call")
 	}
 	ct := "text/event-stream"
-	if o.Format == FormatGemini && !req.GeminiSSE {
+	if req.arrayStream() {
 		ct = "application/json" // a streamed JSON array, as Gemini sends one
 	}
 	r.Metrics.StreamStarted()
@@ -366,8 +366,7 @@ func (s *xstream) stop() {
 	s.cutUsage = s.out.cutUsage(usageOf(s.usage), s.promptKnown(), s.prompt, s.held, s.DeliveredText, s.count)
 	u := s.cutUsage
 	dst := s.enc.Encode(s.dst[:0], wire.Event{Kind: wire.EventFinish, Finish: wire.FinishLength})
-	dst = s.enc.Encode(dst, wire.Event{Kind: wire.EventUsage, Usage: wire.Usage{Prompt: u.Prompt, Completion: u.Completion,
-		Cached: u.Cached, CacheWrite: u.CacheWrite, Reasoning: u.Reasoning}})
+	dst = s.enc.Encode(dst, wire.Event{Kind: wire.EventUsage, Usage: u.wire()})
 	s.send(s.enc.End(dst))
 }
 

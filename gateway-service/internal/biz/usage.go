@@ -3,8 +3,11 @@ package biz
 import (
 	"bytes"
 	"math"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
 )
 
 // Usage are the token counts of one request, normalized as events.Usage
@@ -21,25 +24,20 @@ type Usage struct {
 // Total is prompt plus completion.
 func (u Usage) Total() int64 { return u.Prompt + u.Completion }
 
-// field indexes of the raw counters a Meter keeps.
-const (
-	fPrompt = iota
-	fCompletion
-	fCached
-	fCacheWrite
-	fReasoning
-	fAnthropicInput // Anthropic input_tokens: excludes cache reads and writes
-	nFields
-)
+// wire is u in the canonical form (the same normalization).
+func (u Usage) wire() wire.Usage {
+	return wire.Usage{Prompt: u.Prompt, Completion: u.Completion, Cached: u.Cached, CacheWrite: u.CacheWrite, Reasoning: u.Reasoning}
+}
 
 // Meter extracts usage from an upstream response: a JSON body or the data
-// of each stream event. Every counter keeps the last value seen, never a
+// of each stream event, where the endpoint's adapter says usage lives
+// (wire.MeterLayout). Every counter keeps the last value seen, never a
 // sum, since streams repeat cumulative counts. A Meter is used by one
 // goroutine.
 type Meter struct {
-	ep   Endpoint
-	v    [nFields]int64
-	seen [nFields]bool
+	lay  *wire.MeterLayout
+	v    [wire.NumCounters]int64
+	seen [wire.NumCounters]bool
 	any  bool
 
 	// delivered keeps the data of what reached the client (documents
@@ -53,16 +51,16 @@ type Meter struct {
 const maxDelivered = 8 << 20
 
 // NewMeter returns a Meter for endpoint ep.
-func NewMeter(ep Endpoint) *Meter { return &Meter{ep: ep} }
+func NewMeter(ep Endpoint) *Meter { return &Meter{lay: ep.relayed().layout} }
 
 // Reset prepares m for another request.
 func (m *Meter) Reset(ep Endpoint) {
-	*m = Meter{ep: ep, delivered: m.delivered[:0], ends: m.ends[:0]}
+	*m = Meter{lay: ep.relayed().layout, delivered: m.delivered[:0], ends: m.ends[:0]}
 }
 
 // set records counter i from r. A negative count (a broken upstream) is
 // taken as 0: usage never lowers a bill.
-func (m *Meter) set(i int, r gjson.Result) {
+func (m *Meter) set(i wire.Counter, r gjson.Result) {
 	if r.Type == gjson.Number {
 		m.v[i], m.seen[i], m.any = max(r.Int(), 0), true, true
 	}
@@ -70,8 +68,8 @@ func (m *Meter) set(i int, r gjson.Result) {
 
 // meterCounts is the part of a Meter that one stream event can change.
 type meterCounts struct {
-	v    [nFields]int64
-	seen [nFields]bool
+	v    [wire.NumCounters]int64
+	seen [wire.NumCounters]bool
 	any  bool
 }
 
@@ -79,98 +77,59 @@ func (m *Meter) counts() meterCounts  { return meterCounts{m.v, m.seen, m.any} }
 func (m *Meter) rewind(c meterCounts) { m.v, m.seen, m.any = c.v, c.seen, c.any }
 
 // PromptKnown reports whether upstream has reported a prompt count.
-func (m *Meter) PromptKnown() bool { return m.seen[fPrompt] || m.seen[fAnthropicInput] }
+func (m *Meter) PromptKnown() bool {
+	return m.seen[wire.CounterPrompt] || m.seen[wire.CounterUncachedInput]
+}
 
 // Body reads the usage of a complete JSON response.
 func (m *Meter) Body(doc []byte) {
-	switch m.ep.Format() {
-	case FormatAnthropic:
-		m.anthropic(gjson.GetBytes(doc, "usage"))
-	case FormatGemini:
-		m.gemini(gjson.GetBytes(doc, "usageMetadata"))
-	default:
-		m.openAI(gjson.GetBytes(doc, "usage"))
+	if m.lay.BodyUsage != "" {
+		m.read(gjson.GetBytes(doc, m.lay.BodyUsage), m.lay.Usage)
 	}
 }
 
 var usageMark = []byte("sage")
 
-// Event reads the usage an event's data may carry: OpenAI chunks with a
-// usage object, Responses response.completed (and .incomplete/.failed),
-// Anthropic message_start and message_delta, Gemini usageMetadata. Data
-// without the bytes "sage" is not parsed at all.
+// docType is the "type" member of a JSON document, read without copying:
+// valid only while doc is (it is only compared).
+func docType(doc []byte) string {
+	return gjson.Get(unsafe.String(unsafe.SliceData(doc), len(doc)), "type").Str
+}
+
+// Event reads the usage an event's data may carry (OpenAI chunks with a
+// usage object, Responses response.completed, Anthropic message_start and
+// message_delta, Gemini usageMetadata, …). Data without the bytes "sage"
+// is not parsed at all.
 func (m *Meter) Event(data []byte) {
 	if !bytes.Contains(data, usageMark) {
 		return
 	}
-	switch m.ep.Format() {
-	case FormatAnthropic:
-		switch gjson.GetBytes(data, "type").Str {
-		case "message_start":
-			m.anthropic(gjson.GetBytes(data, "message.usage"))
-		case "message_delta":
-			m.anthropic(gjson.GetBytes(data, "usage"))
-		}
-	case FormatGemini:
-		m.gemini(gjson.GetBytes(data, "usageMetadata"))
-	default:
-		if m.ep == EndpointResponses {
-			m.openAI(gjson.GetBytes(data, "response.usage"))
-			return
-		}
-		m.openAI(gjson.GetBytes(data, "usage"))
+	p := &m.lay.StreamUsage
+	paths := p.Default
+	if p.ByType {
+		paths = p.For(docType(data))
+	}
+	if len(paths) > 0 {
+		m.read(gjson.GetBytes(data, paths[0]), m.lay.Usage)
 	}
 }
 
-// usageField maps a key of an upstream usage object to a Meter field, or
-// to the fields of the object under it.
-type usageField struct {
-	key string
-	f   int
-	sub []usageField
-}
-
-// The usage objects of each format, read in one pass (read).
-var (
-	openAIChatUsage = []usageField{
-		{key: "prompt_tokens", f: fPrompt},
-		{key: "completion_tokens", f: fCompletion},
-		{key: "prompt_tokens_details", sub: []usageField{{key: "cached_tokens", f: fCached}, {key: "cache_write_tokens", f: fCacheWrite}}},
-		{key: "completion_tokens_details", sub: []usageField{{key: "reasoning_tokens", f: fReasoning}}},
+// read sets the counters of u that fields name, walking u once.
+func (m *Meter) read(u gjson.Result, fields []wire.UsageField) {
+	if !u.IsObject() {
+		return
 	}
-	openAIResponsesUsage = []usageField{
-		{key: "input_tokens", f: fPrompt},
-		{key: "output_tokens", f: fCompletion},
-		{key: "input_tokens_details", sub: []usageField{{key: "cached_tokens", f: fCached}}},
-		{key: "output_tokens_details", sub: []usageField{{key: "reasoning_tokens", f: fReasoning}}},
-	}
-	anthropicUsage = []usageField{
-		{key: "input_tokens", f: fAnthropicInput},
-		{key: "output_tokens", f: fCompletion},
-		{key: "cache_read_input_tokens", f: fCached},
-		{key: "cache_creation_input_tokens", f: fCacheWrite},
-		{key: "output_tokens_details", sub: []usageField{{key: "thinking_tokens", f: fReasoning}}},
-	}
-	geminiUsage = []usageField{
-		{key: "promptTokenCount", f: fPrompt},
-		{key: "candidatesTokenCount", f: fCompletion},
-		{key: "cachedContentTokenCount", f: fCached},
-		{key: "thoughtsTokenCount", f: fReasoning},
-	}
-)
-
-// read sets the fields of u that fields name, walking u once.
-func (m *Meter) read(u gjson.Result, fields []usageField) {
 	u.ForEach(func(k, v gjson.Result) bool {
 		for i := range fields {
 			f := &fields[i]
-			if k.Str != f.key {
+			if k.Str != f.Key {
 				continue
 			}
-			if f.sub == nil {
-				m.set(f.f, v)
-			} else if v.IsObject() {
-				m.read(v, f.sub)
+			switch {
+			case f.Sub != nil:
+				m.read(v, f.Sub)
+			case !f.IfUnset || !m.seen[f.Counter]:
+				m.set(f.Counter, v)
 			}
 			break
 		}
@@ -178,47 +137,19 @@ func (m *Meter) read(u gjson.Result, fields []usageField) {
 	})
 }
 
-func (m *Meter) openAI(u gjson.Result) {
-	if !u.IsObject() {
-		return
-	}
-	if m.ep == EndpointResponses {
-		m.read(u, openAIResponsesUsage)
-		return
-	}
-	m.read(u, openAIChatUsage)
-	if m.ep == EndpointEmbeddings && !m.seen[fPrompt] {
-		m.set(fPrompt, u.Get("total_tokens"))
-	}
-}
-
-func (m *Meter) anthropic(u gjson.Result) {
-	if u.IsObject() {
-		m.read(u, anthropicUsage)
-	}
-}
-
-func (m *Meter) gemini(u gjson.Result) {
-	if u.IsObject() {
-		m.read(u, geminiUsage)
-	}
-}
-
 // Usage returns the normalized counts and whether upstream gave any.
 func (m *Meter) Usage() (Usage, bool) {
 	u := Usage{
-		Prompt:     m.v[fPrompt],
-		Completion: m.v[fCompletion],
-		Cached:     m.v[fCached],
-		CacheWrite: m.v[fCacheWrite],
-		Reasoning:  m.v[fReasoning],
+		Prompt:     m.v[wire.CounterPrompt],
+		Completion: m.v[wire.CounterCompletion],
+		Cached:     m.v[wire.CounterCached],
+		CacheWrite: m.v[wire.CounterCacheWrite],
+		Reasoning:  m.v[wire.CounterReasoning],
 	}
-	switch m.ep.Format() {
-	case FormatAnthropic:
-		// input_tokens excludes cache reads and writes.
-		u.Prompt = addSat(addSat(m.v[fAnthropicInput], u.Cached), u.CacheWrite)
-	case FormatGemini:
-		// candidatesTokenCount excludes thoughts.
+	if m.lay.PromptExcludesCache {
+		u.Prompt = addSat(addSat(m.v[wire.CounterUncachedInput], u.Cached), u.CacheWrite)
+	}
+	if m.lay.CompletionExcludesReasoning {
 		u.Completion = addSat(u.Completion, u.Reasoning)
 	}
 	return u, m.any
@@ -244,12 +175,13 @@ func (m *Meter) Deliver(data []byte) {
 }
 
 // DeliveredText returns the generated text found in what was delivered:
-// message contents, tool-call arguments and thinking, per format.
+// message contents, tool-call arguments and thinking, where the
+// endpoint's adapter says they are.
 func (m *Meter) DeliveredText() []byte {
 	var out []byte
 	start := 0
 	for _, end := range m.ends {
-		out = appendGenerated(out, m.ep, m.delivered[start:end])
+		out = appendGenerated(out, m.lay, m.delivered[start:end])
 		start = end
 	}
 	return out
@@ -257,54 +189,28 @@ func (m *Meter) DeliveredText() []byte {
 
 // appendGenerated appends the generated text of one response document or
 // stream event to dst.
-func appendGenerated(dst []byte, ep Endpoint, doc []byte) []byte {
+func appendGenerated(dst []byte, lay *wire.MeterLayout, doc []byte) []byte {
+	paths := lay.Text.Default
+	if len(paths) == 0 && !lay.Text.ByType {
+		return dst
+	}
 	if !gjson.ValidBytes(doc) {
 		return dst
 	}
 	root := gjson.ParseBytes(doc)
-	add := func(r gjson.Result) {
+	if lay.Text.ByType {
+		paths = lay.Text.For(root.Get("type").Str)
+	}
+	for _, p := range paths {
+		r := root.Get(p)
 		if !r.IsArray() {
 			dst = appendValue(dst, r)
-			return
+			continue
 		}
 		r.ForEach(func(_, v gjson.Result) bool {
 			dst = appendValue(dst, v)
 			return true
 		})
-	}
-	switch ep.Format() {
-	case FormatAnthropic:
-		switch root.Get("type").Str {
-		case "content_block_delta":
-			add(root.Get("delta.text"))
-			add(root.Get("delta.partial_json"))
-			add(root.Get("delta.thinking"))
-		case "message":
-			add(root.Get("content.#.text"))
-			add(root.Get("content.#.thinking"))
-			add(root.Get("content.#.input"))
-		}
-	case FormatGemini:
-		add(root.Get("candidates.#.content.parts.#.text|@flatten"))
-		add(root.Get("candidates.#.content.parts.#.functionCall|@flatten"))
-	default:
-		switch ep {
-		case EndpointResponses:
-			switch root.Get("type").Str {
-			case "response.output_text.delta", "response.function_call_arguments.delta":
-				add(root.Get("delta"))
-			case "":
-				add(root.Get("output.#.content.#.text|@flatten"))
-			}
-		case EndpointCompletions:
-			add(root.Get("choices.#.text"))
-		case EndpointChatCompletions:
-			add(root.Get("choices.#.delta.content"))
-			add(root.Get("choices.#.delta.reasoning_content"))
-			add(root.Get("choices.#.delta.tool_calls.#.function.arguments|@flatten"))
-			add(root.Get("choices.#.message.content"))
-			add(root.Get("choices.#.message.tool_calls.#.function.arguments|@flatten"))
-		}
 	}
 	return dst
 }

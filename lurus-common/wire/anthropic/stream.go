@@ -312,9 +312,7 @@ func (e *encoder) errorEvent(dst []byte, msg string) []byte {
 	if msg == "" {
 		msg = "upstream stream ended unexpectedly"
 	}
-	dst = append(dst, "event: error\ndata: "...)
-	dst = append(dst, Adapter{}.RenderError(502, string(apperr.ReasonUpstreamError), msg)...)
-	return append(dst, "\n\n"...)
+	return Adapter{}.AppendStreamError(dst, Adapter{}.RenderError(502, string(apperr.ReasonUpstreamError), msg))
 }
 
 // End closes the open block and appends message_delta (stop reason and

@@ -26,7 +26,7 @@ func (Adapter) RenderError(status int, reason, message string) []byte {
 	e.Error.Message = message
 	e.Error.Type = errorType(status)
 	e.Error.Code = reason
-	b, _ := marshal(e)
+	b, _ := json.Marshal(e) // HTML-escaped, as every gateway error body
 	return b
 }
 

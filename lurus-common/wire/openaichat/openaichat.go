@@ -41,13 +41,19 @@ import (
 type Adapter struct{}
 
 var (
-	_ wire.RequestReader   = Adapter{}
-	_ wire.RequestWriter   = Adapter{}
-	_ wire.ResponseDecoder = Adapter{}
-	_ wire.ResponseEncoder = Adapter{}
-	_ wire.StreamDecoder   = Adapter{}
-	_ wire.StreamEncoder   = Adapter{}
-	_ wire.UsageReader     = Adapter{}
-	_ wire.ErrorRenderer   = Adapter{}
-	_ wire.ErrorDecoder    = Adapter{}
+	_ wire.RequestReader     = Adapter{}
+	_ wire.RequestWriter     = Adapter{}
+	_ wire.ResponseDecoder   = Adapter{}
+	_ wire.ResponseEncoder   = Adapter{}
+	_ wire.StreamDecoder     = Adapter{}
+	_ wire.StreamEncoder     = Adapter{}
+	_ wire.UsageReader       = Adapter{}
+	_ wire.ErrorRenderer     = Adapter{}
+	_ wire.ErrorDecoder      = Adapter{}
+	_ wire.Metered           = Adapter{}
+	_ wire.StreamCutter      = Adapter{}
+	_ wire.StreamErrorWriter = Adapter{}
+	_ wire.ModelLister       = Adapter{}
+	_ wire.Metered           = Completions{}
+	_ wire.StreamCutter      = Completions{}
 )

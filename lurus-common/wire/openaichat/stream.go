@@ -208,8 +208,7 @@ func (e *eventEncoder) Encode(dst []byte, ev wire.Event) []byte {
 		e.usage = &u
 	case wire.EventError:
 		e.done = true
-		dst = appendData(dst, Adapter{}.RenderError(http.StatusBadGateway, string(apperr.ReasonUpstreamError), ev.Text))
-		dst = appendData(dst, []byte("[DONE]"))
+		dst = Adapter{}.AppendStreamError(dst, Adapter{}.RenderError(http.StatusBadGateway, string(apperr.ReasonUpstreamError), ev.Text))
 	}
 	return dst
 }

@@ -51,6 +51,7 @@ var (
 	_ wire.UsageReader     = Adapter{}
 	_ wire.ErrorRenderer   = Adapter{}
 	_ wire.ErrorDecoder    = Adapter{}
+	_ wire.Metered         = Adapter{}
 )
 
 // TokenInput is the Refused name of input given as token ids.

@@ -42,6 +42,8 @@ var (
 	_ wire.UsageReader     = Adapter{}
 	_ wire.ErrorRenderer   = Adapter{}
 	_ wire.ErrorDecoder    = Adapter{}
+	_ wire.Metered         = Adapter{}
+	_ wire.StreamCutter    = Adapter{}
 )
 
 func (a Adapter) now() int64 {
