@@ -53,7 +53,7 @@ func TestAuthFailureFloodIsThrottled(t *testing.T) {
 		check                    func(body []byte) bool
 	}{
 		{"openai", http.MethodPost, "/v1/chat/completions", chat, from(attacker, apikey.Generate()), func(b []byte) bool {
-			return gjson.GetBytes(b, "error.type").Str == "rate_limit_error" && gjson.GetBytes(b, "error.code").Str == "RATE_LIMITED"
+			return gjson.GetBytes(b, "error.type").Str == "rate_limit_exceeded" && gjson.GetBytes(b, "error.code").Str == "RATE_LIMITED"
 		}},
 		{"openai with the valid key", http.MethodPost, "/v1/chat/completions", chat, from(attacker, h.key), func(b []byte) bool {
 			return gjson.GetBytes(b, "error.code").Str == "RATE_LIMITED"

@@ -62,8 +62,8 @@ func checkRefusal(t *testing.T, format string, resp *http.Response, body []byte,
 	}
 	switch format {
 	case "openai":
-		if gjson.GetBytes(body, "error.type").Str != "rate_limit_error" || gjson.GetBytes(body, "error.code").Str != reason {
-			t.Errorf("openai body %s, want type rate_limit_error code %s", body, reason)
+		if gjson.GetBytes(body, "error.type").Str != "rate_limit_exceeded" || gjson.GetBytes(body, "error.code").Str != reason {
+			t.Errorf("openai body %s, want type rate_limit_exceeded code %s", body, reason)
 		}
 	case "anthropic":
 		if gjson.GetBytes(body, "type").Str != "error" || gjson.GetBytes(body, "error.type").Str != "rate_limit_error" ||

@@ -41,7 +41,9 @@ func errorType(status int) string {
 	case http.StatusPaymentRequired:
 		return "insufficient_quota"
 	case http.StatusTooManyRequests:
-		return "rate_limit_error"
+		// OpenAI's own name for a rate-limit refusal; the stable reason
+		// (RATE_LIMITED_RPM, QUOTA_EXCEEDED, …) is the code.
+		return "rate_limit_exceeded"
 	}
 	return "server_error"
 }

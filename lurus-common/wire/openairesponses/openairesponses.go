@@ -18,10 +18,10 @@ package openairesponses
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire/openaichat"
 )
 
 // Adapter implements the wire adapter interfaces for the Responses API.
@@ -119,41 +119,11 @@ func (Adapter) ReadUsage(data []byte) (wire.Usage, bool) {
 	return u.canonical(), true
 }
 
-// errorJSON is OpenAI's error body, the same for chat and Responses.
-type errorJSON struct {
-	Error struct {
-		Message string  `json:"message"`
-		Type    string  `json:"type"`
-		Param   *string `json:"param"`
-		Code    string  `json:"code"`
-	} `json:"error"`
-}
-
-// RenderError renders OpenAI's error body: the stable reason is the code,
-// the type follows the status as OpenAI's own errors do.
+// RenderError renders an error in OpenAI's shape, which chat and
+// Responses share: the chat adapter's renderer, so both answer the same
+// bytes.
 func (Adapter) RenderError(status int, reason, message string) []byte {
-	var e errorJSON
-	e.Error.Message = message
-	e.Error.Type = errorType(status)
-	e.Error.Code = reason
-	b, _ := json.Marshal(e)
-	return b
-}
-
-func errorType(status int) string {
-	switch status {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge:
-		return "invalid_request_error"
-	case http.StatusUnauthorized:
-		return "authentication_error"
-	case http.StatusForbidden:
-		return "permission_error"
-	case http.StatusPaymentRequired:
-		return "insufficient_quota"
-	case http.StatusTooManyRequests:
-		return "rate_limit_error"
-	}
-	return "server_error"
+	return openaichat.Adapter{}.RenderError(status, reason, message)
 }
 
 // DecodeError reads the message of an upstream error body: OpenAI's

@@ -271,7 +271,12 @@ func TestRenderErrorMatchesGateway(t *testing.T) {
 		if !ok || err != nil {
 			continue
 		}
-		var e errorJSON
+		var e struct {
+			Error struct {
+				Message string `json:"message"`
+				Code    string `json:"code"`
+			} `json:"error"`
+		}
 		if err := json.Unmarshal([]byte(body), &e); err != nil {
 			t.Fatal(err)
 		}
