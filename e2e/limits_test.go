@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -207,6 +208,92 @@ func TestLimitsAcrossGateways(t *testing.T) {
 			c := chatCall(gws[1], key, chatBody)
 			return c.status == http.StatusOK
 		})
+	})
+
+	// A saturated upstream key is skipped like an open breaker, whichever
+	// replica serves the request: an OpenAI provider with two keys of RPM 3
+	// serves 6 requests of a window, 3 on each key, and the 7th is refused
+	// without reaching upstream.
+	t.Run("upstream key", func(t *testing.T) {
+		s.admin(http.MethodPost, s.provider+"/api/v1/providers", map[string]any{"name": "mock-tiered", "type": "openai",
+			"base_url": s.mock + "/v1", "models": []string{"tiered-model"}, "enabled": true, "weight": 1,
+			"allow_private_network": true, "priority": 10,
+			"keys": []map[string]any{{"key": "sk-tier-a", "rpm_limit": 3}, {"key": "sk-tier-b", "rpm_limit": 3}}},
+			nil, http.StatusCreated)
+		for _, gw := range gws {
+			s.eventually("gateway sees the tiered provider", func() bool {
+				status, b := getWithKey(gw+"/v1/models", tn.key)
+				return status == http.StatusOK && strings.Contains(string(b), "tiered-model")
+			})
+		}
+		waitWindow(20 * time.Second)
+		s.admin(http.MethodDelete, s.mock+"/__requests", nil, nil, http.StatusNoContent)
+		body := `{"model":"tiered-model","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
+		for i := 0; i < 6; i++ {
+			if c := chatCall(gws[i%2], tn.key, body); c.status != http.StatusOK {
+				t.Fatalf("request %d: %d %s", i, c.status, c.body)
+			}
+		}
+		c := chatCall(gws[0], tn.key, body)
+		if c.status != http.StatusTooManyRequests || gjson.Get(c.body, "error.code").Str != "RATE_LIMITED_RPM" ||
+			c.header.Get("Retry-After") == "" || strings.Contains(c.body, "mock-tiered") {
+			t.Fatalf("7th request with both upstream keys saturated: %d %v %s", c.status, c.header, c.body)
+		}
+		var page struct {
+			Items []struct {
+				Headers http.Header `json:"headers"`
+			} `json:"items"`
+		}
+		s.admin(http.MethodGet, s.mock+"/__requests?limit=50", nil, &page, http.StatusOK)
+		perKey := map[string]int{}
+		for _, it := range page.Items {
+			perKey[it.Headers.Get("Authorization")]++
+		}
+		if perKey["Bearer sk-tier-a"] != 3 || perKey["Bearer sk-tier-b"] != 3 || len(page.Items) != 6 {
+			t.Fatalf("upstream saw %v in %d requests; want 3 per key, 6 in all", perKey, len(page.Items))
+		}
+	})
+
+	// A refusal reads as each SDK expects, from either replica: 429 with
+	// Retry-After and the stable reason in the caller's own error shape.
+	t.Run("formats", func(t *testing.T) {
+		key := s.keyWithLimits(tn, "formats", ratelimit.Limits{RPM: 1})
+		waitWindow(20 * time.Second)
+		if c := chatCall(gws[0], key, chatBody); c.status != http.StatusOK {
+			t.Fatalf("first request: %d %s", c.status, c.body)
+		}
+		c := chatCall(gws[1], key, chatBody)
+		if c.status != http.StatusTooManyRequests || gjson.Get(c.body, "error.type").Str != "rate_limit_exceeded" ||
+			gjson.Get(c.body, "error.code").Str != "RATE_LIMITED_RPM" || c.header.Get("Retry-After") == "" {
+			t.Errorf("openai: %d %v %s", c.status, c.header, c.body)
+		}
+		post := func(url, path string, hdr map[string]string, body string) call {
+			req, _ := http.NewRequest(http.MethodPost, url+path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			for k, v := range hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return call{body: err.Error()}
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return call{status: resp.StatusCode, header: resp.Header, body: string(b)}
+		}
+		c = post(gws[0], "/v1/messages", map[string]string{"x-api-key": key, "anthropic-version": "2023-06-01"},
+			`{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
+		if c.status != http.StatusTooManyRequests || gjson.Get(c.body, "type").Str != "error" ||
+			gjson.Get(c.body, "error.type").Str != "rate_limit_error" || gjson.Get(c.body, "error.reason").Str != "RATE_LIMITED_RPM" ||
+			c.header.Get("Retry-After") == "" {
+			t.Errorf("anthropic: %d %v %s", c.status, c.header, c.body)
+		}
+		c = post(gws[1], "/v1beta/models/gemini-2.5-flash:generateContent", map[string]string{"x-goog-api-key": key},
+			`{"contents":[{"parts":[{"text":"hi"}]}]}`)
+		if c.status != http.StatusTooManyRequests || gjson.Get(c.body, "error.status").Str != "RESOURCE_EXHAUSTED" ||
+			gjson.Get(c.body, "error.details.0.reason").Str != "RATE_LIMITED_RPM" || c.header.Get("Retry-After") == "" {
+			t.Errorf("gemini: %d %v %s", c.status, c.header, c.body)
+		}
 	})
 
 	// The official SDKs' own retries succeed once the limit has room: a
