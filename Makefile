@@ -29,6 +29,9 @@ include $(DEV_ENV_MK)
 FUZZTIME ?= 60s
 FUZZTIME_TEST ?= 3s
 
+# go test flags of `make chaos`; -v prints each scenario's RESULT line.
+CHAOSFLAGS ?= -v
+
 help: ## list the targets
 	@printf 'Lurus Switch make targets:\n'
 	@grep -hE '^[a-zA-Z_-]+( [a-zA-Z_-]+)*:.*## ' $(MAKEFILE_LIST) | \
@@ -53,7 +56,7 @@ test-short: stack-up ## stack-up, then go vet + go test (no -race) in every modu
 	scripts/go-modules.sh test-short
 
 chaos: ## fault suite (chaos/): private PostgreSQL, NATS, Redis and services, killed and cut under load; see RELIABILITY.md
-	cd chaos && go test -count=1 -timeout 15m ./...
+	cd chaos && go test -count=1 -timeout 15m $(CHAOSFLAGS) ./...
 
 fuzz: ## run every FuzzXxx target of every module, one at a time, for FUZZTIME (default 60s)
 	FUZZTIME=$(FUZZTIME) scripts/go-modules.sh fuzz
