@@ -22,12 +22,15 @@ $(DEV_ENV_MK): dev.env
 		dev.env > $@
 include $(DEV_ENV_MK)
 
-.PHONY: help stack-up stack-down stop stack-status test test-short fuzz build run fmt-check lint vuln clean
+.PHONY: help stack-up stack-down stop stack-status test test-short chaos fuzz build run fmt-check lint vuln clean
 
 # How long each fuzz target runs: FUZZTIME in `make fuzz`, FUZZTIME_TEST in
 # the short pass at the end of `make test` (CI). `make fuzz FUZZTIME=10m`.
 FUZZTIME ?= 60s
 FUZZTIME_TEST ?= 3s
+
+# go test flags of `make chaos`; -v prints each scenario's RESULT line.
+CHAOSFLAGS ?= -v
 
 help: ## list the targets
 	@printf 'Lurus Switch make targets:\n'
@@ -51,6 +54,9 @@ test: fmt-check stack-up ## gofmt check, stack-up, go vet + go test -race in eve
 
 test-short: stack-up ## stack-up, then go vet + go test (no -race) in every module: the quick loop
 	scripts/go-modules.sh test-short
+
+chaos: ## fault suite (chaos/): private PostgreSQL, NATS, Redis and services, killed and cut under load; see RELIABILITY.md
+	cd chaos && go test -count=1 -timeout 15m $(CHAOSFLAGS) ./...
 
 fuzz: ## run every FuzzXxx target of every module, one at a time, for FUZZTIME (default 60s)
 	FUZZTIME=$(FUZZTIME) scripts/go-modules.sh fuzz

@@ -1,0 +1,10 @@
+// Package chaos is the fault suite (issue 13): it starts a private stack
+// (its own PostgreSQL cluster, nats-server and redis-server, and the
+// services as real processes), injures it (SIGKILL, restarts, cut
+// connections, misbehaving upstreams) under load, and after every scenario
+// checks the money invariants: one usage row and one debit per accepted
+// request, ledger sum equal to balance, no balance past the credit bound,
+// the Redis mirror equal to PostgreSQL, nothing left unsettled. It never
+// touches the machine's shared servers. Run it with `make chaos`;
+// RELIABILITY.md records a run.
+package chaos

@@ -1,0 +1,285 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+)
+
+// traffic is what the clients of a scenario saw: the request id of every
+// answer, and which were accepted (2xx, so billable).
+type traffic struct {
+	mu       sync.Mutex
+	accepted map[string]bool
+	seen     map[string]bool
+	statuses map[int]int
+	errors   int
+}
+
+func newTraffic() *traffic {
+	return &traffic{accepted: map[string]bool{}, seen: map[string]bool{}, statuses: map[int]int{}}
+}
+
+// add records one reply.
+func (tr *traffic) add(r reply) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if r.Err != nil {
+		tr.errors++
+		return
+	}
+	tr.statuses[r.Status]++
+	if r.RequestID == "" {
+		return
+	}
+	tr.seen[r.RequestID] = true
+	if r.Status/100 == 2 {
+		tr.accepted[r.RequestID] = true
+	}
+}
+
+// Accepted is the number of 2xx answers.
+func (tr *traffic) Accepted() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return len(tr.accepted)
+}
+
+// Total is the number of answers and transport errors.
+func (tr *traffic) Total() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := tr.errors
+	for _, c := range tr.statuses {
+		n += c
+	}
+	return n
+}
+
+// report is what the checker measured, for RELIABILITY.md.
+type report struct {
+	// SettleWait is how long after the check began everything was settled.
+	SettleWait time.Duration
+	// Redelivered counts deliveries of the billing consumer beyond the
+	// first of each message (JetStream's consumer sequence minus its stream
+	// sequence).
+	Redelivered uint64
+	UsageRows   int
+	Debits      int
+	DeadLetters uint64
+}
+
+func (r report) String() string {
+	return fmt.Sprintf("settled after %s, %d usage rows, %d debits, %d redeliveries, %d dead letters",
+		r.SettleWait.Round(10*time.Millisecond), r.UsageRows, r.Debits, r.Redelivered, r.DeadLetters)
+}
+
+// settleGrace bounds how long the checker waits for the stack to settle
+// after a scenario's faults end.
+const settleGrace = 90 * time.Second
+
+// checkInvariants waits until the stack has settled, then asserts what
+// must hold after any fault:
+//
+//   - nothing unsettled: the billing consumer has no pending and no
+//     unacknowledged message, and nothing was dead-lettered;
+//   - every accepted request id has one usage_records row and one usage
+//     debit; no row exists for an id no client saw;
+//   - every user's ledger sum equals their balance;
+//   - no balance is below −(credit limit + overdraftBound);
+//   - the Redis admission mirror equals PostgreSQL, both as the live
+//     services left it and after `billing-service rebuild-cache`, and no
+//     reservation is left open.
+//
+// It returns what it measured; a violation fails the test.
+func checkInvariants(s *stack, tr *traffic, overdraftBound int64) report {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), settleGrace+60*time.Second)
+	defer cancel()
+	var rep report
+	tr.mu.Lock()
+	accepted := make([]string, 0, len(tr.accepted))
+	for id := range tr.accepted {
+		accepted = append(accepted, id)
+	}
+	seen := make(map[string]bool, len(tr.seen))
+	for id := range tr.seen {
+		seen[id] = true
+	}
+	tr.mu.Unlock()
+
+	nc, err := nats.Connect(s.NATSURL, nats.Timeout(2*time.Second))
+	if err != nil {
+		s.t.Fatalf("invariants: nats: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	names := events.NewNames("")
+
+	// 1. Settled: every accepted id recorded, the consumer drained.
+	start := time.Now()
+	var last string
+	for {
+		var missing int
+		err := s.BillingDB.QueryRow(ctx, `SELECT count(*) FROM unnest($1::text[]) AS a(id)
+			WHERE NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.request_id = a.id)`, accepted).Scan(&missing)
+		if err == nil {
+			var ci *jetstream.ConsumerInfo
+			ci, err = consumerInfo(ctx, js, names)
+			if err == nil {
+				rep.Redelivered = ci.Delivered.Consumer - ci.Delivered.Stream
+				last = fmt.Sprintf("%d accepted ids unrecorded, consumer pending %d, ack pending %d", missing, ci.NumPending, ci.NumAckPending)
+				if missing == 0 && ci.NumPending == 0 && ci.NumAckPending == 0 {
+					break
+				}
+			}
+		}
+		if err != nil {
+			last = err.Error()
+		}
+		if time.Since(start) > settleGrace {
+			s.t.Fatalf("invariant: not settled within %s: %s", settleGrace, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rep.SettleWait = time.Since(start)
+	if st, err := js.Stream(ctx, names.Stream(events.StreamDead)); err != nil {
+		s.t.Errorf("invariant: dead-letter stream: %v", err)
+	} else if info, err := st.Info(ctx); err != nil {
+		s.t.Errorf("invariant: dead-letter stream: %v", err)
+	} else if rep.DeadLetters = info.State.Msgs; rep.DeadLetters != 0 {
+		s.t.Errorf("invariant: %d messages dead-lettered", rep.DeadLetters)
+	}
+
+	// 2. One usage row and one debit per accepted id; no phantom rows.
+	rows, err := s.BillingDB.Query(ctx, `SELECT u.request_id, u.cost_micros,
+			(SELECT count(*) FROM ledger_entries l WHERE l.kind = 'usage' AND l.request_id = u.request_id),
+			(SELECT coalesce(sum(-l.amount_micros), 0) FROM ledger_entries l WHERE l.kind = 'usage' AND l.request_id = u.request_id)
+		FROM usage_records u`)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	recorded := map[string]bool{}
+	for rows.Next() {
+		var id string
+		var cost, debits, debited int64
+		if err := rows.Scan(&id, &cost, &debits, &debited); err != nil {
+			s.t.Fatal(err)
+		}
+		recorded[id] = true
+		rep.UsageRows++
+		rep.Debits += int(debits)
+		wantDebits := int64(0)
+		if cost > 0 {
+			wantDebits = 1
+		}
+		if debits != wantDebits || debited != cost {
+			s.t.Errorf("invariant: request %s costs %d but has %d usage debits summing %d", id, cost, debits, debited)
+		}
+		if !seen[id] {
+			s.t.Errorf("invariant: usage row for request %s that no client saw", id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	for _, id := range accepted {
+		if !recorded[id] {
+			s.t.Errorf("invariant: accepted request %s has no usage row", id)
+		}
+	}
+	var orphanDebits int
+	if err := s.BillingDB.QueryRow(ctx, `SELECT count(*) FROM ledger_entries l WHERE l.kind = 'usage'
+		AND NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.request_id = l.request_id)`).Scan(&orphanDebits); err != nil {
+		s.t.Fatal(err)
+	}
+	if orphanDebits != 0 {
+		s.t.Errorf("invariant: %d usage debits without a usage row", orphanDebits)
+	}
+
+	// 3 and 4. Ledger sum equals balance; no balance past the credit bound.
+	type account struct {
+		balance, credit, qlim, qused, version int64
+		active                                bool
+	}
+	users := map[string]account{}
+	urows, err := s.BillingDB.Query(ctx, `SELECT u.id, u.balance_micros, u.credit_limit_micros, u.quota_limit_tokens,
+			u.quota_used_tokens, u.version, u.status = 'active',
+			coalesce((SELECT sum(l.amount_micros) FROM ledger_entries l WHERE l.user_id = u.id), 0)
+		FROM users u`)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for urows.Next() {
+		var id string
+		var a account
+		var sum int64
+		if err := urows.Scan(&id, &a.balance, &a.credit, &a.qlim, &a.qused, &a.version, &a.active, &sum); err != nil {
+			s.t.Fatal(err)
+		}
+		users[id] = a
+		if sum != a.balance {
+			s.t.Errorf("invariant: user %s ledger sum %d != balance %d", id, sum, a.balance)
+		}
+		if a.balance < -(a.credit + overdraftBound) {
+			s.t.Errorf("invariant: user %s balance %d below −(credit %d + bound %d)", id, a.balance, a.credit, overdraftBound)
+		}
+	}
+	if err := urows.Err(); err != nil {
+		s.t.Fatal(err)
+	}
+
+	// 5. The Redis mirror equals PostgreSQL, live and after a rebuild, and
+	// every hold was released (leases go back when idle).
+	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	defer rdb.Close()
+	compare := func(when string, final bool) bool {
+		ok := true
+		for id, a := range users {
+			m, err := rdb.HGetAll(ctx, "lurus:adm:{"+id+"}:acct").Result()
+			if err != nil {
+				s.t.Fatalf("invariant: redis: %v", err)
+			}
+			n := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
+			got := account{balance: n("bal"), credit: n("credit"), qlim: n("qlim"), qused: n("qused"), version: n("ver"), active: m["status"] == "active"}
+			if len(m) == 0 || got != a || n("rmic") != 0 || n("rtok") != 0 {
+				ok = false
+				if final {
+					s.t.Errorf("invariant: %s: redis mirror of %s is %v (reserved %s µ, %s tokens), postgres %+v",
+						when, id, m, m["rmic"], m["rtok"], a)
+				}
+			}
+		}
+		return ok
+	}
+	for deadline := time.Now().Add(15 * time.Second); !compare("live", false); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			compare("live", true)
+			break
+		}
+	}
+	s.RebuildCache()
+	compare("after rebuild-cache", true)
+	s.t.Logf("invariants: %s", rep)
+	return rep
+}
+
+// consumerInfo reads the billing consumer's state on the private NATS.
+func consumerInfo(ctx context.Context, js jetstream.JetStream, names events.Names) (*jetstream.ConsumerInfo, error) {
+	c, err := js.Consumer(ctx, names.Stream(events.StreamBilling), events.DurableBilling)
+	if err != nil {
+		return nil, err
+	}
+	return c.Info(ctx)
+}

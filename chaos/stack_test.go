@@ -1,0 +1,408 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
+)
+
+// bins holds the programs TestMain built, by name.
+var bins = map[string]string{}
+
+// repoRoot is the repository root (the parent of this module).
+var repoRoot string
+
+// TestMain builds the services once for every scenario.
+func TestMain(m *testing.M) {
+	_, file, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Dir(filepath.Dir(file))
+	dir, err := os.MkdirTemp("", "lurus-chaos-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		for name, pkg := range map[string]string{
+			"billing-service":  "./billing-service/cmd/billing-service",
+			"provider-service": "./provider-service/cmd/provider-service",
+			"gateway-service":  "./gateway-service/cmd/gateway-service",
+			"mock-upstream":    "./gateway-service/cmd/mock-upstream",
+		} {
+			out := filepath.Join(dir, name)
+			cmd := exec.Command("go", "build", "-o", out, pkg)
+			cmd.Dir = repoRoot
+			if b, err := cmd.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, b)
+				return 1
+			}
+			bins[name] = out
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// Development secrets shared by every service of a stack (LURUS_ENV=dev).
+const (
+	adminToken    = "dev-only-chaos-admin"
+	internalToken = "dev-only-chaos-internal"
+)
+
+// billingAckWait replaces the service's 30 s ack_wait in the suite's copy
+// of billing's config: a message delivered to a killed consumer comes
+// back after this, so recovery is measured in seconds, not half minutes.
+const billingAckWait = "2s"
+
+// stack is a complete private deployment: its own PostgreSQL cluster,
+// nats-server and redis-server, and the services as real processes
+// pointed at them. Every piece can be killed and restarted by a scenario.
+type stack struct {
+	t      testing.TB
+	logDir string
+
+	PG        *testenv.PGCluster
+	NATS      *proc
+	NATSURL   string
+	Redis     *proc
+	RedisAddr string
+
+	Mock     *proc
+	Provider *proc
+	Billing  *proc
+	Gateways []*proc
+
+	MockURL, ProviderURL, BillingURL string
+	GatewayURLs                      []string
+
+	// BillingDB is a pool on billing's database (the invariant checker's).
+	BillingDB  *pgxpool.Pool
+	billingEnv []string
+	billingCfg string
+	gwEnv      []string
+}
+
+// stackOptions shape a stack.
+type stackOptions struct {
+	Gateways int      // gateway processes (default 1)
+	MockArgs []string // extra mock-upstream flags
+}
+
+// startStack starts the private servers, migrates, and starts every
+// service, waiting until each is ready.
+func startStack(t testing.TB, o stackOptions) *stack {
+	t.Helper()
+	if o.Gateways == 0 {
+		o.Gateways = 1
+	}
+	s := &stack{t: t, logDir: t.TempDir()}
+	if dir := os.Getenv("CHAOS_LOG_DIR"); dir != "" { // keep logs for a post-mortem
+		s.logDir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
+		_ = os.MkdirAll(s.logDir, 0o755)
+	}
+	s.PG = testenv.NewPGCluster(t)
+	s.NATS, s.NATSURL = natsServer(t, s.logDir)
+	s.Redis, s.RedisAddr = redisServer(t, s.logDir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, s.PG.URL)
+	if err != nil {
+		t.Fatalf("private postgres: %v", err)
+	}
+	for _, db := range []string{"lurus_billing", "lurus_provider"} {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+			t.Fatalf("create %s: %v", db, err)
+		}
+	}
+	admin.Close(ctx)
+	dbURL := func(db string) string { return strings.Replace(s.PG.URL, "/postgres?", "/"+db+"?", 1) }
+
+	common := []string{
+		"LURUS_ENV=dev",
+		"LURUS_ADMIN_TOKEN=" + adminToken,
+		"LURUS_INTERNAL_TOKEN=" + internalToken,
+		"LURUS_KEY_PEPPER=dev-only-chaos-pepper",
+		"LURUS_SECRET_KEY=dev-only:ZGV2LW9ubHktc2VjcmV0LWtleS0zMi1ieXRlcyEhISE=",
+		"LURUS_REDIS_ADDR=" + s.RedisAddr,
+		"LURUS_REDIS_PREFIX=lurus:",
+		"LURUS_NATS_URL=" + s.NATSURL,
+		"LURUS_NATS_NAMESPACE=",
+		"LURUS_LOG_LEVEL=warn",
+	}
+	mockAddr, providerAddr, billingAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	s.MockURL, s.ProviderURL, s.BillingURL = "http://"+mockAddr, "http://"+providerAddr, "http://"+billingAddr
+
+	s.Mock = newProc(t, s.logDir, "mock-upstream", bins["mock-upstream"], "", nil, append([]string{"-addr", mockAddr}, o.MockArgs...)...)
+	s.Mock.Start()
+
+	providerEnv := append(append([]string{}, common...), "LURUS_PROVIDER_ADDR="+providerAddr,
+		"LURUS_PROVIDER_DB_URL="+dbURL("lurus_provider"), "LURUS_PROVIDER_REDIS_PREFIX=lurus:provider:")
+	s.migrate("provider-service", providerEnv)
+	s.Provider = newProc(t, s.logDir, "provider-service", bins["provider-service"], filepath.Join(repoRoot, "provider-service"), providerEnv, "serve")
+	s.Provider.Start()
+
+	s.billingCfg = s.billingConfig()
+	s.billingEnv = append(append([]string{}, common...), "LURUS_BILLING_LISTEN="+billingAddr, "LURUS_BILLING_DB_URL="+dbURL("lurus_billing"))
+	s.migrate("billing-service", s.billingEnv)
+	s.Billing = newProc(t, s.logDir, "billing-service", bins["billing-service"], filepath.Join(repoRoot, "billing-service"),
+		s.billingEnv, "serve", "-config", s.billingCfg)
+	s.Billing.Start()
+
+	for _, u := range []string{s.MockURL + "/health", s.ProviderURL + "/ready", s.BillingURL + "/ready"} {
+		s.waitReady(u)
+	}
+	s.gwEnv = append(append([]string{}, common...), "LURUS_BILLING_URL="+s.BillingURL, "LURUS_PROVIDER_URL="+s.ProviderURL,
+		// Unused lease remainders go back quickly, so the checker can
+		// wait for every hold to be released.
+		"LURUS_GATEWAY_LEASE_IDLE=1s")
+	for i := 0; i < o.Gateways; i++ {
+		addr := freeAddr(t)
+		env := append(append([]string{}, s.gwEnv...), "LURUS_GATEWAY_ADDR="+addr,
+			"LURUS_GATEWAY_OUTBOX_DIR="+filepath.Join(t.TempDir(), "outbox"))
+		g := newProc(t, s.logDir, fmt.Sprintf("gateway-%d", i+1), bins["gateway-service"], filepath.Join(repoRoot, "gateway-service"), env, "serve")
+		g.Start()
+		s.Gateways = append(s.Gateways, g)
+		s.GatewayURLs = append(s.GatewayURLs, "http://"+addr)
+	}
+	for _, u := range s.GatewayURLs {
+		s.waitReady(u + "/ready")
+	}
+	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer pcancel()
+	s.BillingDB, err = pgxpool.New(pctx, dbURL("lurus_billing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.BillingDB.Close)
+	return s
+}
+
+// billingConfig writes billing's own config with a short ack_wait and
+// returns its path.
+func (s *stack) billingConfig() string {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "billing-service", "configs", "config.yaml"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "ack_wait: 30s", "ack_wait: "+billingAckWait, 1)
+	if cfg == string(b) {
+		s.t.Fatal("billing config has no `ack_wait: 30s` line to shorten; update billingConfig")
+	}
+	path := filepath.Join(s.t.TempDir(), "billing.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	return path
+}
+
+// migrate applies a service's migrations.
+func (s *stack) migrate(name string, env []string) {
+	s.t.Helper()
+	args := []string{"migrate"}
+	if name == "billing-service" {
+		args = append(args, "-config", s.billingCfg)
+	}
+	cmd := exec.Command(bins[name], args...)
+	cmd.Dir = filepath.Join(repoRoot, name)
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("%s migrate: %v\n%s", name, err, out)
+	}
+}
+
+// RestartBilling starts billing-service again after a kill or stop and
+// waits until it is ready; it returns how long that took.
+func (s *stack) RestartBilling() time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	s.Billing.Start()
+	s.waitReady(s.BillingURL + "/ready")
+	return time.Since(start)
+}
+
+// RebuildCache runs `billing-service rebuild-cache` against the stack.
+func (s *stack) RebuildCache() {
+	s.t.Helper()
+	cmd := exec.Command(bins["billing-service"], "rebuild-cache", "-config", s.billingCfg)
+	cmd.Dir = filepath.Join(repoRoot, "billing-service")
+	cmd.Env = append(os.Environ(), s.billingEnv...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("rebuild-cache: %v\n%s", err, out)
+	}
+}
+
+func (s *stack) waitReady(url string) {
+	s.t.Helper()
+	var last string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+	}
+	s.t.Fatalf("%s not ready: %s", url, last)
+}
+
+// admin calls an admin route with the admin token, decodes the JSON answer
+// into out (when not nil) and fails the test on a status other than want.
+func (s *stack) admin(method, url string, in, out any, want int, hdr ...string) {
+	s.t.Helper()
+	var body io.Reader
+	if in != nil {
+		raw, _ := json.Marshal(in)
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		s.t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Fatalf("%s %s: %v: %s", method, url, err, raw)
+		}
+	}
+}
+
+// Prices of the suite (micro-USD per million tokens).
+const (
+	priceIn  = 1_000_000
+	priceOut = 2_000_000
+)
+
+// tenant is a user with a key, as setup creates it.
+type tenant struct {
+	UserID string
+	Key    string
+}
+
+// tenantOptions shape setup.
+type tenantOptions struct {
+	TopupMicros  int64
+	CreditMicros int64
+	// ProviderHeaders are sent upstream by the provider (mock controls).
+	ProviderHeaders map[string]string
+}
+
+// setup creates an OpenAI-type provider on the mock, a price for every
+// model and a user with a balance and a key, and waits until every
+// gateway relays for it.
+func (s *stack) setup(o tenantOptions) tenant {
+	s.t.Helper()
+	p := map[string]any{"name": "mock-openai", "type": "openai", "base_url": s.MockURL + "/v1", "keys": []string{"sk-mock-openai"},
+		"models": []string{"gpt-4o-mini"}, "allow_private_network": true, "enabled": true, "weight": 1}
+	if o.ProviderHeaders != nil {
+		p["headers"] = o.ProviderHeaders
+	}
+	s.admin(http.MethodPost, s.ProviderURL+"/api/v1/providers", p, nil, http.StatusCreated)
+	s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/prices", map[string]any{"model_pattern": "*",
+		"input_micros_per_mtok": priceIn, "output_micros_per_mtok": priceOut,
+		"cached_input_micros_per_mtok": priceIn / 2, "cache_write_micros_per_mtok": priceIn}, nil, http.StatusCreated)
+	var user struct {
+		ID string `json:"id"`
+	}
+	s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/users", map[string]any{"name": "chaos", "email": "chaos@example.com"}, &user, http.StatusCreated)
+	if o.TopupMicros > 0 {
+		s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/users/"+user.ID+"/topup",
+			map[string]any{"amount_micros": o.TopupMicros, "note": "chaos"}, nil, http.StatusCreated, "Idempotency-Key", "chaos-topup-"+user.ID)
+	}
+	if o.CreditMicros > 0 {
+		s.admin(http.MethodPatch, s.BillingURL+"/api/v1/billing/users/"+user.ID, map[string]any{"credit_limit_micros": o.CreditMicros}, nil, http.StatusOK)
+	}
+	var key struct {
+		Key string `json:"key"`
+	}
+	s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/users/"+user.ID+"/keys", map[string]any{"name": "chaos"}, &key, http.StatusCreated)
+	tn := tenant{UserID: user.ID, Key: key.Key}
+	for _, gw := range s.GatewayURLs {
+		s.eventually(30*time.Second, "gateway "+gw+" lists the model", func() bool {
+			req, _ := http.NewRequest(http.MethodGet, gw+"/v1/models", nil)
+			req.Header.Set("Authorization", "Bearer "+tn.Key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode == 200 && strings.Contains(string(b), "gpt-4o-mini")
+		})
+	}
+	return tn
+}
+
+// eventually polls cond until it holds or within passes.
+func (s *stack) eventually(within time.Duration, what string, cond func() bool) {
+	s.t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out after %s waiting: %s", within, what)
+		}
+	}
+}
+
+// reply is what the client saw of one relayed request.
+type reply struct {
+	Status    int
+	RequestID string
+	Body      []byte
+	Err       error
+}
+
+// httpClient is the load generator's client: enough idle connections for
+// the scenarios' concurrency.
+var httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0}, Timeout: 60 * time.Second}
+
+// chat sends one non-streaming chat completion through gw.
+func chat(gw, key string, maxTokens int) reply {
+	body := fmt.Sprintf(`{"model":"gpt-4o-mini","max_tokens":%d,"messages":[{"role":"user","content":"hi"}]}`, maxTokens)
+	req, _ := http.NewRequest(http.MethodPost, gw+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return reply{Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return reply{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"), Body: b, Err: err}
+}
