@@ -48,9 +48,10 @@ stack-down stop: ## stop the services `make run` started, then the servers stack
 stack-status: ## one line per server: up/down, reused/started, address
 	scripts/stack.sh status
 
-test: fmt-check stack-up ## gofmt check, stack-up, go vet + go test -race in every go.work module, then each fuzz target for FUZZTIME_TEST
+test: fmt-check stack-up ## gofmt check, stack-up, go vet + go test -race in every go.work module, each fuzz target for FUZZTIME_TEST, then the fault suite
 	scripts/go-modules.sh test
 	FUZZTIME=$(FUZZTIME_TEST) scripts/go-modules.sh fuzz
+	$(MAKE) chaos
 
 test-short: stack-up ## stack-up, then go vet + go test (no -race) in every module: the quick loop
 	scripts/go-modules.sh test-short
