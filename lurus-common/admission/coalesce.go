@@ -2,11 +2,11 @@ package admission
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/coalesce"
 )
 
 // ReserveBatch runs many reservations in one round trip (a pipeline of the
@@ -76,7 +76,7 @@ func (s *Store) runBatch(ctx context.Context, script *redis.Script, one func(con
 }
 
 // ErrCoalescerClosed is returned by Coalescer.Lease after Close.
-var ErrCoalescerClosed = errors.New("admission: coalescer closed")
+var ErrCoalescerClosed = coalesce.ErrClosed
 
 // Coalescer turns concurrent Lease calls into pipelined batches: while
 // one batch is in flight to Redis, the next one gathers, so under load one
@@ -84,101 +84,24 @@ var ErrCoalescerClosed = errors.New("admission: coalescer closed")
 // and a lone request goes out at once. Each reservation stays its own
 // atomic script run with its own result.
 type Coalescer struct {
-	s        *Store
-	in       chan *pendingReserve
-	maxBatch int
-	done     chan struct{}
-	// mu makes Close wait for hand-overs in progress, so nothing is handed
-	// over after the workers drained the queue.
-	mu     sync.RWMutex
-	closed bool
-}
-
-type pendingReserve struct {
-	r   Reservation
-	res Result
-	err error
-	ok  chan struct{}
+	c *coalesce.Coalescer[Reservation, Result]
 }
 
 // NewCoalescer starts workers senders (each keeps one batch in flight)
 // that send batches of at most maxBatch reservations. Close stops them.
 func NewCoalescer(s *Store, workers, maxBatch int) *Coalescer {
-	workers, maxBatch = max(1, workers), max(1, maxBatch)
-	c := &Coalescer{s: s, in: make(chan *pendingReserve, workers*maxBatch), maxBatch: maxBatch, done: make(chan struct{})}
-	for range workers {
-		go c.loop()
-	}
-	return c
+	// Redis' own timeouts bound a batch; the requests' contexts must not
+	// cut a batch that holds other requests' reservations.
+	return &Coalescer{c: coalesce.New(s.LeaseBatch, coalesce.Options{Senders: workers, MaxBatch: maxBatch})}
 }
 
 // Lease is Store.Lease through the coalescer. Once handed over, the
 // reservation is always attempted and its outcome awaited, even if ctx
 // ends, so a hold is never made that its caller does not know about.
 func (c *Coalescer) Lease(ctx context.Context, r Reservation) (Result, error) {
-	p := &pendingReserve{r: r, ok: make(chan struct{})}
-	c.mu.RLock()
-	if c.closed {
-		c.mu.RUnlock()
-		return Result{}, ErrCoalescerClosed
-	}
-	select {
-	case c.in <- p:
-	case <-ctx.Done():
-		c.mu.RUnlock()
-		return Result{}, ctx.Err()
-	}
-	c.mu.RUnlock()
-	<-p.ok
-	return p.res, p.err
+	return c.c.Do(ctx, r)
 }
 
 // Close stops the workers once the calls handed over are done; later
 // calls to Lease fail with ErrCoalescerClosed.
-func (c *Coalescer) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closed {
-		c.closed = true
-		close(c.done)
-	}
-}
-
-func (c *Coalescer) loop() {
-	batch := make([]*pendingReserve, 0, c.maxBatch)
-	rs := make([]Reservation, 0, c.maxBatch)
-	for {
-		batch, rs = batch[:0], rs[:0]
-		select {
-		case p := <-c.in:
-			batch = append(batch, p)
-		case <-c.done:
-			// Closed: nothing more can arrive; finish what is queued.
-			select {
-			case p := <-c.in:
-				batch = append(batch, p)
-			default:
-				return
-			}
-		}
-	gather:
-		for len(batch) < c.maxBatch {
-			select {
-			case p := <-c.in:
-				batch = append(batch, p)
-			default:
-				break gather
-			}
-		}
-		for _, p := range batch {
-			rs = append(rs, p.r)
-		}
-		// Redis' own timeouts bound the call; the requests' contexts must
-		// not cut a batch that holds other requests' reservations.
-		res, errs := c.s.LeaseBatch(context.Background(), rs)
-		for i, p := range batch {
-			p.res, p.err = res[i], errs[i]
-			close(p.ok)
-		}
-	}
-}
+func (c *Coalescer) Close() { c.c.Close() }

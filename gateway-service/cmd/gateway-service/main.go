@@ -37,6 +37,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/coalesce"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
@@ -205,10 +206,14 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		Prefetch: *cfg.Admission.LeasePrefetch, MaxShare: cfg.Admission.LeaseMaxShare,
 		TTL: cfg.Admission.ReservationTTL, Idle: cfg.Admission.LeaseIdle, Check: cfg.Admission.LeaseCheck, Instance: requestid.New(),
 		FailOpenMaxMicros: cfg.Admission.FailOpenMaxMicros, Observe: m.Admission}, admit, billing)
-	limits, err := redisstore.New(rdb, cfg.Redis.Prefix, redisstore.Options{})
+	store, err := redisstore.New(rdb, cfg.Redis.Prefix, redisstore.Options{})
 	if err != nil {
 		return fail(err)
 	}
+	// Rate-limit calls of concurrent requests share pipelined round trips,
+	// sized like the admission coalescer's.
+	limits := redisstore.NewCoalescer(store, coalesce.Options{Senders: cfg.Admission.Senders, MaxBatch: cfg.Admission.MaxBatch})
+	cleanups = append(cleanups, limits.Close)
 	relay := &biz.Relay{
 		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, DrainTimeout: cfg.Relay.DrainTimeout,
 			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxChoices: cfg.Estimate.MaxChoices},

@@ -22,6 +22,17 @@ type Limiter interface {
 	Finish(ctx context.Context, t ratelimit.Ticket, final int64) error
 }
 
+// LimitQueue is an optional ability of a Limiter: taking Charge and Finish
+// calls without the caller waiting (redisstore.Coalescer queues them for
+// its next pipelined round trip), so that the end of a request and a
+// stream's charges cost no goroutine each. done is called once with what
+// the call would have returned, maybe on another goroutine, and must be
+// quick.
+type LimitQueue interface {
+	ChargeAsync(t ratelimit.Ticket, delivered int64, done func(error))
+	FinishAsync(t ratelimit.Ticket, final int64, done func(error))
+}
+
 // LimitConfig tunes how the relay applies rate limits.
 type LimitConfig struct {
 	// FailOpen admits requests without rate limits while the store is
@@ -188,19 +199,26 @@ func setRetryAfter(w ClientWriter, d time.Duration) {
 	w.SetHeader("retry-after-ms", strconv.FormatInt(max(d.Milliseconds(), 1), 10))
 }
 
+// limitHeaders are the names of OpenAI's x-ratelimit-* headers (limit,
+// remaining, reset) for requests and for tokens, spelt out so that no
+// request builds them.
+var limitHeaders = [2][3]string{
+	{"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"},
+	{"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
+}
+
 // setLimitHeaders sets OpenAI's x-ratelimit-* headers for the tightest
 // RPM and TPM in force (none for a kind without a limit).
 func setLimitHeaders(w ClientWriter, d *ratelimit.Decision) {
-	set := func(kind string, h ratelimit.Headroom) {
+	for i, h := range [2]ratelimit.Headroom{d.Requests, d.Tokens} {
 		if h.Limit <= 0 {
-			return
+			continue
 		}
-		w.SetHeader("x-ratelimit-limit-"+kind, strconv.FormatInt(h.Limit, 10))
-		w.SetHeader("x-ratelimit-remaining-"+kind, strconv.FormatInt(h.Remaining, 10))
-		w.SetHeader("x-ratelimit-reset-"+kind, resetValue(h.Reset))
+		names := &limitHeaders[i]
+		w.SetHeader(names[0], strconv.FormatInt(h.Limit, 10))
+		w.SetHeader(names[1], strconv.FormatInt(h.Remaining, 10))
+		w.SetHeader(names[2], resetValue(h.Reset))
 	}
-	set("requests", d.Requests)
-	set("tokens", d.Tokens)
 }
 
 // resetValue renders a reset the way OpenAI does ("1s", "6m0s", "59ms"):
@@ -284,7 +302,7 @@ func (r *Relay) admitUpstream(ctx context.Context, req *Request, o *Outcome, c *
 			return true, nil
 		}
 		d, err := r.admit(ctx, ratelimit.Request{ID: req.ID + ":" + k.ID,
-			Subjects: []ratelimit.Subject{{ID: ratelimit.UpstreamKeySubject(k.ID), Limits: k.Limits}}, Tokens: o.lim.estimate})
+			Subjects: []ratelimit.Subject{{ID: k.limitSubject(), Limits: k.Limits}}, Tokens: o.lim.estimate})
 		if err != nil {
 			if errors.Is(err, ratelimit.ErrUnavailable) && r.LimitCfg.FailOpen {
 				c.Key = k
@@ -327,7 +345,7 @@ func (r *Relay) dropUpstream(o *Outcome) {
 	}
 	t := o.lim.upstream
 	o.lim.upstream = ratelimit.Ticket{}
-	r.background(func(ctx context.Context) { r.logLimitErr("finish", r.Limits.Finish(ctx, t, 0)) })
+	r.settle(true, t, ratelimit.Ticket{}, 0, nil)
 }
 
 // finishLimits ends the request's accounting with its final usage (0 when
@@ -343,11 +361,68 @@ func (r *Relay) finishLimits(o *Outcome) {
 	if o.UsageSource != SourceNone {
 		final = o.Usage.Total()
 	}
-	client, up := l.client, l.upstream
-	r.background(func(ctx context.Context) {
-		r.logLimitErr("finish", r.Limits.Finish(ctx, client, final))
-		r.logLimitErr("finish", r.Limits.Finish(ctx, up, final))
-	})
+	r.settle(true, l.client, l.upstream, final, nil)
+}
+
+// settle tells the store the Finish (else the Charge) of the open tickets
+// among a and b with tokens, without waiting: queued when the store is a
+// LimitQueue, else on a goroutine of its own. after, when set, runs once
+// both calls are done. WaitBackground waits for them.
+func (r *Relay) settle(finish bool, a, b ratelimit.Ticket, tokens int64, after func()) {
+	op := "charge"
+	if finish {
+		op = "finish"
+	}
+	q, ok := r.Limits.(LimitQueue)
+	if !ok {
+		r.background(func(ctx context.Context) {
+			if after != nil {
+				defer after()
+			}
+			for _, t := range [2]ratelimit.Ticket{a, b} {
+				if !t.Open() {
+					continue
+				}
+				if finish {
+					r.logLimitErr(op, r.Limits.Finish(ctx, t, tokens))
+				} else {
+					r.logLimitErr(op, r.Limits.Charge(ctx, t, tokens))
+				}
+			}
+		})
+		return
+	}
+	var n int32
+	for _, t := range [2]ratelimit.Ticket{a, b} {
+		if t.Open() {
+			n++
+		}
+	}
+	if n == 0 {
+		if after != nil {
+			after()
+		}
+		return
+	}
+	left := new(atomic.Int32)
+	left.Store(n)
+	r.bg.Add(int(n))
+	done := func(err error) {
+		r.logLimitErr(op, err)
+		if left.Add(-1) == 0 && after != nil {
+			after()
+		}
+		r.bg.Done()
+	}
+	call := q.ChargeAsync
+	if finish {
+		call = q.FinishAsync
+	}
+	for _, t := range [2]ratelimit.Ticket{a, b} {
+		if t.Open() {
+			call(t, tokens, done)
+		}
+	}
 }
 
 // background runs f on a detached context bounded by the store timeout;
@@ -413,10 +488,5 @@ func (r *Relay) streamTick(l *limitState, so func() (Usage, bool)) {
 	}
 	l.nextRenew = now.Add(r.LimitCfg.withDefaults().RenewEvery)
 	l.counted = max(l.counted, total)
-	client, up := l.client, l.upstream
-	r.background(func(ctx context.Context) {
-		defer atomic.StoreInt32(&l.busy, 0)
-		r.logLimitErr("charge", r.Limits.Charge(ctx, client, total))
-		r.logLimitErr("charge", r.Limits.Charge(ctx, up, total))
-	})
+	r.settle(false, l.client, l.upstream, total, func() { atomic.StoreInt32(&l.busy, 0) })
 }

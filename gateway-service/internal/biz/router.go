@@ -46,6 +46,17 @@ type ProviderKey struct {
 	// Limits are the upstream account's RPM and TPM for this key (0:
 	// none); the relay keeps under them across replicas (limits.go).
 	Limits ratelimit.Limits
+	// subject is the key's rate-limit subject, named once per snapshot
+	// rather than once per attempt.
+	subject string
+}
+
+// limitSubject is k's rate-limit subject.
+func (k *ProviderKey) limitSubject() string {
+	if k.subject == "" {
+		return ratelimit.UpstreamKeySubject(k.ID)
+	}
+	return k.subject
 }
 
 // Resolve returns the upstream model name for model, the configured entry
@@ -169,7 +180,7 @@ func (r *Router) Load(s internalapi.Snapshot) {
 		})
 		for _, k := range ip.Keys {
 			p.Keys = append(p.Keys, &ProviderKey{ID: k.ID, Secret: k.Key, Breaker: r.breakers.Get(ip.ID, k.ID),
-				Limits: k.Limits()})
+				Limits: k.Limits(), subject: ratelimit.UpstreamKeySubject(k.ID)})
 		}
 		if o := old[p.ID]; o != nil {
 			p.cur = o.cur

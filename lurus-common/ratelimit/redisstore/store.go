@@ -3,7 +3,8 @@
 // Lua scripts: one round trip admits a request against all of its subjects
 // and all three limits, one charges a stream's tokens, one finishes a
 // request. A fourth, read-only, reports subjects' usage for display
-// (billing's /me).
+// (billing's /me). A Coalescer in front of a Store sends the calls of
+// concurrent requests as one pipeline, each still its own atomic script.
 //
 // Key schema (every key carries the one hash tag {rl}, because a request
 // touches subjects of different users and upstream keys in one atomic
@@ -112,8 +113,65 @@ func (s *Store) recordKey(requestID string) string { return s.prefix + "rl:{rl}:
 // Decision with Allowed false, not an error. When no subject has a limit
 // it admits without touching Redis (the caller should not call it then).
 func (s *Store) Admit(ctx context.Context, r ratelimit.Request) (ratelimit.Decision, error) {
+	a, d, err := s.admitCall(r)
+	if a == nil {
+		return d, err
+	}
+	return a.decision(a.script.Run(ctx, s.rdb, a.keys, a.args...))
+}
+
+// Charge reports the running total of tokens t's request has delivered
+// (input + output so far, not an increment): what exceeds everything the
+// request has counted, its estimate included, counts in the current
+// window. Since it is a total, a lost or repeated call is made good by the
+// next. It also renews t's concurrency slots and
+// accounting, so calling it with an unchanged total renews only. It makes
+// no call when t holds no TPM or concurrency state.
+func (s *Store) Charge(ctx context.Context, t ratelimit.Ticket, delivered int64) error {
+	return s.settle(ctx, opCharge, t, delivered)
+}
+
+// Finish ends t's request: it trues the current window up to the final
+// usage (input + output tokens; 0 when nothing ran, giving the whole
+// reservation back), see the package ratelimit documentation, and frees
+// t's concurrency slots, in one round trip. It is idempotent: a second call
+// changes nothing. It makes no call when t holds no TPM or concurrency
+// state.
+func (s *Store) Finish(ctx context.Context, t ratelimit.Ticket, final int64) error {
+	return s.settle(ctx, opFinish, t, final)
+}
+
+func (s *Store) settle(ctx context.Context, op settleOp, t ratelimit.Ticket, tokens int64) error {
+	c, err := s.settleCall(op, t, tokens)
+	if c == nil {
+		return err
+	}
+	return wrap(op.String(), c.script.Run(ctx, s.rdb, c.keys, c.args...).Err())
+}
+
+// call is one script run, built by the caller's goroutine so that a
+// coalescer's sender only sends it.
+type call struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+}
+
+// admission is an Admit call and what reading its answer needs.
+type admission struct {
+	call
+	subjects []ratelimit.Subject
+	t        ratelimit.Ticket
+	reset    time.Duration
+	tokens   int64
+}
+
+// admitCall validates r and builds its script call. It returns a nil call
+// with the answer when there is nothing to ask Redis: r is invalid (the
+// error), or no subject has a limit (admitted).
+func (s *Store) admitCall(r ratelimit.Request) (*admission, ratelimit.Decision, error) {
 	if err := r.Validate(); err != nil {
-		return ratelimit.Decision{}, err
+		return nil, ratelimit.Decision{}, err
 	}
 	now := s.now()
 	w := ratelimit.WindowOf(now)
@@ -133,7 +191,7 @@ func (s *Store) Admit(ctx context.Context, r ratelimit.Request) (ratelimit.Decis
 		}
 	}
 	if len(subjects) == 0 {
-		return ratelimit.Decision{Allowed: true, Ticket: t}, nil
+		return nil, ratelimit.Decision{Allowed: true, Ticket: t}, nil
 	}
 	recTTL := replayTTL
 	if t.Open() {
@@ -148,13 +206,20 @@ func (s *Store) Admit(ctx context.Context, r ratelimit.Request) (ratelimit.Decis
 		keys = append(keys, s.WindowKey(sub.ID, w), s.SlotsKey(sub.ID))
 		args = append(args, sub.Limits.RPM, sub.Limits.TPM, sub.Limits.Concurrency)
 	}
-	res, err := admitScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	return &admission{call: call{script: admitScript, keys: keys, args: args},
+		subjects: subjects, t: t, reset: reset, tokens: r.Tokens}, ratelimit.Decision{}, nil
+}
+
+// decision reads the answer of admit.lua.
+func (a *admission) decision(cmd *redis.Cmd) (ratelimit.Decision, error) {
+	res, err := cmd.Int64Slice()
 	if err != nil {
 		return ratelimit.Decision{}, wrap("admit", err)
 	}
 	if len(res) != 8 {
 		return ratelimit.Decision{}, fmt.Errorf("ratelimit: admit returned %v", res)
 	}
+	reset := a.reset
 	d := ratelimit.Decision{
 		Requests:    ratelimit.Headroom{Limit: res[2], Remaining: res[3]},
 		Tokens:      ratelimit.Headroom{Limit: res[4], Remaining: res[5]},
@@ -168,54 +233,50 @@ func (s *Store) Admit(ctx context.Context, r ratelimit.Request) (ratelimit.Decis
 	}
 	kind := ratelimit.Kind(res[0])
 	if kind == 0 {
-		d.Allowed, d.Ticket = true, t
+		d.Allowed, d.Ticket = true, a.t
 		return d, nil
 	}
 	i := res[1] - 1
-	if i < 0 || int(i) >= len(subjects) {
+	if i < 0 || int(i) >= len(a.subjects) {
 		return ratelimit.Decision{}, fmt.Errorf("ratelimit: admit returned subject %d", res[1])
 	}
-	sub := subjects[i]
+	sub := a.subjects[i]
 	d.Subject, d.Kind, d.RetryAfter = sub.ID, kind, reset
 	switch kind {
 	case ratelimit.RPM:
 		d.Limit = sub.Limits.RPM
 	case ratelimit.TPM:
 		d.Limit = sub.Limits.TPM
-		d.TooLarge = r.Tokens > sub.Limits.TPM
+		d.TooLarge = a.tokens > sub.Limits.TPM
 	case ratelimit.Concurrency:
 		d.Limit, d.RetryAfter = sub.Limits.Concurrency, time.Second
 	}
 	return d, nil
 }
 
-// Charge reports the running total of tokens t's request has delivered
-// (input + output so far, not an increment): what exceeds everything the
-// request has counted, its estimate included, counts in the current
-// window. Since it is a total, a lost or repeated call is made good by the
-// next. It also renews t's concurrency slots and
-// accounting, so calling it with an unchanged total renews only. It makes
-// no call when t holds no TPM or concurrency state.
-func (s *Store) Charge(ctx context.Context, t ratelimit.Ticket, delivered int64) error {
-	return s.settle(ctx, "charge", t, 0, delivered)
+// settleOp is the mode of settle.lua.
+type settleOp int
+
+const (
+	opCharge settleOp = 0
+	opFinish settleOp = 1
+)
+
+func (op settleOp) String() string {
+	if op == opFinish {
+		return "finish"
+	}
+	return "charge"
 }
 
-// Finish ends t's request: it trues the current window up to the final
-// usage (input + output tokens; 0 when nothing ran, giving the whole
-// reservation back), see the package ratelimit documentation, and frees
-// t's concurrency slots, in one round trip. It is idempotent: a second call
-// changes nothing. It makes no call when t holds no TPM or concurrency
-// state.
-func (s *Store) Finish(ctx context.Context, t ratelimit.Ticket, final int64) error {
-	return s.settle(ctx, "finish", t, 1, final)
-}
-
-func (s *Store) settle(ctx context.Context, op string, t ratelimit.Ticket, mode int, tokens int64) error {
+// settleCall builds the script call of a Charge or Finish; it returns nil
+// (and the error of a bad call) when there is nothing to ask Redis.
+func (s *Store) settleCall(op settleOp, t ratelimit.Ticket, tokens int64) (*call, error) {
 	if !t.Open() {
-		return nil
+		return nil, nil
 	}
 	if t.RequestID == "" || tokens < 0 {
-		return fmt.Errorf("ratelimit: %s needs a request id and tokens >= 0", op)
+		return nil, fmt.Errorf("ratelimit: %s needs a request id and tokens >= 0", op)
 	}
 	now := s.now()
 	w := ratelimit.WindowOf(now)
@@ -228,9 +289,8 @@ func (s *Store) settle(ctx context.Context, op string, t ratelimit.Ticket, mode 
 		keys = append(keys, s.SlotsKey(sub))
 	}
 	winTTL := ratelimit.WindowEnd(w).Sub(now) + windowGrace
-	err := settleScript.Run(ctx, s.rdb, keys, t.RequestID, mode, w, tokens,
-		now.Add(s.ttl).UnixMilli(), s.ttl.Milliseconds(), winTTL.Milliseconds(), len(t.TPM)).Err()
-	return wrap(op, err)
+	return &call{script: settleScript, keys: keys, args: []any{t.RequestID, int(op), w, tokens,
+		now.Add(s.ttl).UnixMilli(), s.ttl.Milliseconds(), winTTL.Milliseconds(), len(t.TPM)}}, nil
 }
 
 // Usage reads the current window's counters and the requests in flight of

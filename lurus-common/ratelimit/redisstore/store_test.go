@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/coalesce"
 	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
@@ -28,13 +29,83 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
+// limiter is what a gateway calls: a Store, or a Coalescer over one.
+type limiter interface {
+	Admit(ctx context.Context, r ratelimit.Request) (ratelimit.Decision, error)
+	Charge(ctx context.Context, t ratelimit.Ticket, delivered int64) error
+	Finish(ctx context.Context, t ratelimit.Ticket, final int64) error
+}
+
+// via is how a test's calls reach a Store: directly or through a
+// Coalescer. Every test in the table of TestStore runs both ways.
+type via struct {
+	name string
+	wrap func(t *testing.T, s *Store) limiter
+}
+
+var (
+	direct    = via{"direct", func(_ *testing.T, s *Store) limiter { return s }}
+	coalesced = via{"coalesced", func(t *testing.T, s *Store) limiter {
+		c := NewCoalescer(s, coalesce.Options{Senders: 2, MaxBatch: 16, Timeout: 5 * time.Second})
+		t.Cleanup(c.Close)
+		return c
+	}}
+)
+
+// replica is one gateway's limits: calls go via the test's way, keys are
+// named by the Store.
+type replica struct {
+	limiter
+	st *Store
+}
+
+func (r replica) WindowKey(subject string, w int64) string { return r.st.WindowKey(subject, w) }
+func (r replica) SlotsKey(subject string) string           { return r.st.SlotsKey(subject) }
+
+func (r replica) Usage(ctx context.Context, subjects ...string) ([]ratelimit.Usage, error) {
+	return r.st.Usage(ctx, subjects...)
+}
+
+func (v via) replica(t *testing.T, s *Store) replica { return replica{limiter: v.wrap(t, s), st: s} }
+
+// TestStore runs every test of the store both directly and through a
+// Coalescer: coalescing must change no answer.
+func TestStore(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, v via)
+	}{
+		{"AdmitAllOrNone", testAdmitAllOrNone},
+		{"HeadroomIsTightest", testHeadroomIsTightest},
+		{"RefusalPrefersWindowLimit", testRefusalPrefersWindowLimit},
+		{"TooLarge", testTooLarge},
+		{"AdmitReplayCountsOnce", testAdmitReplayCountsOnce},
+		{"NoLimitsNoRedis", testNoLimitsNoRedis},
+		{"RPMExactAcrossReplicas", testRPMExactAcrossReplicas},
+		{"ConcurrencyNeverExceededAcrossReplicas", testConcurrencyNeverExceededAcrossReplicas},
+		{"TPMWithStreamsInFlight", testTPMWithStreamsInFlight},
+		{"TPMAccounting", testTPMAccounting},
+		{"FinishIsIdempotent", testFinishIsIdempotent},
+		{"ExpiredSlotsArePurged", testExpiredSlotsArePurged},
+		{"RedisDown", testRedisDown},
+		{"ReplyErrorIsNotUnavailable", testReplyErrorIsNotUnavailable},
+		{"Usage", testUsage},
+		{"UsageRedisDown", testUsageRedisDown},
+	}
+	for _, v := range []via{direct, coalesced} {
+		for _, tc := range tests {
+			t.Run(v.name+"/"+tc.name, func(t *testing.T) { tc.fn(t, v) })
+		}
+	}
+}
+
 // replicas returns n Stores, each on its own Redis connection pool (like n
-// gateway processes), sharing one key prefix and one clock.
-func replicas(t *testing.T, n int) ([]*Store, *clock, testenv.RedisEnv) {
+// gateway processes), sharing one key prefix and one clock, reached via v.
+func replicas(t *testing.T, v via, n int) ([]replica, *clock, testenv.RedisEnv) {
 	t.Helper()
 	re := testenv.Redis(t)
 	clk := &clock{t: t0}
-	stores := make([]*Store, n)
+	stores := make([]replica, n)
 	for i := range stores {
 		cl := re.Client
 		if i > 0 {
@@ -45,12 +116,12 @@ func replicas(t *testing.T, n int) ([]*Store, *clock, testenv.RedisEnv) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stores[i] = s
+		stores[i] = v.replica(t, s)
 	}
 	return stores, clk, re
 }
 
-func admit(t *testing.T, s *Store, id string, tokens int64, subs ...ratelimit.Subject) ratelimit.Decision {
+func admit(t *testing.T, s limiter, id string, tokens int64, subs ...ratelimit.Subject) ratelimit.Decision {
 	t.Helper()
 	d, err := s.Admit(context.Background(), ratelimit.Request{ID: id, Tokens: tokens, Subjects: subs})
 	if err != nil {
@@ -63,7 +134,7 @@ func sub(id string, rpm, tpm, conc int64) ratelimit.Subject {
 	return ratelimit.Subject{ID: id, Limits: ratelimit.Limits{RPM: rpm, TPM: tpm, Concurrency: conc}}
 }
 
-func windowTokens(t *testing.T, re testenv.RedisEnv, s *Store, subject string, w int64) int64 {
+func windowTokens(t *testing.T, re testenv.RedisEnv, s replica, subject string, w int64) int64 {
 	t.Helper()
 	v, err := re.Client.HGet(context.Background(), s.WindowKey(subject, w), "t").Int64()
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -73,7 +144,7 @@ func windowTokens(t *testing.T, re testenv.RedisEnv, s *Store, subject string, w
 }
 
 // slotMembers lists subject's requests in flight, by lease expiry.
-func slotMembers(t *testing.T, re testenv.RedisEnv, s *Store, subject string) string {
+func slotMembers(t *testing.T, re testenv.RedisEnv, s replica, subject string) string {
 	t.Helper()
 	m, err := re.Client.ZRange(context.Background(), s.SlotsKey(subject), 0, -1).Result()
 	if err != nil {
@@ -82,9 +153,9 @@ func slotMembers(t *testing.T, re testenv.RedisEnv, s *Store, subject string) st
 	return fmt.Sprint(m)
 }
 
-// TestAdmitAllOrNone: a request refused by one subject counts in none.
-func TestAdmitAllOrNone(t *testing.T) {
-	st, _, re := replicas(t, 1)
+// testAdmitAllOrNone: a request refused by one subject counts in none.
+func testAdmitAllOrNone(t *testing.T, v via) {
+	st, _, re := replicas(t, v, 1)
 	s := st[0]
 	key, user := sub("key:k", 0, 0, 0), sub("user:u", 2, 0, 0)
 	key.Limits.RPM = 10
@@ -106,10 +177,10 @@ func TestAdmitAllOrNone(t *testing.T) {
 	}
 }
 
-// TestHeadroomIsTightest: the x-ratelimit-* figures are those of the limit
+// testHeadroomIsTightest: the x-ratelimit-* figures are those of the limit
 // with the fewest remaining.
-func TestHeadroomIsTightest(t *testing.T) {
-	st, clk, _ := replicas(t, 1)
+func testHeadroomIsTightest(t *testing.T, v via) {
+	st, clk, _ := replicas(t, v, 1)
 	clk.Add(15 * time.Second)
 	d := admit(t, st[0], "r", 300, sub("key:k", 100, 1000, 0), sub("user:u", 5, 10000, 4), sub("upkey:p", 0, 0, 2))
 	if !d.Allowed {
@@ -127,10 +198,10 @@ func TestHeadroomIsTightest(t *testing.T) {
 	}
 }
 
-// TestRefusalPrefersWindowLimit: when a concurrency limit and a window
+// testRefusalPrefersWindowLimit: when a concurrency limit and a window
 // limit both refuse, the window limit (the longer wait) is reported.
-func TestRefusalPrefersWindowLimit(t *testing.T) {
-	st, _, _ := replicas(t, 1)
+func testRefusalPrefersWindowLimit(t *testing.T, v via) {
+	st, _, _ := replicas(t, v, 1)
 	s := st[0]
 	a, b := sub("key:k", 0, 0, 1), sub("user:u", 1, 0, 0)
 	admit(t, s, "r1", 0, a, b)
@@ -144,8 +215,8 @@ func TestRefusalPrefersWindowLimit(t *testing.T) {
 	}
 }
 
-func TestTooLarge(t *testing.T) {
-	st, _, _ := replicas(t, 1)
+func testTooLarge(t *testing.T, v via) {
+	st, _, _ := replicas(t, v, 1)
 	d := admit(t, st[0], "r", 1001, sub("key:k", 0, 1000, 0))
 	if d.Allowed || d.Kind != ratelimit.TPM || !d.TooLarge {
 		t.Fatalf("got %+v", d)
@@ -155,10 +226,10 @@ func TestTooLarge(t *testing.T) {
 	}
 }
 
-// TestAdmitReplayCountsOnce: retrying Admit with the same request id (a
+// testAdmitReplayCountsOnce: retrying Admit with the same request id (a
 // lost reply) counts nothing twice.
-func TestAdmitReplayCountsOnce(t *testing.T) {
-	st, _, re := replicas(t, 1)
+func testAdmitReplayCountsOnce(t *testing.T, v via) {
+	st, _, re := replicas(t, v, 1)
 	s := st[0]
 	k := sub("key:k", 10, 1000, 2)
 	for i := 0; i < 3; i++ {
@@ -171,15 +242,16 @@ func TestAdmitReplayCountsOnce(t *testing.T) {
 	}
 }
 
-// TestNoLimitsNoRedis: a request without limits is admitted with no call
+// testNoLimitsNoRedis: a request without limits is admitted with no call
 // to Redis at all (the store's client points at nothing).
-func TestNoLimitsNoRedis(t *testing.T) {
+func testNoLimitsNoRedis(t *testing.T, v via) {
 	cl := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer cl.Close()
-	s, err := New(cl, "x:", Options{})
+	st, err := New(cl, "x:", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := v.replica(t, st)
 	r := ratelimit.Request{ID: "r", Tokens: 5, Subjects: []ratelimit.Subject{{ID: "key:k"}, {ID: "user:u"}}}
 	if r.Limited() {
 		t.Fatal("Limited() true without limits")
@@ -198,7 +270,7 @@ func TestNoLimitsNoRedis(t *testing.T) {
 
 // hammer runs n goroutines per replica, each calling fn with its replica
 // and a name unique in the call, and waits for all of them.
-func hammer(st []*Store, n int, fn func(s *Store, name string)) {
+func hammer(st []replica, n int, fn func(s replica, name string)) {
 	var wg sync.WaitGroup
 	for r, s := range st {
 		for i := 0; i < n; i++ {
@@ -212,15 +284,15 @@ func hammer(st []*Store, n int, fn func(s *Store, name string)) {
 	wg.Wait()
 }
 
-// TestRPMExactAcrossReplicas: two replicas hammering one key admit exactly
+// testRPMExactAcrossReplicas: two replicas hammering one key admit exactly
 // L requests per window in total, and L again in the next window.
-func TestRPMExactAcrossReplicas(t *testing.T) {
+func testRPMExactAcrossReplicas(t *testing.T, v via) {
 	const limit, perReplica = 37, 100
-	st, clk, _ := replicas(t, 2)
+	st, clk, _ := replicas(t, v, 2)
 	k := sub("key:k", limit, 0, 0)
 	for round := 0; round < 2; round++ {
 		var admitted atomic.Int32
-		hammer(st, perReplica, func(s *Store, name string) {
+		hammer(st, perReplica, func(s replica, name string) {
 			d, err := s.Admit(context.Background(), ratelimit.Request{ID: fmt.Sprint("w", round, name), Subjects: []ratelimit.Subject{k}})
 			if err != nil {
 				t.Error(err)
@@ -239,14 +311,14 @@ func TestRPMExactAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestConcurrencyNeverExceededAcrossReplicas: two replicas never have more
+// testConcurrencyNeverExceededAcrossReplicas: two replicas never have more
 // than C requests in flight on one subject between them.
-func TestConcurrencyNeverExceededAcrossReplicas(t *testing.T) {
+func testConcurrencyNeverExceededAcrossReplicas(t *testing.T, v via) {
 	const limit = 3
-	st, _, re := replicas(t, 2)
+	st, _, re := replicas(t, v, 2)
 	k := sub("user:u", 0, 0, limit)
 	var inflight, peak, admitted atomic.Int32
-	hammer(st, 6, func(s *Store, name string) {
+	hammer(st, 6, func(s replica, name string) {
 		for i := 0; i < 15; i++ {
 			ctx := context.Background()
 			d, err := s.Admit(ctx, ratelimit.Request{ID: fmt.Sprint(name, "-", i), Subjects: []ratelimit.Subject{k}})
@@ -280,17 +352,17 @@ func TestConcurrencyNeverExceededAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestTPMWithStreamsInFlight: two replicas admit streams that deliver more
+// testTPMWithStreamsInFlight: two replicas admit streams that deliver more
 // than their estimate while others are being admitted. No admission ever
 // sees the window over its limit, the streams are not cut, every token is
 // counted exactly once, and the next request waits for the window.
-func TestTPMWithStreamsInFlight(t *testing.T) {
+func testTPMWithStreamsInFlight(t *testing.T, v via) {
 	const limit, est, final, perReplica = 10_000, 100, 150, 80
-	st, clk, re := replicas(t, 2)
+	st, clk, re := replicas(t, v, 2)
 	k := sub("key:k", 0, limit, 0)
 	w := ratelimit.WindowOf(t0)
 	var admitted atomic.Int64
-	hammer(st, perReplica, func(s *Store, name string) {
+	hammer(st, perReplica, func(s replica, name string) {
 		ctx := context.Background()
 		d, err := s.Admit(ctx, ratelimit.Request{ID: name, Tokens: est, Subjects: []ratelimit.Subject{k}})
 		if err != nil {
@@ -330,9 +402,9 @@ func TestTPMWithStreamsInFlight(t *testing.T) {
 	}
 }
 
-// TestTPMAccounting walks one window and its successor step by step.
-func TestTPMAccounting(t *testing.T) {
-	st, clk, re := replicas(t, 2)
+// testTPMAccounting walks one window and its successor step by step.
+func testTPMAccounting(t *testing.T, v via) {
+	st, clk, re := replicas(t, v, 2)
 	s0, s1 := st[0], st[1]
 	ctx := context.Background()
 	k := sub("key:k", 0, 1000, 0)
@@ -387,10 +459,10 @@ func TestTPMAccounting(t *testing.T) {
 	step("and the past window is not given back to", nil, w0, 1000)
 }
 
-// TestFinishIsIdempotent: finishing twice frees a slot once and gives
+// testFinishIsIdempotent: finishing twice frees a slot once and gives
 // tokens back once.
-func TestFinishIsIdempotent(t *testing.T) {
-	st, _, re := replicas(t, 1)
+func testFinishIsIdempotent(t *testing.T, v via) {
+	st, _, re := replicas(t, v, 1)
 	s := st[0]
 	ctx := context.Background()
 	k := sub("key:k", 0, 1000, 2)
@@ -415,15 +487,16 @@ func TestFinishIsIdempotent(t *testing.T) {
 	}
 }
 
-// TestExpiredSlotsArePurged: a crashed gateway's slots come back when
+// testExpiredSlotsArePurged: a crashed gateway's slots come back when
 // their lease ends; a charge renews a live one.
-func TestExpiredSlotsArePurged(t *testing.T) {
+func testExpiredSlotsArePurged(t *testing.T, v via) {
 	re := testenv.Redis(t)
 	clk := &clock{t: t0}
-	s, err := New(re.Client, re.Prefix, Options{Now: clk.Now, LeaseTTL: time.Minute})
+	st, err := New(re.Client, re.Prefix, Options{Now: clk.Now, LeaseTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := v.replica(t, st)
 	ctx := context.Background()
 	k := sub("upkey:p", 0, 0, 2)
 	crashed := admit(t, s, "crashed", 0, k)
@@ -452,10 +525,10 @@ func TestExpiredSlotsArePurged(t *testing.T) {
 	}
 }
 
-// TestRedisDown: with Redis unreachable every call returns an error
+// testRedisDown: with Redis unreachable every call returns an error
 // wrapping ErrUnavailable; once it is back, admission works again.
-func TestRedisDown(t *testing.T) {
-	s, p := behindProxy(t)
+func testRedisDown(t *testing.T, v via) {
+	s, p := behindProxy(t, v)
 	ctx := context.Background()
 	k := sub("key:k", 10, 1000, 2)
 	d := admit(t, s, "a", 10, k)
@@ -480,7 +553,7 @@ func TestRedisDown(t *testing.T) {
 
 // behindProxy returns a Store that reaches Redis through a proxy the test
 // can cut, with short timeouts and no retries.
-func behindProxy(t *testing.T) (*Store, *testenv.Proxy) {
+func behindProxy(t *testing.T, v via) (replica, *testenv.Proxy) {
 	t.Helper()
 	re := testenv.Redis(t)
 	p := testenv.NewProxy(t, re.Addr)
@@ -491,14 +564,14 @@ func behindProxy(t *testing.T) (*Store, *testenv.Proxy) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, p
+	return v.replica(t, s), p
 }
 
-// TestReplyErrorIsNotUnavailable: a fault reported by Redis (here a key of
+// testReplyErrorIsNotUnavailable: a fault reported by Redis (here a key of
 // the wrong type) is an error, but not ErrUnavailable: it must not be
 // mistaken for an outage and waved through by a fail-open setting.
-func TestReplyErrorIsNotUnavailable(t *testing.T) {
-	st, _, re := replicas(t, 1)
+func testReplyErrorIsNotUnavailable(t *testing.T, v via) {
+	st, _, re := replicas(t, v, 1)
 	s := st[0]
 	if err := re.Client.Set(context.Background(), s.SlotsKey("key:k"), "x", time.Minute).Err(); err != nil {
 		t.Fatal(err)

@@ -9,10 +9,10 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 )
 
-// TestUsage: Usage reads what admissions counted in the current window and
+// testUsage: Usage reads what admissions counted in the current window and
 // the slots still leased, per subject, and changes nothing.
-func TestUsage(t *testing.T) {
-	st, clk, re := replicas(t, 1)
+func testUsage(t *testing.T, v via) {
+	st, clk, re := replicas(t, v, 1)
 	s := st[0]
 	ctx := context.Background()
 	key, user := sub("key:k", 10, 1000, 3), sub("user:u", 100, 0, 0)
@@ -50,10 +50,10 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestUsageRedisDown: an unreachable Redis is ErrUnavailable, so /me can
+// testUsageRedisDown: an unreachable Redis is ErrUnavailable, so /me can
 // show limits without remaining.
-func TestUsageRedisDown(t *testing.T) {
-	s, p := behindProxy(t)
+func testUsageRedisDown(t *testing.T, v via) {
+	s, p := behindProxy(t, v)
 	p.Cut()
 	if _, err := s.Usage(context.Background(), "key:k"); !errors.Is(err, ratelimit.ErrUnavailable) {
 		t.Fatalf("usage with Redis down: %v", err)
