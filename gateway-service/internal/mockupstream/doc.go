@@ -109,7 +109,7 @@
 //	X-Mock-Chunks: 5            number of chunks
 //	X-Mock-Gap-Ms: 10           pause between stream chunks
 //	X-Mock-Status: 503          fail before the first byte, in the caller's format
-//	                            (below 400: do not fail)
+//	                            (below 400: do not fail; a 429 carries Retry-After: 1)
 //	X-Mock-Cut-After: 2         drop a stream after 2 content chunks ("off" to undo)
 //	X-Mock-Hang: first_byte|mid|none
 //	X-Mock-No-Usage: 1          omit usage everywhere

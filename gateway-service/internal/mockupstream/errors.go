@@ -71,9 +71,16 @@ func (ex *exchange) writeError(status int, message string) {
 	}
 	h.Set("Content-Type", ct)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if status == http.StatusTooManyRequests {
+		// As the vendors do, so tests can check the wait reaches the client.
+		h.Set("Retry-After", MockRetryAfter)
+	}
 	ex.w.WriteHeader(status)
 	_, _ = ex.w.Write(b)
 }
+
+// MockRetryAfter is the Retry-After (seconds) of every 429 the mock sends.
+const MockRetryAfter = "1"
 
 func openAIErrorType(status int) (typ, code string) {
 	switch {

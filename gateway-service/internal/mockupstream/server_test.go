@@ -125,6 +125,9 @@ func TestErrorsInEachFormat(t *testing.T) {
 				if resp.StatusCode != status || resp.Header.Get("X-Request-Id") != "rid-1" {
 					t.Fatalf("status %d, request id %q", resp.StatusCode, resp.Header.Get("X-Request-Id"))
 				}
+				if ra, want := resp.Header.Get("Retry-After"), map[bool]string{true: MockRetryAfter}[status == 429]; ra != want {
+					t.Errorf("Retry-After %q, want %q", ra, want)
+				}
 				checkErrorBody(t, tg.format, status, body)
 			})
 		}
