@@ -101,6 +101,12 @@ type stack struct {
 type stackOptions struct {
 	Gateways int      // gateway processes (default 1)
 	MockArgs []string // extra mock-upstream flags
+	// GatewayNATS maps the NATS URL to the one the gateways use (a fault
+	// proxy's); nil: the server's own.
+	GatewayNATS func(natsURL string) string
+	// GatewayConfig edits the gateway's config file (written to a copy
+	// passed with -config); nil: configs/config.yaml unchanged.
+	GatewayConfig func(yaml string) string
 }
 
 // startStack starts the private servers, migrates, and starts every
@@ -171,11 +177,18 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		// Unused lease remainders go back quickly, so the checker can
 		// wait for every hold to be released.
 		"LURUS_GATEWAY_LEASE_IDLE=1s")
+	if o.GatewayNATS != nil {
+		s.gwEnv = append(s.gwEnv, "LURUS_NATS_URL="+o.GatewayNATS(s.NATSURL))
+	}
+	gwArgs := []string{"serve"}
+	if o.GatewayConfig != nil {
+		gwArgs = append(gwArgs, "-config", s.editedConfig("gateway-service", o.GatewayConfig))
+	}
 	for i := 0; i < o.Gateways; i++ {
 		addr := freeAddr(t)
 		env := append(append([]string{}, s.gwEnv...), "LURUS_GATEWAY_ADDR="+addr,
 			"LURUS_GATEWAY_OUTBOX_DIR="+filepath.Join(t.TempDir(), "outbox"))
-		g := newProc(t, s.logDir, fmt.Sprintf("gateway-%d", i+1), bins["gateway-service"], filepath.Join(repoRoot, "gateway-service"), env, "serve")
+		g := newProc(t, s.logDir, fmt.Sprintf("gateway-%d", i+1), bins["gateway-service"], filepath.Join(repoRoot, "gateway-service"), env, gwArgs...)
 		g.Start()
 		s.Gateways = append(s.Gateways, g)
 		s.GatewayURLs = append(s.GatewayURLs, "http://"+addr)

@@ -1,0 +1,382 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+)
+
+// Harness for the publishing scenarios (2, 3, 13, 14): a fault proxy
+// between the gateways and NATS that can lose the server's replies, a
+// reader of what a stream stored, a reader of a gateway's file outbox and a
+// streaming client.
+
+// natsFault is a TCP proxy in front of the private nats-server. Unlike
+// testenv.Proxy it can also lose every byte the server sends back while
+// still forwarding what the client sends: publishes reach the server and
+// are stored, their acknowledgements never arrive.
+type natsFault struct {
+	Addr   string
+	t      testing.TB
+	target string
+
+	dropReplies atomic.Bool
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+}
+
+func newNATSFault(t testing.TB, target string) *natsFault {
+	t.Helper()
+	f := &natsFault{t: t, target: target, conns: map[net.Conn]struct{}{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Addr = ln.Addr().String()
+	f.serve(ln)
+	t.Cleanup(f.Cut)
+	return f
+}
+
+func (f *natsFault) serve(ln net.Listener) {
+	f.mu.Lock()
+	f.ln = ln
+	f.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", f.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			f.conns[c], f.conns[up] = struct{}{}, struct{}{}
+			f.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { f.replies(c, up); c.Close() }()
+		}
+	}()
+}
+
+// replies copies the server's bytes to the client unless they are being
+// dropped.
+func (f *natsFault) replies(c, up net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := up.Read(buf)
+		if n > 0 && !f.dropReplies.Load() {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// DropReplies starts (true) or stops losing the server's bytes.
+func (f *natsFault) DropReplies(on bool) { f.dropReplies.Store(on) }
+
+// CutConns breaks every open connection; new ones are still accepted.
+func (f *natsFault) CutConns() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		c.Close()
+	}
+	f.conns = map[net.Conn]struct{}{}
+}
+
+// Cut refuses new connections and breaks the open ones.
+func (f *natsFault) Cut() {
+	f.mu.Lock()
+	if f.ln != nil {
+		f.ln.Close()
+		f.ln = nil
+	}
+	f.mu.Unlock()
+	f.CutConns()
+}
+
+// Restore accepts connections again on the same address.
+func (f *natsFault) Restore() {
+	f.t.Helper()
+	ln, err := net.Listen("tcp", f.Addr)
+	if err != nil {
+		f.t.Fatalf("nats fault proxy: re-listen on %s: %v", f.Addr, err)
+	}
+	f.serve(ln)
+}
+
+// withNATSFault returns stack options whose gateways reach NATS through a
+// fault proxy, and the proxy (set once the stack started).
+func withNATSFault(t testing.TB, o stackOptions) (stackOptions, **natsFault) {
+	var f *natsFault
+	o.GatewayNATS = func(url string) string {
+		f = newNATSFault(t, strings.TrimPrefix(url, "nats://"))
+		return "nats://" + f.Addr
+	}
+	return o, &f
+}
+
+// editedConfig writes a copy of a service's configs/config.yaml changed by
+// edit and returns its path.
+func (s *stack) editedConfig(service string, edit func(string) string) string {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, service, "configs", "config.yaml"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	out := edit(string(b))
+	if out == string(b) {
+		s.t.Fatalf("%s config edit changed nothing", service)
+	}
+	path := filepath.Join(s.t.TempDir(), service+".yaml")
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	return path
+}
+
+// replaceLine is a config edit replacing one exact line fragment.
+func replaceLine(old, repl string) func(string) string {
+	return func(s string) string { return strings.Replace(s, old, repl, 1) }
+}
+
+// storedIDs reads every envelope a stream of the private NATS stored, in
+// stream order, and returns their ids (the request ids, for billing.usage
+// and log.write), duplicates included.
+func (s *stack) storedIDs(base string) []string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(s.NATSURL, nats.Timeout(2*time.Second))
+	if err != nil {
+		s.t.Fatalf("nats: %v", err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(ctx, events.NewNames("").Stream(base))
+	if err != nil {
+		s.t.Fatalf("stream %s: %v", base, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var ids []string
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			s.t.Fatalf("stream %s seq %d: %v", base, seq, err)
+		}
+		envs, err := events.ParseBody(m.Data)
+		if err != nil {
+			s.t.Fatalf("stream %s seq %d: %v", base, seq, err)
+		}
+		for _, e := range envs {
+			ids = append(ids, e.ID)
+		}
+	}
+	return ids
+}
+
+// streamMsgs is how many messages a stream holds.
+func (s *stack) streamMsgs(nc *nats.Conn, base string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(ctx, events.NewNames("").Stream(base))
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
+}
+
+// gatewayEnv returns a value of gateway i's environment.
+func (s *stack) gatewayEnv(i int, name string) string {
+	for _, kv := range s.Gateways[i].env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	s.t.Fatalf("gateway %d has no %s", i, name)
+	return ""
+}
+
+// outboxIDs reads the request ids of the billing.usage events a gateway's
+// file outbox holds (segments and the current file).
+func (s *stack) outboxIDs(i int) map[string]bool {
+	s.t.Helper()
+	dir := s.gatewayEnv(i, "LURUS_GATEWAY_OUTBOX_DIR")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	ids := map[string]bool{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			var r struct {
+				Subject string          `json:"s"`
+				Body    json.RawMessage `json:"b"`
+			}
+			if line == "" || json.Unmarshal([]byte(line), &r) != nil || r.Subject != events.SubjectBillingUsage {
+				continue
+			}
+			envs, err := events.ParseBody(r.Body)
+			if err != nil {
+				s.t.Fatalf("outbox %s: %v", f, err)
+			}
+			for _, e := range envs {
+				ids[e.ID] = true
+			}
+		}
+	}
+	return ids
+}
+
+// gatewayMetric reads one unlabelled metric of gateway i (-1 when the
+// gateway does not answer).
+func (s *stack) gatewayMetric(i int, name string) float64 {
+	resp, err := http.Get(s.GatewayURLs[i] + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return -1
+}
+
+// logLines counts the lines of a process's log containing substr.
+func (s *stack) logLines(p *proc, substr string) int {
+	b, _ := os.ReadFile(p.log)
+	return strings.Count(string(b), substr)
+}
+
+// streamReply is what a streaming client saw.
+type streamReply struct {
+	Status    int
+	RequestID string
+	Chunks    int  // data events with content
+	Done      bool // the [DONE] terminator arrived
+	DoneAt    time.Time
+	Err       error
+}
+
+// chatStream sends one streaming chat completion and reads it to the end;
+// first is called once when the first data event arrived.
+func chatStream(gw, key string, maxTokens int, first func()) streamReply {
+	body := fmt.Sprintf(`{"model":"gpt-4o-mini","stream":true,"max_tokens":%d,"messages":[{"role":"user","content":"hi"}]}`, maxTokens)
+	req, _ := http.NewRequest(http.MethodPost, gw+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return streamReply{Err: err}
+	}
+	defer resp.Body.Close()
+	r := streamReply{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
+	br := bufio.NewReader(resp.Body)
+	called := false
+	for {
+		line, err := br.ReadString('\n')
+		if data, ok := strings.CutPrefix(strings.TrimSpace(line), "data:"); ok {
+			data = strings.TrimSpace(data)
+			if !called && first != nil {
+				called = true
+				first()
+			}
+			if data == "[DONE]" {
+				r.Done, r.DoneAt = true, time.Now()
+			} else if strings.Contains(data, `"content"`) {
+				r.Chunks++
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				r.Err = err
+			}
+			if !called && first != nil {
+				first()
+			}
+			return r
+		}
+	}
+}
+
+// asReply is the reply traffic records for a stream (the request id is
+// accepted when the status was 2xx).
+func (r streamReply) asReply() reply {
+	return reply{Status: r.Status, RequestID: r.RequestID}
+}
+
+// usageOf reads the usage row of each id: completion tokens and source.
+func (s *stack) usageOf(ids []string) map[string][2]string {
+	s.t.Helper()
+	rows, err := s.BillingDB.Query(context.Background(),
+		`SELECT request_id, completion_tokens::text, usage_source FROM usage_records WHERE request_id = ANY($1)`, ids)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string][2]string{}
+	for rows.Next() {
+		var id, c, src string
+		if err := rows.Scan(&id, &c, &src); err != nil {
+			s.t.Fatal(err)
+		}
+		out[id] = [2]string{c, src}
+	}
+	return out
+}
+
+// readyOK reports whether a readiness route answers 200 (the gateway's
+// fails while NATS is unreachable).
+func readyOK(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
