@@ -293,8 +293,8 @@ func (s *stack) logLines(p *proc, substr string) int {
 	return strings.Count(string(b), substr)
 }
 
-// streamReply is what a streaming client saw.
-type streamReply struct {
+// sseReply is what a streaming client of the publishing scenarios saw.
+type sseReply struct {
 	Status    int
 	RequestID string
 	Chunks    int  // data events with content
@@ -305,17 +305,17 @@ type streamReply struct {
 
 // chatStream sends one streaming chat completion and reads it to the end;
 // first is called once when the first data event arrived.
-func chatStream(gw, key string, maxTokens int, first func()) streamReply {
+func chatStream(gw, key string, maxTokens int, first func()) sseReply {
 	body := fmt.Sprintf(`{"model":"gpt-4o-mini","stream":true,"max_tokens":%d,"messages":[{"role":"user","content":"hi"}]}`, maxTokens)
 	req, _ := http.NewRequest(http.MethodPost, gw+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return streamReply{Err: err}
+		return sseReply{Err: err}
 	}
 	defer resp.Body.Close()
-	r := streamReply{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
+	r := sseReply{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
 	br := bufio.NewReader(resp.Body)
 	called := false
 	for {
@@ -346,7 +346,7 @@ func chatStream(gw, key string, maxTokens int, first func()) streamReply {
 
 // asReply is the reply traffic records for a stream (the request id is
 // accepted when the status was 2xx).
-func (r streamReply) asReply() reply {
+func (r sseReply) asReply() reply {
 	return reply{Status: r.Status, RequestID: r.RequestID}
 }
 

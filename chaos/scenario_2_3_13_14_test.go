@@ -183,9 +183,9 @@ func TestNATSDownUnderLoad(t *testing.T) {
 // runStreams starts n streaming requests through gateway 0, waits until
 // every one received its first event, calls fault, and waits for all of
 // them to end.
-func runStreams(s *stack, key string, n int, stagger time.Duration, fault func()) []streamReply {
+func runStreams(s *stack, key string, n int, stagger time.Duration, fault func()) []sseReply {
 	s.t.Helper()
-	out := make([]streamReply, n)
+	out := make([]sseReply, n)
 	var started, ended sync.WaitGroup
 	started.Add(n)
 	ended.Add(n)
@@ -305,7 +305,7 @@ func TestGatewaySIGKILLDuringStreams(t *testing.T) {
 
 	var completed atomic.Int32
 	half := make(chan struct{})
-	out := make([]streamReply, n)
+	out := make([]sseReply, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
