@@ -128,3 +128,40 @@ func TestLeasesAndSettlementNeverOverdraw(t *testing.T) {
 		t.Fatalf("mirror %+v after %d admitted", st, total)
 	}
 }
+
+// An extension sized by a nearly spent balance holds few micros but many
+// tokens (no quota caps the tokens): once its requests' releases take the
+// micros to 0, the tokens still held must stay in the entry until they are
+// released too, not be orphaned in rtok when the entry goes (found by the
+// fault suite: rtok grew by every such extension and no rebuild reset it).
+func TestReleasePartKeepsTokensOfAnEntryWithoutMicros(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mustApply(t, s, Account{UserID: "u", BalanceMicros: 1000, Active: true})
+	lease := Reservation{ID: "lease:g1:k1", UserID: "u", KeyID: "k1", Micros: 100, Tokens: 400}
+	if res, err := s.Lease(ctx, lease); err != nil || res.Code != OK {
+		t.Fatalf("lease: %+v %v", res, err)
+	}
+	// two requests of 50 µ / 20 tokens take every micro of the lease
+	for i, p := range []PartRelease{{ReservationID: lease.ID, RequestID: "req1", Micros: 50, Tokens: 20},
+		{ReservationID: lease.ID, RequestID: "req2", Micros: 50, Tokens: 20}} {
+		if _, err := s.ReleasePart(ctx, "u", p); err != nil {
+			t.Fatalf("release %d: %v", i, err)
+		}
+	}
+	st, _ := s.Get(ctx, "u")
+	if st.ReservedMicros != 0 || st.ReservedTokens != 360 {
+		t.Fatalf("sums after the requests' releases: %+v, want 0 µ and the lease's 360 unused tokens", st)
+	}
+	// the gateway gives back the unused tokens: nothing stays reserved
+	if _, err := s.ReleasePart(ctx, "u", PartRelease{ReservationID: lease.ID, RequestID: "return:1", Tokens: 360}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = s.Get(ctx, "u")
+	if st.ReservedMicros != 0 || st.ReservedTokens != 0 {
+		t.Fatalf("sums after the lease is given back: %+v, want nothing reserved", st)
+	}
+	if res, _ := s.Lease(ctx, Reservation{ID: lease.ID, UserID: "u", KeyID: "k1"}); res.HeldMicros != 0 {
+		t.Fatalf("the emptied entry still holds %d µ", res.HeldMicros)
+	}
+}

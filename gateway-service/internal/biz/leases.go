@@ -220,8 +220,13 @@ func (l *Leases) take(ctx context.Context, ls *lease, h Hold) (Admission, error)
 		}
 	}
 	ls.admitted++
-	ls.micros -= h.Micros
-	ls.tokens -= h.Tokens
+	// Never below zero: when the entry held less than this gateway
+	// counted (Redis lost it), apply capped the remainder at what is held
+	// and this request takes more than that. A negative remainder would
+	// make the next extension hold the difference again, where no
+	// settlement or return would ever take it out.
+	ls.micros = max(0, ls.micros-h.Micros)
+	ls.tokens = max(0, ls.tokens-h.Tokens)
 	ls.used = now
 	l.cfg.Observe(mode)
 	if l.cfg.Prefetch && ls.refilled == nil && ls.lastM > 0 && (ls.micros < ls.lastM/4 || ls.tokens < ls.lastT/4) {
@@ -354,7 +359,10 @@ func (l *Leases) Maintain(ctx context.Context) {
 			res, err := l.admit.Lease(ctx, Hold{ID: ls.id, UserID: ls.userID, KeyID: ls.keyID, TTL: l.cfg.TTL})
 			if err == nil {
 				if res.HeldMicros < ls.micros { // the entry lost what it held (gone, or Redis flushed)
-					ls.micros, ls.tokens = res.HeldMicros, 0
+					// The tokens are kept: the entry may still hold some,
+					// and only the return when idle takes them out
+					// (clamped to what it holds).
+					ls.micros = res.HeldMicros
 				}
 				ls.renewed = now
 			}

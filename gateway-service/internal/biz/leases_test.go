@@ -3,6 +3,7 @@ package biz
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -418,5 +419,46 @@ func TestLeasesRefillThatDoesNotFitStopsRefilling(t *testing.T) {
 	}
 	if calls := a.callCount(); calls > 10 {
 		t.Fatalf("%d calls to Redis for 16 requests: failed refills must not repeat on every request", calls)
+	}
+}
+
+// When the lease entry in Redis holds less than this gateway counted (a
+// flushed Redis, then settlements of earlier requests taking their
+// estimates out of the new entry) and the balance only allows a small
+// extension, the lease's remainder must not go below zero: a negative
+// remainder made the next extension hold that much more than any request
+// or return would ever take out again, locking the user's money in Redis
+// until the entry expired (found by the fault suite after a FLUSHDB).
+func TestLeaseRemainderNeverNegativeAfterAShrunkenEntry(t *testing.T) {
+	clk := newClock()
+	a := newFakeAdmitter(800)
+	l := NewLeases(LeaseConfig{Factor: 10, Instance: "gw1", Now: clk.now}, a, &fakeLoader{})
+	ctx := context.Background()
+	const id = "lease:gw1:key_1"
+	if _, err := l.Admit(ctx, hold("r1", 50)); err != nil || a.heldBy(id) != 500 {
+		t.Fatalf("first extension: %v, held %d", err, a.heldBy(id))
+	}
+	// The entry lost what it held; the gateway still counts 450.
+	a.mu.Lock()
+	a.held[id] = 0
+	a.mu.Unlock()
+	for i := 2; i <= 9; i++ {
+		if _, err := l.Admit(ctx, hold("r"+strconv.Itoa(i), 50)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 50 counted, 0 held; the balance allows only the 50 missing.
+	if _, err := l.Admit(ctx, hold("r10", 100)); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.ReleasePart(ctx, "usr_1", Part{ReservationID: id, RequestID: "r10", Micros: 100, Tokens: 1})
+	if _, err := l.Admit(ctx, hold("r11", 50)); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.ReleasePart(ctx, "usr_1", Part{ReservationID: id, RequestID: "r11", Micros: 50, Tokens: 1})
+	clk.add(time.Minute)
+	l.Maintain(ctx) // idle: the lease goes back
+	if got := a.heldBy(id); got != 0 {
+		t.Fatalf("after every request settled and the lease went back, the entry still holds %d µ", got)
 	}
 }
