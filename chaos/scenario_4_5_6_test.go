@@ -55,8 +55,8 @@ func (s *stack) balance(userID string) (int64, error) {
 	return b, err
 }
 
-// usageRows counts settled requests (-1 while PostgreSQL cannot answer).
-func (s *stack) usageRows() int {
+// usageCount counts settled requests (-1 while PostgreSQL cannot answer).
+func (s *stack) usageCount() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var n int
@@ -205,8 +205,8 @@ func TestPostgresRestartedImmediateUnderLoad(t *testing.T) {
 	load := startLoad(s.GatewayURLs, tn.Key, 20, 4, tr)
 	defer load.stop()
 
-	s.eventually(30*time.Second, "requests settled before the restart", func() bool { return s.usageRows() >= 50 })
-	before := s.usageRows()
+	s.eventually(30*time.Second, "requests settled before the restart", func() bool { return s.usageCount() >= 50 })
+	before := s.usageCount()
 	acceptedAtStop := tr.Accepted()
 	stoppedAt := time.Now()
 	if err := s.PG.Stop("immediate"); err != nil {
@@ -222,7 +222,7 @@ func TestPostgresRestartedImmediateUnderLoad(t *testing.T) {
 	down := time.Since(stoppedAt)
 	startedAt := time.Now()
 	s.BillingDB.Reset() // the checker's own connections died with the server
-	s.eventually(60*time.Second, "billing settles again after the restart", func() bool { return s.usageRows() > before })
+	s.eventually(60*time.Second, "billing settles again after the restart", func() bool { return s.usageCount() > before })
 	firstCommit := time.Since(startedAt)
 	// More traffic after the recovery, so catching up happens under load.
 	acceptedAtRecovery := tr.Accepted()
@@ -285,7 +285,7 @@ func TestPostgresDownDuringAdmissionLoad(t *testing.T) {
 		}
 		return true
 	})
-	s.eventually(30*time.Second, "the debits before the fault are settled", func() bool { return s.usageRows() == tr.Accepted() })
+	s.eventually(30*time.Second, "the debits before the fault are settled", func() bool { return s.usageCount() == tr.Accepted() })
 	base := "lurus:adm:{" + missing.UserID + "}:"
 	if n, err := rdb.Del(ctx, base+"acct", base+"res", base+"exp").Result(); err != nil || n == 0 {
 		t.Fatalf("deleting the mirror of %s: %d keys, %v", missing.UserID, n, err)
