@@ -114,10 +114,12 @@ type streamEncoder struct {
 	elems     int
 	id, model string
 	usage     *gUsage
-	calls     []pendingArgs
-	finish    wire.FinishReason
-	finished  bool
-	closed    bool
+	// sent is the usage of the last chunk written (nil before one).
+	sent     *gUsage
+	calls    []pendingArgs
+	finish   wire.FinishReason
+	finished bool
+	closed   bool
 }
 
 type pendingArgs struct {
@@ -156,6 +158,14 @@ func (e *streamEncoder) Encode(dst []byte, ev wire.Event) []byte {
 	case wire.EventFinish:
 		e.finish, e.finished = ev.Finish, true
 	case wire.EventError:
+		// What was held for the last chunk (tool calls, the usage so far)
+		// goes out first: the client sees what it was given before the
+		// error, as a Gemini stream shows it.
+		if parts := e.takeCalls(); len(parts) > 0 {
+			dst = e.chunk(dst, parts, "")
+		} else if e.usage != nil && (e.sent == nil || *e.sent != *e.usage) {
+			dst = e.chunk(dst, []gPart{textPart("", false)}, "")
+		}
 		dst = e.open(dst)
 		dst = append(dst, Adapter{}.RenderError(502, string(apperr.ReasonUpstreamError), ev.Text)...)
 		dst = e.closeUnit(dst)
@@ -225,6 +235,10 @@ func (e *streamEncoder) chunk(dst []byte, parts []gPart, finish string) []byte {
 	b, err := marshal(g)
 	if err != nil {
 		return dst
+	}
+	if e.usage != nil {
+		u := *e.usage
+		e.sent = &u
 	}
 	dst = e.open(dst)
 	dst = append(dst, b...)
