@@ -105,25 +105,25 @@ func (s *Settlement) Settle(ctx context.Context, us []events.Usage, pricer Price
 
 func (s *Settlement) settle(ctx context.Context, tx SettleStore, us []events.Usage, pricer Pricer) (SettleResult, error) {
 	b := &settleBatch{us: us, rules: s.Rules, now: s.now(), res: SettleResult{Errs: make([]error, len(us))}}
-	users, err := tx.LockUsers(ctx, b.validate())
+	users, err := tx.LockUsers(ctx, b.validate()) // 1, 2
 	if err != nil {
 		return b.res, err
 	}
 	b.users = users
-	b.price(pricer)
-	inserted, err := tx.RecordUsage(ctx, b.records())
+	b.price(pricer)                                   // 3, and copies within the batch
+	inserted, err := tx.RecordUsage(ctx, b.records()) // 4: requests recorded before
 	if err != nil {
 		return b.res, err
 	}
-	if err := b.charge(inserted); err != nil {
+	if err := b.charge(inserted); err != nil { // 5, 6
 		return b.res, err
 	}
 	spent, err := tx.Write(ctx, SettleWrites{Accounts: b.accounts, KeySpend: b.keySpend, ReadKeys: b.keysToRead()})
 	if err != nil {
 		return b.res, err
 	}
-	b.res.Effects.Mirrors = b.releaseHolds(spent)
-	ev := EffectsOf(b.accounts...)
+	b.res.Effects.Mirrors = b.releaseHolds(spent) // 7
+	ev := EffectsOf(b.accounts...)                // 8
 	b.res.Effects.Events, b.res.Effects.OutboxRows = ev.Events, ev.OutboxRows
 	return b.res, nil
 }
