@@ -80,8 +80,9 @@ func (t settleTx) RecordUsage(ctx context.Context, rs []biz.UsageRecord) (map[st
 	return inserted, nil
 }
 
-// Write sends every write of w, and the spend of its keys after it, in
-// one round trip. Keys charged report their spend from the UPDATE, in key
+// Write sends every write of w in one round trip: the accounts' user
+// rows, ledger entries and outbox row (queueAccounts, accounts.go), then
+// the key spend. Keys charged report their spend from the UPDATE, in key
 // id order (one lock order for concurrent batches); the others are read.
 func (t settleTx) Write(ctx context.Context, w biz.SettleWrites) (map[string]int64, error) {
 	b := &pgx.Batch{}
