@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -209,13 +208,7 @@ func apiKey(ctx *app.RequestContext, f biz.Format) string {
 // clientIP is the client address (lurus-common/clientip) from Hertz's
 // peer address and X-Forwarded-For lines.
 func (s *Relay) clientIP(ctx *app.RequestContext) netip.Addr {
-	var peer netip.Addr
-	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		peer, _ = netip.AddrFromSlice(ta.IP)
-	} else {
-		peer = clientip.PeerAddr(ctx.RemoteAddr().String())
-	}
-	peer = peer.Unmap()
+	peer := clientip.Peer(ctx.RemoteAddr())
 	if !s.cfg.ClientIP.Trusts(peer) {
 		return peer // the common case: no header is read
 	}
