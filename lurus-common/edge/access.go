@@ -31,7 +31,7 @@ const RouteUnmatched = "unmatched"
 // or a key).
 type Access struct {
 	// Log receives the line: level Error for a 5xx, Debug for a quiet
-	// route (SetQuiet) that succeeded, else Info.
+	// route (SetQuiet) that succeeded, else Info (nil: slog.Default()).
 	Log *slog.Logger
 	// Message is the line's msg ("request" when empty).
 	Message string
@@ -114,6 +114,9 @@ func (a Access) Wrap(next http.Handler) http.Handler {
 	if msg == "" {
 		msg = "request"
 	}
+	if a.Log == nil {
+		a.Log = slog.Default()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		in := &info{id: requestid.From(r.Header.Get(requestid.Header))}
@@ -191,4 +194,14 @@ func (a Access) finish(r *http.Request, rec *httpobs.Recorder, in *info, span tr
 		}
 	}
 	a.Log.LogAttrs(r.Context(), level, msg, attrs...)
+}
+
+// Quiet marks every request through h quiet (SetQuiet): for operational
+// routes (health checks, scrapes) whose successes would drown everything
+// else at Info. It has the shape of a net/http (and Kratos) filter.
+func Quiet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetQuiet(r.Context())
+		h.ServeHTTP(w, r)
+	})
 }

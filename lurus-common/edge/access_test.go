@@ -32,7 +32,10 @@ func TestAccess(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	mux.HandleFunc("GET /quiet", func(w http.ResponseWriter, r *http.Request) { SetQuiet(r.Context()) })
+	mux.Handle("GET /quiet", Quiet(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	mux.Handle("GET /quiet-fail", Quiet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, apperr.New(apperr.ReasonDependencyDown, "down"))
+	})))
 	mux.HandleFunc("GET /routed", func(w http.ResponseWriter, r *http.Request) { SetRoute(r.Context(), "/routed/{x}") })
 	mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 	mux.HandleFunc("GET /fail", func(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +57,7 @@ func TestAccess(t *testing.T) {
 		{"declared too large", "POST", "/echo", "0123456789", 10, 413, "unmatched", "INFO", "BODY_TOO_LARGE"},
 		{"read too large", "POST", "/echo", "0123456789", -1, 413, "POST /echo", "INFO", "BODY_TOO_LARGE"},
 		{"quiet", "GET", "/quiet", "", 0, 200, "GET /quiet", "DEBUG", ""},
+		{"a quiet route's failure is not quiet", "GET", "/quiet-fail", "", 0, 503, "GET /quiet-fail", "ERROR", "DEPENDENCY_UNAVAILABLE"},
 		{"route set by the router", "GET", "/routed", "", 0, 200, "/routed/{x}", "INFO", ""},
 		{"panic", "GET", "/panic", "", 0, 500, "GET /panic", "ERROR", "INTERNAL"},
 		{"internal error", "GET", "/fail", "", 0, 500, "GET /fail", "ERROR", "INTERNAL"},

@@ -95,3 +95,21 @@ func Readiness(ctx context.Context, checks []Check, log *slog.Logger) (int, Read
 		Message: "not ready: " + strings.Join(failed, ", ") + " unavailable"}
 	return http.StatusServiceUnavailable, body
 }
+
+// Ops answers the three operational routes of every service: GET /health
+// (Health), GET /ready over checks (Ready) and GET /metrics (metrics, e.g.
+// telemetry.MetricsHandler). Mount it on those three paths with the
+// framework's router, which keeps the method rule; it records the path as
+// the request's route (SetRoute) and answers 404 for any other path.
+func Ops(checks []Check, log *slog.Logger, metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/health", Health())
+	mux.Handle("/ready", Ready(checks, log))
+	mux.Handle("/metrics", metrics)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r) // sets r.Pattern
+		if r.Pattern != "" {
+			SetRoute(r.Context(), r.Pattern)
+		}
+	})
+}

@@ -65,3 +65,26 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestOps(t *testing.T) {
+	var logs bytes.Buffer
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("# metrics\n")) })
+	var routes []string
+	h := Access{Log: slog.New(slog.NewJSONHandler(&logs, nil)), Observe: func(_ *http.Request, e Entry) { routes = append(routes, e.Route) }}.
+		Wrap(Ops([]Check{{"nats", func(context.Context) error { return nil }}}, nil, metrics))
+	for _, tt := range []struct {
+		path, route, body string
+		status            int
+	}{
+		{"/health", "/health", `{"status":"ok"}`, 200},
+		{"/ready", "/ready", `{"status":"ready","checks":{"nats":"ok"}}`, 200},
+		{"/metrics", "/metrics", "# metrics", 200},
+		{"/other", "unmatched", "404 page not found", 404},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.path, nil))
+		if rec.Code != tt.status || strings.TrimSpace(rec.Body.String()) != tt.body || routes[len(routes)-1] != tt.route {
+			t.Errorf("%s: %d %q route %q", tt.path, rec.Code, rec.Body, routes[len(routes)-1])
+		}
+	}
+}

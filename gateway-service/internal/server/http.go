@@ -63,11 +63,13 @@ func New(cfg Config, relay *service.Relay, ready []ReadyCheck, metrics http.Hand
 	h.NoRoute(relay.NotFound)
 	h.NoMethod(relay.NotFound)
 
-	// The shared edge answers (lurus-common/edge), through Hertz's net/http
-	// adaptor: one JSON shape of /ready in every service.
-	h.GET("/health", adaptor.HertzHandler(edge.Health()))
-	h.GET("/ready", adaptor.HertzHandler(edge.Ready(ready, cfg.Log)))
-	mh := adaptor.HertzHandler(metrics)
-	h.GET("/metrics", mh)
+	// The operational routes are the shared edge (lurus-common/edge): its
+	// /health and /ready, behind its request middleware (one log line, at
+	// debug when they succeed), reached through Hertz's net/http adaptor.
+	// The relay routes log one line each of their own (service.LogSink).
+	oh := adaptor.HertzHandler(edge.Access{Log: cfg.Log}.Wrap(edge.Quiet(edge.Ops(ready, cfg.Log, metrics))))
+	h.GET("/health", oh)
+	h.GET("/ready", oh)
+	h.GET("/metrics", oh)
 	return h
 }

@@ -72,10 +72,11 @@ func NewHTTP(o Options) *khttp.Server {
 	internal := srv.Route("/", routeLabel, bearer(o.InternalToken))
 	internal.GET(internalapi.RouteProviderSnapshot, p.Snapshot)
 
-	ops := srv.Route("/", routeLabel, quiet)
-	ops.GET("/health", serve(edge.Health()))
-	ops.GET("/ready", serve(edge.Ready(o.Ready, o.Log)))
-	ops.GET("/metrics", serve(telemetry.MetricsHandler(o.Registry)))
+	ops := srv.Route("/", edge.Quiet)
+	oh := serve(edge.Ops(o.Ready, o.Log, telemetry.MetricsHandler(o.Registry)))
+	ops.GET("/health", oh)
+	ops.GET("/ready", oh)
+	ops.GET("/metrics", oh)
 	return srv
 }
 

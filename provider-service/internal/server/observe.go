@@ -21,12 +21,3 @@ func routeLabel(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// quiet logs successful requests at debug: health checks and scrapes would
-// drown everything else at info.
-func quiet(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		edge.SetQuiet(r.Context())
-		next.ServeHTTP(w, r)
-	})
-}
