@@ -47,9 +47,10 @@ func NewEngine(s *service.Service, o Options) http.Handler {
 		edge.WriteError(c.Writer, c.Request, apperr.New(apperr.ReasonRouteNotFound, "no such route"))
 	})
 
-	r.GET("/health", gin.WrapH(edge.Health()))
-	r.GET("/ready", gin.WrapH(edge.Ready(o.Checks, o.Log)))
-	r.GET("/metrics", gin.WrapH(telemetry.MetricsHandler(o.Registry)))
+	ops := gin.WrapH(edge.Ops(o.Checks, o.Log, telemetry.MetricsHandler(o.Registry)))
+	r.GET("/health", ops)
+	r.GET("/ready", ops)
+	r.GET("/metrics", ops)
 
 	admin := r.Group("/api/v1/billing", s.AdminAuth())
 	admin.POST("/users", s.CreateUser)

@@ -56,10 +56,11 @@ func NewHTTP(o Options) *khttp.Server {
 		})),
 	)
 	r := srv.Route("/")
+	oh := serve(edge.Ops(o.Ready, o.Log, telemetry.MetricsHandler(o.Registry)))
 	routes := append([]service.Route{
-		{Method: http.MethodGet, Path: "/health", Handler: serve(edge.Health())},
-		{Method: http.MethodGet, Path: "/ready", Handler: serve(edge.Ready(o.Ready, o.Log))},
-		{Method: http.MethodGet, Path: "/metrics", Handler: serve(telemetry.MetricsHandler(o.Registry))},
+		{Method: http.MethodGet, Path: "/health", Handler: oh},
+		{Method: http.MethodGet, Path: "/ready", Handler: oh},
+		{Method: http.MethodGet, Path: "/metrics", Handler: oh},
 	}, o.Routes...)
 	for _, rt := range routes {
 		r.Handle(rt.Method, rt.Path, rt.Handler, routeLabel(rt.Path))

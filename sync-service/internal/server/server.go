@@ -35,9 +35,10 @@ func New(cfg conf.Server, routes Routes, reg *prometheus.Registry, log *slog.Log
 	mux := http.NewServeMux()
 	mux.Handle("/ws/sync", methods(routes.WS, http.MethodGet))
 	mux.Handle("/api/v1/sync/ticket", methods(routes.Ticket, http.MethodPost, http.MethodOptions))
-	mux.Handle("/health", methods(edge.Health(), http.MethodGet))
-	mux.Handle("/ready", methods(edge.Ready(routes.Ready, log), http.MethodGet))
-	mux.Handle("/metrics", methods(telemetry.MetricsHandler(reg), http.MethodGet))
+	ops := methods(edge.Ops(routes.Ready, log, telemetry.MetricsHandler(reg)), http.MethodGet)
+	mux.Handle("/health", ops)
+	mux.Handle("/ready", ops)
+	mux.Handle("/metrics", ops)
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
