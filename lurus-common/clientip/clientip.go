@@ -13,7 +13,8 @@
 //
 // The resolver takes the peer address and the header value; each HTTP
 // stack has a thin adapter (FromRequest for net/http and what wraps it;
-// gateway-service has its own for Hertz).
+// gateway-service reads Hertz's peer with Peer and its header lines
+// itself).
 package clientip
 
 import (
@@ -145,6 +146,20 @@ func PeerAddr(remote string) netip.Addr {
 		return netip.Addr{}
 	}
 	return a.Unmap()
+}
+
+// Peer is the address of a socket peer as a framework hands it: a
+// *net.TCPAddr (Hertz, netpoll) or any net.Addr whose String is
+// "host:port". The zero Addr if it is neither.
+func Peer(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok && ta != nil {
+		p, _ := netip.AddrFromSlice(ta.IP)
+		return p.Unmap()
+	}
+	if a == nil {
+		return netip.Addr{}
+	}
+	return PeerAddr(a.String())
 }
 
 // FromRequest is Resolve for a net/http request (Gin and Kratos hand the

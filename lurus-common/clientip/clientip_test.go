@@ -1,6 +1,7 @@
 package clientip
 
 import (
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -74,5 +75,26 @@ func TestFromRequest(t *testing.T) {
 	req.RemoteAddr = "@"
 	if got := r.FromRequest(req); got.IsValid() {
 		t.Errorf("unparsable peer gave %s", got)
+	}
+}
+
+func TestPeer(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		addr net.Addr
+		want string
+	}{
+		{"tcp v4", &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 443}, "192.0.2.7"},
+		{"tcp v4-mapped v6", &net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.7"), Port: 443}, "192.0.2.7"},
+		{"tcp v6", &net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 443}, "2001:db8::1"},
+		{"other net.Addr", &net.UnixAddr{Name: "10.0.0.1:9", Net: "unix"}, "10.0.0.1"},
+		{"nil", nil, "invalid IP"},
+		{"typed nil", (*net.TCPAddr)(nil), "invalid IP"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Peer(tt.addr).String(); got != tt.want {
+				t.Fatalf("Peer = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }

@@ -1,7 +1,7 @@
 // Package server wires billing-service's HTTP transport: a Gin engine with
-// its own recovery, request id, logging, metrics and body-limit
-// middleware, the routes of internal/service, and /health, /ready and
-// /metrics.
+// the routes of internal/service and /health, /ready and /metrics, behind
+// the shared request middleware of lurus-common/edge (request id, trace
+// context, body cap, panic recovery, one log line and the HTTP metrics).
 package server
 
 import (
@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -18,14 +19,12 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 )
 
 // Check is one readiness dependency.
-type Check struct {
-	Name string
-	Ping func(ctx context.Context) error
-}
+type Check = edge.Check
 
 // Options configure the engine.
 type Options struct {
@@ -38,22 +37,22 @@ type Options struct {
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
-// NewEngine builds the Gin engine with every route.
-func NewEngine(s *service.Service, o Options) *gin.Engine {
+// NewEngine builds the Gin engine with every route, behind the shared
+// request middleware.
+func NewEngine(s *service.Service, o Options) http.Handler {
 	r := gin.New()
 	r.ContextWithFallback = true
-	r.Use(requestID(), observe(o.Log, o.Metrics), recovery(o.Log))
+	r.Use(routeLabel)
 	r.NoRoute(func(c *gin.Context) {
-		status, body := apperr.Render(apperr.New(apperr.ReasonRouteNotFound, "no such route"))
-		c.JSON(status, body)
+		edge.WriteError(c.Writer, c.Request, apperr.New(apperr.ReasonRouteNotFound, "no such route"))
 	})
 
-	r.GET("/health", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/ready", ready(o.Checks))
-	r.GET("/metrics", gin.WrapH(telemetry.MetricsHandler(o.Registry)))
+	ops := gin.WrapH(edge.Ops(o.Checks, o.Log, telemetry.MetricsHandler(o.Registry)))
+	r.GET("/health", ops)
+	r.GET("/ready", ops)
+	r.GET("/metrics", ops)
 
-	limited := r.Group("", bodyLimit(o.MaxBodyBytes))
-	admin := limited.Group("/api/v1/billing", s.AdminAuth())
+	admin := r.Group("/api/v1/billing", s.AdminAuth())
 	admin.POST("/users", s.CreateUser)
 	admin.GET("/users", s.ListUsers)
 	admin.GET("/users/:id", s.GetUser)
@@ -75,37 +74,29 @@ func NewEngine(s *service.Service, o Options) *gin.Engine {
 	admin.GET("/usage", s.Usage)
 	admin.GET("/stats/usage", s.Stats)
 
-	user := limited.Group("/api/v1/billing", s.UserAuth())
+	user := r.Group("/api/v1/billing", s.UserAuth())
 	user.GET("/me", s.Me)
 	user.GET("/sync/:user_id", s.SyncState)
 	user.GET("/sync/:user_id/stream", s.Stream)
 
-	internal := limited.Group("/internal/v1", s.InternalAuth())
+	internal := r.Group("/internal/v1", s.InternalAuth())
 	internal.POST("/keys/verify", s.VerifyKey)
 	internal.GET("/prices", s.InternalPrices)
 	internal.POST("/admission/load", s.LoadAccount)
 	internal.GET("/sync/:user_id", s.InternalSyncState)
-	return r
+
+	return edge.Access{Log: o.Log, MaxBodyBytes: o.MaxBodyBytes, Observe: func(r *http.Request, e edge.Entry) {
+		o.Metrics.HTTPRequests.WithLabelValues(r.Method, e.Route, strconv.Itoa(e.Status)).Inc()
+		o.Metrics.HTTPDuration.WithLabelValues(e.Route).Observe(e.Duration.Seconds())
+	}}.Wrap(r)
 }
 
-// ready answers 200 when every dependency answers, else 503 naming the
-// ones that failed.
-func ready(checks []Check) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-		defer cancel()
-		failed := map[string]string{}
-		for _, ch := range checks {
-			if err := ch.Ping(ctx); err != nil {
-				failed[ch.Name] = "unavailable"
-			}
-		}
-		if len(failed) > 0 {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "failed": failed})
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+// routeLabel records the matched Gin route for the log line and metrics.
+func routeLabel(c *gin.Context) {
+	if route := c.FullPath(); route != "" {
+		edge.SetRoute(c.Request.Context(), route)
 	}
+	c.Next()
 }
 
 // Server is the HTTP listener.

@@ -1,14 +1,12 @@
 package service
 
 import (
-	"strings"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
-	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
 
@@ -28,13 +26,8 @@ func (s *Service) InternalAuth() gin.HandlerFunc { return bearer(s.opt.InternalT
 
 func bearer(token string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		h := c.GetHeader("Authorization")
-		if h == "" {
-			fail(c, apperr.New(apperr.ReasonMissingCredentials, "Authorization: Bearer token required"))
-			return
-		}
-		if !internalapi.CheckBearer(h, token) {
-			fail(c, apperr.New(apperr.ReasonInvalidCredentials, "invalid token"))
+		if err := edge.CheckToken(c.GetHeader("Authorization"), token); err != nil {
+			fail(c, err)
 			return
 		}
 		c.Next()
@@ -75,7 +68,7 @@ func (s *Service) UserAuth() gin.HandlerFunc {
 
 // userKey reads and verifies the request's Bearer key.
 func (s *Service) userKey(c *gin.Context) (keyauth.Info, *biz.Key, *biz.User, error) {
-	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	raw, ok := edge.BearerToken(c.GetHeader("Authorization"))
 	if !ok || raw == "" {
 		return keyauth.Info{}, nil, nil, apperr.New(apperr.ReasonMissingCredentials, "Authorization: Bearer <API key> required")
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 )
@@ -114,7 +115,7 @@ func (s *Service) Me(c *gin.Context) {
 		if err == nil && len(used) == 2 {
 			keyUsed, userUsed = &used[0], &used[1]
 		} else {
-			s.Log.Warn("reading rate-limit counters failed", "err", err, "request_id", c.GetString(CtxRequestID))
+			s.Log.Warn("reading rate-limit counters failed", "err", err, "request_id", edge.RequestID(c.Request.Context()))
 		}
 	}
 	reset := ratelimit.UntilReset(s.opt.Now())

@@ -24,6 +24,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
@@ -99,16 +100,11 @@ func New(d Deps, o Options) *Service {
 	return &Service{Deps: d, opt: o}
 }
 
-// fail renders err as the JSON error body and aborts.
+// fail renders err as the JSON error body (lurus-common/edge, which also
+// puts it on the request's log line) and aborts.
 func fail(c *gin.Context, err error) {
-	status, body := apperr.Render(err)
-	if v := apperr.RetryAfterHeader(err); v != "" {
-		c.Header("Retry-After", v)
-	}
-	if status >= 500 {
-		_ = c.Error(err)
-	}
-	c.AbortWithStatusJSON(status, body)
+	edge.WriteError(c.Writer, c.Request, err)
+	c.Abort()
 }
 
 // bind decodes the JSON body strictly into dst: unknown fields and
@@ -168,9 +164,6 @@ func newList[T any](items []T, next string) list[T] {
 // change (or a rebuild) repair what did not get through.
 func (s *Service) propagate(c *gin.Context, eff biz.Effects) {
 	if err := s.Prop.Propagate(c.Request.Context(), eff); err != nil {
-		s.Log.Warn("after-commit propagation incomplete", "err", err, "request_id", c.GetString(CtxRequestID))
+		s.Log.Warn("after-commit propagation incomplete", "err", err, "request_id", edge.RequestID(c.Request.Context()))
 	}
 }
-
-// CtxRequestID is the gin context key of the request id.
-const CtxRequestID = "request_id"

@@ -249,20 +249,20 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		return fail(err)
 	}
 	ready := []srv.ReadyCheck{
-		{Name: "redis", Check: func(c context.Context) error { return rdb.Ping(c).Err() }},
-		{Name: "nats", Check: func(context.Context) error {
+		{Name: "redis", Ping: func(c context.Context) error { return rdb.Ping(c).Err() }},
+		{Name: "nats", Ping: func(context.Context) error {
 			if !nc.IsConnected() {
 				return errors.New("not connected")
 			}
 			return nil
 		}},
-		{Name: "provider-snapshot", Check: func(context.Context) error {
+		{Name: "provider-snapshot", Ping: func(context.Context) error {
 			if s, _ := changes.Ready(); !s {
 				return errors.New("not loaded")
 			}
 			return nil
 		}},
-		{Name: "prices", Check: func(context.Context) error {
+		{Name: "prices", Ping: func(context.Context) error {
 			if _, p := changes.Ready(); !p {
 				return errors.New("not loaded")
 			}
@@ -270,7 +270,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		}},
 	}
 	h := srv.New(srv.Config{Listener: ln, MaxBodyBytes: cfg.Server.MaxBodyBytes, ReadTimeout: cfg.Server.ReadTimeout,
-		IdleTimeout: cfg.Server.IdleTimeout, ShutdownTimeout: cfg.Server.ShutdownTimeout}, svc, ready, telemetry.MetricsHandler(reg))
+		IdleTimeout: cfg.Server.IdleTimeout, ShutdownTimeout: cfg.Server.ShutdownTimeout, Log: log}, svc, ready, telemetry.MetricsHandler(reg))
 	bgCtx, bgCancel := context.WithCancel(context.Background())
 	cleanups = append(cleanups, bgCancel)
 	return &App{cfg: cfg, log: log, hertz: h, relay: svc, core: relay, publisher: pub, leases: leases, changes: changes,

@@ -4,18 +4,17 @@
 package server
 
 import (
-	"context"
+	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/cloudwego/hertz/pkg/app/server"
 	"github.com/cloudwego/hertz/pkg/common/adaptor"
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/service"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 )
 
 // Config tunes the listener.
@@ -25,13 +24,13 @@ type Config struct {
 	ReadTimeout     time.Duration
 	IdleTimeout     time.Duration
 	ShutdownTimeout time.Duration
+	// Log receives why a readiness check failed (the caller sees only
+	// which one did).
+	Log *slog.Logger
 }
 
 // ReadyCheck names a dependency and checks it.
-type ReadyCheck struct {
-	Name  string
-	Check func(ctx context.Context) error
-}
+type ReadyCheck = edge.Check
 
 // New builds the Hertz server on cfg.Listener with every route.
 func New(cfg Config, relay *service.Relay, ready []ReadyCheck, metrics http.Handler) *server.Hertz {
@@ -64,26 +63,13 @@ func New(cfg Config, relay *service.Relay, ready []ReadyCheck, metrics http.Hand
 	h.NoRoute(relay.NotFound)
 	h.NoMethod(relay.NotFound)
 
-	h.GET("/health", func(_ context.Context, ctx *app.RequestContext) {
-		ctx.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))
-	})
-	h.GET("/ready", func(c context.Context, ctx *app.RequestContext) {
-		c, cancel := context.WithTimeout(c, 2*time.Second)
-		defer cancel()
-		var failed []string
-		for _, rc := range ready {
-			if err := rc.Check(c); err != nil {
-				failed = append(failed, `"`+rc.Name+`"`)
-			}
-		}
-		if len(failed) > 0 {
-			ctx.Data(http.StatusServiceUnavailable, "application/json",
-				[]byte(`{"status":"unavailable","failed":[`+strings.Join(failed, ",")+`]}`))
-			return
-		}
-		ctx.Data(http.StatusOK, "application/json", []byte(`{"status":"ready"}`))
-	})
-	mh := adaptor.HertzHandler(metrics)
-	h.GET("/metrics", mh)
+	// The operational routes are the shared edge (lurus-common/edge): its
+	// /health and /ready, behind its request middleware (one log line, at
+	// debug when they succeed), reached through Hertz's net/http adaptor.
+	// The relay routes log one line each of their own (service.LogSink).
+	oh := adaptor.HertzHandler(edge.Access{Log: cfg.Log}.Wrap(edge.Quiet(edge.Ops(ready, cfg.Log, metrics))))
+	h.GET("/health", oh)
+	h.GET("/ready", oh)
+	h.GET("/metrics", oh)
 	return h
 }

@@ -8,9 +8,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
 )
 
@@ -195,14 +194,8 @@ func (s *Relay) newRequest(ctx *app.RequestContext, f biz.Format) *biz.Request {
 // ignored there (the request is then unauthenticated unless a header
 // carries a key).
 func apiKey(ctx *app.RequestContext, f biz.Format) string {
-	if v := ctx.Request.Header.Peek("Authorization"); len(v) > 7 && strings.EqualFold(string(v[:7]), "bearer ") {
-		return strings.TrimSpace(string(v[7:]))
-	}
-	if v := ctx.Request.Header.Peek("X-Api-Key"); len(v) > 0 {
-		return string(v)
-	}
-	if v := ctx.Request.Header.Peek("X-Goog-Api-Key"); len(v) > 0 {
-		return string(v)
+	if k := edge.APIKey(func(name string) string { return string(ctx.Request.Header.Peek(name)) }); k != "" {
+		return k
 	}
 	if f == biz.FormatGemini { // the /v1beta routes, and only they
 		if v := ctx.QueryArgs().Peek("key"); len(v) > 0 {
@@ -215,13 +208,7 @@ func apiKey(ctx *app.RequestContext, f biz.Format) string {
 // clientIP is the client address (lurus-common/clientip) from Hertz's
 // peer address and X-Forwarded-For lines.
 func (s *Relay) clientIP(ctx *app.RequestContext) netip.Addr {
-	var peer netip.Addr
-	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		peer, _ = netip.AddrFromSlice(ta.IP)
-	} else {
-		peer = clientip.PeerAddr(ctx.RemoteAddr().String())
-	}
-	peer = peer.Unmap()
+	peer := clientip.Peer(ctx.RemoteAddr())
 	if !s.cfg.ClientIP.Trusts(peer) {
 		return peer // the common case: no header is read
 	}

@@ -167,8 +167,8 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 		Listen: cfg.HTTP.Listen, Timeout: cfg.HTTP.Timeout, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		Routes: svc.Routes(), Registry: reg, Metrics: m, Log: log,
 		Ready: []server.Check{
-			{Name: "clickhouse", Fn: store.Ping},
-			{Name: "nats", Fn: func(context.Context) error {
+			{Name: "clickhouse", Ping: store.Ping},
+			{Name: "nats", Ping: func(context.Context) error {
 				if !nc.IsConnected() {
 					return errors.New("nats: " + nc.Status().String())
 				}

@@ -109,8 +109,8 @@ func TestBillingDownIsUnavailable(t *testing.T) {
 
 func TestHealthReadyMetrics(t *testing.T) {
 	e := newEnv(t, func(o *server.Options) {
-		o.Ready = []server.Check{{Name: "clickhouse", Fn: func(context.Context) error { return nil }},
-			{Name: "nats", Fn: func(context.Context) error { return errors.New("disconnected") }}}
+		o.Ready = []server.Check{{Name: "clickhouse", Ping: func(context.Context) error { return nil }},
+			{Name: "nats", Ping: func(context.Context) error { return errors.New("disconnected") }}}
 	})
 	if status, raw := e.call(t, "GET", "/health", "", nil); status != 200 || !strings.Contains(string(raw), "ok") {
 		t.Fatalf("health: %d %s", status, raw)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	khttp "github.com/go-kratos/kratos/v2/transport/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
@@ -108,7 +108,7 @@ func (s *Service) credential(r *http.Request, client netip.Addr) (biz.Principal,
 	if internalapi.CheckBearer(h, s.o.AdminToken) {
 		return biz.Principal{Admin: true}, nil
 	}
-	tok, ok := strings.CutPrefix(h, "Bearer ")
+	tok, ok := edge.BearerToken(h)
 	if !ok {
 		return biz.Principal{}, apperr.New(apperr.ReasonInvalidCredentials, "Authorization must be a Bearer credential")
 	}
@@ -197,11 +197,8 @@ type BatchResponse struct {
 // already stored are skipped, so a producer may retry a batch freely.
 func (s *Service) batch(ctx khttp.Context) error {
 	r := ctx.Request()
-	if !internalapi.CheckBearer(r.Header.Get("Authorization"), s.o.InternalToken) {
-		if r.Header.Get("Authorization") == "" {
-			return apperr.New(apperr.ReasonMissingCredentials, "Authorization: Bearer <internal token> is required")
-		}
-		return apperr.New(apperr.ReasonInvalidCredentials, "this route takes the internal token")
+	if err := edge.CheckToken(r.Header.Get("Authorization"), s.o.InternalToken); err != nil {
+		return err
 	}
 	var body BatchRequest
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {

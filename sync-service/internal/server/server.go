@@ -4,7 +4,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -15,17 +14,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
-	"github.com/lurus-switch/lurus-switch/sync-service/internal/service"
 )
 
 // Check is one readiness check: a dependency name and how to ping it.
-type Check struct {
-	Name string
-	Ping func(ctx context.Context) error
-}
+type Check = edge.Check
 
 // Routes are the handlers the server mounts.
 type Routes struct {
@@ -39,22 +35,20 @@ func New(cfg conf.Server, routes Routes, reg *prometheus.Registry, log *slog.Log
 	mux := http.NewServeMux()
 	mux.Handle("/ws/sync", methods(routes.WS, http.MethodGet))
 	mux.Handle("/api/v1/sync/ticket", methods(routes.Ticket, http.MethodPost, http.MethodOptions))
-	mux.Handle("/health", methods(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		service.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}), http.MethodGet))
-	mux.Handle("/ready", methods(readyHandler(routes.Ready), http.MethodGet))
-	mux.Handle("/metrics", methods(telemetry.MetricsHandler(reg), http.MethodGet))
+	ops := methods(edge.Ops(routes.Ready, log, telemetry.MetricsHandler(reg)), http.MethodGet)
+	mux.Handle("/health", ops)
+	mux.Handle("/ready", ops)
+	mux.Handle("/metrics", ops)
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		service.WriteError(w, apperr.Newf(apperr.ReasonRouteNotFound, "no route %s %s", r.Method, r.URL.Path))
+		edge.WriteError(w, r, apperr.Newf(apperr.ReasonRouteNotFound, "no route %s %s", r.Method, r.URL.Path))
 	}))
-	mw := newMiddleware(cfg.MaxBodyBytes, reg, log)
 	return &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           mw.wrap(mux),
+		Handler:           accessLog(cfg.MaxBodyBytes, reg, log).Wrap(mux),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -78,33 +72,9 @@ func methods(h http.Handler, allowed ...string) http.Handler {
 		for _, m := range allowed {
 			w.Header().Add("Allow", m)
 		}
-		service.WriteJSON(w, http.StatusMethodNotAllowed, apperr.Body{Error: apperr.BodyError{
+		edge.WriteJSON(w, http.StatusMethodNotAllowed, apperr.Body{Error: apperr.BodyError{
 			Reason: string(apperr.ReasonUnsupportedAction), Message: "method " + r.Method + " not allowed",
 		}})
-	})
-}
-
-// ReadyBody is the body of GET /ready.
-type ReadyBody struct {
-	Status string            `json:"status"` // ready | unavailable
-	Checks map[string]string `json:"checks"` // name → "ok" or the failure
-}
-
-func readyHandler(checks []Check) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		body := ReadyBody{Status: "ready", Checks: map[string]string{}}
-		status := http.StatusOK
-		for _, c := range checks {
-			if err := c.Ping(ctx); err != nil {
-				body.Checks[c.Name] = err.Error()
-				body.Status, status = "unavailable", http.StatusServiceUnavailable
-				continue
-			}
-			body.Checks[c.Name] = "ok"
-		}
-		service.WriteJSON(w, status, body)
 	})
 }
 

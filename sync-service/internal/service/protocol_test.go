@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -77,23 +76,6 @@ func TestParseClientMessage(t *testing.T) {
 		}
 		if err != nil || m.Type != tt.typ || len(m.Types) != tt.types {
 			t.Errorf("%s: %+v %v", tt.in, m, err)
-		}
-	}
-}
-
-func TestAPIKeyFromRequest(t *testing.T) {
-	for _, tt := range []struct {
-		header, value, want string
-	}{
-		{"Authorization", "Bearer sk-lurus-abc", "sk-lurus-abc"},
-		{"Authorization", "Basic xyz", ""},
-		{"x-api-key", "sk-lurus-def", "sk-lurus-def"},
-		{"X-Other", "v", ""},
-	} {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Set(tt.header, tt.value)
-		if got := APIKeyFromRequest(r); got != tt.want {
-			t.Errorf("%s: %s → %q", tt.header, tt.value, got)
 		}
 	}
 }

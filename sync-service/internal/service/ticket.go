@@ -10,6 +10,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
@@ -52,7 +53,7 @@ func (h *TicketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if origin != "" {
 		if !h.Origins.Allowed(origin) {
 			h.Metrics.AuthFailures.WithLabelValues(string(apperr.ReasonOriginForbidden)).Inc()
-			WriteError(w, apperr.New(apperr.ReasonOriginForbidden, "origin not allowed"))
+			edge.WriteError(w, r, apperr.New(apperr.ReasonOriginForbidden, "origin not allowed"))
 			return
 		}
 		hd := w.Header()
@@ -62,7 +63,7 @@ func (h *TicketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodOptions:
 		if origin == "" {
-			WriteError(w, apperr.New(apperr.ReasonInvalidArgument, "preflight without Origin"))
+			edge.WriteError(w, r, apperr.New(apperr.ReasonInvalidArgument, "preflight without Origin"))
 			return
 		}
 		hd := w.Header()
@@ -74,30 +75,30 @@ func (h *TicketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 	default:
 		w.Header().Set("Allow", "POST, OPTIONS")
-		WriteJSON(w, http.StatusMethodNotAllowed, apperr.Body{Error: apperr.BodyError{Reason: string(apperr.ReasonUnsupportedAction), Message: "use POST"}})
+		edge.WriteJSON(w, http.StatusMethodNotAllowed, apperr.Body{Error: apperr.BodyError{Reason: string(apperr.ReasonUnsupportedAction), Message: "use POST"}})
 		return
 	}
 	client := h.Addr.FromRequest(r)
 	if err := h.Guard.Check(client); err != nil {
-		WriteError(w, err)
+		edge.WriteError(w, r, err)
 		return
 	}
-	key := APIKeyFromRequest(r)
+	key := edge.APIKey(r.Header.Get)
 	info, err := h.Keys.Authenticate(r.Context(), key, client)
 	h.Guard.Observe(client, err)
 	if err != nil {
 		countAuthFailure(h.Metrics, err)
-		WriteError(w, err)
+		edge.WriteError(w, r, err)
 		return
 	}
 	token, exp, err := h.Tickets.Issue(r.Context(), info, h.Keys.Hash(key))
 	if err != nil {
 		h.Log.ErrorContext(r.Context(), "issue ticket", "err", err)
-		WriteError(w, err)
+		edge.WriteError(w, r, err)
 		return
 	}
 	h.Metrics.TicketsIssued.Inc()
-	WriteJSON(w, http.StatusCreated, TicketResponse{Ticket: token, UserID: info.UserID, ExpiresAt: exp.UTC(), TTLMs: h.Tickets.TTL().Milliseconds()})
+	edge.WriteJSON(w, http.StatusCreated, TicketResponse{Ticket: token, UserID: info.UserID, ExpiresAt: exp.UTC(), TTLMs: h.Tickets.TTL().Milliseconds()})
 }
 
 // countAuthFailure counts refusals (401/403), not dependency faults.

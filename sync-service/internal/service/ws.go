@@ -16,6 +16,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
+	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 
@@ -91,7 +92,7 @@ func NewWS(d WSDeps, cfg conf.WS) *WS {
 		// credentials (see authenticate).
 		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-			WriteJSON(w, status, apperr.Body{Error: apperr.BodyError{Reason: string(apperr.ReasonInvalidArgument), Message: reason.Error()}})
+			edge.WriteJSON(w, status, apperr.Body{Error: apperr.BodyError{Reason: string(apperr.ReasonInvalidArgument), Message: reason.Error()}})
 		},
 	}
 	return h
@@ -112,18 +113,18 @@ type principal struct {
 // returns right away, so net/http's per-request buffers are freed.
 func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
-		WriteError(w, apperr.New(apperr.ReasonInvalidArgument, "GET /ws/sync expects a WebSocket upgrade"))
+		edge.WriteError(w, r, apperr.New(apperr.ReasonInvalidArgument, "GET /ws/sync expects a WebSocket upgrade"))
 		return
 	}
 	q := r.URL.Query()
 	deviceID := q.Get("device_id")
 	if err := biz.CheckDeviceID(deviceID); err != nil {
-		WriteError(w, err)
+		edge.WriteError(w, r, err)
 		return
 	}
 	lastID := q.Get("last_event_id")
 	if len(lastID) > maxLastEventIDLen {
-		WriteError(w, apperr.New(apperr.ReasonInvalidArgument, "last_event_id is too long"))
+		edge.WriteError(w, r, apperr.New(apperr.ReasonInvalidArgument, "last_event_id is too long"))
 		return
 	}
 	var types []string
@@ -132,19 +133,19 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	filter, err := biz.NewTypeFilter(types)
 	if err != nil {
-		WriteError(w, apperr.New(apperr.ReasonInvalidArgument, apperr.From(err).Message))
+		edge.WriteError(w, r, apperr.New(apperr.ReasonInvalidArgument, apperr.From(err).Message))
 		return
 	}
 	client := h.addr.FromRequest(r)
 	if err := h.guard.Check(client); err != nil {
-		WriteError(w, err)
+		edge.WriteError(w, r, err)
 		return
 	}
 	who, err := h.authenticate(r, client)
 	h.guard.Observe(client, err)
 	if err != nil {
 		countAuthFailure(h.metrics, err)
-		WriteError(w, err)
+		edge.WriteError(w, r, err)
 		return
 	}
 	releaseSlots, full := h.takeSlots(who.userID, client.String())
@@ -154,7 +155,7 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s := &session{
-		h: h, userID: who.userID, keyID: who.keyID, deviceID: deviceID, requestID: RequestID(r.Context()),
+		h: h, userID: who.userID, keyID: who.keyID, deviceID: deviceID, requestID: edge.RequestID(r.Context()),
 		remote:  client.String(),
 		control: make(chan outFrame, h.cfg.ControlQueue), closeReq: make(chan struct{}), readerDone: make(chan struct{}),
 	}
@@ -164,7 +165,7 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	leave, err := h.hub.Add(who.userID, who.keyID, s)
 	if err != nil {
 		releaseSlots()
-		WriteError(w, err)
+		edge.WriteError(w, r, err)
 		return
 	}
 	remove := func() { leave(); releaseSlots() }
@@ -185,7 +186,7 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.log.ErrorContext(r.Context(), "feed subscribe", "err", err, "user_id", who.userID)
 			err = apperr.Wrap(err, apperr.ReasonDependencyDown, "event stream unavailable")
 		}
-		WriteError(w, err)
+		edge.WriteError(w, r, err)
 		return
 	}
 	s.sub = sub
@@ -221,7 +222,7 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // verified and authorized now, from this client's address.
 func (h *WS) authenticate(r *http.Request, client netip.Addr) (principal, error) {
 	origin := r.Header.Get("Origin")
-	if key := APIKeyFromRequest(r); key != "" {
+	if key := edge.APIKey(r.Header.Get); key != "" {
 		if err := h.origins.Check(origin, true); err != nil {
 			return principal{}, err
 		}
