@@ -1,11 +1,17 @@
 package chaos
 
 import (
+	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 // Scenario 12: sync-service is restarted while 300 WebSocket clients (10
@@ -104,4 +110,123 @@ func TestSyncServiceRestartedWithClients(t *testing.T) {
 	if want := 2 * len(fleet.clients); st.resumes < want {
 		t.Errorf("%d resumes with last_event_id, want at least %d (every client, twice)", st.resumes, want)
 	}
+}
+
+// Scenario 15: billing-service is SIGKILLed and restarted while the
+// gateway's leases hold the estimates of requests it has not settled. A
+// "tight" user whose requests are estimated at 16,000 µ but cost 41 µ
+// (about 20 a second) gets blocked (402) while billing is down: nothing
+// takes the estimates of its finished requests back out of the lease.
+// After the restart the redelivered usages settle and release them; the
+// test measures how long the user stayed blocked and asserts that no
+// answer later than the lease TTL after billing was ready again is a
+// refusal (CHAOS_LEASE_KILLS rounds, default 3). Last, the gateway is
+// SIGKILLed with billing, its lease holding a remainder and the estimates
+// of requests in flight whose usage it never publishes: those holds can
+// only expire. Both users stay idle for over twice the TTL, then must be
+// admitted, and the invariants' check that no hold is left covers what the
+// dead leases held. A rich user keeps sending until then and is never
+// refused.
+func TestBillingKilledWhileLeasesHold(t *testing.T) {
+	const (
+		leaseTTL  = 5 * time.Second
+		maxTokens = 8000      // estimate ≈ 16,000 µ; the mock bills 1 + 20 tokens = 41 µ
+		topup     = 1_500_000 // some 90 unsettled estimates: 4-5 s of billing down
+	)
+	rounds := envInt("CHAOS_LEASE_KILLS", 3)
+	s := startStack(t, stackOptions{
+		MockArgs:      []string{"-usage", "prompt=1,completion=20", "-latency-ms", "5"},
+		GatewayConfig: replaceLine("reservation_ttl: 10m", "reservation_ttl: 5s"),
+	})
+	rich := s.setup(tenantOptions{TopupMicros: 50_000_000})
+	tight := s.addTenant("tight", topup)
+	tr := newTraffic()
+	richLoad := startTimedLoad(s.GatewayURLs, rich.Key, 20, 1, tr)
+	tightLoad := startPacedLoad(s.GatewayURLs, tight.Key, maxTokens, 1, 50*time.Millisecond, tr)
+	t.Cleanup(func() { richLoad.stop(); tightLoad.stop() })
+	start := time.Now()
+
+	var results []string
+	for r := range rounds {
+		s.eventually(60*time.Second, "the tight user is served before the kill", func() bool { return tightLoad.countOK(time.Now().Add(-time.Second)) > 0 })
+		killAt := time.Now()
+		s.Billing.Kill()
+		var blockedAt time.Time
+		s.eventually(60*time.Second, "the tight user is blocked while billing is down", func() bool {
+			for _, a := range tightLoad.since(killAt) {
+				if a.status == http.StatusPaymentRequired {
+					blockedAt = a.at
+					return true
+				}
+			}
+			return false
+		})
+		time.Sleep(500 * time.Millisecond) // blocked for a while
+		restart := s.RestartBilling()
+		readyAt := time.Now()
+		s.eventually(60*time.Second, "the tight user is admitted again", func() bool { return !tightLoad.firstOK(readyAt).IsZero() })
+		unblocked := tightLoad.firstOK(readyAt)
+		time.Sleep(time.Until(readyAt.Add(leaseTTL + time.Second)))
+		late := answersBetween(tightLoad, readyAt.Add(leaseTTL), time.Now())
+		if len(late) == 0 || len(late) != tally(late)["200"] {
+			t.Errorf("round %d: the tight user's answers later than the lease TTL (%s) after billing was ready: %v", r+1, leaseTTL, tally(late))
+		}
+		results = append(results, fmt.Sprintf("round %d: blocked %s after the kill, billing restart %s, blocked_for=%s (%s after billing ready), tight_while_down=%v",
+			r+1, blockedAt.Sub(killAt).Round(time.Millisecond), restart.Round(time.Millisecond), unblocked.Sub(blockedAt).Round(time.Millisecond),
+			unblocked.Sub(readyAt).Round(time.Millisecond), tally(answersBetween(tightLoad, killAt, readyAt))))
+	}
+
+	// The gateway dies too, holding the tight user's lease. Answers it
+	// gave whose usage was still in its memory are lost (scenario 14's
+	// loss window): they leave the accepted set.
+	s.Billing.Kill()
+	s.Gateways[0].Kill()
+	killAt := time.Now()
+	tightLoad.stop()
+	richLoad.stop()
+	held := s.reserved(tight.UserID)
+	lost := tr.keepOnly(s.storedIDs(events.StreamBilling), s.outboxIDs(0))
+	s.RestartBilling()
+	s.Gateways[0].Start()
+	s.waitReady(s.GatewayURLs[0] + "/ready")
+	time.Sleep(time.Until(killAt.Add(2*leaseTTL + time.Second))) // the tight user is idle past twice the TTL
+	// Both users come back (an expired entry is purged by the next script
+	// touching its user).
+	var after []timedAnswer
+	for i := range 10 {
+		key, tokens := tight.Key, maxTokens
+		if i%2 == 1 {
+			key, tokens = rich.Key, 20
+		}
+		r := chat(s.GatewayURLs[0], key, tokens)
+		tr.add(r)
+		after = append(after, timedAnswer{at: time.Now(), status: r.Status, reason: errorReason(r.Body)})
+	}
+	if tally(after)["200"] != len(after) {
+		t.Errorf("after the dead gateway's leases expired the users got %v", tally(after))
+	}
+	rep := checkInvariants(s, tr, 0)
+	t.Logf("RESULT scenario=15 requests=%d accepted=%d statuses=%v lease_ttl=%s %v; gateway+billing killed: held_at_kill=%d µ, lost_in_gateway_memory=%d, after 2×TTL idle %v; rich_user=%v %s",
+		tr.Total(), tr.Accepted(), tr.statuses, leaseTTL, results, held, lost, tally(after), tally(answersBetween(richLoad, start, killAt)), rep)
+	var refused []timedAnswer
+	for _, a := range answersBetween(richLoad, start, killAt) {
+		if a.status/100 != 2 {
+			refused = append(refused, a)
+		}
+	}
+	if len(refused) != 0 {
+		t.Errorf("the rich user was refused %d times before the gateway was killed: %v", len(refused), tally(refused))
+	}
+}
+
+// reserved is what the Redis mirror holds for a user's reservations and
+// leases (rmic), -1 when it cannot be read.
+func (s *stack) reserved(userID string) int64 {
+	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	defer rdb.Close()
+	n, err := rdb.HGet(context.Background(), "lurus:adm:{"+userID+"}:acct", "rmic").Int64()
+	if err != nil {
+		return -1
+	}
+	return n
 }
