@@ -58,11 +58,12 @@ func TestSyncServiceRestartedWithClients(t *testing.T) {
 		s.Sync.Start()
 		s.waitReady(s.SyncURL + "/ready")
 		upAt := time.Now()
+		settled = s.usageCount() - settled
 		fleet.wait(t, 120*time.Second, name+": every client reconnected", opens)
 		replayed, _ := metricValue(s.SyncURL, "lurus_sync_resumes_total", `result="replayed"`)
 		stateResumes, _ := metricValue(s.SyncURL, "lurus_sync_resumes_total", `result="sync_state"`)
 		results = append(results, fmt.Sprintf("%s: down=%s settled_while_down=%d all_reconnected_after_start=%s resumes_replayed=%.0f resumes_sync_state=%.0f",
-			name, upAt.Sub(downAt).Round(time.Millisecond), s.usageCount()-settled, time.Since(upAt).Round(time.Millisecond), replayed, stateResumes))
+			name, upAt.Sub(downAt).Round(time.Millisecond), settled, time.Since(upAt).Round(time.Millisecond), replayed, stateResumes))
 	}
 	restart("SIGTERM", func() {
 		if err := s.Sync.Stop(30 * time.Second); err != nil {
@@ -179,9 +180,9 @@ func TestBillingKilledWhileLeasesHold(t *testing.T) {
 	// The gateway dies too, holding the tight user's lease. Answers it
 	// gave whose usage was still in its memory are lost (scenario 14's
 	// loss window): they leave the accepted set.
+	killAt := time.Now()
 	s.Billing.Kill()
 	s.Gateways[0].Kill()
-	killAt := time.Now()
 	tightLoad.stop()
 	richLoad.stop()
 	held := s.reserved(tight.UserID)
