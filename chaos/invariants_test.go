@@ -46,6 +46,26 @@ func (tr *traffic) add(r reply) {
 	}
 }
 
+// keepOnly takes out of the accepted set every id that is neither in
+// published nor in outbox (a killed gateway's events still in memory: the
+// loss window) and returns how many it took out.
+func (tr *traffic) keepOnly(published []string, outbox map[string]bool) int {
+	kept := make(map[string]bool, len(published))
+	for _, id := range published {
+		kept[id] = true
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for id := range tr.accepted {
+		if !kept[id] && !outbox[id] {
+			delete(tr.accepted, id)
+			n++
+		}
+	}
+	return n
+}
+
 // Accepted is the number of 2xx answers.
 func (tr *traffic) Accepted() int {
 	tr.mu.Lock()
