@@ -20,7 +20,7 @@ import (
 // stored once (the stream drops them by message id, or billing by request
 // id) and every request is settled exactly once.
 func TestPublishAcksLost(t *testing.T) {
-	o, fp := withNATSFault(t, stackOptions{MockArgs: []string{"-usage", "prompt=1,completion=20", "-latency-ms", "5"}})
+	o, fp := withNATSFault(t, stackOptions{Logs: true, MockArgs: []string{"-usage", "prompt=1,completion=20", "-latency-ms", "5"}})
 	s := startStack(t, o)
 	f := *fp
 	tn := s.setup(tenantOptions{TopupMicros: 50_000_000})
