@@ -280,7 +280,7 @@ func checkInvariants(s *stack, tr *traffic, overdraftBound int64) report {
 	s.RebuildCache()
 	compare("after rebuild-cache", true)
 	if s.Logs != nil {
-		lr := checkLogCounts(ctx, s, js, accepted)
+		lr := checkLogCounts(ctx, s, js, accepted, seen)
 		rep.Logs = &lr
 	}
 	s.t.Logf("invariants: %s", rep)

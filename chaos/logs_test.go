@@ -169,9 +169,10 @@ func (r logReport) String() string {
 //   - every accepted request id has exactly one request_log row;
 //   - no request id has more than one row (the gateway logs refused and
 //     failed requests too, and its own model listings);
+//   - no chat request has a row that no client saw;
 //   - the hourly and daily rollups count as many requests as request_log
 //     holds rows (a block inserted twice would count twice there too).
-func checkLogCounts(ctx context.Context, s *stack, js jetstream.JetStream, accepted []string) logReport {
+func checkLogCounts(ctx context.Context, s *stack, js jetstream.JetStream, accepted []string, seen map[string]bool) logReport {
 	s.t.Helper()
 	l := s.Logs
 	var rep logReport
@@ -235,6 +236,34 @@ func checkLogCounts(ctx context.Context, s *stack, js jetstream.JetStream, accep
 
 	if err := l.CH.QueryRow(ctx, `SELECT count() FROM request_log`).Scan(&rep.Rows); err != nil {
 		s.t.Fatal(err)
+	}
+	// No row for a chat request no client saw (the setup's model listings
+	// are logged too).
+	rows, err = l.CH.Query(ctx, `SELECT request_id, endpoint, status_code, toString(created_at), toString(inserted_at)
+		FROM request_log WHERE endpoint != 'models'`)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	phantoms := 0
+	for rows.Next() {
+		var id, endpoint, created, inserted string
+		var status uint16
+		if err := rows.Scan(&id, &endpoint, &status, &created, &inserted); err != nil {
+			s.t.Fatal(err)
+		}
+		if !seen[id] {
+			if phantoms++; phantoms <= 5 {
+				s.t.Errorf("invariant: request_log row for request %s (%s %d, created %s, inserted %s) that no client saw",
+					id, endpoint, status, created, inserted)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	rows.Close()
+	if phantoms > 5 {
+		s.t.Errorf("invariant: %d request_log rows for requests no client saw", phantoms)
 	}
 	for _, rollup := range []string{"request_log_hourly", "request_log_daily"} {
 		var n uint64

@@ -14,10 +14,11 @@ import (
 // request must still be counted exactly once in request_log and in its
 // hourly and daily rollups, and billed exactly once.
 //
-// Found by this scenario (not fixed yet): a SIGKILL between the commit of
-// a request_log block and the commits of its materialized views' blocks
-// leaves the rollups short; the retry finds the rows stored and drops
-// them as duplicates, so the rollups stay short for good.
+// Found by this scenario: a SIGKILL between the commit of a request_log
+// block and the commits of its materialized views' blocks left the
+// rollups short for good (the retry found the rows stored and dropped
+// them as duplicates); log-service now repairs the rollups when a retry
+// finds its records stored (data.Store.RepairRollups, TestRepairRollups).
 func TestClickHouseTimeoutsAndRestarts(t *testing.T) {
 	s := startStack(t, stackOptions{Logs: true, MockArgs: []string{"-usage", "prompt=1,completion=20", "-latency-ms", "5"}})
 	tn := s.setup(tenantOptions{TopupMicros: 50_000_000})
