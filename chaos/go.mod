@@ -3,6 +3,7 @@ module github.com/lurus-switch/lurus-switch/chaos
 go 1.26.8
 
 require (
+	github.com/ClickHouse/clickhouse-go/v2 v2.51.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/lurus-switch/lurus-switch/lurus-common v0.0.0
 	github.com/nats-io/nats.go v1.55.0
@@ -11,7 +12,6 @@ require (
 
 require (
 	github.com/ClickHouse/ch-go v0.75.0 // indirect
-	github.com/ClickHouse/clickhouse-go/v2 v2.51.0 // indirect
 	github.com/andybalholm/brotli v1.2.7 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-faster/city v1.0.1 // indirect

@@ -95,11 +95,17 @@ type report struct {
 	UsageRows   int
 	Debits      int
 	DeadLetters uint64
+	// Logs is the request-log check's, when the stack has one.
+	Logs *logReport
 }
 
 func (r report) String() string {
-	return fmt.Sprintf("settled after %s, %d usage rows, %d debits, %d redeliveries, %d dead letters",
+	s := fmt.Sprintf("settled after %s, %d usage rows, %d debits, %d redeliveries, %d dead letters",
 		r.SettleWait.Round(10*time.Millisecond), r.UsageRows, r.Debits, r.Redelivered, r.DeadLetters)
+	if r.Logs != nil {
+		s += ", " + r.Logs.String()
+	}
+	return s
 }
 
 // settleGrace bounds how long the checker waits for the stack to settle
@@ -117,7 +123,9 @@ const settleGrace = 90 * time.Second
 //   - no balance is below −(credit limit + overdraftBound);
 //   - the Redis admission mirror equals PostgreSQL, both as the live
 //     services left it and after `billing-service rebuild-cache`, and no
-//     reservation is left open.
+//     reservation is left open;
+//   - when the stack runs the request log: ClickHouse counts each request
+//     once (checkLogCounts).
 //
 // It returns what it measured; a violation fails the test.
 func checkInvariants(s *stack, tr *traffic, overdraftBound int64) report {
@@ -291,6 +299,10 @@ func checkInvariants(s *stack, tr *traffic, overdraftBound int64) report {
 	}
 	s.RebuildCache()
 	compare("after rebuild-cache", true)
+	if s.Logs != nil {
+		lr := checkLogCounts(ctx, s, js, accepted, seen)
+		rep.Logs = &lr
+	}
 	s.t.Logf("invariants: %s", rep)
 	return rep
 }

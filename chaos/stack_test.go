@@ -44,6 +44,7 @@ func TestMain(m *testing.M) {
 			"gateway-service":  "./gateway-service/cmd/gateway-service",
 			"mock-upstream":    "./gateway-service/cmd/mock-upstream",
 			"sync-service":     "./sync-service/cmd/sync-service",
+			"log-service":      "./log-service/cmd/log-service",
 		} {
 			out := filepath.Join(dir, name)
 			cmd := exec.Command("go", "build", "-o", out, pkg)
@@ -89,6 +90,9 @@ type stack struct {
 	Gateways []*proc
 	// Sync is sync-service (nil unless stackOptions.Sync).
 	Sync *proc
+	// Logs is the request log (ClickHouse and log-service), nil unless
+	// stackOptions.Logs.
+	Logs *logStack
 
 	MockURL, ProviderURL, BillingURL string
 	GatewayURLs                      []string
@@ -116,6 +120,10 @@ type stackOptions struct {
 	// config file like GatewayConfig.
 	Sync       bool
 	SyncConfig func(yaml string) string
+	// Logs adds the request log: a private ClickHouse and log-service
+	// (about 2 s more at start), and checkInvariants then checks that
+	// ClickHouse counts each request once.
+	Logs bool
 }
 
 // startStack starts the private servers, migrates, and starts every
@@ -181,6 +189,9 @@ func startStack(t testing.TB, o stackOptions) *stack {
 
 	for _, u := range []string{s.MockURL + "/health", s.ProviderURL + "/ready", s.BillingURL + "/ready"} {
 		s.waitReady(u)
+	}
+	if o.Logs {
+		s.startLogs(common)
 	}
 	s.gwEnv = append(append([]string{}, common...), "LURUS_BILLING_URL="+s.BillingURL, "LURUS_PROVIDER_URL="+s.ProviderURL,
 		// Unused lease remainders go back quickly, so the checker can
