@@ -271,7 +271,14 @@ func (s *stack) outboxIDs(i int) map[string]bool {
 // gatewayMetric reads one unlabelled metric of gateway i (-1 when the
 // gateway does not answer).
 func (s *stack) gatewayMetric(i int, name string) float64 {
-	resp, err := http.Get(s.GatewayURLs[i] + "/metrics")
+	return scrapeMetric(s.GatewayURLs[i]+"/metrics", name)
+}
+
+// scrapeMetric reads one series of a Prometheus endpoint, named as the
+// exposition writes it (`name` or `name{label="v"}`); -1 when the
+// endpoint does not answer or lacks the series.
+func scrapeMetric(url, series string) float64 {
+	resp, err := http.Get(url)
 	if err != nil {
 		return -1
 	}
@@ -279,7 +286,7 @@ func (s *stack) gatewayMetric(i int, name string) float64 {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			return f
 		}

@@ -46,6 +46,26 @@ func (tr *traffic) add(r reply) {
 	}
 }
 
+// keepOnly takes out of the accepted set every id that is neither in
+// published nor in outbox (a killed gateway's events still in memory: the
+// loss window) and returns how many it took out.
+func (tr *traffic) keepOnly(published []string, outbox map[string]bool) int {
+	kept := make(map[string]bool, len(published))
+	for _, id := range published {
+		kept[id] = true
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for id := range tr.accepted {
+		if !kept[id] && !outbox[id] {
+			delete(tr.accepted, id)
+			n++
+		}
+	}
+	return n
+}
+
 // Accepted is the number of 2xx answers.
 func (tr *traffic) Accepted() int {
 	tr.mu.Lock()
@@ -75,11 +95,17 @@ type report struct {
 	UsageRows   int
 	Debits      int
 	DeadLetters uint64
+	// Logs is the request-log check's, when the stack has one.
+	Logs *logReport
 }
 
 func (r report) String() string {
-	return fmt.Sprintf("settled after %s, %d usage rows, %d debits, %d redeliveries, %d dead letters",
+	s := fmt.Sprintf("settled after %s, %d usage rows, %d debits, %d redeliveries, %d dead letters",
 		r.SettleWait.Round(10*time.Millisecond), r.UsageRows, r.Debits, r.Redelivered, r.DeadLetters)
+	if r.Logs != nil {
+		s += ", " + r.Logs.String()
+	}
+	return s
 }
 
 // settleGrace bounds how long the checker waits for the stack to settle
@@ -97,7 +123,9 @@ const settleGrace = 90 * time.Second
 //   - no balance is below −(credit limit + overdraftBound);
 //   - the Redis admission mirror equals PostgreSQL, both as the live
 //     services left it and after `billing-service rebuild-cache`, and no
-//     reservation is left open.
+//     reservation is left open;
+//   - when the stack runs the request log: ClickHouse counts each request
+//     once (checkLogCounts).
 //
 // It returns what it measured; a violation fails the test.
 func checkInvariants(s *stack, tr *traffic, overdraftBound int64) report {
@@ -271,6 +299,10 @@ func checkInvariants(s *stack, tr *traffic, overdraftBound int64) report {
 	}
 	s.RebuildCache()
 	compare("after rebuild-cache", true)
+	if s.Logs != nil {
+		lr := checkLogCounts(ctx, s, js, accepted, seen)
+		rep.Logs = &lr
+	}
 	s.t.Logf("invariants: %s", rep)
 	return rep
 }

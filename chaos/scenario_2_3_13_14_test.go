@@ -20,7 +20,7 @@ import (
 // stored once (the stream drops them by message id, or billing by request
 // id) and every request is settled exactly once.
 func TestPublishAcksLost(t *testing.T) {
-	o, fp := withNATSFault(t, stackOptions{MockArgs: []string{"-usage", "prompt=1,completion=20", "-latency-ms", "5"}})
+	o, fp := withNATSFault(t, stackOptions{Logs: true, MockArgs: []string{"-usage", "prompt=1,completion=20", "-latency-ms", "5"}})
 	s := startStack(t, o)
 	f := *fp
 	tn := s.setup(tenantOptions{TopupMicros: 50_000_000})
@@ -83,7 +83,7 @@ func TestPublishAcksLost(t *testing.T) {
 func TestNATSDownUnderLoad(t *testing.T) {
 	down := time.Duration(envInt("CHAOS_NATS_DOWN_SECONDS", 30)) * time.Second
 	const workers = 4
-	s := startStack(t, stackOptions{MockArgs: []string{"-usage", "prompt=1,completion=20", "-latency-ms", "20"}})
+	s := startStack(t, stackOptions{Logs: true, MockArgs: []string{"-usage", "prompt=1,completion=20", "-latency-ms", "20"}})
 	tn := s.setup(tenantOptions{TopupMicros: 50_000_000})
 
 	tr := newTraffic()
@@ -211,7 +211,7 @@ func runStreams(s *stack, key string, n int, stagger time.Duration, fault func()
 func TestGatewaySIGTERMDuringStreams(t *testing.T) {
 	n := envInt("CHAOS_STREAMS", 100)
 	const completion = 20
-	o, fp := withNATSFault(t, stackOptions{MockArgs: []string{"-usage", "prompt=1,completion=20", "-chunks", "20", "-gap-ms", "75"}})
+	o, fp := withNATSFault(t, stackOptions{Logs: true, MockArgs: []string{"-usage", "prompt=1,completion=20", "-chunks", "20", "-gap-ms", "75"}})
 	s := startStack(t, o)
 	f := *fp
 	tn := s.setup(tenantOptions{TopupMicros: 50_000_000})

@@ -103,6 +103,12 @@ type timedAnswer struct {
 }
 
 func startTimedLoad(gws []string, key string, maxTokens, workers int, tr *traffic) *timedLoad {
+	return startPacedLoad(gws, key, maxTokens, workers, 0, tr)
+}
+
+// startPacedLoad is startTimedLoad whose workers each wait pace between
+// requests.
+func startPacedLoad(gws []string, key string, maxTokens, workers int, pace time.Duration, tr *traffic) *timedLoad {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &timedLoad{cancel: cancel}
 	for w := 0; w < workers; w++ {
@@ -110,6 +116,9 @@ func startTimedLoad(gws []string, key string, maxTokens, workers int, tr *traffi
 		go func() {
 			defer l.wg.Done()
 			for i := w; ctx.Err() == nil; i++ {
+				if i >= workers {
+					time.Sleep(pace)
+				}
 				r := chat(gws[i%len(gws)], key, maxTokens)
 				tr.add(r)
 				a := timedAnswer{at: time.Now(), status: r.Status, reason: errorReason(r.Body)}

@@ -29,6 +29,12 @@ type loadGen struct {
 }
 
 func startLoad(gws []string, key string, maxTokens, workers int, tr *traffic) *loadGen {
+	return startLoadKeys(gws, []string{key}, maxTokens, workers, tr)
+}
+
+// startLoadKeys is startLoad for many keys: each worker takes the keys in
+// turn.
+func startLoadKeys(gws, keys []string, maxTokens, workers int, tr *traffic) *loadGen {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &loadGen{cancel: cancel}
 	for w := 0; w < workers; w++ {
@@ -36,7 +42,7 @@ func startLoad(gws []string, key string, maxTokens, workers int, tr *traffic) *l
 		go func() {
 			defer l.wg.Done()
 			for i := w; ctx.Err() == nil; i++ {
-				tr.add(chat(gws[i%len(gws)], key, maxTokens))
+				tr.add(chat(gws[i%len(gws)], keys[i%len(keys)], maxTokens))
 			}
 		}()
 	}

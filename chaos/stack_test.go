@@ -43,6 +43,8 @@ func TestMain(m *testing.M) {
 			"provider-service": "./provider-service/cmd/provider-service",
 			"gateway-service":  "./gateway-service/cmd/gateway-service",
 			"mock-upstream":    "./gateway-service/cmd/mock-upstream",
+			"sync-service":     "./sync-service/cmd/sync-service",
+			"log-service":      "./log-service/cmd/log-service",
 		} {
 			out := filepath.Join(dir, name)
 			cmd := exec.Command("go", "build", "-o", out, pkg)
@@ -86,9 +88,16 @@ type stack struct {
 	Provider *proc
 	Billing  *proc
 	Gateways []*proc
+	// Sync is sync-service (nil unless stackOptions.Sync).
+	Sync *proc
+	// Logs is the request log (ClickHouse and log-service), nil unless
+	// stackOptions.Logs.
+	Logs *logStack
 
 	MockURL, ProviderURL, BillingURL string
 	GatewayURLs                      []string
+	// SyncURL is sync-service's base URL (http://…).
+	SyncURL string
 
 	// BillingDB is a pool on billing's database (the invariant checker's).
 	BillingDB  *pgxpool.Pool
@@ -107,6 +116,14 @@ type stackOptions struct {
 	// GatewayConfig edits the gateway's config file (written to a copy
 	// passed with -config); nil: configs/config.yaml unchanged.
 	GatewayConfig func(yaml string) string
+	// Sync starts sync-service too; SyncConfig, when set, edits its
+	// config file like GatewayConfig.
+	Sync       bool
+	SyncConfig func(yaml string) string
+	// Logs adds the request log: a private ClickHouse and log-service
+	// (about 2 s more at start), and checkInvariants then checks that
+	// ClickHouse counts each request once.
+	Logs bool
 }
 
 // startStack starts the private servers, migrates, and starts every
@@ -173,6 +190,9 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	for _, u := range []string{s.MockURL + "/health", s.ProviderURL + "/ready", s.BillingURL + "/ready"} {
 		s.waitReady(u)
 	}
+	if o.Logs {
+		s.startLogs(common)
+	}
 	s.gwEnv = append(append([]string{}, common...), "LURUS_BILLING_URL="+s.BillingURL, "LURUS_PROVIDER_URL="+s.ProviderURL,
 		// Unused lease remainders go back quickly, so the checker can
 		// wait for every hold to be released.
@@ -196,6 +216,9 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	for _, u := range s.GatewayURLs {
 		s.waitReady(u + "/ready")
 	}
+	if o.Sync {
+		s.startSync(common, o.SyncConfig)
+	}
 	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer pcancel()
 	s.BillingDB, err = pgxpool.New(pctx, dbURL("lurus_billing"))
@@ -204,6 +227,22 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	}
 	t.Cleanup(s.BillingDB.Close)
 	return s
+}
+
+// startSync starts sync-service on its own port against the stack's
+// billing, NATS and Redis, and waits until it is ready.
+func (s *stack) startSync(common []string, edit func(string) string) {
+	s.t.Helper()
+	addr := freeAddr(s.t)
+	s.SyncURL = "http://" + addr
+	env := append(append([]string{}, common...), "LURUS_SYNC_ADDR="+addr, "LURUS_BILLING_URL="+s.BillingURL)
+	args := []string{"serve"}
+	if edit != nil {
+		args = append(args, "-config", s.editedConfig("sync-service", edit))
+	}
+	s.Sync = newProc(s.t, s.logDir, "sync-service", bins["sync-service"], filepath.Join(repoRoot, "sync-service"), env, args...)
+	s.Sync.Start()
+	s.waitReady(s.SyncURL + "/ready")
 }
 
 // billingConfig writes billing's own config with a short ack_wait and

@@ -6,6 +6,14 @@
 #   scripts/stack.sh up [name...]     reuse what answers, start what does not
 #   scripts/stack.sh down [name...]   stop only what this script started
 #   scripts/stack.sh status           one line per server
+#   scripts/stack.sh install [name...]  install the server and client programs
+#                                     (from the distribution's packages) without
+#                                     starting anything: the fault suite runs
+#                                     its own private servers from them
+#   scripts/stack.sh config clickhouse DIR
+#                                     write DIR/config.xml for a ClickHouse with
+#                                     every path under DIR and the ports of
+#                                     LURUS_CLICKHOUSE_ADDR (the fault suite's)
 #
 # A server that already answers at its address is reused and never touched.
 # Otherwise the script installs it from the distribution's packages when it is
@@ -485,6 +493,12 @@ cmd_down() {
 	for ((i = ${#names[@]} - 1; i >= 0; i--)); do down_one "${names[i]}"; done
 }
 
+cmd_install() {
+	local names=("$@") n
+	((${#names[@]})) || names=("${SERVERS[@]}")
+	for n in "${names[@]}"; do "install_$n"; done
+}
+
 cmd_status() {
 	local n
 	printf '%-11s %-5s %-8s %s\n' SERVER STATE ORIGIN ADDRESS
@@ -494,13 +508,21 @@ cmd_status() {
 main() {
 	local cmd="${1:-}"
 	shift || true
+	if [[ "$cmd" == config ]]; then
+		[[ "${1:-}" == clickhouse && -n "${2:-}" && $# -eq 2 ]] || die "usage: $0 config clickhouse DIR"
+		addr_of clickhouse
+		mkdir -p "$2"
+		clickhouse_config "$(cd "$2" && pwd)"
+		return
+	fi
 	check_names "$@"
 	case "$cmd" in
 	up) with_lock cmd_up "$@" ;;
 	down) with_lock cmd_down "$@" ;;
+	install) with_lock cmd_install "$@" ;;
 	status) cmd_status ;;
 	*)
-		echo "usage: $0 up|down [postgres|redis|nats|clickhouse ...] | status" >&2
+		echo "usage: $0 up|down|install [postgres|redis|nats|clickhouse ...] | status | config clickhouse DIR" >&2
 		exit 2
 		;;
 	esac

@@ -82,12 +82,13 @@ local function check(acct, micros, tokens, key_id, key_limit)
 end
 
 -- hold sets entry id to m|t|k (adding dm, dt to the sums) with its expiry.
+-- res and exp get no Redis TTL of their own: the sums in acct outlive any
+-- TTL, so an entry must stay until purge takes it out of them. (With a
+-- key TTL, a user idle for a while after a gateway died holding a lease
+-- lost the entries but kept their sums: blocked for good.)
 local function hold(acct, res, exp, id, m, t, k, dm, dt, now, expires)
   redis.call('HSET', res, id, int(m) .. '|' .. int(t) .. '|' .. k)
   redis.call('ZADD', exp, expires, id)
   shift(acct, dm, dt, k)
-  local ttl = expires - now
-  redis.call('PEXPIRE', res, ttl * 2)
-  redis.call('PEXPIRE', exp, ttl * 2)
 end
 

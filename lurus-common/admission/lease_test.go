@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestLeaseExtendRenewAndReleaseParts(t *testing.T) {
@@ -163,5 +164,29 @@ func TestReleasePartKeepsTokensOfAnEntryWithoutMicros(t *testing.T) {
 	}
 	if res, _ := s.Lease(ctx, Reservation{ID: lease.ID, UserID: "u", KeyID: "k1"}); res.HeldMicros != 0 {
 		t.Fatalf("the emptied entry still holds %d µ", res.HeldMicros)
+	}
+}
+
+// A lease entry left by a dead gateway must be purged however long after
+// its expiry the user comes back. The entries used to carry a Redis TTL of
+// twice theirs: a user idle that long lost the entries while acct kept
+// their sums, and stayed blocked by a lease nobody held (found while
+// building the fault suite's scenario 15).
+func TestExpiredLeaseOfADeadGatewayIsPurgedAfterAnyIdleTime(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mustApply(t, s, Account{UserID: "u", BalanceMicros: 1000, Active: true, QuotaLimitTokens: 100})
+	const ttl = 50 * time.Millisecond
+	if res, err := s.Lease(ctx, Reservation{ID: "lease:dead:k1", UserID: "u", KeyID: "k1", Micros: 900, Tokens: 90, TTL: ttl}); err != nil || res.Code != OK {
+		t.Fatalf("lease: %+v %v", res, err)
+	}
+	time.Sleep(4 * ttl) // the user is idle well past twice the TTL
+	res, err := s.Reserve(ctx, Reservation{ID: "r1", UserID: "u", KeyID: "k1", Micros: 500, Tokens: 50})
+	if err != nil || res.Code != OK || res.AvailableMicros != 1000 || res.QuotaRemainingTokens != 100 {
+		t.Fatalf("reserve after the dead lease expired: %+v %v; want OK with all 1000 µ and 100 tokens available", res, err)
+	}
+	st, _ := s.Get(ctx, "u")
+	if st.ReservedMicros != 500 || st.ReservedTokens != 50 {
+		t.Fatalf("sums %+v: want only the new reservation's 500 µ and 50 tokens", st)
 	}
 }

@@ -128,15 +128,21 @@ func (f *Feed) Run(ctx context.Context) error {
 			f.cfg.Logger.Warn("feed: undecodable user event skipped", "subject", msg.Subject(), "err", err)
 			continue
 		}
-		f.dispatch(userID, env)
+		var seq uint64
+		if md, err := msg.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		f.dispatch(userID, env, seq)
 	}
 }
 
-func (f *Feed) dispatch(userID string, env Envelope) {
+// dispatch hands env, stored at stream sequence seq (0: unknown), to the
+// user's subscriptions.
+func (f *Feed) dispatch(userID string, env Envelope, seq uint64) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for s := range f.subs[userID] {
-		s.push(env)
+		s.push(env, seq)
 	}
 }
 
@@ -169,9 +175,20 @@ type Subscription struct {
 	mu      sync.Mutex
 	c       chan Envelope
 	live    bool
-	pending []Envelope
-	err     error
-	done    chan struct{}
+	pending []sequenced
+	// replayedTo is the stream sequence the replay read up to: a live
+	// event stored at or before it was replayed (or precedes the last
+	// event id) and is dropped. The live consumer may lag behind the
+	// replay's, so such events can still arrive after the switch to live.
+	replayedTo uint64
+	err        error
+	done       chan struct{}
+}
+
+// sequenced is an event with its stream sequence.
+type sequenced struct {
+	env Envelope
+	seq uint64
 }
 
 // C delivers live events in order. It is closed when the subscription ends;
@@ -194,10 +211,10 @@ func (s *Subscription) Close() {
 	s.fail(nil)
 }
 
-func (s *Subscription) push(env Envelope) {
+func (s *Subscription) push(env Envelope, seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.isDone() {
+	if s.isDone() || s.replayed(seq) {
 		return
 	}
 	if !s.live {
@@ -205,7 +222,7 @@ func (s *Subscription) push(env Envelope) {
 			s.failLocked(ErrSlowSubscriber)
 			return
 		}
-		s.pending = append(s.pending, env)
+		s.pending = append(s.pending, sequenced{env, seq})
 		return
 	}
 	select {
@@ -215,6 +232,10 @@ func (s *Subscription) push(env Envelope) {
 		go s.feed.remove(s)
 	}
 }
+
+// replayed reports whether the event at stream sequence seq was covered
+// by the replay. s.mu is held.
+func (s *Subscription) replayed(seq uint64) bool { return seq != 0 && seq <= s.replayedTo }
 
 func (s *Subscription) isDone() bool {
 	select {
@@ -263,29 +284,27 @@ func (f *Feed) Subscribe(ctx context.Context, userID, lastEventID string) (*Subs
 	f.subs[userID][s] = struct{}{}
 	f.mu.Unlock()
 
+	var replayedTo uint64
 	if lastEventID != "" {
-		replay, found, err := f.replay(ctx, userID, lastEventID)
+		replay, found, to, err := f.replay(ctx, userID, lastEventID)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		s.Replay, s.Resumed = replay, found
+		s.Replay, s.Resumed, replayedTo = replay, found, to
 	}
 
-	seen := make(map[string]struct{}, len(s.Replay))
-	for _, e := range s.Replay {
-		seen[e.ID] = struct{}{}
-	}
 	s.mu.Lock()
 	if s.isDone() {
 		err := s.err
 		s.mu.Unlock()
 		return nil, err
 	}
+	s.replayedTo = replayedTo
 	s.c = make(chan Envelope, f.cfg.Buffer+len(s.pending))
 	for _, e := range s.pending {
-		if _, dup := seen[e.ID]; !dup {
-			s.c <- e
+		if !s.replayed(e.seq) {
+			s.c <- e.env
 		}
 	}
 	s.pending = nil
@@ -337,15 +356,16 @@ func (f *Feed) replaySlot(ctx context.Context) (release func(), err error) {
 }
 
 // replay reads userID's stored events after lastID. found is false when
-// lastID is not a known event id within the stream's age.
-func (f *Feed) replay(ctx context.Context, userID, lastID string) ([]Envelope, bool, error) {
+// lastID is not a known event id within the stream's age. to is the stream
+// sequence of the last event read (0 when not found).
+func (f *Feed) replay(ctx context.Context, userID, lastID string) (out []Envelope, found bool, to uint64, err error) {
 	at, ok := IDTime(lastID)
 	if !ok || time.Since(at) > f.cfg.MaxAge {
-		return nil, false, nil
+		return nil, false, 0, nil
 	}
 	release, err := f.replaySlot(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.ReplayTimeout)
@@ -357,26 +377,24 @@ func (f *Feed) replay(ctx context.Context, userID, lastID string) ([]Envelope, b
 		OptStartTime:   &start,
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("events: replay consumer: %w", err)
+		return nil, false, 0, fmt.Errorf("events: replay consumer: %w", err)
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("events: replay info: %w", err)
+		return nil, false, 0, fmt.Errorf("events: replay info: %w", err)
 	}
 	if info.NumPending == 0 {
-		return nil, false, nil
+		return nil, false, 0, nil
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return nil, false, fmt.Errorf("events: replay messages: %w", err)
+		return nil, false, 0, fmt.Errorf("events: replay messages: %w", err)
 	}
 	defer it.Stop()
-	var out []Envelope
-	found := false
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
-			return nil, false, fmt.Errorf("events: replay: %w", err)
+			return nil, false, 0, fmt.Errorf("events: replay: %w", err)
 		}
 		env, perr := ParseEnvelope(msg.Data())
 		if perr == nil {
@@ -388,11 +406,14 @@ func (f *Feed) replay(ctx context.Context, userID, lastID string) ([]Envelope, b
 		}
 		md, err := msg.Metadata()
 		if err != nil || md.NumPending == 0 {
+			if err == nil {
+				to = md.Sequence.Stream
+			}
 			break
 		}
 	}
 	if !found {
-		return nil, false, nil
+		return nil, false, 0, nil
 	}
-	return out, true, nil
+	return out, true, to, nil
 }

@@ -32,14 +32,23 @@ func startFeed(t *testing.T, ne testenv.NATSEnv, cfg events.FeedConfig) *events.
 
 func publishUserEvent(t *testing.T, ne testenv.NATSEnv, user string, balance int64) events.Envelope {
 	t.Helper()
+	env, _ := publishUserEventSeq(t, ne, user, balance)
+	return env
+}
+
+// publishUserEventSeq publishes a balance.changed and returns it with its
+// stream sequence.
+func publishUserEventSeq(t *testing.T, ne testenv.NATSEnv, user string, balance int64) (events.Envelope, uint64) {
+	t.Helper()
 	env, err := events.NewEnvelope(events.NewID(), events.TypeBalanceChanged, user, time.Now(), events.BalanceChanged{BalanceMicros: balance})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := events.NewPublisher(ne.JS).Publish(context.Background(), ne.Names.UserSubject(user, env.Type), env); err != nil {
+	ack, err := events.NewPublisher(ne.JS).Publish(context.Background(), ne.Names.UserSubject(user, env.Type), env)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return env
+	return env, ack.Sequence
 }
 
 func recv(t *testing.T, s *events.Subscription) events.Envelope {
@@ -113,6 +122,41 @@ func TestFeedResumeFromLastEventID(t *testing.T) {
 	live := publishUserEvent(t, ne, "carol", 99)
 	if got := recv(t, s); got.ID != live.ID {
 		t.Fatalf("live event %s, want %s", got.ID, live.ID)
+	}
+}
+
+// A resume's replay can read ahead of the live consumer (a busy feed
+// lags behind the stream): the events the replay returned must not come
+// again on C when the live consumer catches up with them. Found by the
+// fault suite (scenario 12: 300 WebSocket clients resuming after a
+// sync-service restart under load got thousands of events twice).
+func TestFeedResumeDropsReplayedEventsALaggingFeedDelivers(t *testing.T) {
+	ne := testenv.NATS(t)
+	// Its live consumer never runs: the test delivers for it, late.
+	f := events.NewFeed(ne.JS, ne.Names, events.FeedConfig{})
+	var sent []events.Envelope
+	var seqs []uint64
+	for i := range 4 {
+		env, seq := publishUserEventSeq(t, ne, "erin", int64(i))
+		sent, seqs = append(sent, env), append(seqs, seq)
+	}
+	s, err := f.Subscribe(context.Background(), "erin", sent[1].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Resumed || len(s.Replay) != 2 || s.Replay[0].ID != sent[2].ID || s.Replay[1].ID != sent[3].ID {
+		t.Fatalf("resumed %v, replay %v; want %s, %s", s.Resumed, s.Replay, sent[2].ID, sent[3].ID)
+	}
+	// The lagging live consumer now delivers everything from the start,
+	// then a new event.
+	for i, env := range sent {
+		events.Dispatch(f, "erin", env, seqs[i])
+	}
+	next, seq := publishUserEventSeq(t, ne, "erin", 99)
+	events.Dispatch(f, "erin", next, seq)
+	if got := recv(t, s); got.ID != next.ID {
+		t.Fatalf("live event %s, want only the new one %s (the others were replayed or precede the last event id)", got.ID, next.ID)
 	}
 }
 

@@ -132,3 +132,41 @@ func TestIngestRetryAfterCommit(t *testing.T) {
 		t.Fatalf("retry: %+v %v rows=%d", res, err, len(st.rows))
 	}
 }
+
+// repairingStore is a fakeStore whose rollups can be repaired.
+type repairingStore struct {
+	fakeStore
+	repairs   [][2]time.Time
+	failFixes error
+}
+
+func (r *repairingStore) RepairRollups(_ context.Context, from, to time.Time) error {
+	r.repairs = append(r.repairs, [2]time.Time{from, to})
+	return r.failFixes
+}
+
+// TestIngestRepairsRollupsOnRetry: a batch whose records are partly
+// stored already (an earlier attempt committed, perhaps without its
+// rollups) has the rollups of its span repaired; a batch of new records
+// does not; a failed repair fails the batch, so it is retried.
+func TestIngestRepairsRollupsOnRetry(t *testing.T) {
+	ctx := context.Background()
+	st := &repairingStore{}
+	in := NewIngester(st)
+	if _, err := in.Ingest(ctx, recs("a", "b")); err != nil || len(st.repairs) != 0 {
+		t.Fatalf("fresh batch: %v, repairs %v", err, st.repairs)
+	}
+	batch := recs("a", "b", "c")
+	res, err := in.Ingest(ctx, batch)
+	if err != nil || res.Inserted != 1 || res.Duplicates != 2 {
+		t.Fatalf("retry: %+v %v", res, err)
+	}
+	want := [2]time.Time{batch[0].CreatedAt.Truncate(time.Second), batch[2].CreatedAt.Truncate(time.Second)}
+	if len(st.repairs) != 1 || st.repairs[0] != want {
+		t.Fatalf("repairs %v, want one of %v", st.repairs, want)
+	}
+	st.failFixes = errors.New("store gone")
+	if _, err := in.Ingest(ctx, batch); !errors.Is(err, st.failFixes) {
+		t.Fatalf("failed repair: err = %v", err)
+	}
+}
