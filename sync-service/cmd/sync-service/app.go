@@ -16,11 +16,11 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/consumer"
@@ -36,7 +36,7 @@ const feedStartTimeout = 15 * time.Second
 type App struct {
 	cfg  conf.Config
 	log  *slog.Logger
-	feed *events.Feed
+	feed *natsbus.Feed
 	hub  *biz.Hub
 	srv  *http.Server
 	ws   *service.WS
@@ -78,7 +78,7 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	}
 	names := events.NewNames(cfg.NATS.Namespace)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = events.EnsureStreams(sctx, js, names, events.StreamOptions{})
+	err = natsbus.EnsureStreams(sctx, js, names, natsbus.StreamOptions{})
 	cancel()
 	if err != nil {
 		return fail(err)
@@ -101,7 +101,7 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	hub := biz.NewHub()
 	reg := telemetry.NewRegistry()
 	metrics := service.NewMetrics(reg, hub)
-	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.WS.SendQueue, MaxReplays: cfg.WS.MaxResumes,
+	feed := natsbus.NewFeed(js, names, natsbus.FeedConfig{Buffer: cfg.WS.SendQueue, MaxReplays: cfg.WS.MaxResumes,
 		ReplayWait: cfg.WS.ResumeWait, Logger: log})
 	failures := cfg.Auth.Failures
 	failures.OnRefuse = func() { metrics.RateLimited.WithLabelValues("ip", "auth_failures").Inc() }
@@ -131,7 +131,7 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	return &App{cfg: cfg, log: log, feed: feed, hub: hub, srv: srv, ws: ws, ln: ln}, cleanup, nil
 }
 
-func readyChecks(nc *nats.Conn, feed *events.Feed, rdb *redis.Client, billing *data.Billing) []server.Check {
+func readyChecks(nc *nats.Conn, feed *natsbus.Feed, rdb *redis.Client, billing *data.Billing) []server.Check {
 	return []server.Check{
 		{Name: "nats", Ping: func(context.Context) error {
 			if !nc.IsConnected() {

@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 )
 
@@ -22,7 +22,7 @@ import (
 // refused when redeemed; a client whose key is still valid reconnects and
 // resumes without loss.
 func KeyChanged(nc *nats.Conn, names events.Names, keys *keyauth.Cache, hub *biz.Hub, log *slog.Logger) (*nats.Subscription, error) {
-	return events.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) {
+	return natsbus.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) {
 		keys.Evict(kc.KeyID, kc.UserID)
 		n := hub.CloseKey(kc.KeyID, kc.UserID)
 		log.Info("key.changed", "key_id", kc.KeyID, "user_id", kc.UserID, "sessions_closed", n)

@@ -16,16 +16,15 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
-	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 )
 
-// EventSource subscribes to one user's events; events.Feed implements it.
+// EventSource subscribes to one user's events; natsbus.Feed implements it.
 type EventSource interface {
-	Subscribe(ctx context.Context, userID, lastEventID string) (*events.Subscription, error)
+	Subscribe(ctx context.Context, userID, lastEventID string) (*natsbus.Subscription, error)
 }
 
 // StateSource reads a user's full state; data.Billing implements it.
@@ -176,9 +175,9 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		remove()
 		switch {
-		case errors.Is(err, events.ErrFeedClosed):
+		case errors.Is(err, natsbus.ErrFeedClosed):
 			err = apperr.New(apperr.ReasonShuttingDown, "server is shutting down")
-		case errors.Is(err, events.ErrReplayBusy):
+		case errors.Is(err, natsbus.ErrReplayBusy):
 			h.metrics.RateLimited.WithLabelValues("process", "resumes").Inc()
 			err = apperr.Wrap(err, apperr.ReasonUnavailable, "too many resumes in progress; retry shortly").WithRetryAfter(time.Second)
 		default:

@@ -1,4 +1,4 @@
-package events
+package natsbus
 
 // HoldReplaySlot takes one of f's replay slots, as a running replay does,
 // until release is called.

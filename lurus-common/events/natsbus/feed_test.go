@@ -1,4 +1,4 @@
-package events_test
+package natsbus_test
 
 import (
 	"context"
@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/eventid"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
-func startFeed(t *testing.T, ne testenv.NATSEnv, cfg events.FeedConfig) *events.Feed {
+func startFeed(t *testing.T, ne testenv.NATSEnv, cfg natsbus.FeedConfig) *natsbus.Feed {
 	t.Helper()
-	f := events.NewFeed(ne.JS, ne.Names, cfg)
+	f := natsbus.NewFeed(ne.JS, ne.Names, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- f.Run(ctx) }()
@@ -32,17 +34,17 @@ func startFeed(t *testing.T, ne testenv.NATSEnv, cfg events.FeedConfig) *events.
 
 func publishUserEvent(t *testing.T, ne testenv.NATSEnv, user string, balance int64) events.Envelope {
 	t.Helper()
-	env, err := events.NewEnvelope(events.NewID(), events.TypeBalanceChanged, user, time.Now(), events.BalanceChanged{BalanceMicros: balance})
+	env, err := events.NewEnvelope(eventid.New(), events.TypeBalanceChanged, user, time.Now(), events.BalanceChanged{BalanceMicros: balance})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := events.NewPublisher(ne.JS).Publish(context.Background(), ne.Names.UserSubject(user, env.Type), env); err != nil {
+	if _, err := natsbus.NewPublisher(ne.JS).Publish(context.Background(), ne.Names.UserSubject(user, env.Type), env); err != nil {
 		t.Fatal(err)
 	}
 	return env
 }
 
-func recv(t *testing.T, s *events.Subscription) events.Envelope {
+func recv(t *testing.T, s *natsbus.Subscription) events.Envelope {
 	t.Helper()
 	select {
 	case e, ok := <-s.C():
@@ -58,7 +60,7 @@ func recv(t *testing.T, s *events.Subscription) events.Envelope {
 
 func TestFeedDeliversOnlyOwnUsersEvents(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{})
+	f := startFeed(t, ne, natsbus.FeedConfig{})
 	ctx := context.Background()
 	a1, err := f.Subscribe(ctx, "alice", "")
 	if err != nil {
@@ -67,7 +69,7 @@ func TestFeedDeliversOnlyOwnUsersEvents(t *testing.T) {
 	a2, _ := f.Subscribe(ctx, "alice", "")
 	b, _ := f.Subscribe(ctx, "bob", "")
 	sent := publishUserEvent(t, ne, "alice", 100)
-	for _, s := range []*events.Subscription{a1, a2} {
+	for _, s := range []*natsbus.Subscription{a1, a2} {
 		if got := recv(t, s); got.ID != sent.ID || got.UserID != "alice" {
 			t.Fatalf("got %+v", got)
 		}
@@ -88,7 +90,7 @@ func TestFeedDeliversOnlyOwnUsersEvents(t *testing.T) {
 
 func TestFeedResumeFromLastEventID(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{})
+	f := startFeed(t, ne, natsbus.FeedConfig{})
 	var sent []events.Envelope
 	for i := 0; i < 6; i++ {
 		sent = append(sent, publishUserEvent(t, ne, "carol", int64(i)))
@@ -118,10 +120,10 @@ func TestFeedResumeFromLastEventID(t *testing.T) {
 
 func TestFeedResumeUnknownOrTooOld(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{MaxAge: time.Hour})
+	f := startFeed(t, ne, natsbus.FeedConfig{MaxAge: time.Hour})
 	publishUserEvent(t, ne, "erin", 1)
 	old := "01ARZ3NDEKTSV4RRFFQ69G5FAV" // a ULID from 2016
-	for _, last := range []string{old, events.NewID(), "not-a-ulid"} {
+	for _, last := range []string{old, eventid.New(), "not-a-ulid"} {
 		s, err := f.Subscribe(context.Background(), "erin", last)
 		if err != nil {
 			t.Fatal(err)
@@ -135,7 +137,7 @@ func TestFeedResumeUnknownOrTooOld(t *testing.T) {
 
 func TestFeedDropsSlowSubscriber(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{Buffer: 4})
+	f := startFeed(t, ne, natsbus.FeedConfig{Buffer: 4})
 	slow, _ := f.Subscribe(context.Background(), "frank", "")
 	fast, _ := f.Subscribe(context.Background(), "frank", "")
 	got := make(chan int, 100)
@@ -152,7 +154,7 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("slow subscriber not dropped")
 	}
-	if !errors.Is(slow.Err(), events.ErrSlowSubscriber) {
+	if !errors.Is(slow.Err(), natsbus.ErrSlowSubscriber) {
 		t.Fatalf("err = %v", slow.Err())
 	}
 	deadline := time.After(5 * time.Second)
@@ -167,7 +169,7 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 
 func TestFeedEndsSubscriptionsOnStop(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := events.NewFeed(ne.JS, ne.Names, events.FeedConfig{})
+	f := natsbus.NewFeed(ne.JS, ne.Names, natsbus.FeedConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = f.Run(ctx); close(done) }()
@@ -180,7 +182,7 @@ func TestFeedEndsSubscriptionsOnStop(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("subscription still open")
 	}
-	if !errors.Is(s.Err(), events.ErrFeedClosed) {
+	if !errors.Is(s.Err(), natsbus.ErrFeedClosed) {
 		t.Fatalf("err = %v", s.Err())
 	}
 }
@@ -190,12 +192,12 @@ func TestFeedEndsSubscriptionsOnStop(t *testing.T) {
 // work again. A subscription without a last event id never waits.
 func TestFeedCapsReplaysInFlight(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{MaxReplays: 1, ReplayWait: 200 * time.Millisecond})
+	f := startFeed(t, ne, natsbus.FeedConfig{MaxReplays: 1, ReplayWait: 200 * time.Millisecond})
 	first := publishUserEvent(t, ne, "gina", 1)
 	publishUserEvent(t, ne, "gina", 2)
-	release := events.HoldReplaySlot(f)
+	release := natsbus.HoldReplaySlot(f)
 	start := time.Now()
-	if _, err := f.Subscribe(context.Background(), "gina", first.ID); !errors.Is(err, events.ErrReplayBusy) {
+	if _, err := f.Subscribe(context.Background(), "gina", first.ID); !errors.Is(err, natsbus.ErrReplayBusy) {
 		t.Fatalf("resume with every slot taken: %v, want ErrReplayBusy", err)
 	}
 	if waited := time.Since(start); waited < 200*time.Millisecond {
