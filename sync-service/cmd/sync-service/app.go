@@ -34,13 +34,13 @@ const feedStartTimeout = 15 * time.Second
 
 // App is a wired sync-service.
 type App struct {
-	cfg  conf.Config
-	log  *slog.Logger
-	feed *natsbus.Feed
-	hub  *biz.Hub
-	srv  *http.Server
-	ws   *service.WS
-	ln   net.Listener
+	cfg      conf.Config
+	log      *slog.Logger
+	feed     *natsbus.Feed
+	sessions *biz.SessionRegistry
+	srv      *http.Server
+	ws       *service.WS
+	ln       net.Listener
 }
 
 // newApp connects the dependencies and builds every layer. Redis being
@@ -98,9 +98,9 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	}
 	tickets := biz.NewTickets(data.NewTicketStore(rdb, cfg.Redis.Prefix), keys, cfg.Auth.TicketTTL)
 	origins := biz.NewOriginPolicy(cfg.Auth.AllowedOrigins)
-	hub := biz.NewHub()
+	sessions := biz.NewSessionRegistry()
 	reg := telemetry.NewRegistry()
-	metrics := service.NewMetrics(reg, hub)
+	metrics := service.NewMetrics(reg, sessions)
 	feed := natsbus.NewFeed(js, names, natsbus.FeedConfig{Buffer: cfg.WS.SendQueue, MaxReplays: cfg.WS.MaxResumes,
 		ReplayWait: cfg.WS.ResumeWait, Logger: log})
 	failures := cfg.Auth.Failures
@@ -111,13 +111,13 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	}
 
 	ws := service.NewWS(service.WSDeps{
-		Keys: keys, Tickets: tickets, Origins: origins, Hub: hub, Feed: feed, State: billing,
+		Keys: keys, Tickets: tickets, Origins: origins, Sessions: sessions, Feed: feed, State: billing,
 		Metrics: metrics, Log: log, Addr: addr, Guard: guard,
 	}, cfg.WS)
 	ticket := &service.TicketHandler{Keys: keys, Tickets: tickets, Origins: origins, Addr: addr, Guard: guard, Metrics: metrics, Log: log}
 	srv := server.New(cfg.Server, server.Routes{WS: ws, Ticket: ticket, Ready: readyChecks(nc, feed, rdb, billing)}, reg, log)
 
-	keySub, err := consumer.KeyChanged(nc, names, keys, hub, log)
+	keySub, err := consumer.KeyChanged(nc, names, keys, sessions, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -128,7 +128,7 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 		return fail(err)
 	}
 	closers = append(closers, func() { _ = ln.Close() })
-	return &App{cfg: cfg, log: log, feed: feed, hub: hub, srv: srv, ws: ws, ln: ln}, cleanup, nil
+	return &App{cfg: cfg, log: log, feed: feed, sessions: sessions, srv: srv, ws: ws, ln: ln}, cleanup, nil
 }
 
 func readyChecks(nc *nats.Conn, feed *natsbus.Feed, rdb *redis.Client, billing *data.Billing) []server.Check {
@@ -197,8 +197,8 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.srv.Shutdown(sctx); err != nil {
 		a.log.Warn("http shutdown", "err", err)
 	}
-	if err := a.hub.Shutdown(sctx); err != nil {
-		n, _ := a.hub.Counts()
+	if err := a.sessions.Shutdown(sctx); err != nil {
+		n, _ := a.sessions.Counts()
 		a.log.Warn("sessions still open at shutdown deadline", "sessions", n)
 	}
 	stopFeed()

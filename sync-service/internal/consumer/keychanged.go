@@ -21,10 +21,10 @@ import (
 // receiving events at once, and a ticket issued to a revoked key is
 // refused when redeemed; a client whose key is still valid reconnects and
 // resumes without loss.
-func KeyChanged(nc *nats.Conn, names events.Names, keys *keyauth.Cache, hub *biz.Hub, log *slog.Logger) (*nats.Subscription, error) {
+func KeyChanged(nc *nats.Conn, names events.Names, keys *keyauth.Cache, sessions *biz.SessionRegistry, log *slog.Logger) (*nats.Subscription, error) {
 	return natsbus.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) {
 		keys.Evict(kc.KeyID, kc.UserID)
-		n := hub.CloseKey(kc.KeyID, kc.UserID)
+		n := sessions.CloseKey(kc.KeyID, kc.UserID)
 		log.Info("key.changed", "key_id", kc.KeyID, "user_id", kc.UserID, "sessions_closed", n)
 	})
 }

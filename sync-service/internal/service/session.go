@@ -319,7 +319,7 @@ func (s *session) subscriptionEnded() {
 	}
 }
 
-// closeRequested handles Close from the hub.
+// closeRequested handles Close from the session registry.
 //
 //go:noinline
 func (s *session) closeRequested() {
@@ -416,7 +416,7 @@ func (s *session) sendClose(code int, text string, grace time.Duration) {
 }
 
 // finish closes the socket, waits for the reader, releases the
-// subscription and the hub entry, and logs the session.
+// subscription and the registry entry, and logs the session.
 func (s *session) finish() {
 	_ = s.ws.Close()
 	<-s.readerDone
