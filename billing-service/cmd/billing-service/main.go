@@ -40,11 +40,12 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/billing-service/migrations"
-	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	admstore "github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
@@ -133,7 +134,7 @@ type App struct {
 	js    jetstream.JetStream
 	names events.Names
 	Store *data.Store
-	Adm   *admission.Store
+	Adm   *admstore.Store
 	// Rates reads the gateways' rate-limit counters (same Redis and
 	// prefix as the gateways) for /me.
 	Rates    *redisstore.Store
@@ -141,14 +142,14 @@ type App struct {
 	Pub      *publisher.Publisher
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry
-	Feed     *events.Feed
+	Feed     *natsbus.Feed
 	Handler  *consumer.Handler
 	// Keys is the key store the user-key routes read (the Store; tests
 	// wrap it to count lookups).
 	Keys service.Keys
 
 	// BeforeAck is passed to the settlement consumer (crash tests).
-	BeforeAck func(events.Delivery) bool
+	BeforeAck func(natsbus.Delivery) bool
 
 	secrets conf.Secrets
 }
@@ -184,21 +185,21 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 		return fail(err)
 	}
 	names := events.NewNames(cfg.NATS.Namespace)
-	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, names, natsbus.StreamOptions{}); err != nil {
 		return fail(err)
 	}
 
 	reg := telemetry.NewRegistry()
 	m := metrics.New(reg)
 	store := data.NewStore(pool, cfg.Rules())
-	adm := admission.New(rdb, cfg.Redis.Prefix)
+	adm := admstore.New(rdb, cfg.Redis.Prefix)
 	rates, err := redisstore.New(rdb, cfg.Redis.Prefix, redisstore.Options{})
 	if err != nil {
 		return fail(err)
 	}
 	prices := biz.NewPriceBook(store, cfg.Billing.Pricing())
 	pub := publisher.New(nc, js, names, adm, store, m, log)
-	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.SSE.Buffer, MaxReplays: cfg.SSE.MaxResumes,
+	feed := natsbus.NewFeed(js, names, natsbus.FeedConfig{Buffer: cfg.SSE.Buffer, MaxReplays: cfg.SSE.MaxResumes,
 		ReplayWait: cfg.SSE.ResumeWait, Logger: log})
 	app := &App{cfg: cfg, log: log, pool: pool, rdb: rdb, nc: nc, js: js, names: names, Store: store, Adm: adm, Rates: rates,
 		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed, Keys: store}

@@ -34,12 +34,13 @@ import (
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/publisher"
 	srv "github.com/lurus-switch/lurus-switch/gateway-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/service"
-	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	admstore "github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/coalesce"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
@@ -200,7 +201,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 		MaxInFlight: cfg.Events.MaxInFlight, Linger: cfg.Events.Linger,
 		BatchMaxEvents: cfg.Events.BatchMaxEvents, BatchMaxBytes: cfg.Events.BatchMaxBytes}, nc, js, names, outbox, log, m)
 
-	admit := data.NewAdmission(admission.New(rdb, cfg.Redis.Prefix), cfg.Admission.Senders, cfg.Admission.MaxBatch)
+	admit := data.NewAdmission(admstore.New(rdb, cfg.Redis.Prefix), cfg.Admission.Senders, cfg.Admission.MaxBatch)
 	cleanups = append(cleanups, admit.Close)
 	leases := biz.NewLeases(biz.LeaseConfig{Factor: cfg.Admission.LeaseFactor, Window: cfg.Admission.LeaseWindow,
 		Prefetch: *cfg.Admission.LeasePrefetch, MaxShare: cfg.Admission.LeaseMaxShare,
@@ -331,7 +332,7 @@ func ensureStreams(nc *nats.Conn, names events.Names, log *slog.Logger) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, names, natsbus.StreamOptions{}); err != nil {
 		log.Warn("ensuring streams failed", "err", err)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/kratoslog"
@@ -48,7 +49,7 @@ func (a *App) Run() error { return a.Kratos.Run() }
 
 // appHooks lets tests reach inside the wiring; production passes none.
 type appHooks struct {
-	beforeAck func(events.Delivery) bool
+	beforeAck func(natsbus.Delivery) bool
 }
 
 // newApp wires the service by hand: ClickHouse, NATS, the consumer, the
@@ -107,7 +108,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 		return fail(err)
 	}
 	names := events.NewNames(cfg.NATS.Namespace)
-	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, names, natsbus.StreamOptions{}); err != nil {
 		return fail(err)
 	}
 
@@ -135,7 +136,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	keySub, err := events.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) { keys.Evict(kc.KeyID, kc.UserID) })
+	keySub, err := natsbus.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) { keys.Evict(kc.KeyID, kc.UserID) })
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
 
@@ -261,11 +262,11 @@ func (c *Config) Validate() error {
 const MaxLimit = 1000
 
 // AckMode returns consumer.ack as the runner's mode.
-func (c Consumer) AckMode() events.AckMode {
+func (c Consumer) AckMode() natsbus.AckMode {
 	if c.Ack == "sync" {
-		return events.AckSync
+		return natsbus.AckSync
 	}
-	return events.AckAsync
+	return natsbus.AckAsync
 }
 
 // EffectiveMaxAckPending returns consumer.max_ack_pending with its

@@ -19,8 +19,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/eventid"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/synctest"
 )
@@ -219,7 +219,7 @@ func TestEndToEndWithBillingService(t *testing.T) {
 
 	// A settlement: the gateway's billing.usage for one request of alice's.
 	now := time.Now().UTC()
-	reqID := events.NewID()
+	reqID := eventid.New()
 	usage := events.Usage{RequestID: reqID, UserID: alice, KeyID: "", Model: "gpt-4o-mini", UpstreamModel: "gpt-4o-mini", APIFormat: "openai",
 		Endpoint: "/v1/chat/completions", PromptTokens: 1000, CompletionTokens: 500, UsageSource: events.UsageSourceUpstream,
 		Status: events.StatusOK, StartedAt: now.Add(-time.Second), FinishedAt: now}
