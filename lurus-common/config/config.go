@@ -64,10 +64,10 @@ func Decode(raw []byte, dst any) error {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return err
 	}
+	if err := checkRenamed(&doc, dst); err != nil {
+		return err
+	}
 	if doc.Kind != 0 {
-		if err := checkRenamed(&doc, dst); err != nil {
-			return err
-		}
 		if err := unknownKeys(raw, dst); err != nil {
 			return err
 		}

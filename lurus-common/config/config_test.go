@@ -220,7 +220,7 @@ func TestRenamed(t *testing.T) {
 		t.Fatalf("old key: %v", err)
 	}
 	t.Setenv("CFG_TEST_OLD_ADDR", "x")
-	err = Decode([]byte("workers: 1\n"), &r)
+	err = Decode(nil, &r)
 	if err == nil || !strings.Contains(err.Error(), "environment variable CFG_TEST_OLD_ADDR is now CFG_TEST_ADDR") {
 		t.Fatalf("old variable: %v", err)
 	}
