@@ -42,7 +42,6 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/migrations"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
-	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
@@ -256,7 +255,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	clientIP, err := clientip.Parse(a.cfg.HTTP.TrustedProxies)
+	clientIP, err := a.cfg.Server.ClientIP()
 	if err != nil {
 		return err
 	}
@@ -272,7 +271,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 		service.Options{AdminToken: a.secrets.AdminToken, InternalToken: a.secrets.InternalToken, KeyPepper: a.secrets.KeyPepper,
 			Limits: a.cfg.Limits.Rules(), ClientIP: clientIP, KeepAlive: a.cfg.SSE.KeepAlive, Stop: stopSSE,
 			Guard: guard, Streams: connlimit.New(a.cfg.SSE.MaxPerUser)})
-	engine := server.NewEngine(svc, server.Options{MaxBodyBytes: a.cfg.HTTP.MaxBodyBytes, Registry: a.Registry,
+	engine := server.NewEngine(svc, server.Options{MaxBodyBytes: a.cfg.Server.MaxBodyBytes, Registry: a.Registry,
 		Metrics: a.Metrics, Log: a.log, Checks: []server.Check{
 			{Name: "postgres", Ping: a.Store.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
@@ -283,7 +282,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 				return nil
 			}},
 		}})
-	srv, err := server.Listen(a.cfg.HTTP.Listen, engine, a.cfg.HTTP.ReadHeaderTimeout)
+	srv, err := server.Listen(a.cfg.Server.Addr, engine, a.cfg.Server.ReadHeaderTimeout)
 	if err != nil {
 		return err
 	}
@@ -333,7 +332,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	}
 	a.log.Info("shutting down")
 	close(stopSSE)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.HTTP.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		a.log.Warn("http shutdown", "err", err)

@@ -238,7 +238,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
-	svc := service.NewRelay(service.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes, ClientIP: clientIP}, relay)
+	svc := service.NewRelay(service.Config{MaxBodyBytes: int(cfg.Server.MaxBodyBytes), ClientIP: clientIP}, relay)
 
 	changes := &consumer.Changes{NC: nc, Names: names, Router: router, Prices: prices, Keys: keys, Leases: leases,
 		Snapshots: data.NewProviders(providerC), PriceSrc: billing, Providers: cfg.Provider.Refresh,
@@ -269,7 +269,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 			return nil
 		}},
 	}
-	h := srv.New(srv.Config{Listener: ln, MaxBodyBytes: cfg.Server.MaxBodyBytes, ReadTimeout: cfg.Server.ReadTimeout,
+	h := srv.New(srv.Config{Listener: ln, MaxBodyBytes: int(cfg.Server.MaxBodyBytes), ReadTimeout: cfg.Server.ReadTimeout,
 		IdleTimeout: cfg.Server.IdleTimeout, ShutdownTimeout: cfg.Server.ShutdownTimeout}, svc, ready, telemetry.MetricsHandler(reg))
 	bgCtx, bgCancel := context.WithCancel(context.Background())
 	cleanups = append(cleanups, bgCancel)

@@ -22,7 +22,6 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
-	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
@@ -140,7 +139,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 		return nil, nil, err
 	}
 	closers = append(closers, func() { _ = keySub.Unsubscribe() })
-	clientIP, err := clientip.Parse(cfg.HTTP.TrustedProxies)
+	clientIP, err := cfg.Server.ClientIP()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,7 +163,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 		MaxBatchRecords: cfg.Query.MaxBatchRecords,
 	})
 	app.HTTP = server.NewHTTP(server.Options{
-		Listen: cfg.HTTP.Listen, Timeout: cfg.HTTP.Timeout, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Addr: cfg.Server.Addr, Timeout: cfg.Server.Timeout, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Routes: svc.Routes(), Registry: reg, Metrics: m, Log: log,
 		Ready: []server.Check{
 			{Name: "clickhouse", Fn: store.Ping},
@@ -181,7 +180,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	app.Kratos = kratos.New(
 		kratos.Name(serviceName),
 		kratos.Server(servers...),
-		kratos.StopTimeout(cfg.HTTP.ShutdownTimeout),
+		kratos.StopTimeout(cfg.Server.ShutdownTimeout),
 		kratos.Logger(kratoslog.New(log)),
 	)
 	return app, cleanup, nil

@@ -11,15 +11,15 @@ import (
 // TestShippedConfig loads configs/config.yaml as make run does, and checks
 // that the environment overrides what E2E tests need.
 func TestShippedConfig(t *testing.T) {
-	t.Setenv("LURUS_LOG_LISTEN", "127.0.0.1:0")
+	t.Setenv("LURUS_LOG_ADDR", "127.0.0.1:0")
 	t.Setenv("LURUS_NATS_NAMESPACE", "e2e-1")
 	t.Setenv("LURUS_LOG_CLICKHOUSE_DB", "lurus_logs_e2e")
 	c, err := Load("../../configs/config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTP.Listen != "127.0.0.1:0" || c.NATS.Namespace != "e2e-1" || c.ClickHouse.Database != "lurus_logs_e2e" {
-		t.Fatalf("env not applied: %+v %+v %+v", c.HTTP, c.NATS, c.ClickHouse)
+	if c.Server.Addr != "127.0.0.1:0" || c.NATS.Namespace != "e2e-1" || c.ClickHouse.Database != "lurus_logs_e2e" {
+		t.Fatalf("env not applied: %+v %+v %+v", c.Server, c.NATS, c.ClickHouse)
 	}
 	if c.Query.MaxRange != 93*24*time.Hour || c.ClickHouse.RetentionDays != 180 || len(c.Consumer.Backoff) != 5 {
 		t.Fatalf("shipped values: %+v %+v", c.Query, c.ClickHouse)
@@ -66,5 +66,16 @@ func TestUnknownKeyIsAnError(t *testing.T) {
 	var c Config
 	if err := config.Decode([]byte("clickhouse:\n  adress: x\n"), &c); err == nil || !strings.Contains(err.Error(), "adress") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestOldListenerNamesAreErrors(t *testing.T) {
+	var c Config
+	if err := config.Decode([]byte("http:\n  listen: x\n"), &c); err == nil || !strings.Contains(err.Error(), "key http.listen is now server.addr") {
+		t.Fatalf("old key: %v", err)
+	}
+	t.Setenv("LURUS_LOG_LISTEN", "0.0.0.0:18102")
+	if err := config.Decode(nil, &c); err == nil || !strings.Contains(err.Error(), "LURUS_LOG_LISTEN is now LURUS_LOG_ADDR") {
+		t.Fatalf("old variable: %v", err)
 	}
 }

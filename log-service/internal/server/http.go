@@ -37,7 +37,7 @@ type Check struct {
 
 // Options configure the HTTP server.
 type Options struct {
-	Listen       string
+	Addr         string
 	Timeout      time.Duration
 	MaxBodyBytes int64
 	Routes       []service.Route
@@ -51,7 +51,7 @@ type Options struct {
 func NewHTTP(o Options) *khttp.Server {
 	h := &handlers{o: o}
 	srv := khttp.NewServer(
-		khttp.Address(o.Listen),
+		khttp.Address(o.Addr),
 		khttp.Timeout(o.Timeout),
 		khttp.Filter(h.observe),
 		khttp.ErrorEncoder(h.encodeError),

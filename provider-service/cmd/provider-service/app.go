@@ -128,7 +128,7 @@ func newApp(ctx context.Context, cfg conf.Config, sec conf.Secrets, log *slog.Lo
 		metrics.SetSnapshotVersion(v)
 	}
 	srv := server.NewHTTP(server.Options{
-		Addr: cfg.HTTP.Addr, Timeout: cfg.HTTP.Timeout, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Addr: cfg.Server.Addr, Timeout: cfg.Server.Timeout, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		AdminToken: sec.AdminToken, InternalToken: sec.InternalToken, Log: log, Registry: reg, Metrics: metrics,
 		Providers: svc,
 		Ready: []server.Check{
@@ -152,7 +152,7 @@ func (a *App) Run(ctx context.Context) error {
 		kratos.Name(serviceName),
 		kratos.Context(ctx),
 		kratos.Server(a.Server),
-		kratos.StopTimeout(a.cfg.HTTP.ShutdownTimeout),
+		kratos.StopTimeout(a.cfg.Server.ShutdownTimeout),
 		kratos.Logger(kratoslog.New(a.log)),
 	)
 	return app.Run()
