@@ -42,6 +42,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/migrations"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
+	"github.com/lurus-switch/lurus-switch/lurus-common/cleanup"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
@@ -155,21 +156,16 @@ type App struct {
 // newApp connects to PostgreSQL, Redis and NATS, makes sure the streams
 // exist and wires every layer. It starts nothing; Serve does.
 func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *slog.Logger) (*App, func(), error) {
-	var closers []func()
-	cleanup := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
+	var closers cleanup.Stack
+	fail := func(err error) (*App, func(), error) { return cleanup.Fail[App](&closers, err) }
 
 	pool, err := postgres.Open(ctx, cfg.Database)
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, pool.Close)
+	closers.Push(pool.Close)
 	rdb, err := redisx.Open(ctx, cfg.Redis)
-	closers = append(closers, func() { _ = rdb.Close() })
+	closers.Push(func() { _ = rdb.Close() })
 	if err != nil {
 		return fail(err)
 	}
@@ -177,7 +173,7 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 	if err != nil {
 		return fail(fmt.Errorf("nats: %w", err))
 	}
-	closers = append(closers, func() { _ = nc.Drain() })
+	closers.Push(func() { _ = nc.Drain() })
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 	if err != nil {
 		return fail(err)
@@ -203,7 +199,7 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed, Keys: store}
 	app.Handler = newHandlerFor(app)
 	app.secrets = secrets
-	return app, cleanup, nil
+	return app, closers.Close, nil
 }
 
 // newHandlerFor is the settlement handler over a's store, prices and
