@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/config/configtest"
 )
 
 // TestShippedConfigLoads loads configs/config.yaml as serve does, with the
@@ -35,30 +36,19 @@ func TestShippedConfigLoads(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		want   string
-	}{
-		{"ok", func(*Config) {}, ""},
-		{"no db", func(c *Config) { c.Database.URL = "" }, "database url"},
-		{"tiny body cap", func(c *Config) { c.Server.MaxBodyBytes = 10 }, "max_body_bytes"},
-		{"probe longer than request", func(c *Config) { c.Probe.Timeout = c.Server.Timeout }, "must exceed probe.timeout"},
-		{"no concurrency", func(c *Config) { c.Probe.Concurrency = -1 }, "concurrency"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var c Config
-			c.SetDefaults()
-			c.Database.URL = "postgres://x/y"
-			c.Redis.Addr = "127.0.0.1:6379"
-			tt.mutate(&c)
-			err := c.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
-			}
-		})
-	}
+	configtest.Validate(t, func() *Config {
+		var c Config
+		c.SetDefaults()
+		c.Database.URL = "postgres://x/y"
+		c.Redis.Addr = "127.0.0.1:6379"
+		return &c
+	}, []configtest.Case[Config]{
+		{Name: "ok", Mutate: func(*Config) {}, Want: ""},
+		{Name: "no db", Mutate: func(c *Config) { c.Database.URL = "" }, Want: "database url"},
+		{Name: "tiny body cap", Mutate: func(c *Config) { c.Server.MaxBodyBytes = 10 }, Want: "max_body_bytes"},
+		{Name: "probe longer than request", Mutate: func(c *Config) { c.Probe.Timeout = c.Server.Timeout }, Want: "must exceed probe.timeout"},
+		{Name: "no concurrency", Mutate: func(c *Config) { c.Probe.Concurrency = -1 }, Want: "concurrency"},
+	})
 }
 
 func TestSecrets(t *testing.T) {
