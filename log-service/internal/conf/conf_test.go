@@ -31,11 +31,7 @@ func TestShippedConfig(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	configtest.Validate(t, func() *Config {
-		var c Config
-		c.SetDefaults()
-		return &c
-	}, []configtest.Case[Config]{
+	configtest.Validate(t, configtest.Defaults[Config], []configtest.Case[Config]{
 		{Name: "defaults", Mutate: func(*Config) {}, Want: ""},
 		{Name: "database with a quote", Mutate: func(c *Config) { c.ClickHouse.Database = "logs`; DROP" }, Want: "clickhouse.database"},
 		{Name: "database empty", Mutate: func(c *Config) { c.ClickHouse.Database = "" }, Want: "clickhouse.database"},

@@ -33,3 +33,14 @@ func Validate[T any, P interface {
 		})
 	}
 }
+
+// Defaults returns a config holding only its defaults: the starting point
+// for a service whose defaults are valid on their own.
+func Defaults[T any, P interface {
+	*T
+	SetDefaults()
+}]() P {
+	p := P(new(T))
+	p.SetDefaults()
+	return p
+}

@@ -45,11 +45,7 @@ func TestEnvOverrides(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	configtest.Validate(t, func() *Config {
-		var c Config
-		c.SetDefaults()
-		return &c
-	}, []configtest.Case[Config]{
+	configtest.Validate(t, configtest.Defaults[Config], []configtest.Case[Config]{
 		{Name: "defaults", Mutate: func(*Config) {}, Want: ""},
 		{Name: "bad addr", Mutate: func(c *Config) { c.Server.Addr = "18104" }, Want: "server.addr"},
 		{Name: "cache ttl over 60s", Mutate: func(c *Config) { c.Auth.KeyCacheTTL = 61 * time.Second }, Want: "key_cache_ttl"},
