@@ -52,7 +52,7 @@ func start(t *testing.T, mod func(*conf.Config, *App)) *harness {
 	h := &harness{t: t, pg: testenv.Postgres(t, migrations.FS, migrations.Dir), re: testenv.Redis(t), ne: testenv.NATS(t)}
 	cfg := &conf.Config{}
 	cfg.SetDefaults()
-	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Server.Addr = "127.0.0.1:0"
 	cfg.Database.URL = h.pg.URL
 	cfg.Redis.Addr, cfg.Redis.Prefix = h.re.Addr, h.re.Prefix
 	cfg.NATS.URL, cfg.NATS.Namespace = h.ne.URL, h.ne.Namespace

@@ -42,7 +42,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/migrations"
 	admstore "github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
-	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/cleanup"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
@@ -157,21 +157,16 @@ type App struct {
 // newApp connects to PostgreSQL, Redis and NATS, makes sure the streams
 // exist and wires every layer. It starts nothing; Serve does.
 func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *slog.Logger) (*App, func(), error) {
-	var closers []func()
-	cleanup := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
+	var closers cleanup.Stack
+	fail := func(err error) (*App, func(), error) { return cleanup.Fail[App](&closers, err) }
 
 	pool, err := postgres.Open(ctx, cfg.Database)
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, pool.Close)
+	closers.Push(pool.Close)
 	rdb, err := redisx.Open(ctx, cfg.Redis)
-	closers = append(closers, func() { _ = rdb.Close() })
+	closers.Push(func() { _ = rdb.Close() })
 	if err != nil {
 		return fail(err)
 	}
@@ -179,7 +174,7 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 	if err != nil {
 		return fail(fmt.Errorf("nats: %w", err))
 	}
-	closers = append(closers, func() { _ = nc.Drain() })
+	closers.Push(func() { _ = nc.Drain() })
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 	if err != nil {
 		return fail(err)
@@ -205,7 +200,7 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed, Keys: store}
 	app.Handler = newHandlerFor(app)
 	app.secrets = secrets
-	return app, cleanup, nil
+	return app, closers.Close, nil
 }
 
 // newHandlerFor is the settlement handler over a's store, prices and
@@ -257,7 +252,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	clientIP, err := clientip.Parse(a.cfg.HTTP.TrustedProxies)
+	clientIP, err := a.cfg.Server.ClientIP()
 	if err != nil {
 		return err
 	}
@@ -273,7 +268,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 		service.Options{AdminToken: a.secrets.AdminToken, InternalToken: a.secrets.InternalToken, KeyPepper: a.secrets.KeyPepper,
 			Limits: a.cfg.Limits.Rules(), ClientIP: clientIP, KeepAlive: a.cfg.SSE.KeepAlive, Stop: stopSSE,
 			Guard: guard, Streams: connlimit.New(a.cfg.SSE.MaxPerUser)})
-	engine := server.NewEngine(svc, server.Options{MaxBodyBytes: a.cfg.HTTP.MaxBodyBytes, Registry: a.Registry,
+	engine := server.NewEngine(svc, server.Options{MaxBodyBytes: a.cfg.Server.MaxBodyBytes, Registry: a.Registry,
 		Metrics: a.Metrics, Log: a.log, Checks: []server.Check{
 			{Name: "postgres", Ping: a.Store.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
@@ -284,7 +279,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 				return nil
 			}},
 		}})
-	srv, err := server.Listen(a.cfg.HTTP.Listen, engine, a.cfg.HTTP.ReadHeaderTimeout)
+	srv, err := server.Listen(a.cfg.Server.Addr, engine, a.cfg.Server.ReadHeaderTimeout)
 	if err != nil {
 		return err
 	}
@@ -334,7 +329,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	}
 	a.log.Info("shutting down")
 	close(stopSSE)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.HTTP.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		a.log.Warn("http shutdown", "err", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
+	"github.com/lurus-switch/lurus-switch/lurus-common/cleanup"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
@@ -55,23 +56,15 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	if err != nil {
 		return nil, nil, err
 	}
-	var closers []func()
-	cleanup := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	fail := func(err error) (*App, func(), error) {
-		cleanup()
-		return nil, nil, err
-	}
+	var closers cleanup.Stack
+	fail := func(err error) (*App, func(), error) { return cleanup.Fail[App](&closers, err) }
 
 	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("sync-service"), nats.Timeout(cfg.NATS.ConnectTimeout),
 		nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
 	if err != nil {
 		return fail(fmt.Errorf("nats %s: %w", cfg.NATS.URL, err))
 	}
-	closers = append(closers, nc.Close)
+	closers.Push(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fail(fmt.Errorf("jetstream: %w", err))
@@ -88,7 +81,7 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	if err != nil {
 		log.Warn("redis unavailable at start; tickets fail until it answers", "err", err)
 	}
-	closers = append(closers, func() { _ = rdb.Close() })
+	closers.Push(func() { _ = rdb.Close() })
 
 	billing := data.NewBilling(cfg.Billing.URL, token, cfg.Billing.Timeout)
 	keys, err := keyauth.New(keyauth.Remote{Client: internalapi.NewClient(cfg.Billing.URL, token, cfg.Billing.Timeout)},
@@ -121,14 +114,14 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() { _ = keySub.Unsubscribe() })
+	closers.Push(func() { _ = keySub.Unsubscribe() })
 
 	ln, err := server.Listen(srv)
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() { _ = ln.Close() })
-	return &App{cfg: cfg, log: log, feed: feed, sessions: sessions, srv: srv, ws: ws, ln: ln}, cleanup, nil
+	closers.Push(func() { _ = ln.Close() })
+	return &App{cfg: cfg, log: log, feed: feed, sessions: sessions, srv: srv, ws: ws, ln: ln}, closers.Close, nil
 }
 
 func readyChecks(nc *nats.Conn, feed *natsbus.Feed, rdb *redis.Client, billing *data.Billing) []server.Check {

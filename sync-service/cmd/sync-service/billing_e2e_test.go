@@ -72,7 +72,7 @@ func startBilling(t *testing.T, ne testenv.NATSEnv, re testenv.RedisEnv) *realBi
 		"LURUS_ADMIN_TOKEN="+e2eAdminToken,
 		"LURUS_INTERNAL_TOKEN="+testInternalToken,
 		"LURUS_KEY_PEPPER="+synctest.Pepper, // every service hashes keys under the same pepper
-		"LURUS_BILLING_LISTEN=127.0.0.1:0",
+		"LURUS_BILLING_ADDR=127.0.0.1:0",
 		"LURUS_BILLING_DB_URL="+db.URL,
 		"LURUS_REDIS_ADDR="+re.Addr,
 		"LURUS_REDIS_PREFIX="+re.Prefix,
