@@ -181,7 +181,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	s.Provider.Start()
 
 	s.billingCfg = s.billingConfig()
-	s.billingEnv = append(append([]string{}, common...), "LURUS_BILLING_LISTEN="+billingAddr, "LURUS_BILLING_DB_URL="+dbURL("lurus_billing"))
+	s.billingEnv = append(append([]string{}, common...), "LURUS_BILLING_ADDR="+billingAddr, "LURUS_BILLING_DB_URL="+dbURL("lurus_billing"))
 	s.migrate("billing-service", s.billingEnv)
 	s.Billing = newProc(t, s.logDir, "billing-service", bins["billing-service"], filepath.Join(repoRoot, "billing-service"),
 		s.billingEnv, "serve", "-config", s.billingCfg)

@@ -4,7 +4,10 @@
 // Prometheus, Grafana, Vector and Caddy configurations and the deploy
 // workflow. Ports, environment variables, config keys and metric names are
 // read from the services' own configs/config.yaml and Go sources, so a
-// rename on either side fails a test instead of a deployment.
+// rename on either side fails a test instead of a deployment. The layer
+// checks (layers_test.go) hold the code to its layout: no service's biz
+// reaches a transport or driver package, and the lurus-common contracts
+// import only the standard library.
 //
 // Run them with `go test ./...` in this directory (kubectl must be on PATH
 // for the K3S checks, and PostgreSQL's server binaries installed for the

@@ -129,8 +129,11 @@ func stripComments(text string) string {
 	return strings.Join(lines, "\n")
 }
 
-// expandWith expands a config the way config.Load does with env as the
-// environment ("x" stands in for an unset variable without default).
+// expandWith substitutes env into a config's text ("x" stands in for an
+// unset variable without default). config.Load expands the parsed values
+// instead, where no value can change the structure: expanding the text is
+// the stricter check of the key paths, and each service's conf test loads
+// its file through config.Load itself.
 func expandWith(text string, env map[string]string) string {
 	text = strings.ReplaceAll(text, "$$", "$")
 	return envRefRE.ReplaceAllStringFunc(text, func(m string) string {

@@ -123,7 +123,7 @@ func startStack(t testing.TB, gatewayEnv ...string) *stack {
 		"LURUS_PROVIDER_REDIS_PREFIX="+rd.Prefix+"provider:")
 	s.migrate("provider-service", providerEnv)
 	s.run(logDir, "provider-service", "provider-service", providerEnv, "serve")
-	billingEnv := append(common, "LURUS_BILLING_LISTEN="+billingAddr, "LURUS_BILLING_DB_URL="+billingDB.URL,
+	billingEnv := append(common, "LURUS_BILLING_ADDR="+billingAddr, "LURUS_BILLING_DB_URL="+billingDB.URL,
 		"LURUS_REDIS_PREFIX="+rd.Prefix)
 	s.migrate("billing-service", billingEnv)
 	s.run(logDir, "billing-service", "billing-service", billingEnv, "serve")

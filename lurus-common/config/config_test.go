@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -131,4 +132,121 @@ func TestDefault(t *testing.T) {
 	if n != 7 || s != "set" || d != 2*time.Second {
 		t.Fatalf("Default: %d %q %v", n, s, d)
 	}
+}
+
+// TestExpandTraps are the two ways substituting into the file's text went
+// wrong: a reference inside a comment was expanded (and an unset one
+// failed the load), and a value holding ": " or a newline changed the
+// document's structure.
+func TestExpandTraps(t *testing.T) {
+	t.Run("comment not expanded", func(t *testing.T) {
+		var got sample
+		yaml := "# addr: ${CFG_TEST_UNSET_IN_COMMENT}\naddr: x # ${CFG_TEST_UNSET_TOO}\n"
+		if err := Decode([]byte(yaml), &got); err != nil {
+			t.Fatalf("a reference in a comment was expanded: %v", err)
+		}
+		if got.Addr != "x" {
+			t.Fatalf("addr = %q", got.Addr)
+		}
+	})
+	for _, v := range []string{"a: b", "a:\n  b", "x\nworkers: 99", "[1, 2]", "{url: evil}", "'q'", "# c", "&a", "${CFG_TEST_DB}"} {
+		t.Run("value "+strings.ReplaceAll(v, "\n", `\n`), func(t *testing.T) {
+			t.Setenv("CFG_TEST_DB", "postgres://x")
+			t.Setenv("CFG_TEST_VALUE", v)
+			for _, yaml := range []string{"addr: ${CFG_TEST_VALUE}\nworkers: 2\n", "addr: \"${CFG_TEST_VALUE}\"\nworkers: 2\n"} {
+				var got sample
+				if err := Decode([]byte(yaml), &got); err != nil {
+					t.Fatalf("%q: %v", yaml, err)
+				}
+				if got.Addr != v || got.Workers != 2 || got.DB.URL != "" {
+					t.Fatalf("%q: structure changed: %+v", yaml, got)
+				}
+			}
+		})
+	}
+}
+
+type typed struct {
+	Port    int           `yaml:"port"`
+	On      bool          `yaml:"on"`
+	Name    string        `yaml:"name"`
+	Wait    time.Duration `yaml:"wait"`
+	Origins []string      `yaml:"origins"`
+	Keep    []string      `yaml:"keep"`
+}
+
+func TestExpandTypesAndLists(t *testing.T) {
+	t.Setenv("CFG_TEST_PORT", "8080")
+	t.Setenv("CFG_TEST_ON", "true")
+	t.Setenv("CFG_TEST_LIST", "https://a.example, https://b.example:8443,,")
+	t.Setenv("CFG_TEST_EMPTY", "")
+	yaml := "port: ${CFG_TEST_PORT}\non: ${CFG_TEST_ON}\nname: \"${CFG_TEST_PORT}\"\nwait: ${CFG_TEST_UNSET:-3s}\n" +
+		"origins: [\"${CFG_TEST_LIST}\", \"${CFG_TEST_EMPTY}\"]\nkeep:\n  - x${CFG_TEST_EMPTY}\n  - ${CFG_TEST_UNSET:-c, d}\n"
+	var got typed
+	if err := Decode([]byte(yaml), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := typed{Port: 8080, On: true, Name: "8080", Wait: 3 * time.Second,
+		Origins: []string{"https://a.example", "https://b.example:8443"}, Keep: []string{"x", "c", "d"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	var empty typed
+	if err := Decode([]byte("origins: [\"${CFG_TEST_EMPTY}\"]\n"), &empty); err != nil || len(empty.Origins) != 0 {
+		t.Fatalf("empty list: %q %v", empty.Origins, err)
+	}
+}
+
+func TestExpandNamesEveryMissingVariable(t *testing.T) {
+	var got sample
+	err := Decode([]byte("addr: ${CFG_TEST_MISSING_A}\ndb:\n  url: ${CFG_TEST_MISSING_B}\n"), &got)
+	if err == nil || !strings.Contains(err.Error(), "CFG_TEST_MISSING_A, CFG_TEST_MISSING_B") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+type renamed struct {
+	sample `yaml:",inline"`
+}
+
+func (renamed) Renamed() map[string]string {
+	return map[string]string{"http.listen": "addr", "$CFG_TEST_OLD_ADDR": "$CFG_TEST_ADDR"}
+}
+
+func TestRenamed(t *testing.T) {
+	var r renamed
+	err := Decode([]byte("workers: 1\nhttp:\n  listen: x\n"), &r)
+	if err == nil || !strings.Contains(err.Error(), "line 3: key http.listen is now addr") {
+		t.Fatalf("old key: %v", err)
+	}
+	t.Setenv("CFG_TEST_OLD_ADDR", "x")
+	err = Decode(nil, &r)
+	if err == nil || !strings.Contains(err.Error(), "environment variable CFG_TEST_OLD_ADDR is now CFG_TEST_ADDR") {
+		t.Fatalf("old variable: %v", err)
+	}
+}
+
+// FuzzExpandKeepsStructure: whatever a variable holds, it becomes exactly
+// the value it is referenced in (quoted) and no other key changes.
+func FuzzExpandKeepsStructure(f *testing.F) {
+	for _, s := range []string{"", "a: b", "x\nworkers: 9", "[1]", "${X}", "$$", "#", "\"", "null"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if strings.ContainsRune(v, 0) {
+			return // not representable in the environment
+		}
+		t.Setenv("CFG_FUZZ_VALUE", v)
+		var got sample
+		if err := Decode([]byte("addr: \"${CFG_FUZZ_VALUE}\" # ${CFG_FUZZ_UNSET}\nworkers: ${CFG_FUZZ_UNSET:-3}\n"), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Addr != v || got.Workers != 3 || got.Timeout != 0 || got.DB.URL != "" {
+			t.Fatalf("%q: %+v", v, got)
+		}
+		var plain sample
+		if err := Decode([]byte("addr: ${CFG_FUZZ_VALUE}\nworkers: 5\n"), &plain); err == nil && (plain.Workers != 5 || plain.DB.URL != "") {
+			t.Fatalf("plain %q changed the structure: %+v", v, plain)
+		}
+	})
 }

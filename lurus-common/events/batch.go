@@ -2,13 +2,9 @@ package events
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-
-	"github.com/nats-io/nats.go"
 )
 
 // A message on billing.usage or log.write carries one envelope (a JSON
@@ -27,9 +23,6 @@ const HeaderBatch = "Lurus-Batch"
 // BatchIDPrefix starts the Nats-Msg-Id of a batch message, so it can never
 // equal a request id (which is a ULID or a UUID).
 const BatchIDPrefix = "batch-"
-
-// NewBatchID returns the Nats-Msg-Id of a new batch message.
-func NewBatchID() string { return BatchIDPrefix + NewID() }
 
 // SplitBody returns the encoded envelopes a message body carries: the body
 // itself when it is one envelope, the elements of the array when it is a
@@ -59,23 +52,6 @@ func AppendBatch(dst []byte, envs ...[]byte) []byte {
 		dst = append(dst, e...)
 	}
 	return append(dst, ']')
-}
-
-// NewBatchMsg builds the message for a batch body of n envelopes of type
-// typ. Trace contexts travel inside the envelopes, not in headers.
-func NewBatchMsg(subject, id, typ string, n int, body []byte) *nats.Msg {
-	m := NewRawMsg(context.Background(), subject, id, typ, body)
-	m.Header.Set(HeaderBatch, strconv.Itoa(n))
-	return m
-}
-
-// envelopeContext returns ctx with the trace context of env, when it has
-// its own (an envelope of a batch).
-func envelopeContext(ctx context.Context, env Envelope) context.Context {
-	if env.TraceParent == "" {
-		return ctx
-	}
-	return ContextFromHeaders(ctx, nats.Header{"Traceparent": {env.TraceParent}})
 }
 
 // ParseBody decodes every envelope a message body carries (tools and

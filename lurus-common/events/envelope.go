@@ -1,12 +1,9 @@
 package events
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/oklog/ulid/v2"
 )
 
 // Version is the envelope version this code writes.
@@ -31,7 +28,7 @@ type Envelope struct {
 }
 
 // NewEnvelope marshals data into an envelope. id is the message id: the
-// request id for billing.usage and log.write, NewID() for user events.
+// request id for billing.usage and log.write, eventid.New() for user events.
 func NewEnvelope(id, typ, userID string, occurredAt time.Time, data any) (Envelope, error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -62,20 +59,4 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		return env, fmt.Errorf("events: envelope version %d not supported", env.V)
 	}
 	return env, nil
-}
-
-// NewID returns a new event id: a ULID, which sorts by creation time. User
-// event ids are ULIDs so that a client's Last-Event-ID also says from when
-// to replay (see Feed).
-func NewID() string {
-	return ulid.MustNew(ulid.Now(), rand.Reader).String()
-}
-
-// IDTime returns the creation time encoded in a ULID event id.
-func IDTime(id string) (time.Time, bool) {
-	u, err := ulid.ParseStrict(id)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return ulid.Time(u.Time()), true
 }

@@ -1,7 +1,9 @@
-// Package events owns the NATS contract of DESIGN.md §4: stream, subject and
-// consumer names, the message envelope and payloads, stream creation, the
-// publisher, the durable consumer runner and the per-user event feed. No
-// other package spells a subject or a stream name.
+// Package events is the message contract of DESIGN.md §4: stream, subject,
+// consumer and header names, the message envelope, the batch body and every
+// event payload. No other package spells a subject or a stream name. It
+// imports only the standard library, so a use case can name an event
+// without pulling in a driver; the JetStream runtime (stream creation,
+// publisher, consumer runner, per-user feed) is events/natsbus.
 package events
 
 import (

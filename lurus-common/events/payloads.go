@@ -178,3 +178,9 @@ type KeyChanged struct {
 	KeyID  string `json:"key_id,omitempty"`
 	UserID string `json:"user_id"`
 }
+
+// PriceChanged is the body of the core-NATS price.changed notification:
+// gateways refetch GET /internal/v1/prices when Version is newer than theirs.
+type PriceChanged struct {
+	Version int64 `json:"version"`
+}

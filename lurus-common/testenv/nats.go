@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // NATSEnv is a connection and a namespace of streams owned by one test.
@@ -46,12 +47,12 @@ func NATS(t testing.TB) NATSEnv {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := events.DeleteStreams(ctx, js, e.Names); err != nil {
+		if err := natsbus.DeleteStreams(ctx, js, e.Names); err != nil {
 			t.Errorf("testenv: %v", err)
 		}
 		nc.Close()
 	})
-	if err := events.EnsureStreams(ctx, js, e.Names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, e.Names, natsbus.StreamOptions{}); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	return e

@@ -68,7 +68,7 @@ func TestAuthFailureFloodIsThrottled(t *testing.T) {
 	const limit = 5
 	var keys *countingKeys
 	h := start(t, func(c *conf.Config, a *App) {
-		c.HTTP.TrustedProxies = []string{"127.0.0.0/8"}
+		c.Server.TrustedProxies = []string{"127.0.0.0/8"}
 		c.Auth.Failures.Limit, c.Auth.Failures.Block = limit, time.Minute
 		keys = &countingKeys{Keys: a.Keys}
 		a.Keys = keys

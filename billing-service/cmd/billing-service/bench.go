@@ -19,6 +19,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/consumer"
 	"github.com/lurus-switch/lurus-switch/billing-service/migrations"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
@@ -78,7 +79,7 @@ func benchSettle(ctx context.Context, args []string, out io.Writer) error {
 	defer cleanup()
 	defer func() {
 		bg := context.WithoutCancel(ctx)
-		_ = events.DeleteStreams(bg, app.js, app.names)
+		_ = natsbus.DeleteStreams(bg, app.js, app.names)
 		if keys, err := app.rdb.Keys(bg, cfg.Redis.Prefix+"*").Result(); err == nil && len(keys) > 0 {
 			_ = app.rdb.Del(bg, keys...).Err()
 		}
@@ -97,14 +98,14 @@ func benchSettle(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	stream := app.names.Stream(events.StreamBilling)
-	noop, err := events.NewConsumer(ctx, app.js, events.ConsumerConfig{Stream: stream, Durable: "bench-noop",
+	noop, err := natsbus.NewConsumer(ctx, app.js, natsbus.ConsumerConfig{Stream: stream, Durable: "bench-noop",
 		FilterSubject: app.names.Subject(events.SubjectBillingUsage), DeadSubject: app.names.DeadSubject(events.StreamBilling),
 		BatchSize: *batch, Logger: log})
 	if err != nil {
 		return err
 	}
 	base, err := timeUntilDrained(ctx, noop.Lag, func(c context.Context) error {
-		return noop.RunBatch(c, func(context.Context, []events.Delivery) []error { return nil })
+		return noop.RunBatch(c, func(context.Context, []natsbus.Delivery) []error { return nil })
 	})
 	if err != nil {
 		return err
@@ -211,7 +212,7 @@ func publishBench(ctx context.Context, app *App, ids, keys []string, n int) erro
 		if err != nil {
 			return err
 		}
-		msg, err := events.NewMsg(ctx, subject, env)
+		msg, err := natsbus.NewMsg(ctx, subject, env)
 		if err != nil {
 			return err
 		}

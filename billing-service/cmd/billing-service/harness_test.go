@@ -19,6 +19,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/billing-service/migrations"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
@@ -51,7 +52,7 @@ func start(t *testing.T, mod func(*conf.Config, *App)) *harness {
 	h := &harness{t: t, pg: testenv.Postgres(t, migrations.FS, migrations.Dir), re: testenv.Redis(t), ne: testenv.NATS(t)}
 	cfg := &conf.Config{}
 	cfg.SetDefaults()
-	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Server.Addr = "127.0.0.1:0"
 	cfg.Database.URL = h.pg.URL
 	cfg.Redis.Addr, cfg.Redis.Prefix = h.re.Addr, h.re.Prefix
 	cfg.NATS.URL, cfg.NATS.Namespace = h.ne.URL, h.ne.Namespace
@@ -215,7 +216,7 @@ func (h *harness) publish(u events.Usage, msgID string) {
 	h.t.Helper()
 	env := usageEnvelope(h.t, u)
 	env.ID = msgID
-	if _, err := events.NewPublisher(h.ne.JS).Publish(context.Background(), h.ne.Names.Subject(events.SubjectBillingUsage), env); err != nil {
+	if _, err := natsbus.NewPublisher(h.ne.JS).Publish(context.Background(), h.ne.Names.Subject(events.SubjectBillingUsage), env); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -331,7 +332,7 @@ func (h *harness) publishBatch(us ...events.Usage) {
 		}
 		bodies[i] = b
 	}
-	m := events.NewBatchMsg(h.ne.Names.Subject(events.SubjectBillingUsage), events.NewBatchID(), events.TypeBillingUsage,
+	m := natsbus.NewBatchMsg(h.ne.Names.Subject(events.SubjectBillingUsage), natsbus.NewBatchID(), events.TypeBillingUsage,
 		len(us), events.AppendBatch(nil, bodies...))
 	if _, err := h.ne.JS.PublishMsg(context.Background(), m); err != nil {
 		h.t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 // TestBadInputWritesNothing: each bad request gets a 4xx with a stable
 // reason, and nothing reaches the ledger or the idempotency table.
 func TestBadInputWritesNothing(t *testing.T) {
-	h := start(t, func(c *conf.Config, _ *App) { c.HTTP.MaxBodyBytes = 1024 })
+	h := start(t, func(c *conf.Config, _ *App) { c.Server.MaxBodyBytes = 1024 })
 	userID, _, _ := h.newUser(0, nil)
 	_, _, otherKey := h.newUser(0, nil)
 	topup := "/api/v1/billing/users/" + userID + "/topup"

@@ -99,7 +99,7 @@ func TestUserKeyAuthorization(t *testing.T) {
 // client is the right-most X-Forwarded-For entry that is not a trusted
 // proxy; an entry the client wrote itself further left is never read.
 func TestUserKeyAuthorizationBehindProxy(t *testing.T) {
-	h := start(t, func(c *conf.Config, a *App) { c.HTTP.TrustedProxies = []string{"127.0.0.0/8"} })
+	h := start(t, func(c *conf.Config, a *App) { c.Server.TrustedProxies = []string{"127.0.0.0/8"} })
 	userID, _, _ := h.newUser(0, nil)
 	_, office := h.key(userID, map[string]any{"allowed_ips": []string{"198.51.100.0/24"}})
 	for _, path := range userRoutes(userID)[:2] {

@@ -40,11 +40,12 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/billing-service/migrations"
-	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	admstore "github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
-	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/cleanup"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
@@ -133,7 +134,7 @@ type App struct {
 	js    jetstream.JetStream
 	names events.Names
 	Store *data.Store
-	Adm   *admission.Store
+	Adm   *admstore.Store
 	// Rates reads the gateways' rate-limit counters (same Redis and
 	// prefix as the gateways) for /me.
 	Rates    *redisstore.Store
@@ -141,7 +142,7 @@ type App struct {
 	Pub      *publisher.Publisher
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry
-	Feed     *events.Feed
+	Feed     *natsbus.Feed
 	// Settlement settles billing.usage batches; Handler is its consumer.
 	Settlement *biz.Settlement
 	Handler    *consumer.Handler
@@ -150,7 +151,7 @@ type App struct {
 	Keys service.Keys
 
 	// BeforeAck is passed to the settlement consumer (crash tests).
-	BeforeAck func(events.Delivery) bool
+	BeforeAck func(natsbus.Delivery) bool
 
 	secrets conf.Secrets
 }
@@ -158,21 +159,16 @@ type App struct {
 // newApp connects to PostgreSQL, Redis and NATS, makes sure the streams
 // exist and wires every layer. It starts nothing; Serve does.
 func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *slog.Logger) (*App, func(), error) {
-	var closers []func()
-	cleanup := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
+	var closers cleanup.Stack
+	fail := func(err error) (*App, func(), error) { return cleanup.Fail[App](&closers, err) }
 
 	pool, err := postgres.Open(ctx, cfg.Database)
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, pool.Close)
+	closers.Push(pool.Close)
 	rdb, err := redisx.Open(ctx, cfg.Redis)
-	closers = append(closers, func() { _ = rdb.Close() })
+	closers.Push(func() { _ = rdb.Close() })
 	if err != nil {
 		return fail(err)
 	}
@@ -180,34 +176,34 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 	if err != nil {
 		return fail(fmt.Errorf("nats: %w", err))
 	}
-	closers = append(closers, func() { _ = nc.Drain() })
+	closers.Push(func() { _ = nc.Drain() })
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 	if err != nil {
 		return fail(err)
 	}
 	names := events.NewNames(cfg.NATS.Namespace)
-	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, names, natsbus.StreamOptions{}); err != nil {
 		return fail(err)
 	}
 
 	reg := telemetry.NewRegistry()
 	m := metrics.New(reg)
 	store := data.NewStore(pool, cfg.Rules())
-	adm := admission.New(rdb, cfg.Redis.Prefix)
+	adm := admstore.New(rdb, cfg.Redis.Prefix)
 	rates, err := redisstore.New(rdb, cfg.Redis.Prefix, redisstore.Options{})
 	if err != nil {
 		return fail(err)
 	}
 	prices := biz.NewPriceBook(store, cfg.Billing.Pricing())
 	pub := publisher.New(nc, js, names, adm, store, m, log)
-	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.SSE.Buffer, MaxReplays: cfg.SSE.MaxResumes,
+	feed := natsbus.NewFeed(js, names, natsbus.FeedConfig{Buffer: cfg.SSE.Buffer, MaxReplays: cfg.SSE.MaxResumes,
 		ReplayWait: cfg.SSE.ResumeWait, Logger: log})
 	settlement := &biz.Settlement{Repo: store.Settlements(), Rules: cfg.Rules(), Now: time.Now}
 	app := &App{cfg: cfg, log: log, pool: pool, rdb: rdb, nc: nc, js: js, names: names, Store: store, Adm: adm, Rates: rates,
 		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed, Settlement: settlement, Keys: store}
 	app.Handler = newHandlerFor(app)
 	app.secrets = secrets
-	return app, cleanup, nil
+	return app, closers.Close, nil
 }
 
 // newHandlerFor is the settlement handler over a's settlement, prices and
@@ -259,7 +255,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	clientIP, err := clientip.Parse(a.cfg.HTTP.TrustedProxies)
+	clientIP, err := a.cfg.Server.ClientIP()
 	if err != nil {
 		return err
 	}
@@ -275,7 +271,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 		service.Options{AdminToken: a.secrets.AdminToken, InternalToken: a.secrets.InternalToken, KeyPepper: a.secrets.KeyPepper,
 			Limits: a.cfg.Limits.Rules(), ClientIP: clientIP, KeepAlive: a.cfg.SSE.KeepAlive, Stop: stopSSE,
 			Guard: guard, Streams: connlimit.New(a.cfg.SSE.MaxPerUser)})
-	engine := server.NewEngine(svc, server.Options{MaxBodyBytes: a.cfg.HTTP.MaxBodyBytes, Registry: a.Registry,
+	engine := server.NewEngine(svc, server.Options{MaxBodyBytes: a.cfg.Server.MaxBodyBytes, Registry: a.Registry,
 		Metrics: a.Metrics, Log: a.log, Checks: []server.Check{
 			{Name: "postgres", Ping: a.Store.Ping},
 			{Name: "redis", Ping: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
@@ -286,7 +282,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 				return nil
 			}},
 		}})
-	srv, err := server.Listen(a.cfg.HTTP.Listen, engine, a.cfg.HTTP.ReadHeaderTimeout)
+	srv, err := server.Listen(a.cfg.Server.Addr, engine, a.cfg.Server.ReadHeaderTimeout)
 	if err != nil {
 		return err
 	}
@@ -336,7 +332,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	}
 	a.log.Info("shutting down")
 	close(stopSSE)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.HTTP.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		a.log.Warn("http shutdown", "err", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // gpt-test costs 1 micro-USD per input token and 2 per output token.
@@ -33,14 +34,14 @@ func TestReplayedUsageSettlesOnce(t *testing.T) {
 	h.waitSettled()
 
 	conc := usage("req-conc", userID, keyID, 300, 100)
-	d := events.Delivery{Ctx: context.Background(), Env: usageEnvelope(t, conc)}
+	d := natsbus.Delivery{Ctx: context.Background(), Env: usageEnvelope(t, conc)}
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 13; i++ { // 104 handler calls in all
-				if errs := h.app.Handler.Handle(context.Background(), []events.Delivery{d}); errs[0] != nil {
+				if errs := h.app.Handler.Handle(context.Background(), []natsbus.Delivery{d}); errs[0] != nil {
 					t.Error(errs[0])
 				}
 			}
@@ -144,7 +145,7 @@ func TestConcurrentReservationsNeverOverdraw(t *testing.T) {
 func TestCrashBetweenCommitAndAck(t *testing.T) {
 	var deliveries atomic.Int32
 	h := start(t, func(_ *conf.Config, a *App) {
-		a.BeforeAck = func(d events.Delivery) bool { return deliveries.Add(1) > 1 }
+		a.BeforeAck = func(d natsbus.Delivery) bool { return deliveries.Add(1) > 1 }
 	})
 	h.price("gpt-*", priceIn, priceOut)
 	userID, keyID, _ := h.newUser(100_000, nil)

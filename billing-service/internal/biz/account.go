@@ -10,9 +10,9 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
-	"github.com/lurus-switch/lurus-switch/lurus-common/money"
-
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/eventid"
+	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 )
 
@@ -177,7 +177,7 @@ func (a *Account) touch() {
 }
 
 func (a *Account) emit(typ string, data any) error {
-	id := events.NewID()
+	id := eventid.New()
 	env, err := events.NewEnvelope(id, typ, a.U.ID, a.now, data)
 	if err != nil {
 		return err

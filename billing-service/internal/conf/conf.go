@@ -5,13 +5,10 @@
 package conf
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
-	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/money"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
@@ -22,11 +19,11 @@ import (
 
 // Config is the whole service configuration.
 type Config struct {
-	HTTP     HTTP            `yaml:"http"`
-	Log      Log             `yaml:"log"`
+	Server   Server          `yaml:"server"`
+	Log      config.Log      `yaml:"log"`
 	Database postgres.Config `yaml:"database"`
 	Redis    redisx.Config   `yaml:"redis"`
-	NATS     NATS            `yaml:"nats"`
+	NATS     config.NATS     `yaml:"nats"`
 	Consumer Consumer        `yaml:"consumer"`
 	SSE      SSE             `yaml:"sse"`
 	Billing  Billing         `yaml:"billing"`
@@ -60,19 +57,13 @@ func (l Limits) Rules() biz.LimitRules {
 	return r
 }
 
-func (l Limits) validate() []error {
-	var errs []error
+func (l Limits) check(p *config.Problems) {
 	for g, v := range l.Groups {
-		if !biz.ValidGroup(g) {
-			errs = append(errs, fmt.Errorf("limits.groups: %q is not a group name (1-64 of [A-Za-z0-9_-])", g))
-		}
+		p.Check(biz.ValidGroup(g), "limits.groups: %q is not a group name (1-64 of [A-Za-z0-9_-])", g)
 		for name, n := range map[string]int64{"rpm_limit": v.RPMLimit, "tpm_limit": v.TPMLimit, "concurrency_limit": v.ConcurrencyLimit} {
-			if err := ratelimit.CheckLimit("limits.groups."+g+"."+name, n); err != nil {
-				errs = append(errs, err)
-			}
+			p.Add(ratelimit.CheckLimit("limits.groups."+g+"."+name, n))
 		}
 	}
-	return errs
 }
 
 // Auth guards the user-key routes (/api/v1/billing/me and /sync/...).
@@ -96,29 +87,19 @@ type Settle struct {
 	MaxCostMicrosPerRequest int64 `yaml:"max_cost_micros_per_request"`
 }
 
-// HTTP is the listener.
-type HTTP struct {
-	Listen            string        `yaml:"listen"`
-	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
+// Server is the listener. Its trusted proxies give the client address
+// for a key's IP allow-list.
+type Server struct {
+	config.Server  `yaml:",inline"`
+	config.Proxies `yaml:",inline"`
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
-	// TrustedProxies are the CIDRs of reverse proxies (the ingress, Caddy)
-	// whose X-Forwarded-For is believed when finding the client address
-	// for a key's IP allow-list (see lurus-common/clientip). Empty: the
-	// socket peer is the client.
-	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
-// Log is the logger.
-type Log struct {
-	Level string `yaml:"level"`
-}
-
-// NATS is the NATS connection and the event namespace ("" in production;
-// tests and E2E runs use a random one).
-type NATS struct {
-	URL       string `yaml:"url"`
-	Namespace string `yaml:"namespace"`
+// Renamed lists the keys and variables that were renamed when every
+// service's listener moved under server.addr.
+func (*Config) Renamed() map[string]string {
+	return map[string]string{"http": "server", "http.listen": "server.addr", "$LURUS_BILLING_LISTEN": "$LURUS_BILLING_ADDR"}
 }
 
 // Consumer tunes the billing.usage settlement consumer.
@@ -200,12 +181,13 @@ func (c *Config) Rules() biz.Rules {
 
 // SetDefaults fills the defaults; values in the file override them.
 func (c *Config) SetDefaults() {
-	c.HTTP = HTTP{Listen: "127.0.0.1:18103", MaxBodyBytes: 1 << 20, ReadHeaderTimeout: 10 * time.Second, ShutdownTimeout: 20 * time.Second}
-	c.Log = Log{Level: "info"}
+	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18103", MaxBodyBytes: 1 << 20, ShutdownTimeout: 20 * time.Second},
+		ReadHeaderTimeout: 10 * time.Second}
+	c.Log = config.Log{Level: "info"}
 	c.Database.SetDefaults()
 	c.Redis.SetDefaults()
 	c.Redis.Prefix = "lurus:"
-	c.NATS = NATS{URL: "nats://127.0.0.1:4222"}
+	c.NATS = config.NATS{URL: "nats://127.0.0.1:4222"}
 	c.Consumer = Consumer{BatchSize: 500, Workers: 1, Linger: 5 * time.Millisecond, AckWait: 30 * time.Second,
 		LagInterval: 5 * time.Second, RetryBackoff: time.Second, MaxRetryDelay: 30 * time.Second}
 	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256, MaxPerUser: 10, MaxResumes: 64, ResumeWait: time.Second}
@@ -217,59 +199,35 @@ func (c *Config) SetDefaults() {
 
 // Validate checks the loaded config.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.HTTP.Listen == "" {
-		errs = append(errs, errors.New("http.listen is required"))
-	}
-	if c.HTTP.MaxBodyBytes <= 0 {
-		errs = append(errs, errors.New("http.max_body_bytes must be > 0"))
-	}
-	if _, err := clientip.Parse(c.HTTP.TrustedProxies); err != nil {
-		errs = append(errs, fmt.Errorf("http.trusted_proxies: %w", err))
-	}
-	if err := c.Database.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Redis.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if c.NATS.URL == "" {
-		errs = append(errs, errors.New("nats.url is required"))
-	}
-	if c.Consumer.BatchSize < 1 || c.Consumer.BatchSize > 5000 {
-		errs = append(errs, fmt.Errorf("consumer.batch_size %d not in 1..5000", c.Consumer.BatchSize))
-	}
-	if c.Consumer.Workers < 1 || c.Consumer.Workers > 16 {
-		errs = append(errs, fmt.Errorf("consumer.workers %d not in 1..16", c.Consumer.Workers))
-	}
-	if c.SSE.KeepAlive <= 0 || c.SSE.Buffer < 1 {
-		errs = append(errs, errors.New("sse.keep_alive and sse.buffer must be > 0"))
-	}
-	if c.SSE.MaxPerUser < 1 || c.SSE.MaxResumes < 1 || c.SSE.ResumeWait <= 0 {
-		errs = append(errs, errors.New("sse.max_per_user, sse.max_resumes and sse.resume_wait must be > 0"))
-	}
+	var p config.Problems
+	c.Server.Check(&p, 1)
+	_, err := c.Server.ClientIP()
+	p.Add(err)
+	p.Add(c.Database.Validate())
+	p.Add(c.Redis.Validate())
+	c.NATS.Check(&p)
+	p.Check(c.Consumer.BatchSize >= 1 && c.Consumer.BatchSize <= 5000, "consumer.batch_size %d not in 1..5000", c.Consumer.BatchSize)
+	p.Check(c.Consumer.Workers >= 1 && c.Consumer.Workers <= 16, "consumer.workers %d not in 1..16", c.Consumer.Workers)
+	p.Check(c.SSE.KeepAlive > 0 && c.SSE.Buffer >= 1, "sse.keep_alive and sse.buffer must be > 0")
+	p.Check(c.SSE.MaxPerUser >= 1 && c.SSE.MaxResumes >= 1 && c.SSE.ResumeWait > 0,
+		"sse.max_per_user, sse.max_resumes and sse.resume_wait must be > 0")
 	if err := c.Auth.Failures.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("auth.failures: %w", err))
+		p.Addf("auth.failures: %w", err)
 	}
-	if p := c.Billing.QuotaLowPercent; p < 1 || p > 100 {
-		errs = append(errs, fmt.Errorf("billing.quota_low_percent %d not in 1..100", p))
-	}
-	if p := c.Billing.Pricing(); p != nil {
-		if err := p.CheckAmounts(); err != nil {
-			errs = append(errs, fmt.Errorf("billing.default_price: %w", err))
+	pct := c.Billing.QuotaLowPercent
+	p.Check(pct >= 1 && pct <= 100, "billing.quota_low_percent %d not in 1..100", pct)
+	if price := c.Billing.Pricing(); price != nil {
+		if err := price.CheckAmounts(); err != nil {
+			p.Addf("billing.default_price: %w", err)
 		}
 	}
-	if n := c.Settle.MaxTokensPerRequest; n < 1 || n > money.MaxTokens {
-		errs = append(errs, fmt.Errorf("settle.max_tokens_per_request %d not in 1..%d", n, money.MaxTokens))
-	}
-	if n := c.Settle.MaxCostMicrosPerRequest; n < 1 || n > money.MaxAmount {
-		errs = append(errs, fmt.Errorf("settle.max_cost_micros_per_request %d not in 1..%d", n, money.MaxAmount))
-	}
-	if c.Billing.RebuildBatch < 1 {
-		errs = append(errs, errors.New("billing.rebuild_batch must be > 0"))
-	}
-	errs = append(errs, c.Limits.validate()...)
-	return errors.Join(errs...)
+	n := c.Settle.MaxTokensPerRequest
+	p.Check(n >= 1 && n <= money.MaxTokens, "settle.max_tokens_per_request %d not in 1..%d", n, money.MaxTokens)
+	n = c.Settle.MaxCostMicrosPerRequest
+	p.Check(n >= 1 && n <= money.MaxAmount, "settle.max_cost_micros_per_request %d not in 1..%d", n, money.MaxAmount)
+	p.Check(c.Billing.RebuildBatch >= 1, "billing.rebuild_batch must be > 0")
+	c.Limits.check(&p)
+	return p.Err()
 }
 
 // Load reads and validates the config file at path.

@@ -13,20 +13,20 @@ import (
 func TestShippedConfigLoads(t *testing.T) {
 	t.Setenv("LURUS_REDIS_PREFIX", "t123:")
 	t.Setenv("LURUS_NATS_NAMESPACE", "t123")
-	t.Setenv("LURUS_BILLING_LISTEN", "127.0.0.1:0")
+	t.Setenv("LURUS_BILLING_ADDR", "127.0.0.1:0")
 	c, err := Load("../../configs/config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Redis.Prefix != "t123:" || c.NATS.Namespace != "t123" || c.HTTP.Listen != "127.0.0.1:0" {
-		t.Fatalf("env overrides not applied: %+v %+v %+v", c.Redis, c.NATS, c.HTTP)
+	if c.Redis.Prefix != "t123:" || c.NATS.Namespace != "t123" || c.Server.Addr != "127.0.0.1:0" {
+		t.Fatalf("env overrides not applied: %+v %+v %+v", c.Redis, c.NATS, c.Server)
 	}
-	if len(c.HTTP.TrustedProxies) != 0 {
-		t.Fatalf("no proxy is trusted unless LURUS_TRUSTED_PROXIES says so: %v", c.HTTP.TrustedProxies)
+	if len(c.Server.TrustedProxies) != 0 {
+		t.Fatalf("no proxy is trusted unless LURUS_TRUSTED_PROXIES says so: %v", c.Server.TrustedProxies)
 	}
 	t.Setenv("LURUS_TRUSTED_PROXIES", "10.42.0.0/16, 172.29.0.0/16")
-	if c, err = Load("../../configs/config.yaml"); err != nil || len(c.HTTP.TrustedProxies) != 2 {
-		t.Fatalf("LURUS_TRUSTED_PROXIES: %v %v", c.HTTP.TrustedProxies, err)
+	if c, err = Load("../../configs/config.yaml"); err != nil || len(c.Server.TrustedProxies) != 2 {
+		t.Fatalf("LURUS_TRUSTED_PROXIES: %v %v", c.Server.TrustedProxies, err)
 	}
 	if c.SSE.KeepAlive != 20*time.Second || c.Billing.DefaultPrice != nil || c.Consumer.BatchSize != 500 {
 		t.Fatalf("defaults: %+v %+v", c.SSE, c.Billing)
@@ -50,7 +50,7 @@ func TestValidate(t *testing.T) {
 		{"no database", "redis: {addr: x:1}\n", "database url"},
 		{"bad batch", "database: {url: postgres://x}\nredis: {addr: x:1}\nconsumer: {batch_size: 0}\n", "batch_size"},
 		{"bad percent", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {quota_low_percent: 101}\n", "quota_low_percent"},
-		{"bad trusted proxy", "database: {url: postgres://x}\nredis: {addr: x:1}\nhttp: {trusted_proxies: [nope]}\n", "trusted_proxies"},
+		{"bad trusted proxy", "database: {url: postgres://x}\nredis: {addr: x:1}\nserver: {trusted_proxies: [nope]}\n", "trusted_proxies"},
 		{"negative default price", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {default_price: {input_micros_per_mtok: -1}}\n", "default_price"},
 		{"default price over 10^13", "database: {url: postgres://x}\nredis: {addr: x:1}\nbilling: {default_price: {output_micros_per_mtok: 10000000000001}}\n", "output_micros_per_mtok must be <="},
 		{"token ceiling 0", "database: {url: postgres://x}\nredis: {addr: x:1}\nsettle: {max_tokens_per_request: 0}\n", "settle.max_tokens_per_request"},
@@ -59,6 +59,7 @@ func TestValidate(t *testing.T) {
 		{"absurd group limit", "database: {url: postgres://x}\nredis: {addr: x:1}\nlimits: {groups: {free: {tpm_limit: 1000000001}}}\n", "limits.groups.free.tpm_limit"},
 		{"bad group name", "database: {url: postgres://x}\nredis: {addr: x:1}\nlimits: {groups: {\"a b\": {}}}\n", "not a group name"},
 		{"unknown group limit key", "database: {url: postgres://x}\nredis: {addr: x:1}\nlimits: {groups: {free: {rpm: 1}}}\n", "rpm"},
+		{"old listener key", "database: {url: postgres://x}\nredis: {addr: x:1}\nhttp: {listen: x}\n", "key http.listen is now server.addr"},
 		{"ceilings set", "database: {url: postgres://x}\nredis: {addr: x:1}\nsettle: {max_tokens_per_request: 500, max_cost_micros_per_request: 7}\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // Settler records and bills a batch in one transaction.
@@ -46,11 +47,11 @@ func NewHandler(s Settler, prices *biz.PriceBook, prop Propagator, m *metrics.Me
 }
 
 // Handle settles ds. It returns one error per delivery: nil (ack),
-// events.Permanent (dead-letter: undecodable, unknown user, no price,
+// natsbus.Permanent (dead-letter: undecodable, unknown user, no price,
 // usage over the per-request ceilings or out of range), or
 // a transient error (nak with backoff; the redelivery finds the committed
 // work done and only repeats the after-commit steps).
-func (h *Handler) Handle(ctx context.Context, ds []events.Delivery) []error {
+func (h *Handler) Handle(ctx context.Context, ds []natsbus.Delivery) []error {
 	start := time.Now()
 	defer func() { h.m.SettleDuration.Observe(time.Since(start).Seconds()) }()
 	// A batch in flight finishes even when shutdown starts: its commit and
@@ -147,12 +148,12 @@ func (h *Handler) reject(err error, u events.Usage) error {
 	h.log.Error("absurd usage dead-lettered, not settled", "reason", reason, "err", err, "request_id", u.RequestID,
 		"user_id", u.UserID, "provider_id", u.ProviderID, "model", u.Model, "upstream_model", u.UpstreamModel,
 		"prompt_tokens", u.PromptTokens, "completion_tokens", u.CompletionTokens)
-	return events.Permanent(err)
+	return natsbus.Permanent(err)
 }
 
 func (h *Handler) fail(reason string, err error) error {
 	h.m.SettlementFailures.WithLabelValues(reason).Inc()
-	return events.Permanent(err)
+	return natsbus.Permanent(err)
 }
 
 func reasonOf(err error) string {
@@ -194,14 +195,14 @@ type Config struct {
 	// order so batches never deadlock, but two batches touching one user
 	// may publish that user's events out of commit order.
 	Workers int
-	// BeforeAck is the crash-simulation hook of events.ConsumerConfig
+	// BeforeAck is the crash-simulation hook of natsbus.ConsumerConfig
 	// (tests only).
-	BeforeAck func(events.Delivery) bool
+	BeforeAck func(natsbus.Delivery) bool
 }
 
 // Runner runs the durable consumer with a Handler.
 type Runner struct {
-	cons *events.Consumer
+	cons *natsbus.Consumer
 	h    *Handler
 	cfg  Config
 	m    *metrics.Metrics
@@ -210,7 +211,7 @@ type Runner struct {
 
 // NewRunner creates (or resumes) the durable consumer.
 func NewRunner(ctx context.Context, js jetstream.JetStream, cfg Config, h *Handler, m *metrics.Metrics, log *slog.Logger) (*Runner, error) {
-	cons, err := events.NewConsumer(ctx, js, events.ConsumerConfig{
+	cons, err := natsbus.NewConsumer(ctx, js, natsbus.ConsumerConfig{
 		Stream:        cfg.Names.Stream(events.StreamBilling),
 		Durable:       events.DurableBilling,
 		FilterSubject: cfg.Names.Subject(events.SubjectBillingUsage),

@@ -20,6 +20,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/consumer"
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
@@ -96,13 +97,13 @@ func usage(req string) events.Usage {
 		Status: events.StatusOK, ReservationID: req}
 }
 
-func delivery(t *testing.T, u events.Usage) events.Delivery {
+func delivery(t *testing.T, u events.Usage) natsbus.Delivery {
 	t.Helper()
 	env, err := events.NewEnvelope(u.RequestID, events.TypeBillingUsage, u.UserID, time.Now(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return events.Delivery{Ctx: context.Background(), Env: env}
+	return natsbus.Delivery{Ctx: context.Background(), Env: env}
 }
 
 func mirrorsReleased(effs []biz.Effects) []string {
@@ -130,7 +131,7 @@ func TestHandleOutcomes(t *testing.T) {
 	wrongType.Env.Type = events.TypeBalanceChanged
 	garbled := delivery(t, usage("req-garbled"))
 	garbled.Env.Data = json.RawMessage(`"not a usage"`)
-	ds := []events.Delivery{delivery(t, usage("req-ok")), wrongType, garbled}
+	ds := []natsbus.Delivery{delivery(t, usage("req-ok")), wrongType, garbled}
 	for _, id := range []string{"req-noprice", "req-ghost", "req-tokens", "req-cost", "req-range"} {
 		ds = append(ds, delivery(t, usage(id)))
 	}
@@ -140,7 +141,7 @@ func TestHandleOutcomes(t *testing.T) {
 		t.Errorf("settled usage: %v", errs[0])
 	}
 	for i, err := range errs[1:] {
-		if !events.IsPermanent(err) {
+		if !natsbus.IsPermanent(err) {
 			t.Errorf("delivery %d (%s): %v, want a permanent error", i+1, ds[i+1].Env.ID, err)
 		}
 	}
@@ -183,9 +184,9 @@ func TestHandleTransientFailures(t *testing.T) {
 			if tc.settleErr != nil {
 				f.settler.batchErr["req-2"] = tc.settleErr
 			}
-			errs := f.h.Handle(context.Background(), []events.Delivery{delivery(t, usage("req-1")), delivery(t, usage("req-2"))})
+			errs := f.h.Handle(context.Background(), []natsbus.Delivery{delivery(t, usage("req-1")), delivery(t, usage("req-2"))})
 			for i, err := range errs {
-				if !errors.Is(err, down) || events.IsPermanent(err) {
+				if !errors.Is(err, down) || natsbus.IsPermanent(err) {
 					t.Errorf("delivery %d: %v, want the transient error", i, err)
 				}
 			}
@@ -206,10 +207,10 @@ func TestHandleOutOfRangeBatch(t *testing.T) {
 	f := newFixture()
 	f.settler.batchErr["req-wrap"] = biz.ErrOverflow
 	f.settler.batchErr["req-b"] = fmt.Errorf("%w: %w", errOnlyInBatch, biz.ErrOverflow)
-	errs := f.h.Handle(context.Background(), []events.Delivery{
+	errs := f.h.Handle(context.Background(), []natsbus.Delivery{
 		delivery(t, usage("req-a")), delivery(t, usage("req-wrap")), delivery(t, usage("req-b"))})
 
-	if errs[0] != nil || errs[2] != nil || !events.IsPermanent(errs[1]) || !biz.IsOverflow(errs[1]) {
+	if errs[0] != nil || errs[2] != nil || !natsbus.IsPermanent(errs[1]) || !biz.IsOverflow(errs[1]) {
 		t.Fatalf("errs %v, want [nil overflow nil]", errs)
 	}
 	want := [][]string{{"req-a", "req-wrap", "req-b"}, {"req-a"}, {"req-wrap"}, {"req-b"}}
@@ -239,7 +240,7 @@ func TestRunnerOnJetStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := events.NewPublisher(ne.JS)
+	pub := natsbus.NewPublisher(ne.JS)
 	for _, id := range []string{"req-1", "req-ghost", "req-2"} {
 		if _, err := pub.Publish(ctx, ne.Names.Subject(events.SubjectBillingUsage), delivery(t, usage(id)).Env); err != nil {
 			t.Fatal(err)

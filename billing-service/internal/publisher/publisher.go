@@ -18,7 +18,9 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // Outbox is the stored side of the outbox.
@@ -27,25 +29,19 @@ type Outbox interface {
 	PendingOutbox(ctx context.Context, minAge time.Duration, limit int) (rowIDs []string, evs []biz.OutboxEvent, err error)
 }
 
-// PriceChanged is the body of the core-NATS price.changed notification:
-// gateways refetch GET /internal/v1/prices when Version is newer than theirs.
-type PriceChanged struct {
-	Version int64 `json:"version"`
-}
-
 // Publisher propagates committed changes.
 type Publisher struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	names  events.Names
-	adm    *admission.Store
+	adm    *redisstore.Store
 	outbox Outbox
 	m      *metrics.Metrics
 	log    *slog.Logger
 }
 
 // New returns a Publisher.
-func New(nc *nats.Conn, js jetstream.JetStream, names events.Names, adm *admission.Store, outbox Outbox, m *metrics.Metrics, log *slog.Logger) *Publisher {
+func New(nc *nats.Conn, js jetstream.JetStream, names events.Names, adm *redisstore.Store, outbox Outbox, m *metrics.Metrics, log *slog.Logger) *Publisher {
 	return &Publisher{nc: nc, js: js, names: names, adm: adm, outbox: outbox, m: m, log: log}
 }
 
@@ -68,7 +64,7 @@ func (p *Publisher) Propagate(ctx context.Context, eff biz.Effects) error {
 		}
 	}
 	if eff.PriceVersion > 0 {
-		if err := p.core(events.SubjectPriceChanged, PriceChanged{Version: eff.PriceVersion}); err != nil {
+		if err := p.core(events.SubjectPriceChanged, events.PriceChanged{Version: eff.PriceVersion}); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -76,7 +72,7 @@ func (p *Publisher) Propagate(ctx context.Context, eff biz.Effects) error {
 }
 
 func (p *Publisher) core(base string, body any) error {
-	if err := events.PublishCore(p.nc, p.names.Subject(base), body); err != nil {
+	if err := natsbus.PublishCore(p.nc, p.names.Subject(base), body); err != nil {
 		return err
 	}
 	p.m.EventsPublished.WithLabelValues(base).Inc()
@@ -105,7 +101,7 @@ func (p *Publisher) ApplyMirrors(ctx context.Context, ms []biz.Mirror) error {
 func (p *Publisher) PublishEvents(ctx context.Context, evs []biz.OutboxEvent, rowIDs []string) error {
 	futs := make([]jetstream.PubAckFuture, 0, len(evs))
 	for _, e := range evs {
-		msg := events.NewRawMsg(ctx, p.names.UserSubject(e.UserID, e.Type), e.ID, e.Type, e.Envelope)
+		msg := natsbus.NewRawMsg(ctx, p.names.UserSubject(e.UserID, e.Type), e.ID, e.Type, e.Envelope)
 		f, err := p.js.PublishMsgAsync(msg)
 		if err != nil {
 			return fmt.Errorf("publisher: publish %s: %w", e.Type, err)

@@ -18,7 +18,10 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/publisher"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	admstore "github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/eventid"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
@@ -56,14 +59,14 @@ func (o *memOutbox) PendingOutbox(_ context.Context, _ time.Duration, limit int)
 
 type fixture struct {
 	ne     testenv.NATSEnv
-	adm    *admission.Store
+	adm    *admstore.Store
 	outbox *memOutbox
 	pub    *publisher.Publisher
 }
 
 func newFixture(t *testing.T) fixture {
 	ne, re := testenv.NATS(t), testenv.Redis(t)
-	f := fixture{ne: ne, adm: admission.New(re.Client, re.Prefix), outbox: &memOutbox{pending: map[string][]biz.OutboxEvent{}}}
+	f := fixture{ne: ne, adm: admstore.New(re.Client, re.Prefix), outbox: &memOutbox{pending: map[string][]biz.OutboxEvent{}}}
 	f.pub = publisher.New(ne.Conn, ne.JS, ne.Names, f.adm, f.outbox, metrics.New(prometheus.NewRegistry()),
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return f
@@ -72,7 +75,7 @@ func newFixture(t *testing.T) fixture {
 // event is a stored user event as the outbox holds it.
 func event(t *testing.T, userID, typ string, data any) biz.OutboxEvent {
 	t.Helper()
-	id := events.NewID()
+	id := eventid.New()
 	env, err := events.NewEnvelope(id, typ, userID, time.Now(), data)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +227,7 @@ func TestFailedPublishKeepsTheRows(t *testing.T) {
 		t.Fatalf("rows deleted though nothing was stored: %v", f.outbox.deleted)
 	}
 
-	if err := events.EnsureStreams(ctx, f.ne.JS, f.ne.Names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, f.ne.JS, f.ne.Names, natsbus.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := f.pub.SweepOnce(ctx, 0, 10); err != nil || n != 1 {

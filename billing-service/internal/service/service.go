@@ -25,7 +25,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
-	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // Keys is the key repository; the user-key routes read it through
@@ -42,9 +42,9 @@ type Admission interface {
 	Get(ctx context.Context, userID string) (admission.State, error)
 }
 
-// Feed subscribes to a user's events (events.Feed).
+// Feed subscribes to a user's events (natsbus.Feed).
 type Feed interface {
-	Subscribe(ctx context.Context, userID, lastEventID string) (*events.Subscription, error)
+	Subscribe(ctx context.Context, userID, lastEventID string) (*natsbus.Subscription, error)
 }
 
 // Deps are the Service's collaborators.

@@ -14,6 +14,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 )
 
@@ -117,7 +118,7 @@ func (s *Service) Stream(c *gin.Context) {
 	}
 	defer release()
 	sub, err := s.Feed.Subscribe(ctx, id, last)
-	if errors.Is(err, events.ErrReplayBusy) {
+	if errors.Is(err, natsbus.ErrReplayBusy) {
 		s.Metrics.RateLimited.WithLabelValues("process", "resumes").Inc()
 		fail(c, apperr.Wrap(err, apperr.ReasonUnavailable, "too many resumes in progress; retry shortly").WithRetryAfter(time.Second))
 		return

@@ -17,9 +17,11 @@ import (
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/mockupstream"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
@@ -32,7 +34,7 @@ type fakeBilling struct {
 	keys map[string]internalapi.VerifyKeyResponse
 	// revoked are key ids answered 401 KEY_REVOKED.
 	revoked map[string]bool
-	store   *admission.Store
+	store   *redisstore.Store
 	bal     int64
 	loads   int
 	prices  internalapi.PriceTable
@@ -158,7 +160,7 @@ func startGateway(t testing.TB, providers []internalapi.Provider, opts ...harnes
 	h := &harness{t: t, nats: ne, key: apikey.Generate(), userID: "usr_test"}
 	h.billing = &fakeBilling{
 		keys:  map[string]internalapi.VerifyKeyResponse{h.key: {KeyID: "key_test", UserID: h.userID, UserActive: true}},
-		store: admission.New(rd.Client, rd.Prefix), bal: 100_000_000,
+		store: redisstore.New(rd.Client, rd.Prefix), bal: 100_000_000,
 		prices: internalapi.PriceTable{Version: 1, Prices: []pricing.Price{{ID: "prc_all", ModelPattern: "*",
 			InputMicrosPerMTok: 1_000_000, OutputMicrosPerMTok: 2_000_000}}},
 	}
@@ -226,7 +228,7 @@ func (h *harness) setSnapshot(ps ...internalapi.Provider) {
 	h.providers.snap.Providers = ps
 	v := h.providers.snap.Version
 	h.providers.mu.Unlock()
-	if err := events.PublishCore(h.nats.Conn, h.nats.Names.Subject(events.SubjectProviderChanged), events.ProviderChanged{Version: v}); err != nil {
+	if err := natsbus.PublishCore(h.nats.Conn, h.nats.Names.Subject(events.SubjectProviderChanged), events.ProviderChanged{Version: v}); err != nil {
 		h.t.Fatal(err)
 	}
 	h.eventually(func() bool { return h.app.changes.Router.Snapshot().Version == v })

@@ -34,12 +34,14 @@ import (
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/publisher"
 	srv "github.com/lurus-switch/lurus-switch/gateway-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/service"
-	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	admstore "github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
+	"github.com/lurus-switch/lurus-switch/lurus-common/cleanup"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/coalesce"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit/redisstore"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
@@ -110,16 +112,11 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	}
 	log := telemetry.NewLogger(out, "gateway-service", telemetry.ParseLevel(cfg.Log.Level))
 	config.ApplyGCPercent(cfg.Runtime.GCPercent)
-	var cleanups []func()
+	var cleanups cleanup.Stack
 	if logBuf != nil {
-		cleanups = append(cleanups, func() { _ = logBuf.Close() })
+		cleanups.Push(func() { _ = logBuf.Close() })
 	}
-	cleanup := func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}
-	fail := func(err error) (*App, func(), error) { cleanup(); return nil, nil, err }
+	fail := func(err error) (*App, func(), error) { return cleanup.Fail[App](&cleanups, err) }
 
 	secrets, err := conf.LoadSecrets()
 	if err != nil {
@@ -129,7 +126,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
-	cleanups = append(cleanups, func() {
+	cleanups.Push(func() {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = shutdownTracing(c)
@@ -139,7 +136,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	if err != nil {
 		log.Warn("redis not answering at start; admission fails closed until it does", "err", err)
 	}
-	cleanups = append(cleanups, func() { _ = rdb.Close() })
+	cleanups.Push(func() { _ = rdb.Close() })
 
 	names := events.NewNames(cfg.NATS.Namespace)
 	var js jetstream.JetStream
@@ -150,7 +147,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	if err != nil {
 		return fail(fmt.Errorf("nats: %w", err))
 	}
-	cleanups = append(cleanups, nc.Close)
+	cleanups.Push(nc.Close)
 	if js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.Events.MaxInFlight*2)); err != nil {
 		return fail(err)
 	}
@@ -195,13 +192,13 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
-	cleanups = append(cleanups, func() { _ = outbox.Close() })
+	cleanups.Push(func() { _ = outbox.Close() })
 	pub := publisher.New(publisher.Config{QueueSize: cfg.Events.QueueSize, PublishTimeout: cfg.Events.PublishTimeout,
 		MaxInFlight: cfg.Events.MaxInFlight, Linger: cfg.Events.Linger,
 		BatchMaxEvents: cfg.Events.BatchMaxEvents, BatchMaxBytes: cfg.Events.BatchMaxBytes}, nc, js, names, outbox, log, m)
 
-	admit := data.NewAdmission(admission.New(rdb, cfg.Redis.Prefix), cfg.Admission.Senders, cfg.Admission.MaxBatch)
-	cleanups = append(cleanups, admit.Close)
+	admit := data.NewAdmission(admstore.New(rdb, cfg.Redis.Prefix), cfg.Admission.Senders, cfg.Admission.MaxBatch)
+	cleanups.Push(admit.Close)
 	leases := biz.NewLeases(biz.LeaseConfig{Factor: cfg.Admission.LeaseFactor, Window: cfg.Admission.LeaseWindow,
 		Prefetch: *cfg.Admission.LeasePrefetch, MaxShare: cfg.Admission.LeaseMaxShare,
 		TTL: cfg.Admission.ReservationTTL, Idle: cfg.Admission.LeaseIdle, Check: cfg.Admission.LeaseCheck, Instance: requestid.New(),
@@ -213,7 +210,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	// Rate-limit calls of concurrent requests share pipelined round trips,
 	// sized like the admission coalescer's.
 	limits := redisstore.NewCoalescer(store, coalesce.Options{Senders: cfg.Admission.Senders, MaxBatch: cfg.Admission.MaxBatch})
-	cleanups = append(cleanups, limits.Close)
+	cleanups.Push(limits.Close)
 	relay := &biz.Relay{
 		Cfg: biz.RelayConfig{MaxAttempts: cfg.Relay.MaxAttempts, DrainTimeout: cfg.Relay.DrainTimeout,
 			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxChoices: cfg.Estimate.MaxChoices},
@@ -238,7 +235,7 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
-	svc := service.NewRelay(service.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes, ClientIP: clientIP}, relay)
+	svc := service.NewRelay(service.Config{MaxBodyBytes: int(cfg.Server.MaxBodyBytes), ClientIP: clientIP}, relay)
 
 	changes := &consumer.Changes{NC: nc, Names: names, Router: router, Prices: prices, Keys: keys, Leases: leases,
 		Snapshots: data.NewProviders(providerC), PriceSrc: billing, Providers: cfg.Provider.Refresh,
@@ -269,12 +266,12 @@ func newApp(ctx context.Context, cfg *conf.Config) (*App, func(), error) {
 			return nil
 		}},
 	}
-	h := srv.New(srv.Config{Listener: ln, MaxBodyBytes: cfg.Server.MaxBodyBytes, ReadTimeout: cfg.Server.ReadTimeout,
+	h := srv.New(srv.Config{Listener: ln, MaxBodyBytes: int(cfg.Server.MaxBodyBytes), ReadTimeout: cfg.Server.ReadTimeout,
 		IdleTimeout: cfg.Server.IdleTimeout, ShutdownTimeout: cfg.Server.ShutdownTimeout, Log: log}, svc, ready, telemetry.MetricsHandler(reg))
 	bgCtx, bgCancel := context.WithCancel(context.Background())
-	cleanups = append(cleanups, bgCancel)
+	cleanups.Push(bgCancel)
 	return &App{cfg: cfg, log: log, hertz: h, relay: svc, core: relay, publisher: pub, leases: leases, changes: changes,
-		bgCtx: bgCtx, bgCancel: bgCancel, addr: ln.Addr()}, cleanup, nil
+		bgCtx: bgCtx, bgCancel: bgCancel, addr: ln.Addr()}, cleanups.Close, nil
 }
 
 // Run serves until ctx ends, then shuts down in order: stop accepting,
@@ -331,7 +328,7 @@ func ensureStreams(nc *nats.Conn, names events.Names, log *slog.Logger) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, names, natsbus.StreamOptions{}); err != nil {
 		log.Warn("ensuring streams failed", "err", err)
 	}
 }

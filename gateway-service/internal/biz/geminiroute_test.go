@@ -123,7 +123,7 @@ func TestUpstreamURLRunsTheBilledOperation(t *testing.T) {
 		"x:countTokens", "a+b", "gpt-4o"}
 	for _, typ := range []string{internalapi.TypeOpenAI, internalapi.TypeOpenAICompatible, internalapi.TypeAzureOpenAI,
 		internalapi.TypeAnthropic, internalapi.TypeGemini} {
-		p := &Provider{Provider: internalapi.Provider{Type: typ, BaseURL: "https://upstream.example/base/"}}
+		p := &Provider{Type: typ, BaseURL: "https://upstream.example/base/"}
 		for ep := EndpointNone + 1; ep < EndpointModels; ep++ {
 			if !ep.Format().Serves(typ) {
 				continue
@@ -163,7 +163,7 @@ func TestUpstreamURLRunsTheBilledOperation(t *testing.T) {
 	}
 	// A model outside the grammar never reaches a URL path.
 	for _, typ := range []string{internalapi.TypeAzureOpenAI, internalapi.TypeGemini} {
-		p := &Provider{Provider: internalapi.Provider{Type: typ, BaseURL: "https://upstream.example"}}
+		p := &Provider{Type: typ, BaseURL: "https://upstream.example"}
 		for _, m := range []string{"x?alt=sse", "x#y", "..", "x%2F..", ""} {
 			if _, err := UpstreamURL(p, EndpointGenerateContent, m, false); apperr.ReasonOf(err) != apperr.ReasonInvalidModelName {
 				t.Errorf("%s: UpstreamURL(%q) = %v, want INVALID_MODEL_NAME", typ, m, err)
@@ -213,7 +213,7 @@ func FuzzParseGeminiPath(f *testing.F) {
 	} {
 		f.Add(p + s)
 	}
-	gp := &Provider{Provider: internalapi.Provider{Type: internalapi.TypeGemini, BaseURL: "https://upstream.example"}}
+	gp := &Provider{Type: internalapi.TypeGemini, BaseURL: "https://upstream.example"}
 	f.Fuzz(func(t *testing.T, raw string) {
 		model, ep, err := ParseGeminiPath(raw)
 		if err != nil {

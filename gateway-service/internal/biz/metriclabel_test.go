@@ -2,8 +2,6 @@ package biz
 
 import (
 	"testing"
-
-	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 )
 
 // The model label of a request's metrics is the configured entry that
@@ -11,7 +9,7 @@ import (
 // caller's string: a glob admits unboundedly many names.
 func TestMetricModelIsTheMatchedEntry(t *testing.T) {
 	r := NewRouter(RouterConfig{}, NewBreakers(BreakerConfig{}))
-	r.Load(internalapi.Snapshot{Providers: []internalapi.Provider{{ID: "p", Type: "openai",
+	r.Load(Snapshot{Providers: []*Provider{{ID: "p", Type: "openai",
 		Models:       []string{"gpt-4o", "o*"},
 		ModelMapping: map[string]string{"fast": "gpt-4o-mini", "team-*": "gpt-4o"},
 		Keys:         keys("k")}}})

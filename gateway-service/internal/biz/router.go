@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
-	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
 	"github.com/lurus-switch/lurus-switch/lurus-common/ratelimit"
 )
@@ -21,15 +20,34 @@ type Timeouts struct {
 	Total     time.Duration
 }
 
-// Provider is a snapshot provider compiled for routing.
+// Provider is one upstream provider of a snapshot. The exported fields
+// are what provider-service declares (data converts its internal API's
+// snapshot into them); Router.Load applies the defaults and compiles the
+// rest.
 type Provider struct {
-	internalapi.Provider
-	Timeouts Timeouts
-	Keys     []*ProviderKey
-	exact    map[string]bool
-	globs    []string
-	alias    map[string]string
-	aliasG   []aliasGlob
+	ID         string
+	Name       string
+	Type       string // internalapi.TypeOpenAI, TypeAnthropic, ...
+	BaseURL    string
+	APIVersion string
+	Priority   int
+	Weight     int // Load makes ≤ 0 into 1
+	// Models are the model names and globs served; ModelMapping maps an
+	// alias or alias glob to the upstream model.
+	Models       []string
+	ModelMapping map[string]string
+	// Timeouts: a zero field takes the router's default at Load.
+	Timeouts            Timeouts
+	Headers             map[string]string
+	AllowPrivateNetwork bool
+	// PassthroughOnly keeps the provider out of protocol translation.
+	PassthroughOnly bool
+	Keys            []*ProviderKey
+
+	exact  map[string]bool
+	globs  []string
+	alias  map[string]string
+	aliasG []aliasGlob
 	// cur is the smooth weighted round-robin state (guarded by the
 	// router's mutex).
 	cur  int
@@ -38,7 +56,8 @@ type Provider struct {
 
 type aliasGlob struct{ pattern, target string }
 
-// ProviderKey is one upstream credential with its breaker.
+// ProviderKey is one upstream credential with its breaker (set by
+// Router.Load).
 type ProviderKey struct {
 	ID      string
 	Secret  string
@@ -113,10 +132,12 @@ type Candidate struct {
 	Translate bool
 }
 
-// Snapshot is a compiled provider snapshot.
+// Snapshot is a provider snapshot: what data hands Router.Load and, once
+// loaded, what the router routes by (then Providers are compiled and by
+// priority, highest first).
 type Snapshot struct {
 	Version   int64
-	Providers []*Provider // by priority, highest first
+	Providers []*Provider
 }
 
 // RouterConfig holds the default timeouts.
@@ -142,33 +163,36 @@ func NewRouter(cfg RouterConfig, breakers *Breakers) *Router {
 // Snapshot returns the snapshot in use.
 func (r *Router) Snapshot() *Snapshot { return r.snap.Load() }
 
-// Load compiles s and makes it current. Providers keep their round-robin
-// state across reloads when their id is unchanged.
-func (r *Router) Load(s internalapi.Snapshot) {
+// Load compiles s and makes it current: it applies the default timeouts
+// and weight, indexes each provider's models and aliases, and gives every
+// key its breaker. Load takes s's providers over; the caller must not use
+// them after. Providers keep their round-robin state across reloads when
+// their id is unchanged.
+func (r *Router) Load(s Snapshot) {
 	old := map[string]*Provider{}
 	for _, p := range r.snap.Load().Providers {
 		old[p.ID] = p
 	}
 	out := &Snapshot{Version: s.Version}
-	for _, ip := range s.Providers {
-		p := &Provider{Provider: ip, exact: map[string]bool{}, alias: map[string]string{}}
+	for _, p := range s.Providers {
+		p.exact, p.alias = map[string]bool{}, map[string]string{}
 		p.Timeouts = Timeouts{
-			Connect:   msOr(ip.Timeouts.ConnectMs, r.cfg.Defaults.Connect),
-			FirstByte: msOr(ip.Timeouts.FirstByteMs, r.cfg.Defaults.FirstByte),
-			Idle:      msOr(ip.Timeouts.IdleMs, r.cfg.Defaults.Idle),
-			Total:     msOr(ip.Timeouts.TotalMs, r.cfg.Defaults.Total),
+			Connect:   durOr(p.Timeouts.Connect, r.cfg.Defaults.Connect),
+			FirstByte: durOr(p.Timeouts.FirstByte, r.cfg.Defaults.FirstByte),
+			Idle:      durOr(p.Timeouts.Idle, r.cfg.Defaults.Idle),
+			Total:     durOr(p.Timeouts.Total, r.cfg.Defaults.Total),
 		}
 		if p.Weight <= 0 {
 			p.Weight = 1
 		}
-		for _, m := range ip.Models {
+		for _, m := range p.Models {
 			if modelglob.IsGlob(m) {
 				p.globs = append(p.globs, m)
 			} else {
 				p.exact[m] = true
 			}
 		}
-		for a, t := range ip.ModelMapping {
+		for a, t := range p.ModelMapping {
 			if modelglob.IsGlob(a) {
 				p.aliasG = append(p.aliasG, aliasGlob{a, t})
 			} else {
@@ -178,9 +202,9 @@ func (r *Router) Load(s internalapi.Snapshot) {
 		sort.Slice(p.aliasG, func(i, j int) bool {
 			return modelglob.Specificity(p.aliasG[i].pattern) > modelglob.Specificity(p.aliasG[j].pattern)
 		})
-		for _, k := range ip.Keys {
-			p.Keys = append(p.Keys, &ProviderKey{ID: k.ID, Secret: k.Key, Breaker: r.breakers.Get(ip.ID, k.ID),
-				Limits: k.Limits(), subject: ratelimit.UpstreamKeySubject(k.ID)})
+		for _, k := range p.Keys {
+			k.Breaker = r.breakers.Get(p.ID, k.ID)
+			k.subject = ratelimit.UpstreamKeySubject(k.ID)
 		}
 		if o := old[p.ID]; o != nil {
 			p.cur = o.cur
@@ -192,11 +216,12 @@ func (r *Router) Load(s internalapi.Snapshot) {
 	r.snap.Store(out)
 }
 
-func msOr(ms int64, d time.Duration) time.Duration {
-	if ms > 0 {
-		return time.Duration(ms) * time.Millisecond
+// durOr is d, or def when d is not positive.
+func durOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
 	}
-	return d
+	return def
 }
 
 // Candidates returns the attempt order for model among the providers of

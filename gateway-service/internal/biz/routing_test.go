@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
-	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 )
 
 type clock struct{ t time.Time }
@@ -14,10 +13,10 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time      { return c.t }
 func (c *clock) add(d time.Duration) { c.t = c.t.Add(d) }
 func newClock() *clock               { return &clock{t: time.Unix(1_700_000_000, 0)} }
-func keys(ids ...string) []internalapi.ProviderKey {
-	var out []internalapi.ProviderKey
+func keys(ids ...string) []*ProviderKey {
+	var out []*ProviderKey
 	for _, id := range ids {
-		out = append(out, internalapi.ProviderKey{ID: id, Key: "secret-" + id})
+		out = append(out, &ProviderKey{ID: id, Secret: "secret-" + id})
 	}
 	return out
 }
@@ -25,7 +24,7 @@ func keys(ids ...string) []internalapi.ProviderKey {
 func TestRouterPriorityWeightsAndKeys(t *testing.T) {
 	b := NewBreakers(BreakerConfig{ConsecutiveFailures: 1, Cooldown: time.Hour})
 	r := NewRouter(RouterConfig{}, b)
-	r.Load(internalapi.Snapshot{Version: 1, Providers: []internalapi.Provider{
+	r.Load(Snapshot{Version: 1, Providers: []*Provider{
 		{ID: "low", Type: "openai", Priority: 0, Weight: 1, Models: []string{"gpt-*"}, Keys: keys("l1")},
 		{ID: "a", Type: "openai", Priority: 10, Weight: 3, Models: []string{"gpt-4o"}, Keys: keys("a1", "a2")},
 		{ID: "b", Type: "azure-openai", Priority: 10, Weight: 1, Models: []string{"gpt-4o"}, Keys: keys("b1")},
@@ -81,7 +80,7 @@ func TestRouterPriorityWeightsAndKeys(t *testing.T) {
 
 func TestProviderResolve(t *testing.T) {
 	r := NewRouter(RouterConfig{}, NewBreakers(BreakerConfig{}))
-	r.Load(internalapi.Snapshot{Providers: []internalapi.Provider{{ID: "p", Type: "openai",
+	r.Load(Snapshot{Providers: []*Provider{{ID: "p", Type: "openai",
 		Models:       []string{"gpt-4o", "o*"},
 		ModelMapping: map[string]string{"fast": "gpt-4o-mini", "team-*": "gpt-4o", "team-special-*": "o3"},
 		Keys:         keys("k")}}})

@@ -82,8 +82,8 @@ func TestXstream(t *testing.T) {
 // family, the writer's credential wins.
 func TestBuildTranslated(t *testing.T) {
 	r := &Relay{}
-	p := &Provider{Provider: internalapi.Provider{ID: "an", Type: internalapi.TypeAnthropic, BaseURL: "https://api.anthropic.test",
-		Headers: map[string]string{"X-Extra": "1"}}}
+	p := &Provider{ID: "an", Type: internalapi.TypeAnthropic, BaseURL: "https://api.anthropic.test",
+		Headers: map[string]string{"X-Extra": "1"}}
 	c := &Candidate{Provider: p, Key: &ProviderKey{Secret: "sk-up"}, UpstreamModel: "claude-up", Translate: true}
 	req := &Request{Endpoint: EndpointChatCompletions, Body: []byte(`{"model":"claude","logprobs":true,"messages":[{"role":"user","content":"hi"}]}`),
 		Forward: []Header{{"Content-Type", "application/json"}, {"Anthropic-Beta", "x"}, {"User-Agent", "sdk"}}}

@@ -15,7 +15,7 @@ import (
 // families an endpoint cannot be translated to are left out.
 func TestRouteAcrossFamilies(t *testing.T) {
 	r := NewRouter(RouterConfig{}, NewBreakers(BreakerConfig{ConsecutiveFailures: 1}))
-	r.Load(internalapi.Snapshot{Version: 1, Providers: []internalapi.Provider{
+	r.Load(Snapshot{Version: 1, Providers: []*Provider{
 		{ID: "gem", Type: internalapi.TypeGemini, Priority: 5, Weight: 100, Models: []string{"m"}, Keys: keys("g")},
 		{ID: "oa", Type: internalapi.TypeOpenAI, Priority: 5, Weight: 1, Models: []string{"m"}, Keys: keys("o")},
 		{ID: "an", Type: internalapi.TypeAnthropic, Priority: 9, Weight: 1, Models: []string{"m"}, Keys: keys("a")},

@@ -4,13 +4,10 @@
 package conf
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
-	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelglob"
@@ -24,7 +21,7 @@ type Config struct {
 	Billing   Service       `yaml:"billing"`
 	Provider  Service       `yaml:"provider"`
 	Redis     redisx.Config `yaml:"redis"`
-	NATS      NATS          `yaml:"nats"`
+	NATS      config.NATS   `yaml:"nats"`
 	Admission Admission     `yaml:"admission"`
 	Auth      Auth          `yaml:"auth"`
 	Upstream  Upstream      `yaml:"upstream"`
@@ -44,23 +41,16 @@ type Runtime struct {
 	GCPercent int `yaml:"gc_percent"`
 }
 
-// Server is the HTTP listener.
+// Server is the HTTP listener: addr (default 127.0.0.1:18100),
+// max_body_bytes (larger bodies get 413 in the caller's format; default
+// 32 MiB), shutdown_timeout (default 60 s) and trusted_proxies.
 type Server struct {
-	// Addr is the listen address (default 127.0.0.1:18100).
-	Addr string `yaml:"addr"`
-	// MaxBodyBytes caps request bodies; larger ones get 413 in the caller's
-	// format (default 32 MiB).
-	MaxBodyBytes int `yaml:"max_body_bytes"`
+	config.Server  `yaml:",inline"`
+	config.Proxies `yaml:",inline"`
 	// ReadTimeout bounds reading a request (default 60 s).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// IdleTimeout closes idle keep-alive connections (default 120 s).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM
-	// (default 60 s).
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// TrustedProxies are CIDRs whose X-Forwarded-For is believed; otherwise
-	// the client IP is the socket peer.
-	TrustedProxies []string `yaml:"trusted_proxies"`
 	// PprofAddr, when set, serves the Go profiler there (keep it on
 	// loopback); empty turns it off (default).
 	PprofAddr string `yaml:"pprof_addr"`
@@ -68,7 +58,7 @@ type Server struct {
 
 // Log is the logger.
 type Log struct {
-	Level string `yaml:"level"`
+	config.Log `yaml:",inline"`
 	// FlushInterval buffers log lines and writes them out this often (and
 	// when 64 KiB are buffered, and on shutdown) instead of one write per
 	// line (default 100 ms; a negative value writes every line at once). A
@@ -84,14 +74,6 @@ type Service struct {
 	// Refresh is the polling interval of the cached data (prices,
 	// provider snapshot; default 30 s).
 	Refresh time.Duration `yaml:"refresh"`
-}
-
-// NATS is the event bus.
-type NATS struct {
-	URL string `yaml:"url"`
-	// Namespace prefixes every stream and subject ("" in production; tests
-	// use a random one).
-	Namespace string `yaml:"namespace"`
 }
 
 // Admission is the Redis reservation step.
@@ -344,61 +326,38 @@ func (c *Config) SetDefaults() {
 
 // Validate checks the values.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.Server.MaxBodyBytes < 1024 {
-		errs = append(errs, errors.New("server.max_body_bytes must be at least 1024"))
-	}
-	if _, err := clientip.Parse(c.Server.TrustedProxies); err != nil {
-		errs = append(errs, fmt.Errorf("server.trusted_proxies: %w", err))
-	}
+	var p config.Problems
+	c.Server.Check(&p, 1024)
+	_, err := c.Server.ClientIP()
+	p.Add(err)
 	if err := c.Auth.Failures.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("auth.failures: %w", err))
+		p.Addf("auth.failures: %w", err)
 	}
-	if c.Billing.URL == "" || c.Provider.URL == "" {
-		errs = append(errs, errors.New("billing.url and provider.url are required"))
-	}
-	if c.NATS.URL == "" {
-		errs = append(errs, errors.New("nats.url is required"))
-	}
-	if g := c.Runtime.GCPercent; g != -1 && (g < 10 || g > 10000) {
-		errs = append(errs, errors.New("runtime.gc_percent must be -1 or in [10, 10000]"))
-	}
-	if c.Admission.LeaseFactor < 1 || c.Admission.LeaseMaxShare < 1 {
-		errs = append(errs, errors.New("admission.lease_factor and admission.lease_max_share must be at least 1"))
-	}
-	if c.Admission.Senders < 1 || c.Admission.MaxBatch < 1 {
-		errs = append(errs, errors.New("admission.senders and admission.max_batch must be at least 1"))
-	}
-	if err := c.Redis.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	p.Check(c.Billing.URL != "" && c.Provider.URL != "", "billing.url and provider.url are required")
+	c.NATS.Check(&p)
+	g := c.Runtime.GCPercent
+	p.Check(g == -1 || g >= 10 && g <= 10000, "runtime.gc_percent must be -1 or in [10, 10000]")
+	p.Check(c.Admission.LeaseFactor >= 1 && c.Admission.LeaseMaxShare >= 1,
+		"admission.lease_factor and admission.lease_max_share must be at least 1")
+	p.Check(c.Admission.Senders >= 1 && c.Admission.MaxBatch >= 1, "admission.senders and admission.max_batch must be at least 1")
+	p.Add(c.Redis.Validate())
 	if err := c.Auth.KeyCache().Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("auth: %w", err))
+		p.Addf("auth: %w", err)
 	}
-	if c.Relay.MaxAttempts < 1 || c.Relay.RetryRatio < 0 || c.Relay.RetryRatio > 1 {
-		errs = append(errs, errors.New("relay.max_attempts must be ≥ 1 and relay.retry_ratio in [0,1]"))
-	}
-	if c.Breaker.FailureRate < 0 || c.Breaker.FailureRate > 1 {
-		errs = append(errs, errors.New("breaker.failure_rate must be in [0,1]"))
-	}
-	switch strings.ToLower(c.Events.OutboxSync) {
-	case "always", "batch":
-	default:
-		errs = append(errs, errors.New(`events.outbox_sync must be "always" or "batch"`))
-	}
-	if c.Estimate.BytesPerToken < 1 || c.Estimate.DefaultMaxOutputTokens < 1 || c.Estimate.DefaultMaxOutputTokens > maxOutputLimit {
-		errs = append(errs, fmt.Errorf("estimate.bytes_per_token must be ≥ 1 and default_max_output_tokens in [1, %d]", maxOutputLimit))
-	}
-	for p, v := range c.Estimate.ModelMaxOutputTokens {
-		if err := modelglob.Validate(p); err != nil {
-			errs = append(errs, fmt.Errorf("estimate.model_max_output_tokens: %w", err))
+	p.Check(c.Relay.MaxAttempts >= 1 && c.Relay.RetryRatio >= 0 && c.Relay.RetryRatio <= 1,
+		"relay.max_attempts must be ≥ 1 and relay.retry_ratio in [0,1]")
+	p.Check(c.Breaker.FailureRate >= 0 && c.Breaker.FailureRate <= 1, "breaker.failure_rate must be in [0,1]")
+	sync := strings.ToLower(c.Events.OutboxSync)
+	p.Check(sync == "always" || sync == "batch", `events.outbox_sync must be "always" or "batch"`)
+	e := c.Estimate
+	p.Check(e.BytesPerToken >= 1 && e.DefaultMaxOutputTokens >= 1 && e.DefaultMaxOutputTokens <= maxOutputLimit,
+		"estimate.bytes_per_token must be ≥ 1 and default_max_output_tokens in [1, %d]", maxOutputLimit)
+	for pattern, v := range e.ModelMaxOutputTokens {
+		if err := modelglob.Validate(pattern); err != nil {
+			p.Addf("estimate.model_max_output_tokens: %w", err)
 		}
-		if v < 1 || v > maxOutputLimit {
-			errs = append(errs, fmt.Errorf("estimate.model_max_output_tokens[%s] must be in [1, %d]", p, maxOutputLimit))
-		}
+		p.Check(v >= 1 && v <= maxOutputLimit, "estimate.model_max_output_tokens[%s] must be in [1, %d]", pattern, maxOutputLimit)
 	}
-	if c.Estimate.MaxChoices < 1 || c.Estimate.MaxChoices > 128 {
-		errs = append(errs, errors.New("estimate.max_choices must be in [1, 128]"))
-	}
-	return errors.Join(errs...)
+	p.Check(e.MaxChoices >= 1 && e.MaxChoices <= 128, "estimate.max_choices must be in [1, 128]")
+	return p.Err()
 }

@@ -16,13 +16,12 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
-	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 )
 
 // SnapshotSource fetches the provider snapshot.
 type SnapshotSource interface {
-	Snapshot(ctx context.Context) (internalapi.Snapshot, error)
+	Snapshot(ctx context.Context) (biz.Snapshot, error)
 }
 
 // PriceSource fetches the price table.

@@ -5,19 +5,20 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
 )
 
 // Admission is the Redis admission store as biz.Admitter. Lease calls go
 // through a coalescer: concurrent ones share pipelined round trips.
 type Admission struct {
-	s *admission.Store
-	c *admission.Coalescer
+	s *redisstore.Store
+	c *redisstore.Coalescer
 }
 
 // NewAdmission returns the adapter over s with senders batches of at most
 // maxBatch lease calls in flight; Close stops it.
-func NewAdmission(s *admission.Store, senders, maxBatch int) *Admission {
-	return &Admission{s: s, c: admission.NewCoalescer(s, senders, maxBatch)}
+func NewAdmission(s *redisstore.Store, senders, maxBatch int) *Admission {
+	return &Admission{s: s, c: redisstore.NewCoalescer(s, senders, maxBatch)}
 }
 
 // Close stops the coalescer (after the calls handed to it).

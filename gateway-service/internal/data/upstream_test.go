@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
-	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/netguard"
 )
 
 func testProvider(url string, allowPrivate bool, idle time.Duration) *biz.Provider {
-	return &biz.Provider{Provider: internalapi.Provider{ID: "prv_t", BaseURL: url, AllowPrivateNetwork: allowPrivate},
+	return &biz.Provider{ID: "prv_t", BaseURL: url, AllowPrivateNetwork: allowPrivate,
 		Timeouts: biz.Timeouts{Connect: time.Second, FirstByte: 2 * time.Second, Idle: idle, Total: time.Minute}}
 }
 

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // frame packs records into batch records: the records of one subject, in
@@ -54,7 +54,7 @@ func frame(recs []Record, maxEvents, maxBytes int, a *arena) []Record {
 			}
 			if cur.N == 0 {
 				start, alone = len(a.buf), r
-				cur = Record{Seq: r.Seq, Subject: r.Subject, ID: events.NewBatchID(), Type: r.Type}
+				cur = Record{Seq: r.Seq, Subject: r.Subject, ID: natsbus.NewBatchID(), Type: r.Type}
 				a.buf = append(a.buf, '[')
 			} else {
 				a.buf = append(a.buf, ',')

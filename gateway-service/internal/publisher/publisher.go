@@ -22,6 +22,7 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // Config tunes a Publisher.
@@ -257,13 +258,13 @@ func (p *Publisher) publish(recs []Record) (int, error) {
 
 func (p *Publisher) msg(r Record) *nats.Msg {
 	if r.N > 1 {
-		return events.NewBatchMsg(p.names.Subject(r.Subject), r.ID, r.Type, r.N, r.Body)
+		return natsbus.NewBatchMsg(p.names.Subject(r.Subject), r.ID, r.Type, r.N, r.Body)
 	}
 	ctx := context.Background()
 	if r.TraceParent != "" {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier{"traceparent": r.TraceParent})
 	}
-	return events.NewRawMsg(ctx, p.names.Subject(r.Subject), r.ID, r.Type, r.Body)
+	return natsbus.NewRawMsg(ctx, p.names.Subject(r.Subject), r.ID, r.Type, r.Body)
 }
 
 // records appends the events of an outcome to out: billing.usage when

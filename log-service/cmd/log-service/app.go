@@ -22,8 +22,9 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/server"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/service"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
-	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/cleanup"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/kratoslog"
@@ -48,7 +49,7 @@ func (a *App) Run() error { return a.Kratos.Run() }
 
 // appHooks lets tests reach inside the wiring; production passes none.
 type appHooks struct {
-	beforeAck func(events.Delivery) bool
+	beforeAck func(natsbus.Delivery) bool
 }
 
 // newApp wires the service by hand: ClickHouse, NATS, the consumer, the
@@ -63,25 +64,17 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var closers []func()
-	cleanup := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
+	var closers cleanup.Stack
 	// fail closes what is open so far; every error after the first closer
 	// returns through it.
-	fail := func(err error) (*App, func(), error) {
-		cleanup()
-		return nil, nil, err
-	}
+	fail := func(err error) (*App, func(), error) { return cleanup.Fail[App](&closers, err) }
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	shutdownTracing, err := telemetry.SetupTracing(ctx, serviceName)
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() {
+	closers.Push(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
 		_ = shutdownTracing(sctx)
@@ -91,7 +84,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() { _ = conn.Close() })
+	closers.Push(func() { _ = conn.Close() })
 	store := data.NewStore(conn)
 	if err := store.Ping(ctx); err != nil {
 		log.Warn("clickhouse does not answer yet; events wait in JetStream until it does", "addr", cfg.ClickHouse.Addr, "err", err)
@@ -101,13 +94,13 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	if err != nil {
 		return fail(fmt.Errorf("nats %s: %w", cfg.NATS.URL, err))
 	}
-	closers = append(closers, nc.Close)
+	closers.Push(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fail(err)
 	}
 	names := events.NewNames(cfg.NATS.Namespace)
-	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, names, natsbus.StreamOptions{}); err != nil {
 		return fail(err)
 	}
 
@@ -135,12 +128,12 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	keySub, err := events.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) { keys.Evict(kc.KeyID, kc.UserID) })
+	keySub, err := natsbus.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) { keys.Evict(kc.KeyID, kc.UserID) })
 	if err != nil {
 		return nil, nil, err
 	}
-	closers = append(closers, func() { _ = keySub.Unsubscribe() })
-	clientIP, err := clientip.Parse(cfg.HTTP.TrustedProxies)
+	closers.Push(func() { _ = keySub.Unsubscribe() })
+	clientIP, err := cfg.Server.ClientIP()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,7 +157,7 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 		MaxBatchRecords: cfg.Query.MaxBatchRecords,
 	})
 	app.HTTP = server.NewHTTP(server.Options{
-		Listen: cfg.HTTP.Listen, Timeout: cfg.HTTP.Timeout, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Addr: cfg.Server.Addr, Timeout: cfg.Server.Timeout, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Routes: svc.Routes(), Registry: reg, Metrics: m, Log: log,
 		Ready: []server.Check{
 			{Name: "clickhouse", Ping: store.Ping},
@@ -181,8 +174,8 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	app.Kratos = kratos.New(
 		kratos.Name(serviceName),
 		kratos.Server(servers...),
-		kratos.StopTimeout(cfg.HTTP.ShutdownTimeout),
+		kratos.StopTimeout(cfg.Server.ShutdownTimeout),
 		kratos.Logger(kratoslog.New(log)),
 	)
-	return app, cleanup, nil
+	return app, closers.Close, nil
 }

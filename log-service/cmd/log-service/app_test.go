@@ -31,7 +31,7 @@ func testConfig(t *testing.T, db logtest.DB, ne testenv.NATSEnv) conf.Config {
 	t.Setenv("LURUS_LOG_CLICKHOUSE_DB", db.Conf.Database)
 	t.Setenv("LURUS_NATS_URL", ne.URL)
 	t.Setenv("LURUS_NATS_NAMESPACE", ne.Namespace)
-	t.Setenv("LURUS_LOG_LISTEN", "127.0.0.1:0")
+	t.Setenv("LURUS_LOG_ADDR", "127.0.0.1:0")
 	t.Setenv("LURUS_LOG_BATCH_SIZE", "200")
 	t.Setenv("LURUS_LOG_LEVEL", "warn")
 	cfg, err := conf.Load("../../configs/config.yaml")

@@ -29,6 +29,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/loadgen"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // benchIngest measures rows per second from log.write on NATS to rows
@@ -120,9 +121,9 @@ func benchIngest(args []string) error {
 	if err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
-	other := events.AckSync
-	if mode == events.AckSync {
-		other = events.AckAsync
+	other := natsbus.AckSync
+	if mode == natsbus.AckSync {
+		other = natsbus.AckAsync
 	}
 	backlogOther, err := b.endToEnd(ctx, false, other)
 	if err != nil {
@@ -270,10 +271,10 @@ func (b *bench) scratchDB(ctx context.Context) (driver.Conn, error) {
 // scratchNames creates the streams of a fresh namespace, deleted at cleanup.
 func (b *bench) scratchNames(ctx context.Context) (events.Names, error) {
 	names := events.NewNames("bench" + randomSuffix())
-	if err := events.EnsureStreams(ctx, b.js, names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, b.js, names, natsbus.StreamOptions{}); err != nil {
 		return names, err
 	}
-	b.cleanups = append(b.cleanups, func() { _ = events.DeleteStreams(context.Background(), b.js, names) })
+	b.cleanups = append(b.cleanups, func() { _ = natsbus.DeleteStreams(context.Background(), b.js, names) })
 	return names, nil
 }
 
@@ -329,7 +330,7 @@ func (b *bench) natsOnly(ctx context.Context) (publish, consume measurement, err
 // endToEnd runs the real consumer on a fresh database and stream. live
 // publishes while it consumes; otherwise the events are published first
 // and the clock starts with the consumer. It ends when count() = n.
-func (b *bench) endToEnd(ctx context.Context, live bool, mode events.AckMode) (measurement, error) {
+func (b *bench) endToEnd(ctx context.Context, live bool, mode natsbus.AckMode) (measurement, error) {
 	conn, err := b.scratchDB(ctx)
 	if err != nil {
 		return measurement{}, err
@@ -366,7 +367,7 @@ func (b *bench) endToEnd(ctx context.Context, live bool, mode events.AckMode) (m
 	return b.since(start), err
 }
 
-func (b *bench) startConsumer(ctx context.Context, names events.Names, ing consumer.Ingester, mode events.AckMode) (*consumer.Consumer, error) {
+func (b *bench) startConsumer(ctx context.Context, names events.Names, ing consumer.Ingester, mode natsbus.AckMode) (*consumer.Consumer, error) {
 	cc := b.cfg.Consumer
 	c, err := consumer.New(ctx, b.js, consumer.Config{Names: names, BatchSize: cc.BatchSize, Linger: cc.Linger,
 		Workers: cc.Workers, AckWait: cc.AckWait, FlushTimeout: cc.FlushTimeout, MaxAckPending: cc.EffectiveMaxAckPending(),
@@ -385,8 +386,8 @@ func (b *bench) stopConsumer(c *consumer.Consumer) {
 	_ = c.Stop(ctx)
 }
 
-func ackName(m events.AckMode) string {
-	if m == events.AckSync {
+func ackName(m natsbus.AckMode) string {
+	if m == natsbus.AckSync {
 		return "sync"
 	}
 	return "async"

@@ -80,7 +80,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer cleanup()
-	app.Log.Info("log-service starting", "listen", cfg.HTTP.Listen, "clickhouse", cfg.ClickHouse.Addr,
+	app.Log.Info("log-service starting", "addr", cfg.Server.Addr, "clickhouse", cfg.ClickHouse.Addr,
 		"database", cfg.ClickHouse.Database, "nats_namespace", cfg.NATS.Namespace, "consumer", cfg.Consumer.Enabled)
 	return app.Run()
 }

@@ -49,7 +49,7 @@ func TestServeRefusesCleanly(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestServeRefusesCleanly$")
-			cmd.Env = append(os.Environ(), "LURUS_CLICKHOUSE_PASSWORD=", "LURUS_LOG_LISTEN=127.0.0.1:0",
+			cmd.Env = append(os.Environ(), "LURUS_CLICKHOUSE_PASSWORD=", "LURUS_LOG_ADDR=127.0.0.1:0",
 				childArgsEnv+"=serve -config ../../configs/config.yaml")
 			cmd.Env = append(cmd.Env, tc.env...)
 			var stderr bytes.Buffer

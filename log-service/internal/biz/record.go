@@ -6,12 +6,14 @@
 package biz
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
 	"unicode/utf8"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 // ReasonInvalidRecord is the reason of a log record that fails Validate.
@@ -20,42 +22,25 @@ const ReasonInvalidRecord apperr.Reason = "INVALID_LOG_RECORD"
 func init() { apperr.Register(ReasonInvalidRecord, apperr.KindInvalid) }
 
 // Record is one request as the gateway logs it: the data of a log.write
-// event (DESIGN.md §4). Its fields mirror events.LogRecord one for one, in
-// name and type, so the consumer converts with biz.Record(ev); a field added
-// to the event fails to compile there until it is added here (and to the
-// schema). JSON names are the event's.
-type Record struct {
-	RequestID        string    `json:"request_id"`
-	TraceID          string    `json:"trace_id"`
-	UserID           string    `json:"user_id"`
-	KeyID            string    `json:"key_id"`
-	Model            string    `json:"model"`
-	UpstreamModel    string    `json:"upstream_model"`
-	ProviderID       string    `json:"provider_id"`
-	APIFormat        string    `json:"api_format"`
-	Endpoint         string    `json:"endpoint"`
-	Stream           bool      `json:"stream"`
-	StatusCode       int       `json:"status_code"`
-	ErrorReason      string    `json:"error_reason"`
-	Attempts         int       `json:"attempts"`
-	LatencyMs        int64     `json:"latency_ms"`
-	TTFBMs           int64     `json:"ttfb_ms"`
-	PromptTokens     int64     `json:"prompt_tokens"`
-	CompletionTokens int64     `json:"completion_tokens"`
-	CachedTokens     int64     `json:"cached_tokens"`
-	CacheWriteTokens int64     `json:"cache_write_tokens"`
-	ReasoningTokens  int64     `json:"reasoning_tokens"`
-	UsageSource      string    `json:"usage_source"`
-	ClientIP         string    `json:"client_ip"`
-	UserAgent        string    `json:"user_agent"`
-	CreatedAt        time.Time `json:"created_at"`
+// event (DESIGN.md §4), events.LogRecord, which declares its fields; the
+// consumer converts with biz.Record(ev). A field added to the event must be
+// added to the schema (data.insertColumns) and to the limits below.
+//
+// Its JSON is the event's but for upstream_format (the API family of the
+// provider that served the call; it differs from APIFormat when the
+// gateway translated): the event omits it when empty, the API always
+// writes it, "" meaning no provider was tried or a row stored before
+// request_log had the column.
+type Record events.LogRecord
 
-	// UpstreamFormat is the API family of the provider that served the
-	// call (events.LogRecord); it differs from APIFormat when the gateway
-	// translated. Unlike the event, the API always writes it: "" means no
-	// provider was tried, or a row stored before request_log had the
-	// column.
-	UpstreamFormat string `json:"upstream_format"`
+// MarshalJSON encodes r as the event does, with upstream_format present
+// even when empty. It stays the last field, where the event puts it.
+func (r Record) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(events.LogRecord(r))
+	if err != nil || r.UpstreamFormat != "" {
+		return b, err
+	}
+	return append(b[:len(b)-1], `,"upstream_format":""}`...), nil
 }
 
 // Entry is a stored Record. CreatedAt is truncated to the second (the
@@ -63,6 +48,22 @@ type Record struct {
 type Entry struct {
 	Record
 	InsertedAt time.Time `json:"inserted_at"`
+}
+
+// MarshalJSON encodes e as its Record's fields followed by inserted_at (it
+// is needed because Record's MarshalJSON would otherwise be promoted and
+// drop InsertedAt).
+func (e Entry) MarshalJSON() ([]byte, error) {
+	b, err := e.Record.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	at, err := json.Marshal(e.InsertedAt)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b[:len(b)-1], `,"inserted_at":`...)
+	return append(append(b, at...), '}'), nil
 }
 
 // Limits a Record must keep; they follow the column types of request_log.

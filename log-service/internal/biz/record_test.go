@@ -1,11 +1,13 @@
 package biz
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 func validRecord() Record {
@@ -54,5 +56,37 @@ func TestRecordValidate(t *testing.T) {
 				t.Fatalf("err = %v, want %s containing %q", err, ReasonInvalidRecord, tt.want)
 			}
 		})
+	}
+}
+
+// TestEntryJSON: the API writes every field of the event, upstream_format
+// even when empty (the event omits it), and inserted_at, and reads back
+// what it wrote.
+func TestEntryJSON(t *testing.T) {
+	for _, uf := range []string{"", "gemini"} {
+		r := validRecord()
+		r.UpstreamFormat = uf
+		e := Entry{Record: r, InsertedAt: time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC)}
+		raw, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got, ok := fields["upstream_format"]; !ok || got != uf {
+			t.Errorf("upstream_format = %v (present %t), want %q: %s", got, ok, uf, raw)
+		}
+		if fields["inserted_at"] != "2025-01-01T00:00:01Z" || fields["request_id"] != r.RequestID {
+			t.Errorf("fields lost: %s", raw)
+		}
+		var back Entry
+		if err := json.Unmarshal(raw, &back); err != nil || back != e {
+			t.Errorf("round trip: %+v, %v; want %+v", back, err, e)
+		}
+		if ev, _ := json.Marshal(events.LogRecord(r)); strings.Contains(string(ev), "upstream_format") != (uf != "") {
+			t.Errorf("event encoding changed: %s", ev)
+		}
 	}
 }

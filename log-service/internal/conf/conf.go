@@ -5,29 +5,27 @@
 package conf
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"regexp"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
-	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
 
 // Config is the whole service configuration.
 type Config struct {
-	HTTP       HTTP       `yaml:"http"`
-	Log        Log        `yaml:"log"`
-	ClickHouse ClickHouse `yaml:"clickhouse"`
-	NATS       NATS       `yaml:"nats"`
-	Consumer   Consumer   `yaml:"consumer"`
-	Query      Query      `yaml:"query"`
-	Billing    Billing    `yaml:"billing"`
-	Auth       Auth       `yaml:"auth"`
+	Server     Server      `yaml:"server"`
+	Log        config.Log  `yaml:"log"`
+	ClickHouse ClickHouse  `yaml:"clickhouse"`
+	NATS       config.NATS `yaml:"nats"`
+	Consumer   Consumer    `yaml:"consumer"`
+	Query      Query       `yaml:"query"`
+	Billing    Billing     `yaml:"billing"`
+	Auth       Auth        `yaml:"auth"`
 }
 
 // Auth guards the query routes.
@@ -38,25 +36,20 @@ type Auth struct {
 	Failures authguard.Config `yaml:"failures"`
 }
 
-// HTTP is the listener.
-type HTTP struct {
-	Listen string `yaml:"listen"`
-	// MaxBodyBytes caps request bodies (POST /api/v1/logs/batch); larger
-	// bodies are answered 413.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+// Server is the listener (max_body_bytes bounds POST
+// /api/v1/logs/batch). Its trusted proxies give the client address for
+// keys' IP allow-lists.
+type Server struct {
+	config.Server  `yaml:",inline"`
+	config.Proxies `yaml:",inline"`
 	// Timeout bounds one request, ClickHouse query included.
-	Timeout         time.Duration `yaml:"timeout"`
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// TrustedProxies are the CIDRs of reverse proxies whose
-	// X-Forwarded-For is believed when finding the client address (for
-	// keys' IP allow-lists; see lurus-common/clientip). Empty: the socket
-	// peer is the client.
-	TrustedProxies []string `yaml:"trusted_proxies"`
+	Timeout time.Duration `yaml:"timeout"`
 }
 
-// Log is the logger.
-type Log struct {
-	Level string `yaml:"level"`
+// Renamed lists the keys and variables that were renamed when every
+// service's listener moved under server.addr.
+func (*Config) Renamed() map[string]string {
+	return map[string]string{"http": "server", "http.listen": "server.addr", "$LURUS_LOG_LISTEN": "$LURUS_LOG_ADDR"}
 }
 
 // ClickHouse is the log store.
@@ -78,13 +71,6 @@ type ClickHouse struct {
 	RetentionDays       int `yaml:"retention_days"`
 	HourlyRetentionDays int `yaml:"hourly_retention_days"`
 	DailyRetentionDays  int `yaml:"daily_retention_days"`
-}
-
-// NATS is the NATS connection and the event namespace ("" in production;
-// tests and E2E runs use a random one).
-type NATS struct {
-	URL       string `yaml:"url"`
-	Namespace string `yaml:"namespace"`
 }
 
 // Consumer tunes the log.write consumer. A batch is flushed to ClickHouse
@@ -153,12 +139,13 @@ func (b Billing) KeyCache() keyauth.Config {
 
 // SetDefaults fills the defaults; values in the file override them.
 func (c *Config) SetDefaults() {
-	c.HTTP = HTTP{Listen: "127.0.0.1:18102", MaxBodyBytes: 16 << 20, Timeout: 30 * time.Second, ShutdownTimeout: 20 * time.Second}
-	c.Log = Log{Level: "info"}
+	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18102", MaxBodyBytes: 16 << 20, ShutdownTimeout: 20 * time.Second},
+		Timeout: 30 * time.Second}
+	c.Log = config.Log{Level: "info"}
 	c.ClickHouse = ClickHouse{Addr: "127.0.0.1:9000", Database: "lurus_logs", Username: "default",
 		DialTimeout: 2 * time.Second, ReadTimeout: 60 * time.Second, MaxOpenConns: 8,
 		RetentionDays: 180, HourlyRetentionDays: 400}
-	c.NATS = NATS{URL: "nats://127.0.0.1:4222"}
+	c.NATS = config.NATS{URL: "nats://127.0.0.1:4222"}
 	c.Consumer = Consumer{Enabled: true, BatchSize: 10000, Linger: 20 * time.Millisecond, Workers: 2,
 		AckWait: 30 * time.Second, FlushTimeout: 20 * time.Second, LagInterval: 5 * time.Second, Ack: "async", AckConcurrency: 256,
 		Backoff: []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}}
@@ -174,14 +161,12 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // Validate checks the loaded config.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.HTTP.Listen == "" {
-		add("http.listen is required")
-	}
-	if c.HTTP.MaxBodyBytes <= 0 || c.HTTP.Timeout <= 0 || c.HTTP.ShutdownTimeout <= 0 {
-		add("http.max_body_bytes, http.timeout and http.shutdown_timeout must be > 0")
-	}
+	var p config.Problems
+	add := p.Addf
+	c.Server.Check(&p, 1)
+	p.Check(c.Server.Timeout > 0, "server.timeout must be > 0")
+	_, err := c.Server.ClientIP()
+	p.Add(err)
 	ch := c.ClickHouse
 	if ch.Addr == "" {
 		add("clickhouse.addr is required")
@@ -195,9 +180,7 @@ func (c *Config) Validate() error {
 	if ch.RetentionDays < 0 || ch.HourlyRetentionDays < 0 || ch.DailyRetentionDays < 0 {
 		add("clickhouse retention days must be >= 0 (0: keep forever)")
 	}
-	if c.NATS.URL == "" {
-		add("nats.url is required")
-	}
+	c.NATS.Check(&p)
 	if c.NATS.Namespace != "" && !events.ValidToken(c.NATS.Namespace) {
 		add("nats.namespace %q is not a subject token", c.NATS.Namespace)
 	}
@@ -251,21 +234,18 @@ func (c *Config) Validate() error {
 	if err := c.Auth.Failures.Validate(); err != nil {
 		add("auth.failures: %w", err)
 	}
-	if _, err := clientip.Parse(c.HTTP.TrustedProxies); err != nil {
-		add("http.trusted_proxies: %w", err)
-	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // MaxLimit is the largest page a list or top-N query returns.
 const MaxLimit = 1000
 
 // AckMode returns consumer.ack as the runner's mode.
-func (c Consumer) AckMode() events.AckMode {
+func (c Consumer) AckMode() natsbus.AckMode {
 	if c.Ack == "sync" {
-		return events.AckSync
+		return natsbus.AckSync
 	}
-	return events.AckAsync
+	return natsbus.AckAsync
 }
 
 // EffectiveMaxAckPending returns consumer.max_ack_pending with its

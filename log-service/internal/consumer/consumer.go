@@ -23,6 +23,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // Config tunes the consumer (conf.Consumer plus the namespace and a test
@@ -37,7 +38,7 @@ type Config struct {
 	MaxAckPending int
 	// AckMode is how committed messages are acknowledged; AckAsync is safe
 	// because a redelivery is dropped as a duplicate.
-	AckMode events.AckMode
+	AckMode natsbus.AckMode
 	// AckConcurrency is how many AckSync round trips run at once while a
 	// flushed batch is acknowledged (AckSync only).
 	AckConcurrency int
@@ -46,7 +47,7 @@ type Config struct {
 	// BeforeAck is passed to the runner: returning false skips the ack of a
 	// committed message, as a crash between commit and ack would. Tests
 	// only.
-	BeforeAck func(events.Delivery) bool
+	BeforeAck func(natsbus.Delivery) bool
 }
 
 // Ingester writes batches exactly once (biz.Ingester).
@@ -69,9 +70,9 @@ type Consumer struct {
 	ing  Ingester
 	m    *metrics.Metrics
 	log  *slog.Logger
-	ecfg events.ConsumerConfig
+	ecfg natsbus.ConsumerConfig
 
-	runner   *events.Consumer
+	runner   *natsbus.Consumer
 	runCtx   context.Context
 	cancel   context.CancelFunc
 	started  atomic.Bool
@@ -85,7 +86,7 @@ type Consumer struct {
 // New creates (or updates) the durable consumer.
 func New(ctx context.Context, js jetstream.JetStream, cfg Config, ing Ingester, m *metrics.Metrics, log *slog.Logger) (*Consumer, error) {
 	c := &Consumer{cfg: cfg, js: js, ing: ing, m: m, log: log, done: make(chan struct{}), pending: make(map[uint64]struct{})}
-	c.ecfg = events.ConsumerConfig{
+	c.ecfg = natsbus.ConsumerConfig{
 		Stream:         cfg.Names.Stream(events.StreamLogs),
 		Durable:        events.DurableLogs,
 		FilterSubject:  cfg.Names.Subject(events.SubjectLogWrite),
@@ -101,7 +102,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, ing Ingester, 
 		Observe:        c.observe,
 		Logger:         log,
 	}
-	r, err := events.NewConsumer(ctx, js, c.ecfg)
+	r, err := natsbus.NewConsumer(ctx, js, c.ecfg)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +149,7 @@ func (c *Consumer) work(ctx context.Context) {
 			return
 		case <-time.After(time.Second):
 		}
-		if r, err := events.NewConsumer(ctx, c.js, c.ecfg); err == nil {
+		if r, err := natsbus.NewConsumer(ctx, c.js, c.ecfg); err == nil {
 			runner = r
 		}
 	}
@@ -208,7 +209,7 @@ func (c *Consumer) watchLag(ctx context.Context) {
 
 // handle is the batch handler: decode, flush, and one error per delivery
 // (nil: ack; Permanent: dead-letter; other: nak with backoff).
-func (c *Consumer) handle(ctx context.Context, ds []events.Delivery) []error {
+func (c *Consumer) handle(ctx context.Context, ds []natsbus.Delivery) []error {
 	c.track(ds)
 	errs := make([]error, len(ds))
 	if c.draining.Load() {
@@ -223,7 +224,7 @@ func (c *Consumer) handle(ctx context.Context, ds []events.Delivery) []error {
 	for i, d := range ds {
 		rec, err := Decode(d.Env, now)
 		if err != nil {
-			errs[i] = events.Permanent(err)
+			errs[i] = natsbus.Permanent(err)
 			continue
 		}
 		recs = append(recs, rec)
@@ -262,7 +263,7 @@ const maxLinks = 32
 
 // links returns links to the traces of the first deliveries (the gateway
 // requests whose logs are being written).
-func links(ds []events.Delivery) []trace.Link {
+func links(ds []natsbus.Delivery) []trace.Link {
 	var out []trace.Link
 	for _, d := range ds {
 		if sc := trace.SpanContextFromContext(d.Ctx); sc.IsValid() {
@@ -295,7 +296,7 @@ func Decode(env events.Envelope, now time.Time) (biz.Record, error) {
 // keepAlive tells JetStream every AckWait/3 that the batch is still being
 // worked on, so no message of it is redelivered (to this or another
 // replica) while its flush runs. The returned func stops it.
-func (c *Consumer) keepAlive(ds []events.Delivery) func() {
+func (c *Consumer) keepAlive(ds []natsbus.Delivery) func() {
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(c.cfg.AckWait / 3)
@@ -316,7 +317,7 @@ func (c *Consumer) keepAlive(ds []events.Delivery) func() {
 	return func() { close(done) }
 }
 
-func (c *Consumer) track(ds []events.Delivery) {
+func (c *Consumer) track(ds []natsbus.Delivery) {
 	c.mu.Lock()
 	for _, d := range ds {
 		c.pending[d.StreamSeq] = struct{}{}
@@ -332,8 +333,8 @@ func (c *Consumer) pendingCount() int {
 
 // observe is the runner's Observe hook: it settles tracked messages and
 // counts dead letters.
-func (c *Consumer) observe(o events.Outcome, d events.Delivery, _ error) {
-	if o == events.OutcomeDead {
+func (c *Consumer) observe(o natsbus.Outcome, d natsbus.Delivery, _ error) {
+	if o == natsbus.OutcomeDead {
 		c.m.DeadLetters.Inc()
 	}
 	c.mu.Lock()

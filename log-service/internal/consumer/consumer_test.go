@@ -22,6 +22,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/log-service/internal/logtest"
 	"github.com/lurus-switch/lurus-switch/log-service/internal/metrics"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
@@ -89,7 +90,7 @@ func settled(t *testing.T, r *running, db logtest.DB, want uint64) {
 
 func baseConfig(ne testenv.NATSEnv) consumer.Config {
 	return consumer.Config{Names: ne.Names, BatchSize: 1000, Linger: 5 * time.Millisecond, Workers: 2,
-		AckWait: 3 * time.Second, FlushTimeout: 2 * time.Second, MaxAckPending: 8000, AckMode: events.AckAsync,
+		AckWait: 3 * time.Second, FlushTimeout: 2 * time.Second, MaxAckPending: 8000, AckMode: natsbus.AckAsync,
 		Backoff: []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}, LagInterval: time.Second}
 }
 
@@ -173,7 +174,7 @@ func TestExactlyOnce(t *testing.T) {
 	}
 	var skipped atomic.Int32
 	cfg := baseConfig(ne)
-	cfg.BeforeAck = func(d events.Delivery) bool {
+	cfg.BeforeAck = func(d natsbus.Delivery) bool {
 		if d.NumDelivered == 1 && d.StreamSeq%97 == 0 {
 			skipped.Add(1)
 			return false // as if the process died between commit and ack
@@ -239,7 +240,7 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry())
 	ccfg := baseConfig(ne)
 	ccfg.BatchSize, ccfg.MaxAckPending, ccfg.AckWait = 200, 1000, 10*time.Second
-	ccfg.AckMode = events.AckSync // the other tests cover async
+	ccfg.AckMode = natsbus.AckSync // the other tests cover async
 	r := start(t, ne.JS, ccfg, biz.NewIngester(data.NewStore(conn)), m)
 
 	ctx := context.Background()

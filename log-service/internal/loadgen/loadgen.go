@@ -12,6 +12,7 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/log-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
 // Base is the created_at of Record(0).
@@ -96,7 +97,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, subject string, recs [
 		if err != nil {
 			return err
 		}
-		msg, err := events.NewMsg(ctx, subject, env)
+		msg, err := natsbus.NewMsg(ctx, subject, env)
 		if err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ type Check = edge.Check
 
 // Options configure the HTTP server.
 type Options struct {
-	Listen       string
+	Addr         string
 	Timeout      time.Duration
 	MaxBodyBytes int64
 	Routes       []service.Route
@@ -44,7 +44,7 @@ func NewHTTP(o Options) *khttp.Server {
 			o.Metrics.HTTPDuration.WithLabelValues(e.Route).Observe(e.Duration.Seconds())
 		}}
 	srv := khttp.NewServer(
-		khttp.Address(o.Listen),
+		khttp.Address(o.Addr),
 		khttp.Timeout(o.Timeout),
 		khttp.Filter(access.Wrap),
 		khttp.ErrorEncoder(edge.WriteError),

@@ -47,7 +47,7 @@ func newAuthEnv(t *testing.T, guard *authguard.Guard, proxies ...string) *env {
 		Metrics:    m,
 		AdminToken: adminToken, InternalToken: internalToken, MaxBatchRecords: 50,
 	})
-	hs := httptest.NewServer(server.NewHTTP(server.Options{Listen: "127.0.0.1:0", Timeout: 10 * time.Second, MaxBodyBytes: 64 << 10,
+	hs := httptest.NewServer(server.NewHTTP(server.Options{Addr: "127.0.0.1:0", Timeout: 10 * time.Second, MaxBodyBytes: 64 << 10,
 		Routes: svc.Routes(), Registry: reg, Metrics: m, Log: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(hs.Close)
 	return &env{billing: fb, url: hs.URL, reg: reg}

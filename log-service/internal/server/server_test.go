@@ -125,7 +125,7 @@ func newEnv(t *testing.T, opts ...func(*server.Options)) *env {
 		InternalToken:   internalToken,
 		MaxBatchRecords: 50,
 	})
-	o := server.Options{Listen: "127.0.0.1:0", Timeout: 10 * time.Second, MaxBodyBytes: 64 << 10,
+	o := server.Options{Addr: "127.0.0.1:0", Timeout: 10 * time.Second, MaxBodyBytes: 64 << 10,
 		Routes: svc.Routes(), Ready: []server.Check{{Name: "clickhouse", Ping: db.Store.Ping}},
 		Registry: reg, Metrics: m, Log: slog.New(slog.DiscardHandler)}
 	for _, f := range opts {

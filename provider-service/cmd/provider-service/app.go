@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/cleanup"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/kratoslog"
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
@@ -51,22 +53,14 @@ func newApp(ctx context.Context, cfg conf.Config, sec conf.Secrets, log *slog.Lo
 	if err != nil {
 		return nil, nil, err
 	}
-	var closers []func()
-	cleanup := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	fail := func(err error) (*App, func(), error) {
-		cleanup()
-		return nil, nil, err
-	}
+	var closers cleanup.Stack
+	fail := func(err error) (*App, func(), error) { return cleanup.Fail[App](&closers, err) }
 
 	pool, err := postgres.Open(ctx, cfg.Database)
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, pool.Close)
+	closers.Push(pool.Close)
 	store := data.NewProviders(pool, keys)
 	usage, err := store.CheckKeys(ctx)
 	if err != nil {
@@ -83,7 +77,7 @@ func newApp(ctx context.Context, cfg conf.Config, sec conf.Secrets, log *slog.Lo
 	}
 
 	rdb, err := redisx.Open(ctx, cfg.Redis)
-	closers = append(closers, func() { _ = rdb.Close() })
+	closers.Push(func() { _ = rdb.Close() })
 	if err != nil {
 		// Redis only caches: the snapshot is rebuilt from PostgreSQL while
 		// it is away, and /ready reports it.
@@ -94,7 +88,7 @@ func newApp(ctx context.Context, cfg conf.Config, sec conf.Secrets, log *slog.Lo
 	if err != nil {
 		return fail(fmt.Errorf("nats %s: %w", cfg.NATS.URL, err))
 	}
-	closers = append(closers, func() {
+	closers.Push(func() {
 		_ = nc.FlushTimeout(2 * time.Second)
 		nc.Close()
 	})
@@ -103,7 +97,7 @@ func newApp(ctx context.Context, cfg conf.Config, sec conf.Secrets, log *slog.Lo
 	if err != nil {
 		return fail(err)
 	}
-	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, names, natsbus.StreamOptions{}); err != nil {
 		return fail(err)
 	}
 
@@ -128,7 +122,7 @@ func newApp(ctx context.Context, cfg conf.Config, sec conf.Secrets, log *slog.Lo
 		metrics.SetSnapshotVersion(v)
 	}
 	srv := server.NewHTTP(server.Options{
-		Addr: cfg.HTTP.Addr, Timeout: cfg.HTTP.Timeout, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Addr: cfg.Server.Addr, Timeout: cfg.Server.Timeout, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		AdminToken: sec.AdminToken, InternalToken: sec.InternalToken, Log: log, Registry: reg, Metrics: metrics,
 		Providers: svc,
 		Ready: []server.Check{
@@ -142,7 +136,7 @@ func newApp(ctx context.Context, cfg conf.Config, sec conf.Secrets, log *slog.Lo
 			}},
 		},
 	})
-	return &App{Server: srv, Store: store, Cache: cache, Metrics: metrics, cfg: cfg, log: log}, cleanup, nil
+	return &App{Server: srv, Store: store, Cache: cache, Metrics: metrics, cfg: cfg, log: log}, closers.Close, nil
 }
 
 // Run serves until ctx ends or SIGINT/SIGTERM/SIGQUIT, then stops
@@ -152,7 +146,7 @@ func (a *App) Run(ctx context.Context) error {
 		kratos.Name(serviceName),
 		kratos.Context(ctx),
 		kratos.Server(a.Server),
-		kratos.StopTimeout(a.cfg.HTTP.ShutdownTimeout),
+		kratos.StopTimeout(a.cfg.Server.ShutdownTimeout),
 		kratos.Logger(kratoslog.New(a.log)),
 	)
 	return app.Run()

@@ -48,7 +48,7 @@ func newHarness(t testing.TB, mutate ...func(*conf.Config)) *harness {
 	cfg.Database.URL = h.PG.URL
 	cfg.Redis.Addr, cfg.Redis.Prefix = h.RD.Addr, h.RD.Prefix
 	cfg.NATS.URL, cfg.NATS.Namespace = h.NT.URL, h.NT.Namespace
-	cfg.HTTP.MaxBodyBytes = 64 << 10
+	cfg.Server.MaxBodyBytes = 64 << 10
 	for _, m := range mutate {
 		m(&cfg)
 	}

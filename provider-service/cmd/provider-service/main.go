@@ -109,7 +109,7 @@ func serve(ctx context.Context, cfg conf.Config, log *slog.Logger) error {
 		return err
 	}
 	defer cleanup()
-	log.Info("provider-service starting", "addr", cfg.HTTP.Addr, "nats_namespace", cfg.NATS.Namespace, "redis_prefix", cfg.Redis.Prefix)
+	log.Info("provider-service starting", "addr", cfg.Server.Addr, "nats_namespace", cfg.NATS.Namespace, "redis_prefix", cfg.Redis.Prefix)
 	if err := app.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -4,7 +4,6 @@
 package conf
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -16,34 +15,27 @@ import (
 
 // Config is the whole service configuration.
 type Config struct {
-	HTTP     HTTP            `yaml:"http"`
+	Server   Server          `yaml:"server"`
 	Database postgres.Config `yaml:"database"`
 	Redis    redisx.Config   `yaml:"redis"`
-	NATS     NATS            `yaml:"nats"`
+	NATS     config.NATS     `yaml:"nats"`
 	Snapshot Snapshot        `yaml:"snapshot"`
 	Probe    Probe           `yaml:"probe"`
-	Log      Log             `yaml:"log"`
+	Log      config.Log      `yaml:"log"`
 }
 
-// HTTP configures the listener.
-type HTTP struct {
-	// Addr is the listen address (":18101" by default).
-	Addr string `yaml:"addr"`
+// Server configures the listener (127.0.0.1:18101 by default).
+type Server struct {
+	config.Server `yaml:",inline"`
 	// Timeout bounds each request's handling (it must exceed Probe.Timeout,
 	// since a test request probes every key of a provider).
 	Timeout time.Duration `yaml:"timeout"`
-	// MaxBodyBytes caps request bodies; larger ones get 413.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
-// NATS configures the connection used for provider.changed.
-type NATS struct {
-	URL string `yaml:"url"`
-	// Namespace prefixes subjects and streams ("" in production; tests and
-	// E2E runs use a random one).
-	Namespace string `yaml:"namespace"`
+// Renamed lists the keys that were renamed when every service's listener
+// moved under server.addr.
+func (*Config) Renamed() map[string]string {
+	return map[string]string{"http": "server", "http.addr": "server.addr"}
 }
 
 // Snapshot configures the gateway snapshot cache in Redis.
@@ -64,87 +56,32 @@ type Probe struct {
 	HealthTTL time.Duration `yaml:"health_ttl"`
 }
 
-// Log configures the logger.
-type Log struct {
-	Level string `yaml:"level"`
-}
-
-// SetDefaults fills unset fields; values in the file override them.
+// SetDefaults fills the defaults; values in the file override them.
 func (c *Config) SetDefaults() {
-	if c.HTTP.Addr == "" {
-		c.HTTP.Addr = ":18101"
-	}
-	if c.HTTP.Timeout == 0 {
-		c.HTTP.Timeout = 30 * time.Second
-	}
-	if c.HTTP.MaxBodyBytes == 0 {
-		c.HTTP.MaxBodyBytes = 1 << 20
-	}
-	if c.HTTP.ShutdownTimeout == 0 {
-		c.HTTP.ShutdownTimeout = 15 * time.Second
-	}
+	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18101", MaxBodyBytes: 1 << 20, ShutdownTimeout: 15 * time.Second},
+		Timeout: 30 * time.Second}
 	c.Database.SetDefaults()
 	c.Redis.SetDefaults()
-	if c.Redis.Prefix == "" {
-		c.Redis.Prefix = "lurus:provider:"
-	}
-	if c.NATS.URL == "" {
-		c.NATS.URL = "nats://127.0.0.1:4222"
-	}
-	if c.Snapshot.CacheTTL == 0 {
-		c.Snapshot.CacheTTL = time.Hour
-	}
-	if c.Probe.Timeout == 0 {
-		c.Probe.Timeout = 5 * time.Second
-	}
-	if c.Probe.Concurrency == 0 {
-		c.Probe.Concurrency = 4
-	}
-	if c.Probe.HealthTTL == 0 {
-		c.Probe.HealthTTL = 24 * time.Hour
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
+	c.Redis.Prefix = "lurus:provider:"
+	c.NATS = config.NATS{URL: "nats://127.0.0.1:4222"}
+	c.Snapshot = Snapshot{CacheTTL: time.Hour}
+	c.Probe = Probe{Timeout: 5 * time.Second, Concurrency: 4, HealthTTL: 24 * time.Hour}
+	c.Log = config.Log{Level: "info"}
 }
 
 // Validate checks the loaded configuration.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.HTTP.Addr == "" {
-		errs = append(errs, errors.New("http.addr is required"))
-	}
-	if c.HTTP.MaxBodyBytes < 1024 {
-		errs = append(errs, fmt.Errorf("http.max_body_bytes %d is below 1024", c.HTTP.MaxBodyBytes))
-	}
-	if c.HTTP.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("http.shutdown_timeout must be positive"))
-	}
-	if err := c.Database.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Redis.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if c.NATS.URL == "" {
-		errs = append(errs, errors.New("nats.url is required"))
-	}
-	if c.Snapshot.CacheTTL < time.Second {
-		errs = append(errs, errors.New("snapshot.cache_ttl must be at least 1s"))
-	}
-	if c.Probe.Timeout <= 0 || c.Probe.Timeout > time.Minute {
-		errs = append(errs, fmt.Errorf("probe.timeout %s must be in (0, 1m]", c.Probe.Timeout))
-	}
-	if c.Probe.Concurrency < 1 {
-		errs = append(errs, errors.New("probe.concurrency must be at least 1"))
-	}
-	if c.Probe.HealthTTL < time.Second {
-		errs = append(errs, errors.New("probe.health_ttl must be at least 1s"))
-	}
-	if c.HTTP.Timeout <= c.Probe.Timeout {
-		errs = append(errs, fmt.Errorf("http.timeout %s must exceed probe.timeout %s", c.HTTP.Timeout, c.Probe.Timeout))
-	}
-	return errors.Join(errs...)
+	var p config.Problems
+	c.Server.Check(&p, 1024)
+	p.Add(c.Database.Validate())
+	p.Add(c.Redis.Validate())
+	c.NATS.Check(&p)
+	p.Check(c.Snapshot.CacheTTL >= time.Second, "snapshot.cache_ttl must be at least 1s")
+	p.Check(c.Probe.Timeout > 0 && c.Probe.Timeout <= time.Minute, "probe.timeout %s must be in (0, 1m]", c.Probe.Timeout)
+	p.Check(c.Probe.Concurrency >= 1, "probe.concurrency must be at least 1")
+	p.Check(c.Probe.HealthTTL >= time.Second, "probe.health_ttl must be at least 1s")
+	p.Check(c.Server.Timeout > c.Probe.Timeout, "server.timeout %s must exceed probe.timeout %s", c.Server.Timeout, c.Probe.Timeout)
+	return p.Err()
 }
 
 // Load reads and validates the file at path.

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/config/configtest"
 )
 
 // TestShippedConfigLoads loads configs/config.yaml as serve does, with the
@@ -17,39 +20,35 @@ func TestShippedConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTP.Addr != "127.0.0.1:0" || c.NATS.Namespace != "e2e-1" || c.Redis.Prefix != "e2e:1:" {
+	if c.Server.Addr != "127.0.0.1:0" || c.NATS.Namespace != "e2e-1" || c.Redis.Prefix != "e2e:1:" {
 		t.Fatalf("env overrides not applied: %+v", c)
 	}
-	if !strings.Contains(c.Database.URL, "lurus_provider") || c.Probe.Timeout != 5*time.Second || c.HTTP.MaxBodyBytes != 1<<20 {
+	var d Config
+	if d.SetDefaults(); d.Server.Addr != "127.0.0.1:18101" {
+		t.Fatalf("the default listen address is loopback, like every service's: %q", d.Server.Addr)
+	}
+	if err := config.Decode([]byte("http: {addr: x}\n"), &d); err == nil || !strings.Contains(err.Error(), "key http.addr is now server.addr") {
+		t.Fatalf("old key: %v", err)
+	}
+	if !strings.Contains(c.Database.URL, "lurus_provider") || c.Probe.Timeout != 5*time.Second || c.Server.MaxBodyBytes != 1<<20 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
 
 func TestValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		want   string
-	}{
-		{"ok", func(*Config) {}, ""},
-		{"no db", func(c *Config) { c.Database.URL = "" }, "database url"},
-		{"tiny body cap", func(c *Config) { c.HTTP.MaxBodyBytes = 10 }, "max_body_bytes"},
-		{"probe longer than request", func(c *Config) { c.Probe.Timeout = c.HTTP.Timeout }, "must exceed probe.timeout"},
-		{"no concurrency", func(c *Config) { c.Probe.Concurrency = -1 }, "concurrency"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var c Config
-			c.SetDefaults()
-			c.Database.URL = "postgres://x/y"
-			c.Redis.Addr = "127.0.0.1:6379"
-			tt.mutate(&c)
-			err := c.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
-			}
-		})
-	}
+	configtest.Validate(t, func() *Config {
+		var c Config
+		c.SetDefaults()
+		c.Database.URL = "postgres://x/y"
+		c.Redis.Addr = "127.0.0.1:6379"
+		return &c
+	}, []configtest.Case[Config]{
+		{Name: "ok", Mutate: func(*Config) {}, Want: ""},
+		{Name: "no db", Mutate: func(c *Config) { c.Database.URL = "" }, Want: "database url"},
+		{Name: "tiny body cap", Mutate: func(c *Config) { c.Server.MaxBodyBytes = 10 }, Want: "max_body_bytes"},
+		{Name: "probe longer than request", Mutate: func(c *Config) { c.Probe.Timeout = c.Server.Timeout }, Want: "must exceed probe.timeout"},
+		{Name: "no concurrency", Mutate: func(c *Config) { c.Probe.Concurrency = -1 }, Want: "concurrency"},
+	})
 }
 
 func TestSecrets(t *testing.T) {

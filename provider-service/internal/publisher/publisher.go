@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/provider-service/internal/biz"
 )
 
@@ -28,5 +29,5 @@ func New(nc *nats.Conn, names events.Names) *Publisher {
 // ProviderChanged implements biz.Changed. Core NATS is fire-and-forget: a
 // gateway that misses the message catches up at its periodic refresh.
 func (p *Publisher) ProviderChanged(_ context.Context, version int64, providerID string) error {
-	return events.PublishCore(p.nc, p.subject, events.ProviderChanged{Version: version, ProviderID: providerID})
+	return natsbus.PublishCore(p.nc, p.subject, events.ProviderChanged{Version: version, ProviderID: providerID})
 }

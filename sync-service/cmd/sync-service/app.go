@@ -14,13 +14,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
+	"github.com/lurus-switch/lurus-switch/lurus-common/cleanup"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/consumer"
@@ -34,13 +35,13 @@ const feedStartTimeout = 15 * time.Second
 
 // App is a wired sync-service.
 type App struct {
-	cfg  conf.Config
-	log  *slog.Logger
-	feed *events.Feed
-	hub  *biz.Hub
-	srv  *http.Server
-	ws   *service.WS
-	ln   net.Listener
+	cfg      conf.Config
+	log      *slog.Logger
+	feed     *natsbus.Feed
+	sessions *biz.SessionRegistry
+	srv      *http.Server
+	ws       *service.WS
+	ln       net.Listener
 }
 
 // newApp connects the dependencies and builds every layer. Redis being
@@ -55,30 +56,22 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	if err != nil {
 		return nil, nil, err
 	}
-	var closers []func()
-	cleanup := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	fail := func(err error) (*App, func(), error) {
-		cleanup()
-		return nil, nil, err
-	}
+	var closers cleanup.Stack
+	fail := func(err error) (*App, func(), error) { return cleanup.Fail[App](&closers, err) }
 
 	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("sync-service"), nats.Timeout(cfg.NATS.ConnectTimeout),
 		nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
 	if err != nil {
 		return fail(fmt.Errorf("nats %s: %w", cfg.NATS.URL, err))
 	}
-	closers = append(closers, nc.Close)
+	closers.Push(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fail(fmt.Errorf("jetstream: %w", err))
 	}
 	names := events.NewNames(cfg.NATS.Namespace)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = events.EnsureStreams(sctx, js, names, events.StreamOptions{})
+	err = natsbus.EnsureStreams(sctx, js, names, natsbus.StreamOptions{})
 	cancel()
 	if err != nil {
 		return fail(err)
@@ -88,7 +81,7 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	if err != nil {
 		log.Warn("redis unavailable at start; tickets fail until it answers", "err", err)
 	}
-	closers = append(closers, func() { _ = rdb.Close() })
+	closers.Push(func() { _ = rdb.Close() })
 
 	billing := data.NewBilling(cfg.Billing.URL, token, cfg.Billing.Timeout)
 	keys, err := keyauth.New(keyauth.Remote{Client: internalapi.NewClient(cfg.Billing.URL, token, cfg.Billing.Timeout)},
@@ -98,10 +91,10 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	}
 	tickets := biz.NewTickets(data.NewTicketStore(rdb, cfg.Redis.Prefix), keys, cfg.Auth.TicketTTL)
 	origins := biz.NewOriginPolicy(cfg.Auth.AllowedOrigins)
-	hub := biz.NewHub()
+	sessions := biz.NewSessionRegistry()
 	reg := telemetry.NewRegistry()
-	metrics := service.NewMetrics(reg, hub)
-	feed := events.NewFeed(js, names, events.FeedConfig{Buffer: cfg.WS.SendQueue, MaxReplays: cfg.WS.MaxResumes,
+	metrics := service.NewMetrics(reg, sessions)
+	feed := natsbus.NewFeed(js, names, natsbus.FeedConfig{Buffer: cfg.WS.SendQueue, MaxReplays: cfg.WS.MaxResumes,
 		ReplayWait: cfg.WS.ResumeWait, Logger: log})
 	failures := cfg.Auth.Failures
 	failures.OnRefuse = func() { metrics.RateLimited.WithLabelValues("ip", "auth_failures").Inc() }
@@ -111,27 +104,27 @@ func newApp(ctx context.Context, cfg conf.Config, log *slog.Logger) (*App, func(
 	}
 
 	ws := service.NewWS(service.WSDeps{
-		Keys: keys, Tickets: tickets, Origins: origins, Hub: hub, Feed: feed, State: billing,
+		Keys: keys, Tickets: tickets, Origins: origins, Sessions: sessions, Feed: feed, State: billing,
 		Metrics: metrics, Log: log, Addr: addr, Guard: guard,
 	}, cfg.WS)
 	ticket := &service.TicketHandler{Keys: keys, Tickets: tickets, Origins: origins, Addr: addr, Guard: guard, Metrics: metrics, Log: log}
 	srv := server.New(cfg.Server, server.Routes{WS: ws, Ticket: ticket, Ready: readyChecks(nc, feed, rdb, billing)}, reg, log)
 
-	keySub, err := consumer.KeyChanged(nc, names, keys, hub, log)
+	keySub, err := consumer.KeyChanged(nc, names, keys, sessions, log)
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() { _ = keySub.Unsubscribe() })
+	closers.Push(func() { _ = keySub.Unsubscribe() })
 
 	ln, err := server.Listen(srv)
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() { _ = ln.Close() })
-	return &App{cfg: cfg, log: log, feed: feed, hub: hub, srv: srv, ws: ws, ln: ln}, cleanup, nil
+	closers.Push(func() { _ = ln.Close() })
+	return &App{cfg: cfg, log: log, feed: feed, sessions: sessions, srv: srv, ws: ws, ln: ln}, closers.Close, nil
 }
 
-func readyChecks(nc *nats.Conn, feed *events.Feed, rdb *redis.Client, billing *data.Billing) []server.Check {
+func readyChecks(nc *nats.Conn, feed *natsbus.Feed, rdb *redis.Client, billing *data.Billing) []server.Check {
 	return []server.Check{
 		{Name: "nats", Ping: func(context.Context) error {
 			if !nc.IsConnected() {
@@ -197,8 +190,8 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.srv.Shutdown(sctx); err != nil {
 		a.log.Warn("http shutdown", "err", err)
 	}
-	if err := a.hub.Shutdown(sctx); err != nil {
-		n, _ := a.hub.Counts()
+	if err := a.sessions.Shutdown(sctx); err != nil {
+		n, _ := a.sessions.Counts()
 		a.log.Warn("sessions still open at shutdown deadline", "sessions", n)
 	}
 	stopFeed()

@@ -19,8 +19,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/eventid"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/synctest"
 )
@@ -72,7 +72,7 @@ func startBilling(t *testing.T, ne testenv.NATSEnv, re testenv.RedisEnv) *realBi
 		"LURUS_ADMIN_TOKEN="+e2eAdminToken,
 		"LURUS_INTERNAL_TOKEN="+testInternalToken,
 		"LURUS_KEY_PEPPER="+synctest.Pepper, // every service hashes keys under the same pepper
-		"LURUS_BILLING_LISTEN=127.0.0.1:0",
+		"LURUS_BILLING_ADDR=127.0.0.1:0",
 		"LURUS_BILLING_DB_URL="+db.URL,
 		"LURUS_REDIS_ADDR="+re.Addr,
 		"LURUS_REDIS_PREFIX="+re.Prefix,
@@ -219,7 +219,7 @@ func TestEndToEndWithBillingService(t *testing.T) {
 
 	// A settlement: the gateway's billing.usage for one request of alice's.
 	now := time.Now().UTC()
-	reqID := events.NewID()
+	reqID := eventid.New()
 	usage := events.Usage{RequestID: reqID, UserID: alice, KeyID: "", Model: "gpt-4o-mini", UpstreamModel: "gpt-4o-mini", APIFormat: "openai",
 		Endpoint: "/v1/chat/completions", PromptTokens: 1000, CompletionTokens: 500, UsageSource: events.UsageSourceUpstream,
 		Status: events.StatusOK, StartedAt: now.Add(-time.Second), FinishedAt: now}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
@@ -110,7 +111,7 @@ func runExample(t *testing.T, s *stack, user string, cmd *exec.Cmd) {
 		sent = append(sent, s.publish(user, events.TypeBalanceChanged, events.BalanceChanged{BalanceMicros: int64(i)}).ID)
 		next("event")
 	}
-	if err := events.PublishCore(s.nats.Conn, s.nats.Names.Subject(events.SubjectKeyChanged), events.KeyChanged{KeyID: "key_" + user, UserID: user}); err != nil {
+	if err := natsbus.PublishCore(s.nats.Conn, s.nats.Names.Subject(events.SubjectKeyChanged), events.KeyChanged{KeyID: "key_" + user, UserID: user}); err != nil {
 		t.Fatal(err)
 	}
 	sent = append(sent, s.publish(user, events.TypeQuotaUpdated, events.QuotaUpdated{QuotaUsedTokens: 3}).ID)

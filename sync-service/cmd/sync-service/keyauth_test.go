@@ -12,6 +12,7 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 )
@@ -83,7 +84,7 @@ func TestTicketIssuedBeforeRevocationIsRefused(t *testing.T) {
 func (s *stack) keyChanged(kc events.KeyChanged) {
 	s.t.Helper()
 	before := strings.Count(s.logs.String(), `"msg":"key.changed"`)
-	if err := events.PublishCore(s.nats.Conn, s.nats.Names.Subject(events.SubjectKeyChanged), kc); err != nil {
+	if err := natsbus.PublishCore(s.nats.Conn, s.nats.Names.Subject(events.SubjectKeyChanged), kc); err != nil {
 		s.t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)

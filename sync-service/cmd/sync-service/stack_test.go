@@ -16,10 +16,11 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/eventid"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/synctest"
 )
@@ -38,7 +39,7 @@ type stack struct {
 	nats    testenv.NATSEnv
 	redis   testenv.RedisEnv
 	billing *synctest.FakeBilling
-	pub     *events.Publisher
+	pub     *natsbus.Publisher
 	logs    *testenv.LogBuffer
 	stop    func()
 }
@@ -84,7 +85,7 @@ func startStackOn(t *testing.T, ne testenv.NATSEnv, re testenv.RedisEnv, mutate 
 	go func() { done <- app.Run(ctx) }()
 	var once sync.Once
 	s := &stack{
-		t: t, nats: ne, redis: re, billing: fb, pub: events.NewPublisher(ne.JS), logs: logs,
+		t: t, nats: ne, redis: re, billing: fb, pub: natsbus.NewPublisher(ne.JS), logs: logs,
 		base: "http://" + app.Addr().String(), ws: "ws://" + app.Addr().String() + "/ws/sync",
 	}
 	s.stop = func() {
@@ -176,7 +177,7 @@ func (s *stack) ticket(key, origin string) (int, map[string]any) {
 // publish stores a user event as billing-service would.
 func (s *stack) publish(userID, typ string, data any) events.Envelope {
 	s.t.Helper()
-	env, err := events.NewEnvelope(events.NewID(), typ, userID, time.Now(), data)
+	env, err := events.NewEnvelope(eventid.New(), typ, userID, time.Now(), data)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/synctest"
 )
@@ -331,7 +331,7 @@ func TestKeyChangedClosesSessionsAndEvictsCache(t *testing.T) {
 	verifies := s.billing.Verifies.Load()
 
 	s.billing.RevokeKey(key)
-	if err := events.PublishCore(s.nats.Conn, s.nats.Names.Subject(events.SubjectKeyChanged), events.KeyChanged{KeyID: "key_usr_ida", UserID: "usr_ida"}); err != nil {
+	if err := natsbus.PublishCore(s.nats.Conn, s.nats.Names.Subject(events.SubjectKeyChanged), events.KeyChanged{KeyID: "key_usr_ida", UserID: "usr_ida"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*websocket.Conn{c1, c2} {

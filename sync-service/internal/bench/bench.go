@@ -38,8 +38,9 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apikey"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/eventid"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/synctest"
 )
 
@@ -200,13 +201,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := events.EnsureStreams(ctx, js, names, events.StreamOptions{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, names, natsbus.StreamOptions{}); err != nil {
 		return nil, err
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = events.DeleteStreams(dctx, js, names)
+		_ = natsbus.DeleteStreams(dctx, js, names)
 	}()
 
 	billing := synctest.NewFakeBilling(token)
@@ -322,7 +323,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	// Publish.
-	pub := events.NewPublisher(js)
+	pub := natsbus.NewPublisher(js)
 	perUser := o.Clients / o.Users
 	extra := o.Clients % o.Users
 	tick := time.NewTicker(time.Second / time.Duration(o.Rate))
@@ -330,7 +331,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for i := 0; i < o.Events; i++ {
 		<-tick.C
 		u := mrand.IntN(o.Users)
-		env, err := events.NewEnvelope(events.NewID(), events.TypeBalanceChanged, users[u], time.Now(), events.BalanceChanged{BalanceMicros: int64(i), Kind: "usage"})
+		env, err := events.NewEnvelope(eventid.New(), events.TypeBalanceChanged, users[u], time.Now(), events.BalanceChanged{BalanceMicros: int64(i), Kind: "usage"})
 		if err != nil {
 			return nil, err
 		}

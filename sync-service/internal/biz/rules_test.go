@@ -114,8 +114,8 @@ func (f *fakeSession) Close(c CloseCause) { f.causes <- c }
 
 func newFakeSession() *fakeSession { return &fakeSession{causes: make(chan CloseCause, 4)} }
 
-func TestHub(t *testing.T) {
-	h := NewHub()
+func TestSessionRegistry(t *testing.T) {
+	h := NewSessionRegistry()
 	a1, a2, b := newFakeSession(), newFakeSession(), newFakeSession()
 	rmA1, _ := h.Add("usr_a", "key_1", a1)
 	rmA2, _ := h.Add("usr_a", "key_2", a2)

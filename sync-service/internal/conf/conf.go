@@ -5,14 +5,12 @@
 package conf
 
 import (
-	"errors"
-	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
@@ -21,7 +19,7 @@ import (
 // Config is the whole sync-service configuration.
 type Config struct {
 	Server  Server        `yaml:"server"`
-	Log     Log           `yaml:"log"`
+	Log     config.Log    `yaml:"log"`
 	NATS    NATS          `yaml:"nats"`
 	Redis   redisx.Config `yaml:"redis"`
 	Billing Billing       `yaml:"billing"`
@@ -40,36 +38,22 @@ type Runtime struct {
 	GCPercent int `yaml:"gc_percent"`
 }
 
-// Server is the HTTP listener.
+// Server is the HTTP listener. max_body_bytes caps the plain HTTP
+// routes; shutdown_timeout bounds closing every WebSocket with 1001 and
+// draining its queue; the trusted proxies give the client address for a
+// key's IP allow-list.
 type Server struct {
-	// Addr is the listen address (host:port; port 0 picks a free one).
-	Addr string `yaml:"addr"`
-	// MaxBodyBytes caps request bodies of the plain HTTP routes (413 above).
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	config.Server  `yaml:",inline"`
+	config.Proxies `yaml:",inline"`
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	// ShutdownTimeout bounds the graceful shutdown: closing every
-	// WebSocket with 1001 and draining its queue.
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// TrustedProxies are the CIDRs of reverse proxies whose
-	// X-Forwarded-For is believed when finding the client address (for a
-	// key's IP allow-list). Empty: the peer address is the client.
-	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Pprof serves /debug/pprof/ on the same listener (off by default).
 	Pprof bool `yaml:"pprof"`
 }
 
-// Log is the logger.
-type Log struct {
-	Level string `yaml:"level"`
-}
-
 // NATS is the NATS connection.
 type NATS struct {
-	URL string `yaml:"url"`
-	// Namespace prefixes every stream and subject ("" in production; tests
-	// and E2E runs use a random one so they never collide).
-	Namespace      string        `yaml:"namespace"`
+	config.NATS    `yaml:",inline"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
@@ -156,14 +140,10 @@ type WS struct {
 
 // SetDefaults fills every field with its default; the file overrides them.
 func (c *Config) SetDefaults() {
-	c.Server = Server{
-		Addr:              "127.0.0.1:18104",
-		MaxBodyBytes:      4 << 10,
-		ReadHeaderTimeout: 10 * time.Second,
-		ShutdownTimeout:   15 * time.Second,
-	}
-	c.Log = Log{Level: "info"}
-	c.NATS = NATS{URL: "nats://127.0.0.1:4222", ConnectTimeout: 5 * time.Second}
+	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18104", MaxBodyBytes: 4 << 10, ShutdownTimeout: 15 * time.Second},
+		ReadHeaderTimeout: 10 * time.Second}
+	c.Log = config.Log{Level: "info"}
+	c.NATS = NATS{NATS: config.NATS{URL: "nats://127.0.0.1:4222"}, ConnectTimeout: 5 * time.Second}
 	c.Redis = redisx.Config{Addr: "127.0.0.1:6379", Prefix: "lurus:sync:"}
 	c.Redis.SetDefaults()
 	c.Billing = Billing{URL: "http://127.0.0.1:18103", Timeout: 5 * time.Second}
@@ -200,34 +180,23 @@ func (c *Config) SetDefaults() {
 
 // Validate checks the loaded config.
 func (c *Config) Validate() error {
-	var errs []error
-	check := func(ok bool, format string, args ...any) {
-		if !ok {
-			errs = append(errs, fmt.Errorf(format, args...))
-		}
-	}
-	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("server.addr: %w", err))
-	}
-	check(c.Server.MaxBodyBytes > 0, "server.max_body_bytes must be positive")
-	check(c.Server.ShutdownTimeout > 0, "server.shutdown_timeout must be positive")
-	if _, err := c.ClientIP(); err != nil {
-		errs = append(errs, err)
-	}
-	check(c.NATS.URL != "", "nats.url is required")
+	var p config.Problems
+	check := p.Check
+	c.Server.Check(&p, 1)
+	_, err := c.ClientIP()
+	p.Add(err)
+	c.NATS.Check(&p)
 	check(c.NATS.Namespace == "" || events.ValidToken(c.NATS.Namespace), "nats.namespace %q is not a subject token", c.NATS.Namespace)
-	if err := c.Redis.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	p.Add(c.Redis.Validate())
 	check(strings.HasPrefix(c.Billing.URL, "http://") || strings.HasPrefix(c.Billing.URL, "https://"), "billing.url must be an http(s) URL")
 	check(c.Billing.Timeout > 0, "billing.timeout must be positive")
 	if err := c.KeyCache().Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("auth.key_cache_ttl / auth.negative_cache_ttl: %w", err))
+		p.Addf("auth.key_cache_ttl / auth.negative_cache_ttl: %w", err)
 	}
 	check(c.Auth.KeyCacheSize > 0, "auth.key_cache_size must be positive")
 	check(c.Auth.MaxRefusals > 0, "auth.max_refusals must be positive")
 	if err := c.Auth.Failures.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("auth.failures: %w", err))
+		p.Addf("auth.failures: %w", err)
 	}
 	check(c.Auth.TicketTTL >= time.Second && c.Auth.TicketTTL <= 10*time.Minute, "auth.ticket_ttl must be in [1s, 10m]")
 	for _, o := range c.Auth.AllowedOrigins {
@@ -250,17 +219,11 @@ func (c *Config) Validate() error {
 	check(w.MaxPerUser >= 1 && w.MaxPerIP >= 1, "ws.max_per_user and ws.max_per_ip must be positive")
 	check(w.MaxResumes >= 1 && w.ResumeWait > 0, "ws.max_resumes and ws.resume_wait must be positive")
 	check(c.Runtime.GCPercent == -1 || c.Runtime.GCPercent >= 10 && c.Runtime.GCPercent <= 1000, "runtime.gc_percent must be -1 or in [10, 1000]")
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // ClientIP is the client address resolver Server.TrustedProxies describe.
-func (c *Config) ClientIP() (clientip.Resolver, error) {
-	r, err := clientip.Parse(c.Server.TrustedProxies)
-	if err != nil {
-		return clientip.Resolver{}, fmt.Errorf("server.trusted_proxies: %w", err)
-	}
-	return r, nil
-}
+func (c *Config) ClientIP() (clientip.Resolver, error) { return c.Server.ClientIP() }
 
 // KeyCache is the keyauth cache configuration of Auth (no stale serving:
 // a connection can wait for billing).

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/config/configtest"
 )
 
 func TestShippedConfigLoads(t *testing.T) {
@@ -44,38 +45,17 @@ func TestEnvOverrides(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	tests := []struct {
-		name    string
-		mutate  func(*Config)
-		wantErr string
-	}{
-		{"defaults", func(*Config) {}, ""},
-		{"bad addr", func(c *Config) { c.Server.Addr = "18104" }, "server.addr"},
-		{"cache ttl over 60s", func(c *Config) { c.Auth.KeyCacheTTL = 61 * time.Second }, "key_cache_ttl"},
-		{"negative ttl over 5s", func(c *Config) { c.Auth.NegativeCacheTTL = 6 * time.Second }, "negative_cache_ttl"},
-		{"origin with path", func(c *Config) { c.Auth.AllowedOrigins = []string{"https://a.example/app"} }, "allowed_origins"},
-		{"origin inner wildcard", func(c *Config) { c.Auth.AllowedOrigins = []string{"https://a.*.example"} }, "allowed_origins"},
-		{"namespace with dot", func(c *Config) { c.NATS.Namespace = "a.b" }, "nats.namespace"},
-		{"zero send queue", func(c *Config) { c.WS.SendQueue = 0 }, "send_queue"},
-		{"tiny read limit", func(c *Config) { c.WS.ReadLimitBytes = 10 }, "read_limit_bytes"},
-		{"bad proxy cidr", func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.0/33"} }, "trusted_proxies"},
-		{"billing url", func(c *Config) { c.Billing.URL = "127.0.0.1:18103" }, "billing.url"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var c Config
-			c.SetDefaults()
-			tt.mutate(&c)
-			err := c.Validate()
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("error = %v, want it to mention %q", err, tt.wantErr)
-			}
-		})
-	}
+	configtest.Validate(t, configtest.Defaults[Config], []configtest.Case[Config]{
+		{Name: "defaults", Mutate: func(*Config) {}, Want: ""},
+		{Name: "bad addr", Mutate: func(c *Config) { c.Server.Addr = "18104" }, Want: "server.addr"},
+		{Name: "cache ttl over 60s", Mutate: func(c *Config) { c.Auth.KeyCacheTTL = 61 * time.Second }, Want: "key_cache_ttl"},
+		{Name: "negative ttl over 5s", Mutate: func(c *Config) { c.Auth.NegativeCacheTTL = 6 * time.Second }, Want: "negative_cache_ttl"},
+		{Name: "origin with path", Mutate: func(c *Config) { c.Auth.AllowedOrigins = []string{"https://a.example/app"} }, Want: "allowed_origins"},
+		{Name: "origin inner wildcard", Mutate: func(c *Config) { c.Auth.AllowedOrigins = []string{"https://a.*.example"} }, Want: "allowed_origins"},
+		{Name: "namespace with dot", Mutate: func(c *Config) { c.NATS.Namespace = "a.b" }, Want: "nats.namespace"},
+		{Name: "zero send queue", Mutate: func(c *Config) { c.WS.SendQueue = 0 }, Want: "send_queue"},
+		{Name: "tiny read limit", Mutate: func(c *Config) { c.WS.ReadLimitBytes = 10 }, Want: "read_limit_bytes"},
+		{Name: "bad proxy cidr", Mutate: func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.0/33"} }, Want: "trusted_proxies"},
+		{Name: "billing url", Mutate: func(c *Config) { c.Billing.URL = "127.0.0.1:18103" }, Want: "billing.url"},
+	})
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 )
 
@@ -21,10 +21,10 @@ import (
 // receiving events at once, and a ticket issued to a revoked key is
 // refused when redeemed; a client whose key is still valid reconnects and
 // resumes without loss.
-func KeyChanged(nc *nats.Conn, names events.Names, keys *keyauth.Cache, hub *biz.Hub, log *slog.Logger) (*nats.Subscription, error) {
-	return events.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) {
+func KeyChanged(nc *nats.Conn, names events.Names, keys *keyauth.Cache, sessions *biz.SessionRegistry, log *slog.Logger) (*nats.Subscription, error) {
+	return natsbus.SubscribeKeyChanged(nc, names, log, func(kc events.KeyChanged) {
 		keys.Evict(kc.KeyID, kc.UserID)
-		n := hub.CloseKey(kc.KeyID, kc.UserID)
+		n := sessions.CloseKey(kc.KeyID, kc.UserID)
 		log.Info("key.changed", "key_id", kc.KeyID, "user_id", kc.UserID, "sessions_closed", n)
 	})
 }

@@ -34,8 +34,8 @@ const (
 	DisconnectError    = "error"    // write failure or feed stopped
 )
 
-// NewMetrics registers the metrics on reg; the two gauges read hub.
-func NewMetrics(reg prometheus.Registerer, hub *biz.Hub) *Metrics {
+// NewMetrics registers the metrics on reg; the two gauges read sessions.
+func NewMetrics(reg prometheus.Registerer, sessions *biz.SessionRegistry) *Metrics {
 	m := &Metrics{
 		MessagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lurus_sync_messages_out_total", Help: "Messages written to WebSockets, by message type.",
@@ -71,10 +71,10 @@ func NewMetrics(reg prometheus.Registerer, hub *biz.Hub) *Metrics {
 	reg.MustRegister(m.RateLimited, m.MessagesOut, m.SlowDrops, m.FanoutLatency, m.AuthFailures, m.Disconnects, m.Resumes, m.TicketsIssued, m.ClientMessages,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lurus_sync_connections", Help: "Open WebSocket connections.",
-		}, func() float64 { n, _ := hub.Counts(); return float64(n) }),
+		}, func() float64 { n, _ := sessions.Counts(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lurus_sync_users_online", Help: "Distinct users with at least one open connection.",
-		}, func() float64 { _, u := hub.Counts(); return float64(u) }),
+		}, func() float64 { _, u := sessions.Counts(); return float64(u) }),
 	)
 	for _, t := range []string{MsgEvent, MsgPong, MsgSyncState, MsgError} {
 		m.MessagesOut.WithLabelValues(t)

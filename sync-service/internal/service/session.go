@@ -12,7 +12,7 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
-
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 )
 
@@ -49,7 +49,7 @@ var errFlood = errors.New("client message flood")
 type session struct {
 	h         *WS
 	ws        *websocket.Conn
-	sub       *events.Subscription
+	sub       *natsbus.Subscription
 	remove    func()
 	userID    string
 	keyID     string
@@ -286,7 +286,7 @@ func (s *session) ping() bool {
 //
 //go:noinline
 func (s *session) writeFailed(err error) {
-	if errors.Is(s.sub.Err(), events.ErrSlowSubscriber) || isTimeout(err) {
+	if errors.Is(s.sub.Err(), natsbus.ErrSlowSubscriber) || isTimeout(err) {
 		s.slow()
 		return
 	}
@@ -307,9 +307,9 @@ func (s *session) slow() {
 //go:noinline
 func (s *session) subscriptionEnded() {
 	switch err := s.sub.Err(); {
-	case errors.Is(err, events.ErrSlowSubscriber):
+	case errors.Is(err, natsbus.ErrSlowSubscriber):
 		s.slow()
-	case errors.Is(err, events.ErrFeedClosed):
+	case errors.Is(err, natsbus.ErrFeedClosed):
 		s.disconnect = DisconnectShutdown
 		s.sendClose(websocket.CloseGoingAway, "server is shutting down", s.h.cfg.CloseGrace)
 	default:
@@ -319,7 +319,7 @@ func (s *session) subscriptionEnded() {
 	}
 }
 
-// closeRequested handles Close from the hub.
+// closeRequested handles Close from the session registry.
 //
 //go:noinline
 func (s *session) closeRequested() {
@@ -416,7 +416,7 @@ func (s *session) sendClose(code int, text string, grace time.Duration) {
 }
 
 // finish closes the socket, waits for the reader, releases the
-// subscription and the hub entry, and logs the session.
+// subscription and the registry entry, and logs the session.
 func (s *session) finish() {
 	_ = s.ws.Close()
 	<-s.readerDone

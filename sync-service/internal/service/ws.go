@@ -17,16 +17,15 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
-	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
-
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 )
 
-// EventSource subscribes to one user's events; events.Feed implements it.
+// EventSource subscribes to one user's events; natsbus.Feed implements it.
 type EventSource interface {
-	Subscribe(ctx context.Context, userID, lastEventID string) (*events.Subscription, error)
+	Subscribe(ctx context.Context, userID, lastEventID string) (*natsbus.Subscription, error)
 }
 
 // StateSource reads a user's full state; data.Billing implements it.
@@ -39,17 +38,17 @@ const maxLastEventIDLen = 64
 
 // WS serves GET /ws/sync.
 type WS struct {
-	keys    Keys
-	tickets *biz.Tickets
-	origins *biz.OriginPolicy
-	hub     *biz.Hub
-	feed    EventSource
-	state   StateSource
-	metrics *Metrics
-	log     *slog.Logger
-	addr    clientip.Resolver
-	guard   *authguard.Guard
-	cfg     conf.WS
+	keys     Keys
+	tickets  *biz.Tickets
+	origins  *biz.OriginPolicy
+	sessions *biz.SessionRegistry
+	feed     EventSource
+	state    StateSource
+	metrics  *Metrics
+	log      *slog.Logger
+	addr     clientip.Resolver
+	guard    *authguard.Guard
+	cfg      conf.WS
 	// perUser and perIP cap open connections (ws.max_per_user,
 	// ws.max_per_ip).
 	perUser, perIP *connlimit.Limiter
@@ -60,15 +59,15 @@ type WS struct {
 
 // WSDeps are what WS needs.
 type WSDeps struct {
-	Keys    Keys
-	Tickets *biz.Tickets
-	Origins *biz.OriginPolicy
-	Hub     *biz.Hub
-	Feed    EventSource
-	State   StateSource
-	Metrics *Metrics
-	Log     *slog.Logger
-	Addr    clientip.Resolver
+	Keys     Keys
+	Tickets  *biz.Tickets
+	Origins  *biz.OriginPolicy
+	Sessions *biz.SessionRegistry
+	Feed     EventSource
+	State    StateSource
+	Metrics  *Metrics
+	Log      *slog.Logger
+	Addr     clientip.Resolver
 	// Guard refuses client addresses with too many failed
 	// authentications before their credentials are looked up.
 	Guard *authguard.Guard
@@ -77,7 +76,7 @@ type WSDeps struct {
 // NewWS returns the WebSocket handler.
 func NewWS(d WSDeps, cfg conf.WS) *WS {
 	h := &WS{
-		keys: d.Keys, tickets: d.Tickets, origins: d.Origins, hub: d.Hub, feed: d.Feed, state: d.State,
+		keys: d.Keys, tickets: d.Tickets, origins: d.Origins, sessions: d.Sessions, feed: d.Feed, state: d.State,
 		metrics: d.Metrics, log: d.Log, addr: d.Addr, guard: d.Guard, cfg: cfg, pings: newPingWheel(),
 		perUser: connlimit.New(cfg.MaxPerUser), perIP: connlimit.New(cfg.MaxPerIP),
 	}
@@ -162,7 +161,7 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.filter.Store(&filter)
 	s.limiter = biz.NewLimiter(h.cfg.MessageRate, h.cfg.MessageBurst)
 	s.pingSlot = h.pings.assign()
-	leave, err := h.hub.Add(who.userID, who.keyID, s)
+	leave, err := h.sessions.Add(who.userID, who.keyID, s)
 	if err != nil {
 		releaseSlots()
 		edge.WriteError(w, r, err)
@@ -177,9 +176,9 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		remove()
 		switch {
-		case errors.Is(err, events.ErrFeedClosed):
+		case errors.Is(err, natsbus.ErrFeedClosed):
 			err = apperr.New(apperr.ReasonShuttingDown, "server is shutting down")
-		case errors.Is(err, events.ErrReplayBusy):
+		case errors.Is(err, natsbus.ErrReplayBusy):
 			h.metrics.RateLimited.WithLabelValues("process", "resumes").Inc()
 			err = apperr.Wrap(err, apperr.ReasonUnavailable, "too many resumes in progress; retry shortly").WithRetryAfter(time.Second)
 		default:

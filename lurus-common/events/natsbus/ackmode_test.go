@@ -1,4 +1,4 @@
-package events_test
+package natsbus_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
@@ -16,7 +17,7 @@ import (
 // back after AckWait.
 func TestAckAsyncAcknowledges(t *testing.T) {
 	ne := testenv.NATS(t)
-	pub := events.NewPublisher(ne.JS)
+	pub := natsbus.NewPublisher(ne.JS)
 	for i := 0; i < 50; i++ {
 		if _, err := pub.Publish(context.Background(), ne.Names.Subject(events.SubjectBillingUsage), usageEnv(t, fmt.Sprintf("req-%02d", i))); err != nil {
 			t.Fatal(err)
@@ -24,8 +25,8 @@ func TestAckAsyncAcknowledges(t *testing.T) {
 	}
 	var mu sync.Mutex
 	seen := map[string]int{}
-	c := newConsumer(t, ne, func(cfg *events.ConsumerConfig) {
-		cfg.AckMode = events.AckAsync
+	c := newConsumer(t, ne, func(cfg *natsbus.ConsumerConfig) {
+		cfg.AckMode = natsbus.AckAsync
 		cfg.AckWait = time.Second
 		cfg.BatchSize = 7
 	})
@@ -35,7 +36,7 @@ func TestAckAsyncAcknowledges(t *testing.T) {
 		return err == nil && lag == 0
 	}
 	var sawLagZero bool
-	runUntil(t, c, func(_ context.Context, d events.Delivery) error {
+	runUntil(t, c, func(_ context.Context, d natsbus.Delivery) error {
 		mu.Lock()
 		seen[d.Env.ID]++
 		mu.Unlock()
@@ -50,10 +51,10 @@ func TestAckAsyncAcknowledges(t *testing.T) {
 	// delivered again; a second run must get nothing.
 	time.Sleep(1500 * time.Millisecond)
 	again := 0
-	second := newConsumer(t, ne, func(cfg *events.ConsumerConfig) { cfg.AckMode = events.AckAsync })
+	second := newConsumer(t, ne, func(cfg *natsbus.ConsumerConfig) { cfg.AckMode = natsbus.AckAsync })
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	_ = second.Run(ctx, func(context.Context, events.Delivery) error { again++; return nil })
+	_ = second.Run(ctx, func(context.Context, natsbus.Delivery) error { again++; return nil })
 	if again != 0 {
 		t.Fatalf("%d acknowledged messages were delivered again", again)
 	}

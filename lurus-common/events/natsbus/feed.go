@@ -1,4 +1,4 @@
-package events
+package natsbus
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/eventid"
 )
 
 // ErrSlowSubscriber ends a subscription whose reader fell behind by more
@@ -47,7 +50,7 @@ type FeedConfig struct {
 // duplicates. billing-service's SSE route and sync-service both use it.
 type Feed struct {
 	js    jetstream.JetStream
-	names Names
+	names events.Names
 	cfg   FeedConfig
 
 	replays chan struct{} // a slot per running replay (MaxReplays)
@@ -59,7 +62,7 @@ type Feed struct {
 }
 
 // NewFeed returns a feed; call Run to start it.
-func NewFeed(js jetstream.JetStream, names Names, cfg FeedConfig) *Feed {
+func NewFeed(js jetstream.JetStream, names events.Names, cfg FeedConfig) *Feed {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 256
 	}
@@ -92,7 +95,7 @@ func (f *Feed) Ready() <-chan struct{} { return f.ready }
 // restarts or gaps.
 func (f *Feed) Run(ctx context.Context) error {
 	defer f.closeAll()
-	cons, err := f.js.OrderedConsumer(ctx, f.names.Stream(StreamEvents), jetstream.OrderedConsumerConfig{
+	cons, err := f.js.OrderedConsumer(ctx, f.names.Stream(events.StreamEvents), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{f.names.AllUsersFilter()},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 	})
@@ -123,7 +126,7 @@ func (f *Feed) Run(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		env, err := ParseEnvelope(msg.Data())
+		env, err := events.ParseEnvelope(msg.Data())
 		if err != nil {
 			f.cfg.Logger.Warn("feed: undecodable user event skipped", "subject", msg.Subject(), "err", err)
 			continue
@@ -138,7 +141,7 @@ func (f *Feed) Run(ctx context.Context) error {
 
 // dispatch hands env, stored at stream sequence seq (0: unknown), to the
 // user's subscriptions.
-func (f *Feed) dispatch(userID string, env Envelope, seq uint64) {
+func (f *Feed) dispatch(userID string, env events.Envelope, seq uint64) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for s := range f.subs[userID] {
@@ -163,7 +166,7 @@ type Subscription struct {
 	// Replay holds, in order, the events after the requested last event id
 	// (empty when none was given or it could not be found; see Resumed).
 	// The caller sends them before reading C.
-	Replay []Envelope
+	Replay []events.Envelope
 	// Resumed is true when a last event id was given and found, so Replay is
 	// exactly what was missed. When false after a last event id was given,
 	// the id is too old or unknown: the caller should send the full state.
@@ -173,7 +176,7 @@ type Subscription struct {
 	userID string
 
 	mu      sync.Mutex
-	c       chan Envelope
+	c       chan events.Envelope
 	live    bool
 	pending []sequenced
 	// replayedTo is the stream sequence the replay read up to: a live
@@ -187,13 +190,13 @@ type Subscription struct {
 
 // sequenced is an event with its stream sequence.
 type sequenced struct {
-	env Envelope
+	env events.Envelope
 	seq uint64
 }
 
 // C delivers live events in order. It is closed when the subscription ends;
 // Err then says why.
-func (s *Subscription) C() <-chan Envelope { return s.c }
+func (s *Subscription) C() <-chan events.Envelope { return s.c }
 
 // Done is closed when the subscription ends.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
@@ -211,7 +214,7 @@ func (s *Subscription) Close() {
 	s.fail(nil)
 }
 
-func (s *Subscription) push(env Envelope, seq uint64) {
+func (s *Subscription) push(env events.Envelope, seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.isDone() || s.replayed(seq) {
@@ -269,7 +272,7 @@ func (s *Subscription) failLocked(err error) {
 // ends when ctx is done, on Close, when the reader falls more than Buffer
 // events behind (ErrSlowSubscriber), or when the feed stops.
 func (f *Feed) Subscribe(ctx context.Context, userID, lastEventID string) (*Subscription, error) {
-	if !ValidToken(userID) {
+	if !events.ValidToken(userID) {
 		return nil, fmt.Errorf("events: invalid user id %q", userID)
 	}
 	s := &Subscription{feed: f, userID: userID, done: make(chan struct{})}
@@ -301,7 +304,7 @@ func (f *Feed) Subscribe(ctx context.Context, userID, lastEventID string) (*Subs
 		return nil, err
 	}
 	s.replayedTo = replayedTo
-	s.c = make(chan Envelope, f.cfg.Buffer+len(s.pending))
+	s.c = make(chan events.Envelope, f.cfg.Buffer+len(s.pending))
 	for _, e := range s.pending {
 		if !s.replayed(e.seq) {
 			s.c <- e.env
@@ -358,8 +361,8 @@ func (f *Feed) replaySlot(ctx context.Context) (release func(), err error) {
 // replay reads userID's stored events after lastID. found is false when
 // lastID is not a known event id within the stream's age. to is the stream
 // sequence of the last event read (0 when not found).
-func (f *Feed) replay(ctx context.Context, userID, lastID string) (out []Envelope, found bool, to uint64, err error) {
-	at, ok := IDTime(lastID)
+func (f *Feed) replay(ctx context.Context, userID, lastID string) (out []events.Envelope, found bool, to uint64, err error) {
+	at, ok := eventid.Time(lastID)
 	if !ok || time.Since(at) > f.cfg.MaxAge {
 		return nil, false, 0, nil
 	}
@@ -371,7 +374,7 @@ func (f *Feed) replay(ctx context.Context, userID, lastID string) (out []Envelop
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.ReplayTimeout)
 	defer cancel()
 	start := at.Add(-f.cfg.ClockSkew)
-	cons, err := f.js.OrderedConsumer(ctx, f.names.Stream(StreamEvents), jetstream.OrderedConsumerConfig{
+	cons, err := f.js.OrderedConsumer(ctx, f.names.Stream(events.StreamEvents), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{f.names.UserFilter(userID)},
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
 		OptStartTime:   &start,
@@ -396,7 +399,7 @@ func (f *Feed) replay(ctx context.Context, userID, lastID string) (out []Envelop
 		if err != nil {
 			return nil, false, 0, fmt.Errorf("events: replay: %w", err)
 		}
-		env, perr := ParseEnvelope(msg.Data())
+		env, perr := events.ParseEnvelope(msg.Data())
 		if perr == nil {
 			if found {
 				out = append(out, env)

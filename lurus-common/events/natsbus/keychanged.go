@@ -1,4 +1,4 @@
-package events
+package natsbus
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"log/slog"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 // SubscribeKeyChanged calls fn for every key.changed notification in
@@ -13,9 +15,9 @@ import (
 // evicts on. Core NATS delivers at most once; a notification that is lost
 // is covered by the caches' bounded TTLs. An undecodable message, or one
 // naming neither key nor user, is logged and skipped.
-func SubscribeKeyChanged(nc *nats.Conn, names Names, log *slog.Logger, fn func(KeyChanged)) (*nats.Subscription, error) {
-	sub, err := nc.Subscribe(names.Subject(SubjectKeyChanged), func(m *nats.Msg) {
-		var kc KeyChanged
+func SubscribeKeyChanged(nc *nats.Conn, names events.Names, log *slog.Logger, fn func(events.KeyChanged)) (*nats.Subscription, error) {
+	sub, err := nc.Subscribe(names.Subject(events.SubjectKeyChanged), func(m *nats.Msg) {
+		var kc events.KeyChanged
 		if err := json.Unmarshal(m.Data, &kc); err != nil || (kc.KeyID == "" && kc.UserID == "") {
 			log.Warn("key.changed: undecodable message ignored", "err", err)
 			return
@@ -23,7 +25,7 @@ func SubscribeKeyChanged(nc *nats.Conn, names Names, log *slog.Logger, fn func(K
 		fn(kc)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("subscribe %s: %w", SubjectKeyChanged, err)
+		return nil, fmt.Errorf("subscribe %s: %w", events.SubjectKeyChanged, err)
 	}
 	return sub, nil
 }

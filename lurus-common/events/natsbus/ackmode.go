@@ -1,6 +1,8 @@
-package events
+package natsbus
 
-import "context"
+import (
+	"context"
+)
 
 // AckMode is how the runner acknowledges a message its handler succeeded
 // on (ConsumerConfig.AckMode).

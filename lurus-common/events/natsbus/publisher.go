@@ -1,4 +1,4 @@
-package events
+package natsbus
 
 import (
 	"context"
@@ -10,23 +10,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
-)
 
-// Header names set on every message.
-const (
-	HeaderType       = "Lurus-Type"
-	HeaderDeadReason = "Lurus-Dead-Reason"
-	HeaderDeadFrom   = "Lurus-Dead-Subject"
-	HeaderDeadSeq    = "Lurus-Dead-Stream-Seq"
-	// HeaderDeadPart is the index of a dead-lettered envelope in its batch
-	// message (absent when the message carried one envelope).
-	HeaderDeadPart = "Lurus-Dead-Part"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 // NewMsg builds the NATS message for env on subject: the JSON envelope as
 // body, Nats-Msg-Id = env.ID, and the W3C trace context of ctx (traceparent,
 // tracestate) as headers.
-func NewMsg(ctx context.Context, subject string, env Envelope) (*nats.Msg, error) {
+func NewMsg(ctx context.Context, subject string, env events.Envelope) (*nats.Msg, error) {
 	body, err := json.Marshal(env)
 	if err != nil {
 		return nil, fmt.Errorf("events: marshal envelope: %w", err)
@@ -40,7 +31,7 @@ func NewRawMsg(ctx context.Context, subject, id, typ string, body []byte) *nats.
 	m := nats.NewMsg(subject)
 	m.Data = body
 	m.Header.Set(jetstream.MsgIDHeader, id)
-	m.Header.Set(HeaderType, typ)
+	m.Header.Set(events.HeaderType, typ)
 	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(http.Header(m.Header)))
 	return m
 }
@@ -66,7 +57,7 @@ func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js}
 
 // Publish stores env on subject. Republishing an envelope with the same id
 // inside the stream's duplicate window is a no-op.
-func (p *Publisher) Publish(ctx context.Context, subject string, env Envelope) (*jetstream.PubAck, error) {
+func (p *Publisher) Publish(ctx context.Context, subject string, env events.Envelope) (*jetstream.PubAck, error) {
 	m, err := NewMsg(ctx, subject, env)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package events_test
+package natsbus_test
 
 import (
 	"context"
@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/eventid"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
-func startFeed(t *testing.T, ne testenv.NATSEnv, cfg events.FeedConfig) *events.Feed {
+func startFeed(t *testing.T, ne testenv.NATSEnv, cfg natsbus.FeedConfig) *natsbus.Feed {
 	t.Helper()
-	f := events.NewFeed(ne.JS, ne.Names, cfg)
+	f := natsbus.NewFeed(ne.JS, ne.Names, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- f.Run(ctx) }()
@@ -40,18 +42,18 @@ func publishUserEvent(t *testing.T, ne testenv.NATSEnv, user string, balance int
 // stream sequence.
 func publishUserEventSeq(t *testing.T, ne testenv.NATSEnv, user string, balance int64) (events.Envelope, uint64) {
 	t.Helper()
-	env, err := events.NewEnvelope(events.NewID(), events.TypeBalanceChanged, user, time.Now(), events.BalanceChanged{BalanceMicros: balance})
+	env, err := events.NewEnvelope(eventid.New(), events.TypeBalanceChanged, user, time.Now(), events.BalanceChanged{BalanceMicros: balance})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := events.NewPublisher(ne.JS).Publish(context.Background(), ne.Names.UserSubject(user, env.Type), env)
+	ack, err := natsbus.NewPublisher(ne.JS).Publish(context.Background(), ne.Names.UserSubject(user, env.Type), env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return env, ack.Sequence
 }
 
-func recv(t *testing.T, s *events.Subscription) events.Envelope {
+func recv(t *testing.T, s *natsbus.Subscription) events.Envelope {
 	t.Helper()
 	select {
 	case e, ok := <-s.C():
@@ -67,7 +69,7 @@ func recv(t *testing.T, s *events.Subscription) events.Envelope {
 
 func TestFeedDeliversOnlyOwnUsersEvents(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{})
+	f := startFeed(t, ne, natsbus.FeedConfig{})
 	ctx := context.Background()
 	a1, err := f.Subscribe(ctx, "alice", "")
 	if err != nil {
@@ -76,7 +78,7 @@ func TestFeedDeliversOnlyOwnUsersEvents(t *testing.T) {
 	a2, _ := f.Subscribe(ctx, "alice", "")
 	b, _ := f.Subscribe(ctx, "bob", "")
 	sent := publishUserEvent(t, ne, "alice", 100)
-	for _, s := range []*events.Subscription{a1, a2} {
+	for _, s := range []*natsbus.Subscription{a1, a2} {
 		if got := recv(t, s); got.ID != sent.ID || got.UserID != "alice" {
 			t.Fatalf("got %+v", got)
 		}
@@ -97,7 +99,7 @@ func TestFeedDeliversOnlyOwnUsersEvents(t *testing.T) {
 
 func TestFeedResumeFromLastEventID(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{})
+	f := startFeed(t, ne, natsbus.FeedConfig{})
 	var sent []events.Envelope
 	for i := 0; i < 6; i++ {
 		sent = append(sent, publishUserEvent(t, ne, "carol", int64(i)))
@@ -133,7 +135,7 @@ func TestFeedResumeFromLastEventID(t *testing.T) {
 func TestFeedResumeDropsReplayedEventsALaggingFeedDelivers(t *testing.T) {
 	ne := testenv.NATS(t)
 	// Its live consumer never runs: the test delivers for it, late.
-	f := events.NewFeed(ne.JS, ne.Names, events.FeedConfig{})
+	f := natsbus.NewFeed(ne.JS, ne.Names, natsbus.FeedConfig{})
 	var sent []events.Envelope
 	var seqs []uint64
 	for i := range 4 {
@@ -151,10 +153,10 @@ func TestFeedResumeDropsReplayedEventsALaggingFeedDelivers(t *testing.T) {
 	// The lagging live consumer now delivers everything from the start,
 	// then a new event.
 	for i, env := range sent {
-		events.Dispatch(f, "erin", env, seqs[i])
+		natsbus.Dispatch(f, "erin", env, seqs[i])
 	}
 	next, seq := publishUserEventSeq(t, ne, "erin", 99)
-	events.Dispatch(f, "erin", next, seq)
+	natsbus.Dispatch(f, "erin", next, seq)
 	if got := recv(t, s); got.ID != next.ID {
 		t.Fatalf("live event %s, want only the new one %s (the others were replayed or precede the last event id)", got.ID, next.ID)
 	}
@@ -162,10 +164,10 @@ func TestFeedResumeDropsReplayedEventsALaggingFeedDelivers(t *testing.T) {
 
 func TestFeedResumeUnknownOrTooOld(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{MaxAge: time.Hour})
+	f := startFeed(t, ne, natsbus.FeedConfig{MaxAge: time.Hour})
 	publishUserEvent(t, ne, "erin", 1)
 	old := "01ARZ3NDEKTSV4RRFFQ69G5FAV" // a ULID from 2016
-	for _, last := range []string{old, events.NewID(), "not-a-ulid"} {
+	for _, last := range []string{old, eventid.New(), "not-a-ulid"} {
 		s, err := f.Subscribe(context.Background(), "erin", last)
 		if err != nil {
 			t.Fatal(err)
@@ -179,7 +181,7 @@ func TestFeedResumeUnknownOrTooOld(t *testing.T) {
 
 func TestFeedDropsSlowSubscriber(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{Buffer: 4})
+	f := startFeed(t, ne, natsbus.FeedConfig{Buffer: 4})
 	slow, _ := f.Subscribe(context.Background(), "frank", "")
 	fast, _ := f.Subscribe(context.Background(), "frank", "")
 	got := make(chan int, 100)
@@ -196,7 +198,7 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("slow subscriber not dropped")
 	}
-	if !errors.Is(slow.Err(), events.ErrSlowSubscriber) {
+	if !errors.Is(slow.Err(), natsbus.ErrSlowSubscriber) {
 		t.Fatalf("err = %v", slow.Err())
 	}
 	deadline := time.After(5 * time.Second)
@@ -211,7 +213,7 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 
 func TestFeedEndsSubscriptionsOnStop(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := events.NewFeed(ne.JS, ne.Names, events.FeedConfig{})
+	f := natsbus.NewFeed(ne.JS, ne.Names, natsbus.FeedConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = f.Run(ctx); close(done) }()
@@ -224,7 +226,7 @@ func TestFeedEndsSubscriptionsOnStop(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("subscription still open")
 	}
-	if !errors.Is(s.Err(), events.ErrFeedClosed) {
+	if !errors.Is(s.Err(), natsbus.ErrFeedClosed) {
 		t.Fatalf("err = %v", s.Err())
 	}
 }
@@ -234,12 +236,12 @@ func TestFeedEndsSubscriptionsOnStop(t *testing.T) {
 // work again. A subscription without a last event id never waits.
 func TestFeedCapsReplaysInFlight(t *testing.T) {
 	ne := testenv.NATS(t)
-	f := startFeed(t, ne, events.FeedConfig{MaxReplays: 1, ReplayWait: 200 * time.Millisecond})
+	f := startFeed(t, ne, natsbus.FeedConfig{MaxReplays: 1, ReplayWait: 200 * time.Millisecond})
 	first := publishUserEvent(t, ne, "gina", 1)
 	publishUserEvent(t, ne, "gina", 2)
-	release := events.HoldReplaySlot(f)
+	release := natsbus.HoldReplaySlot(f)
 	start := time.Now()
-	if _, err := f.Subscribe(context.Background(), "gina", first.ID); !errors.Is(err, events.ErrReplayBusy) {
+	if _, err := f.Subscribe(context.Background(), "gina", first.ID); !errors.Is(err, natsbus.ErrReplayBusy) {
 		t.Fatalf("resume with every slot taken: %v, want ErrReplayBusy", err)
 	}
 	if waited := time.Since(start); waited < 200*time.Millisecond {

@@ -1,4 +1,4 @@
-package admission
+package redisstore
 
 import (
 	"context"
@@ -6,31 +6,33 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 )
 
 func TestLeaseExtendRenewAndReleaseParts(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	mustApply(t, s, Account{UserID: "u", BalanceMicros: 1000, Active: true, QuotaLimitTokens: 100})
-	lease := Reservation{ID: "lease:g1:k1", UserID: "u", KeyID: "k1", Micros: 300, Tokens: 30}
+	mustApply(t, s, admission.Account{UserID: "u", BalanceMicros: 1000, Active: true, QuotaLimitTokens: 100})
+	lease := admission.Reservation{ID: "lease:g1:k1", UserID: "u", KeyID: "k1", Micros: 300, Tokens: 30}
 	res, err := s.Lease(ctx, lease)
-	if err != nil || res.Code != OK || res.HeldMicros != 300 || res.AvailableMicros != 1000 {
+	if err != nil || res.Code != admission.OK || res.HeldMicros != 300 || res.AvailableMicros != 1000 {
 		t.Fatalf("first lease: %+v %v", res, err)
 	}
 	res, _ = s.Lease(ctx, lease) // a lease adds every time
-	if res.Code != OK || res.HeldMicros != 600 || res.AvailableMicros != 700 {
+	if res.Code != admission.OK || res.HeldMicros != 600 || res.AvailableMicros != 700 {
 		t.Fatalf("extend: %+v", res)
 	}
-	res, _ = s.Lease(ctx, Reservation{ID: lease.ID, UserID: "u", KeyID: "k1", Micros: 401, Tokens: 1})
-	if res.Code != InsufficientBalance || res.HeldMicros != 600 {
+	res, _ = s.Lease(ctx, admission.Reservation{ID: lease.ID, UserID: "u", KeyID: "k1", Micros: 401, Tokens: 1})
+	if res.Code != admission.InsufficientBalance || res.HeldMicros != 600 {
 		t.Fatalf("over-extend: %+v", res)
 	}
-	res, _ = s.Lease(ctx, Reservation{ID: lease.ID, UserID: "u", KeyID: "k1", Micros: 1, Tokens: 41})
-	if res.Code != QuotaExceeded {
+	res, _ = s.Lease(ctx, admission.Reservation{ID: lease.ID, UserID: "u", KeyID: "k1", Micros: 1, Tokens: 41})
+	if res.Code != admission.QuotaExceeded {
 		t.Fatalf("quota: %+v", res)
 	}
-	res, _ = s.Lease(ctx, Reservation{ID: lease.ID, UserID: "u", KeyID: "k1"}) // renew
-	if res.Code != OK || res.HeldMicros != 600 {
+	res, _ = s.Lease(ctx, admission.Reservation{ID: lease.ID, UserID: "u", KeyID: "k1"}) // renew
+	if res.Code != admission.OK || res.HeldMicros != 600 {
 		t.Fatalf("renew: %+v", res)
 	}
 	st, _ := s.Get(ctx, "u")
@@ -40,9 +42,9 @@ func TestLeaseExtendRenewAndReleaseParts(t *testing.T) {
 
 	// billing settles two requests admitted against the lease; the second
 	// settlement is replayed.
-	p1 := PartRelease{ReservationID: lease.ID, RequestID: "req1", Micros: 100, Tokens: 10}
-	p2 := PartRelease{ReservationID: lease.ID, RequestID: "req2", Micros: 150, Tokens: 15}
-	for _, p := range []PartRelease{p1, p2, p2} {
+	p1 := admission.PartRelease{ReservationID: lease.ID, RequestID: "req1", Micros: 100, Tokens: 10}
+	p2 := admission.PartRelease{ReservationID: lease.ID, RequestID: "req2", Micros: 150, Tokens: 15}
+	for _, p := range []admission.PartRelease{p1, p2, p2} {
 		if _, err := s.ReleasePart(ctx, "u", p); err != nil {
 			t.Fatal(err)
 		}
@@ -56,14 +58,14 @@ func TestLeaseExtendRenewAndReleaseParts(t *testing.T) {
 	}
 	// the gateway gives back the rest; more than held is clamped, and the
 	// entry goes.
-	if _, err := s.ReleasePart(ctx, "u", PartRelease{ReservationID: lease.ID, RequestID: "return:1", Micros: 999, Tokens: 999}); err != nil {
+	if _, err := s.ReleasePart(ctx, "u", admission.PartRelease{ReservationID: lease.ID, RequestID: "return:1", Micros: 999, Tokens: 999}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = s.Get(ctx, "u")
 	if st.ReservedMicros != 0 || st.ReservedTokens != 0 {
 		t.Fatalf("sums after return: %+v", st)
 	}
-	res, _ = s.Lease(ctx, Reservation{ID: lease.ID, UserID: "u", KeyID: "k1"})
+	res, _ = s.Lease(ctx, admission.Reservation{ID: lease.ID, UserID: "u", KeyID: "k1"})
 	if res.HeldMicros != 0 {
 		t.Fatalf("returned lease still held: %+v", res)
 	}
@@ -76,7 +78,7 @@ func TestLeasesAndSettlementNeverOverdraw(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	const balance, chunk, cost = 100_000, 700, 100
-	mustApply(t, s, Account{UserID: "u", BalanceMicros: balance, Active: true, Version: 1})
+	mustApply(t, s, admission.Account{UserID: "u", BalanceMicros: balance, Active: true, Version: 1})
 	var mu sync.Mutex
 	bal, ver := int64(balance), int64(1)
 	var wg sync.WaitGroup
@@ -89,12 +91,12 @@ func TestLeasesAndSettlementNeverOverdraw(t *testing.T) {
 			remainder := int64(0)
 			for n := 0; ; n++ {
 				if remainder < cost {
-					res, err := s.Lease(ctx, Reservation{ID: id, UserID: "u", KeyID: "k", Micros: chunk})
+					res, err := s.Lease(ctx, admission.Reservation{ID: id, UserID: "u", KeyID: "k", Micros: chunk})
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					if res.Code != OK {
+					if res.Code != admission.OK {
 						return // balance exhausted
 					}
 					remainder += chunk
@@ -106,10 +108,10 @@ func TestLeasesAndSettlementNeverOverdraw(t *testing.T) {
 				mu.Lock()
 				bal -= cost
 				ver++
-				a := Account{UserID: "u", BalanceMicros: bal, Active: true, Version: ver}
+				a := admission.Account{UserID: "u", BalanceMicros: bal, Active: true, Version: ver}
 				mu.Unlock()
-				if err := s.ApplyBatch(ctx, []Update{{Account: a,
-					Parts: []PartRelease{{ReservationID: id, RequestID: fmt.Sprintf("g%d-%d", g, n), Micros: cost}}}}); err != nil {
+				if err := s.ApplyBatch(ctx, []admission.Update{{Account: a,
+					Parts: []admission.PartRelease{{ReservationID: id, RequestID: fmt.Sprintf("g%d-%d", g, n), Micros: cost}}}}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -138,13 +140,13 @@ func TestLeasesAndSettlementNeverOverdraw(t *testing.T) {
 func TestReleasePartKeepsTokensOfAnEntryWithoutMicros(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	mustApply(t, s, Account{UserID: "u", BalanceMicros: 1000, Active: true})
-	lease := Reservation{ID: "lease:g1:k1", UserID: "u", KeyID: "k1", Micros: 100, Tokens: 400}
-	if res, err := s.Lease(ctx, lease); err != nil || res.Code != OK {
+	mustApply(t, s, admission.Account{UserID: "u", BalanceMicros: 1000, Active: true})
+	lease := admission.Reservation{ID: "lease:g1:k1", UserID: "u", KeyID: "k1", Micros: 100, Tokens: 400}
+	if res, err := s.Lease(ctx, lease); err != nil || res.Code != admission.OK {
 		t.Fatalf("lease: %+v %v", res, err)
 	}
 	// two requests of 50 µ / 20 tokens take every micro of the lease
-	for i, p := range []PartRelease{{ReservationID: lease.ID, RequestID: "req1", Micros: 50, Tokens: 20},
+	for i, p := range []admission.PartRelease{{ReservationID: lease.ID, RequestID: "req1", Micros: 50, Tokens: 20},
 		{ReservationID: lease.ID, RequestID: "req2", Micros: 50, Tokens: 20}} {
 		if _, err := s.ReleasePart(ctx, "u", p); err != nil {
 			t.Fatalf("release %d: %v", i, err)
@@ -155,14 +157,14 @@ func TestReleasePartKeepsTokensOfAnEntryWithoutMicros(t *testing.T) {
 		t.Fatalf("sums after the requests' releases: %+v, want 0 µ and the lease's 360 unused tokens", st)
 	}
 	// the gateway gives back the unused tokens: nothing stays reserved
-	if _, err := s.ReleasePart(ctx, "u", PartRelease{ReservationID: lease.ID, RequestID: "return:1", Tokens: 360}); err != nil {
+	if _, err := s.ReleasePart(ctx, "u", admission.PartRelease{ReservationID: lease.ID, RequestID: "return:1", Tokens: 360}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = s.Get(ctx, "u")
 	if st.ReservedMicros != 0 || st.ReservedTokens != 0 {
 		t.Fatalf("sums after the lease is given back: %+v, want nothing reserved", st)
 	}
-	if res, _ := s.Lease(ctx, Reservation{ID: lease.ID, UserID: "u", KeyID: "k1"}); res.HeldMicros != 0 {
+	if res, _ := s.Lease(ctx, admission.Reservation{ID: lease.ID, UserID: "u", KeyID: "k1"}); res.HeldMicros != 0 {
 		t.Fatalf("the emptied entry still holds %d µ", res.HeldMicros)
 	}
 }
@@ -175,15 +177,15 @@ func TestReleasePartKeepsTokensOfAnEntryWithoutMicros(t *testing.T) {
 func TestExpiredLeaseOfADeadGatewayIsPurgedAfterAnyIdleTime(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	mustApply(t, s, Account{UserID: "u", BalanceMicros: 1000, Active: true, QuotaLimitTokens: 100})
+	mustApply(t, s, admission.Account{UserID: "u", BalanceMicros: 1000, Active: true, QuotaLimitTokens: 100})
 	const ttl = 50 * time.Millisecond
-	if res, err := s.Lease(ctx, Reservation{ID: "lease:dead:k1", UserID: "u", KeyID: "k1", Micros: 900, Tokens: 90, TTL: ttl}); err != nil || res.Code != OK {
+	if res, err := s.Lease(ctx, admission.Reservation{ID: "lease:dead:k1", UserID: "u", KeyID: "k1", Micros: 900, Tokens: 90, TTL: ttl}); err != nil || res.Code != admission.OK {
 		t.Fatalf("lease: %+v %v", res, err)
 	}
 	time.Sleep(4 * ttl) // the user is idle well past twice the TTL
-	res, err := s.Reserve(ctx, Reservation{ID: "r1", UserID: "u", KeyID: "k1", Micros: 500, Tokens: 50})
-	if err != nil || res.Code != OK || res.AvailableMicros != 1000 || res.QuotaRemainingTokens != 100 {
-		t.Fatalf("reserve after the dead lease expired: %+v %v; want OK with all 1000 µ and 100 tokens available", res, err)
+	res, err := s.Reserve(ctx, admission.Reservation{ID: "r1", UserID: "u", KeyID: "k1", Micros: 500, Tokens: 50})
+	if err != nil || res.Code != admission.OK || res.AvailableMicros != 1000 || res.QuotaRemainingTokens != 100 {
+		t.Fatalf("reserve after the dead lease expired: %+v %v; want admission.OK with all 1000 µ and 100 tokens available", res, err)
 	}
 	st, _ := s.Get(ctx, "u")
 	if st.ReservedMicros != 500 || st.ReservedTokens != 50 {

@@ -1,4 +1,4 @@
-package events
+package natsbus
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 // Delivery is one decoded envelope handed to a handler. A message usually
@@ -20,7 +22,7 @@ type Delivery struct {
 	// Ctx carries the producer's trace context: the envelope's own
 	// (Envelope.TraceParent), else the one in the message headers.
 	Ctx          context.Context
-	Env          Envelope
+	Env          events.Envelope
 	Msg          jetstream.Msg
 	StreamSeq    uint64
 	NumDelivered uint64
@@ -67,7 +69,7 @@ const (
 // ConsumerConfig describes a durable pull consumer. Zero values take the
 // defaults in parentheses.
 type ConsumerConfig struct {
-	Stream        string // full stream name, e.g. Names.Stream(StreamBilling)
+	Stream        string // full stream name, e.g. events.Names.Stream(events.StreamBilling)
 	Durable       string
 	FilterSubject string // one subject (wildcards allowed): NATS 2.9 has no multi-filter
 	DeadSubject   string // where undecodable / permanently failed messages go
@@ -225,7 +227,7 @@ func (c *Consumer) decode(ctx context.Context, msg jetstream.Msg, batch []part) 
 		d.StreamSeq = md.Sequence.Stream
 		d.NumDelivered = md.NumDelivered
 	}
-	raws, err := SplitBody(msg.Data())
+	raws, err := events.SplitBody(msg.Data())
 	if err != nil {
 		return append(batch, part{d: d, raw: msg.Data(), err: Permanent(err)})
 	}
@@ -234,7 +236,7 @@ func (c *Consumer) decode(ctx context.Context, msg jetstream.Msg, batch []part) 
 	for i, raw := range raws {
 		pd := d
 		pd.Part = i
-		env, err := ParseEnvelope(raw)
+		env, err := events.ParseEnvelope(raw)
 		if err != nil {
 			batch = append(batch, part{d: pd, raw: raw, err: Permanent(err)})
 			continue
@@ -362,12 +364,12 @@ func (c *Consumer) deadLetter(ctx context.Context, d Delivery, body []byte, reas
 	m.Data = body
 	id := c.cfg.Stream + "-" + strconv.FormatUint(d.StreamSeq, 10)
 	if d.Parts > 1 {
-		m.Header.Set(HeaderDeadPart, strconv.Itoa(d.Part))
+		m.Header.Set(events.HeaderDeadPart, strconv.Itoa(d.Part))
 		id += "-" + strconv.Itoa(d.Part)
 	}
-	m.Header.Set(HeaderDeadReason, reason.Error())
-	m.Header.Set(HeaderDeadFrom, d.Msg.Subject())
-	m.Header.Set(HeaderDeadSeq, strconv.FormatUint(d.StreamSeq, 10))
+	m.Header.Set(events.HeaderDeadReason, reason.Error())
+	m.Header.Set(events.HeaderDeadFrom, d.Msg.Subject())
+	m.Header.Set(events.HeaderDeadSeq, strconv.FormatUint(d.StreamSeq, 10))
 	m.Header.Set(jetstream.MsgIDHeader, id)
 	if _, err := c.js.PublishMsg(ctx, m); err != nil {
 		return err

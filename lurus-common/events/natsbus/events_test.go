@@ -1,4 +1,4 @@
-package events_test
+package natsbus_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
@@ -27,9 +28,9 @@ func usageEnv(t *testing.T, reqID string) events.Envelope {
 	return env
 }
 
-func newConsumer(t *testing.T, ne testenv.NATSEnv, mod func(*events.ConsumerConfig)) *events.Consumer {
+func newConsumer(t *testing.T, ne testenv.NATSEnv, mod func(*natsbus.ConsumerConfig)) *natsbus.Consumer {
 	t.Helper()
-	cfg := events.ConsumerConfig{
+	cfg := natsbus.ConsumerConfig{
 		Stream:        ne.Names.Stream(events.StreamBilling),
 		Durable:       "test",
 		FilterSubject: ne.Names.Subject(events.SubjectBillingUsage),
@@ -39,7 +40,7 @@ func newConsumer(t *testing.T, ne testenv.NATSEnv, mod func(*events.ConsumerConf
 	if mod != nil {
 		mod(&cfg)
 	}
-	c, err := events.NewConsumer(context.Background(), ne.JS, cfg)
+	c, err := natsbus.NewConsumer(context.Background(), ne.JS, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func newConsumer(t *testing.T, ne testenv.NATSEnv, mod func(*events.ConsumerConf
 }
 
 // runUntil runs the consumer with h until done reports true (or 10 s).
-func runUntil(t *testing.T, c *events.Consumer, h events.Handler, done func() bool) {
+func runUntil(t *testing.T, c *natsbus.Consumer, h natsbus.Handler, done func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -68,7 +69,7 @@ func runUntil(t *testing.T, c *events.Consumer, h events.Handler, done func() bo
 
 func TestPublishDeduplicatesByID(t *testing.T) {
 	ne := testenv.NATS(t)
-	pub := events.NewPublisher(ne.JS)
+	pub := natsbus.NewPublisher(ne.JS)
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		ack, err := pub.Publish(ctx, ne.Names.Subject(events.SubjectBillingUsage), usageEnv(t, "req-1"))
@@ -97,19 +98,19 @@ func TestPublishDeduplicatesByID(t *testing.T) {
 
 func TestHandlerErrorLeadsToRedelivery(t *testing.T) {
 	ne := testenv.NATS(t)
-	pub := events.NewPublisher(ne.JS)
+	pub := natsbus.NewPublisher(ne.JS)
 	if _, err := pub.Publish(context.Background(), ne.Names.Subject(events.SubjectBillingUsage), usageEnv(t, "req-r")); err != nil {
 		t.Fatal(err)
 	}
 	var calls, acked atomic.Int32
-	c := newConsumer(t, ne, func(cfg *events.ConsumerConfig) {
-		cfg.Observe = func(o events.Outcome, d events.Delivery, err error) {
-			if o == events.OutcomeAcked {
+	c := newConsumer(t, ne, func(cfg *natsbus.ConsumerConfig) {
+		cfg.Observe = func(o natsbus.Outcome, d natsbus.Delivery, err error) {
+			if o == natsbus.OutcomeAcked {
 				acked.Add(1)
 			}
 		}
 	})
-	runUntil(t, c, func(ctx context.Context, d events.Delivery) error {
+	runUntil(t, c, func(ctx context.Context, d natsbus.Delivery) error {
 		if calls.Add(1) < 3 {
 			return errors.New("database down")
 		}
@@ -152,21 +153,21 @@ func TestUndecodableAndPermanentGoToDeadSubject(t *testing.T) {
 	if _, err := ne.JS.Publish(ctx, subj, []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := events.NewPublisher(ne.JS).Publish(ctx, subj, usageEnv(t, "req-poison")); err != nil {
+	if _, err := natsbus.NewPublisher(ne.JS).Publish(ctx, subj, usageEnv(t, "req-poison")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := events.NewPublisher(ne.JS).Publish(ctx, subj, usageEnv(t, "req-good")); err != nil {
+	if _, err := natsbus.NewPublisher(ne.JS).Publish(ctx, subj, usageEnv(t, "req-good")); err != nil {
 		t.Fatal(err)
 	}
 	var handled sync.Map
 	var outcomes atomic.Int32
-	c := newConsumer(t, ne, func(cfg *events.ConsumerConfig) {
-		cfg.Observe = func(events.Outcome, events.Delivery, error) { outcomes.Add(1) }
+	c := newConsumer(t, ne, func(cfg *natsbus.ConsumerConfig) {
+		cfg.Observe = func(natsbus.Outcome, natsbus.Delivery, error) { outcomes.Add(1) }
 	})
-	runUntil(t, c, func(ctx context.Context, d events.Delivery) error {
+	runUntil(t, c, func(ctx context.Context, d natsbus.Delivery) error {
 		handled.Store(d.Env.ID, true)
 		if d.Env.ID == "req-poison" {
-			return events.Permanent(fmt.Errorf("unknown model"))
+			return natsbus.Permanent(fmt.Errorf("unknown model"))
 		}
 		return nil
 	}, func() bool { return outcomes.Load() == 3 })
@@ -198,7 +199,7 @@ func TestUndecodableAndPermanentGoToDeadSubject(t *testing.T) {
 
 func TestConsumerRestartResumes(t *testing.T) {
 	ne := testenv.NATS(t)
-	pub := events.NewPublisher(ne.JS)
+	pub := natsbus.NewPublisher(ne.JS)
 	for i := 0; i < 10; i++ {
 		if _, err := pub.Publish(context.Background(), ne.Names.Subject(events.SubjectBillingUsage), usageEnv(t, fmt.Sprintf("req-%02d", i))); err != nil {
 			t.Fatal(err)
@@ -206,7 +207,7 @@ func TestConsumerRestartResumes(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var seen []string
-	handler := func(ctx context.Context, d events.Delivery) error {
+	handler := func(ctx context.Context, d natsbus.Delivery) error {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, d.Env.ID)
@@ -215,11 +216,11 @@ func TestConsumerRestartResumes(t *testing.T) {
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
 
 	// First run: handle four messages, then "crash" (stop) before any more.
-	first := newConsumer(t, ne, func(cfg *events.ConsumerConfig) { cfg.BatchSize = 1; cfg.AckWait = time.Second })
+	first := newConsumer(t, ne, func(cfg *natsbus.ConsumerConfig) { cfg.BatchSize = 1; cfg.AckWait = time.Second })
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		errc <- first.Run(ctx, func(ctx context.Context, d events.Delivery) error {
+		errc <- first.Run(ctx, func(ctx context.Context, d natsbus.Delivery) error {
 			if count() >= 4 {
 				cancel()
 				return errors.New("stopping")
@@ -235,7 +236,7 @@ func TestConsumerRestartResumes(t *testing.T) {
 	}
 	// Messages the first run had prefetched but not handled come back after
 	// AckWait.
-	second := newConsumer(t, ne, func(cfg *events.ConsumerConfig) { cfg.AckWait = time.Second })
+	second := newConsumer(t, ne, func(cfg *natsbus.ConsumerConfig) { cfg.AckWait = time.Second })
 	runUntil(t, second, handler, func() bool { return count() >= 10 })
 	time.Sleep(100 * time.Millisecond)
 	mu.Lock()
@@ -257,20 +258,20 @@ func TestConsumerRestartResumes(t *testing.T) {
 
 func TestBeforeAckHookSimulatesCrash(t *testing.T) {
 	ne := testenv.NATS(t)
-	if _, err := events.NewPublisher(ne.JS).Publish(context.Background(), ne.Names.Subject(events.SubjectBillingUsage), usageEnv(t, "req-crash")); err != nil {
+	if _, err := natsbus.NewPublisher(ne.JS).Publish(context.Background(), ne.Names.Subject(events.SubjectBillingUsage), usageEnv(t, "req-crash")); err != nil {
 		t.Fatal(err)
 	}
 	var calls, acked atomic.Int32
-	c := newConsumer(t, ne, func(cfg *events.ConsumerConfig) {
+	c := newConsumer(t, ne, func(cfg *natsbus.ConsumerConfig) {
 		cfg.AckWait = time.Second
-		cfg.BeforeAck = func(d events.Delivery) bool { return d.NumDelivered > 1 }
-		cfg.Observe = func(o events.Outcome, _ events.Delivery, _ error) {
-			if o == events.OutcomeAcked {
+		cfg.BeforeAck = func(d natsbus.Delivery) bool { return d.NumDelivered > 1 }
+		cfg.Observe = func(o natsbus.Outcome, _ natsbus.Delivery, _ error) {
+			if o == natsbus.OutcomeAcked {
 				acked.Add(1)
 			}
 		}
 	})
-	runUntil(t, c, func(ctx context.Context, d events.Delivery) error {
+	runUntil(t, c, func(ctx context.Context, d natsbus.Delivery) error {
 		calls.Add(1)
 		return nil
 	}, func() bool { return acked.Load() == 1 })
@@ -285,12 +286,12 @@ func TestTraceContextTravelsInHeaders(t *testing.T) {
 	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
 	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
-	if _, err := events.NewPublisher(ne.JS).Publish(ctx, ne.Names.Subject(events.SubjectBillingUsage), usageEnv(t, "req-trace")); err != nil {
+	if _, err := natsbus.NewPublisher(ne.JS).Publish(ctx, ne.Names.Subject(events.SubjectBillingUsage), usageEnv(t, "req-trace")); err != nil {
 		t.Fatal(err)
 	}
 	var got atomic.Value
 	c := newConsumer(t, ne, nil)
-	runUntil(t, c, func(ctx context.Context, d events.Delivery) error {
+	runUntil(t, c, func(ctx context.Context, d natsbus.Delivery) error {
 		got.Store(trace.SpanContextFromContext(d.Ctx).TraceID().String())
 		return nil
 	}, func() bool { return got.Load() != nil })
@@ -301,18 +302,18 @@ func TestTraceContextTravelsInHeaders(t *testing.T) {
 
 func TestBatchesAreFilled(t *testing.T) {
 	ne := testenv.NATS(t)
-	pub := events.NewPublisher(ne.JS)
+	pub := natsbus.NewPublisher(ne.JS)
 	for i := 0; i < 50; i++ {
 		if _, err := pub.Publish(context.Background(), ne.Names.Subject(events.SubjectBillingUsage), usageEnv(t, fmt.Sprintf("b-%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c := newConsumer(t, ne, func(cfg *events.ConsumerConfig) { cfg.BatchSize = 25; cfg.Linger = 50 * time.Millisecond })
+	c := newConsumer(t, ne, func(cfg *natsbus.ConsumerConfig) { cfg.BatchSize = 25; cfg.Linger = 50 * time.Millisecond })
 	var total, biggest atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		_ = c.RunBatch(ctx, func(ctx context.Context, ds []events.Delivery) []error {
+		_ = c.RunBatch(ctx, func(ctx context.Context, ds []natsbus.Delivery) []error {
 			if n := int32(len(ds)); n > biggest.Load() {
 				biggest.Store(n)
 			}

@@ -1,4 +1,4 @@
-package admission
+package redisstore
 
 import (
 	"context"
@@ -6,20 +6,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 )
 
 func TestReserveBatchMatchesReserve(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	mustApply(t, s, Account{UserID: "u", BalanceMicros: 100, Active: true})
-	res, errs := s.ReserveBatch(ctx, []Reservation{
+	mustApply(t, s, admission.Account{UserID: "u", BalanceMicros: 100, Active: true})
+	res, errs := s.ReserveBatch(ctx, []admission.Reservation{
 		{ID: "a", UserID: "u", Micros: 60},
 		{ID: "b", UserID: "u", Micros: 60}, // does not fit after a
 		{ID: "", UserID: "u", Micros: 1},   // invalid
 		{ID: "c", UserID: "nobody", Micros: 1},
 		{ID: "d", UserID: "u", Micros: 40},
 	})
-	want := []Code{OK, InsufficientBalance, 0, Missing, OK}
+	want := []admission.Code{admission.OK, admission.InsufficientBalance, 0, admission.Missing, admission.OK}
 	for i, w := range want {
 		if i == 2 {
 			if errs[i] == nil {
@@ -43,7 +45,7 @@ func TestCoalescerNeverOverdraws(t *testing.T) {
 func TestCoalescerClose(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	mustApply(t, s, Account{UserID: "u", BalanceMicros: 1 << 40, Active: true})
+	mustApply(t, s, admission.Account{UserID: "u", BalanceMicros: 1 << 40, Active: true})
 	c := NewCoalescer(s, 2, 4)
 	// Reservations racing with Close are either done or refused, never
 	// left waiting.
@@ -53,7 +55,7 @@ func TestCoalescerClose(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := c.Lease(ctx, Reservation{ID: fmt.Sprintf("c%d", i), UserID: "u", Micros: 1})
+			_, err := c.Lease(ctx, admission.Reservation{ID: fmt.Sprintf("c%d", i), UserID: "u", Micros: 1})
 			switch err {
 			case nil:
 				done.Add(1)
@@ -74,7 +76,7 @@ func TestCoalescerClose(t *testing.T) {
 	if st.ReservedMicros != int64(done.Load()) {
 		t.Fatalf("reserved %d, but %d reservations reported done", st.ReservedMicros, done.Load())
 	}
-	if _, err := c.Lease(ctx, Reservation{ID: "x", UserID: "u"}); err != ErrCoalescerClosed {
+	if _, err := c.Lease(ctx, admission.Reservation{ID: "x", UserID: "u"}); err != ErrCoalescerClosed {
 		t.Fatalf("after Close: %v", err)
 	}
 }

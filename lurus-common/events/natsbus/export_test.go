@@ -1,4 +1,6 @@
-package events
+package natsbus
+
+import "github.com/lurus-switch/lurus-switch/lurus-common/events"
 
 // HoldReplaySlot takes one of f's replay slots, as a running replay does,
 // until release is called.
@@ -9,4 +11,4 @@ func HoldReplaySlot(f *Feed) (release func()) {
 
 // Dispatch hands env, stored at stream sequence seq, to f's subscribers as
 // its live consumer does (a test plays a lagging consumer with it).
-func Dispatch(f *Feed, userID string, env Envelope, seq uint64) { f.dispatch(userID, env, seq) }
+func Dispatch(f *Feed, userID string, env events.Envelope, seq uint64) { f.dispatch(userID, env, seq) }

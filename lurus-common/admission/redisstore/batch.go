@@ -1,21 +1,13 @@
-package admission
+package redisstore
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// Update is one user's mirror write in ApplyBatch: the state to apply and
-// every reservation settled with it.
-type Update struct {
-	Account    Account
-	ReleaseIDs []string
-	// Parts take settled requests' estimates out of leases (or of their
-	// own reservations), once per request id.
-	Parts []PartRelease
-}
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
+)
 
 // pipeliner is the optional ability of a client to send commands in one
 // round trip (*redis.Client and *redis.ClusterClient have it).
@@ -30,7 +22,7 @@ type pipeliner interface {
 // returns the first error; every step is idempotent, so the caller may
 // simply retry the whole batch. Without a pipelining client it falls back
 // to one call per step.
-func (s *Store) ApplyBatch(ctx context.Context, ups []Update) error {
+func (s *Store) ApplyBatch(ctx context.Context, ups []admission.Update) error {
 	if len(ups) == 0 {
 		return nil
 	}
@@ -54,7 +46,7 @@ func (s *Store) ApplyBatch(ctx context.Context, ups []Update) error {
 	return nil
 }
 
-func (s *Store) pipelineApply(ctx context.Context, pipe redis.Pipeliner, ups []Update) error {
+func (s *Store) pipelineApply(ctx context.Context, pipe redis.Pipeliner, ups []admission.Update) error {
 	now := s.now().UnixMilli()
 	for _, u := range ups {
 		first := ""
@@ -82,7 +74,7 @@ func (s *Store) pipelineApply(ctx context.Context, pipe redis.Pipeliner, ups []U
 	return nil
 }
 
-func (s *Store) applyEach(ctx context.Context, ups []Update) error {
+func (s *Store) applyEach(ctx context.Context, ups []admission.Update) error {
 	for _, u := range ups {
 		first := ""
 		if len(u.ReleaseIDs) > 0 {
@@ -106,7 +98,7 @@ func (s *Store) applyEach(ctx context.Context, ups []Update) error {
 }
 
 // applyArgs are the ARGV of apply.lua for a and releaseID.
-func (s *Store) applyArgs(a Account, releaseID string) []any {
+func (s *Store) applyArgs(a admission.Account, releaseID string) []any {
 	status := "disabled"
 	if a.Active {
 		status = "active"

@@ -1,4 +1,4 @@
-package admission
+package redisstore
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/coalesce"
 )
 
@@ -13,18 +14,18 @@ import (
 // same script Reserve runs, so each stays atomic on its own). errs[i] is
 // set when rs[i] could not be attempted or failed; the others' results
 // stand.
-func (s *Store) ReserveBatch(ctx context.Context, rs []Reservation) ([]Result, []error) {
+func (s *Store) ReserveBatch(ctx context.Context, rs []admission.Reservation) ([]admission.Result, []error) {
 	return s.runBatch(ctx, reserveScript, s.Reserve, rs)
 }
 
 // LeaseBatch is Lease for many entries in one round trip.
-func (s *Store) LeaseBatch(ctx context.Context, rs []Reservation) ([]Result, []error) {
+func (s *Store) LeaseBatch(ctx context.Context, rs []admission.Reservation) ([]admission.Result, []error) {
 	return s.runBatch(ctx, leaseScript, s.Lease, rs)
 }
 
-func (s *Store) runBatch(ctx context.Context, script *redis.Script, one func(context.Context, Reservation) (Result, error),
-	rs []Reservation) ([]Result, []error) {
-	out, errs := make([]Result, len(rs)), make([]error, len(rs))
+func (s *Store) runBatch(ctx context.Context, script *redis.Script, one func(context.Context, admission.Reservation) (admission.Result, error),
+	rs []admission.Reservation) ([]admission.Result, []error) {
+	out, errs := make([]admission.Result, len(rs)), make([]error, len(rs))
 	p, ok := s.rdb.(pipeliner)
 	if !ok {
 		for i, r := range rs {
@@ -84,7 +85,7 @@ var ErrCoalescerClosed = coalesce.ErrClosed
 // and a lone request goes out at once. Each reservation stays its own
 // atomic script run with its own result.
 type Coalescer struct {
-	c *coalesce.Coalescer[Reservation, Result]
+	c *coalesce.Coalescer[admission.Reservation, admission.Result]
 }
 
 // NewCoalescer starts workers senders (each keeps one batch in flight)
@@ -98,7 +99,7 @@ func NewCoalescer(s *Store, workers, maxBatch int) *Coalescer {
 // Lease is Store.Lease through the coalescer. Once handed over, the
 // reservation is always attempted and its outcome awaited, even if ctx
 // ends, so a hold is never made that its caller does not know about.
-func (c *Coalescer) Lease(ctx context.Context, r Reservation) (Result, error) {
+func (c *Coalescer) Lease(ctx context.Context, r admission.Reservation) (admission.Result, error) {
 	return c.c.Do(ctx, r)
 }
 

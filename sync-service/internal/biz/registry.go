@@ -21,82 +21,82 @@ const (
 	CauseCredentialsChanged
 )
 
-// Session is an open connection as the hub sees it. Close asks it to end
-// with cause; it must not block.
+// Session is an open connection as the registry sees it. Close asks it to
+// end with cause; it must not block.
 type Session interface {
 	Close(cause CloseCause)
 }
 
-type hubEntry struct {
+type registryEntry struct {
 	keyID string
 	s     Session
 }
 
-// Hub is the registry of this replica's open sessions by user. Fan-out of
-// events does not go through it (each session has its own feed
-// subscription); the hub is what key.changed, shutdown and the connection
-// gauges act on.
-type Hub struct {
+// SessionRegistry is the registry of this replica's open sessions by
+// user. Fan-out of events does not go through it (each session has its own
+// feed subscription); the registry is what key.changed, shutdown and the
+// connection gauges act on.
+type SessionRegistry struct {
 	mu     sync.Mutex
-	users  map[string]map[*hubEntry]struct{}
+	users  map[string]map[*registryEntry]struct{}
 	n      int
 	closed bool
 	empty  chan struct{} // closed when closed && n == 0
 }
 
-// NewHub returns an empty hub.
-func NewHub() *Hub {
-	return &Hub{users: map[string]map[*hubEntry]struct{}{}, empty: make(chan struct{})}
+// NewSessionRegistry returns an empty registry.
+func NewSessionRegistry() *SessionRegistry {
+	return &SessionRegistry{users: map[string]map[*registryEntry]struct{}{}, empty: make(chan struct{})}
 }
 
 // Add registers s for userID (authenticated with keyID, "" for none) and
 // returns the function that removes it. After Shutdown it refuses with
 // SHUTTING_DOWN.
-func (h *Hub) Add(userID, keyID string, s Session) (remove func(), err error) {
-	e := &hubEntry{keyID: keyID, s: s}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
+func (r *SessionRegistry) Add(userID, keyID string, s Session) (remove func(), err error) {
+	e := &registryEntry{keyID: keyID, s: s}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
 		return nil, apperr.New(apperr.ReasonShuttingDown, "server is shutting down")
 	}
-	set := h.users[userID]
+	set := r.users[userID]
 	if set == nil {
-		set = map[*hubEntry]struct{}{}
-		h.users[userID] = set
+		set = map[*registryEntry]struct{}{}
+		r.users[userID] = set
 	}
 	set[e] = struct{}{}
-	h.n++
+	r.n++
 	var once sync.Once
-	return func() { once.Do(func() { h.remove(userID, e) }) }, nil
+	return func() { once.Do(func() { r.remove(userID, e) }) }, nil
 }
 
-func (h *Hub) remove(userID string, e *hubEntry) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	set := h.users[userID]
+func (r *SessionRegistry) remove(userID string, e *registryEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set := r.users[userID]
 	if _, ok := set[e]; !ok {
 		return
 	}
 	delete(set, e)
 	if len(set) == 0 {
-		delete(h.users, userID)
+		delete(r.users, userID)
 	}
-	h.n--
-	if h.closed && h.n == 0 {
-		close(h.empty)
+	r.n--
+	if r.closed && r.n == 0 {
+		close(r.empty)
 	}
 }
 
 // CloseKey ends the sessions of userID authenticated with keyID, or all of
 // userID's sessions when keyID is empty, and returns how many it asked to
 // close. Without userID it looks for keyID among every user's sessions.
-func (h *Hub) CloseKey(keyID, userID string) int {
+func (r *SessionRegistry) CloseKey(keyID, userID string) int {
 	if keyID == "" && userID == "" {
 		return 0
 	}
-	h.mu.Lock()
+	r.mu.Lock()
 	var victims []Session
-	collect := func(set map[*hubEntry]struct{}) {
+	collect := func(set map[*registryEntry]struct{}) {
 		for e := range set {
 			if keyID == "" || e.keyID == keyID {
 				victims = append(victims, e.s)
@@ -104,13 +104,13 @@ func (h *Hub) CloseKey(keyID, userID string) int {
 		}
 	}
 	if userID != "" {
-		collect(h.users[userID])
+		collect(r.users[userID])
 	} else {
-		for _, set := range h.users {
+		for _, set := range r.users {
 			collect(set)
 		}
 	}
-	h.mu.Unlock()
+	r.mu.Unlock()
 	for _, s := range victims {
 		s.Close(CauseCredentialsChanged)
 	}
@@ -119,26 +119,26 @@ func (h *Hub) CloseKey(keyID, userID string) int {
 
 // Shutdown refuses new sessions, asks every open one to close, and waits
 // until all have removed themselves or ctx ends.
-func (h *Hub) Shutdown(ctx context.Context) error {
-	h.mu.Lock()
-	if !h.closed {
-		h.closed = true
-		if h.n == 0 {
-			close(h.empty)
+func (r *SessionRegistry) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		if r.n == 0 {
+			close(r.empty)
 		}
 	}
 	var all []Session
-	for _, set := range h.users {
+	for _, set := range r.users {
 		for e := range set {
 			all = append(all, e.s)
 		}
 	}
-	h.mu.Unlock()
+	r.mu.Unlock()
 	for _, s := range all {
 		s.Close(CauseShutdown)
 	}
 	select {
-	case <-h.empty:
+	case <-r.empty:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -146,8 +146,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 }
 
 // Counts returns the open sessions and the distinct users they belong to.
-func (h *Hub) Counts() (sessions, users int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n, len(h.users)
+func (r *SessionRegistry) Counts() (sessions, users int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n, len(r.users)
 }

@@ -1,4 +1,4 @@
-package events
+package natsbus
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 // StreamOptions tunes the streams EnsureStreams creates. Zero values take
@@ -39,7 +41,7 @@ func (o StreamOptions) withDefaults() StreamOptions {
 
 // StreamConfigs returns the configs of the four streams. Money-carrying
 // streams never discard unconsumed messages: they are bounded by age only.
-func StreamConfigs(n Names, o StreamOptions) []jetstream.StreamConfig {
+func StreamConfigs(n events.Names, o StreamOptions) []jetstream.StreamConfig {
 	o = o.withDefaults()
 	base := func(name string, subjects []string, age time.Duration) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
@@ -56,16 +58,16 @@ func StreamConfigs(n Names, o StreamOptions) []jetstream.StreamConfig {
 		}
 	}
 	return []jetstream.StreamConfig{
-		base(StreamBilling, []string{n.Subject(SubjectBillingUsage)}, o.WorkAge),
-		base(StreamLogs, []string{n.Subject(SubjectLogWrite)}, o.WorkAge),
-		base(StreamEvents, []string{n.AllUsersFilter()}, o.UserEventsAge),
-		base(StreamDead, []string{n.DeadSubject(StreamBilling), n.DeadSubject(StreamLogs), n.DeadSubject(StreamEvents)}, o.DeadAge),
+		base(events.StreamBilling, []string{n.Subject(events.SubjectBillingUsage)}, o.WorkAge),
+		base(events.StreamLogs, []string{n.Subject(events.SubjectLogWrite)}, o.WorkAge),
+		base(events.StreamEvents, []string{n.AllUsersFilter()}, o.UserEventsAge),
+		base(events.StreamDead, []string{n.DeadSubject(events.StreamBilling), n.DeadSubject(events.StreamLogs), n.DeadSubject(events.StreamEvents)}, o.DeadAge),
 	}
 }
 
 // EnsureStreams creates or updates every stream of the contract. It is
 // idempotent and safe to call from every service at start.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o StreamOptions) error {
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, n events.Names, o StreamOptions) error {
 	for _, cfg := range StreamConfigs(n, o) {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("events: stream %s: %w", cfg.Name, err)
@@ -75,7 +77,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, o Strea
 }
 
 // DeleteStreams removes the streams of namespace n (tests clean up with it).
-func DeleteStreams(ctx context.Context, js jetstream.JetStream, n Names) error {
+func DeleteStreams(ctx context.Context, js jetstream.JetStream, n events.Names) error {
 	for _, cfg := range StreamConfigs(n, StreamOptions{}) {
 		if err := js.DeleteStream(ctx, cfg.Name); err != nil && err != jetstream.ErrStreamNotFound {
 			return fmt.Errorf("events: delete stream %s: %w", cfg.Name, err)

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+)
+
+// Server is the listener every service configures under `server:`. A
+// service embeds it inline in its own server struct, next to the settings
+// only its transport has.
+type Server struct {
+	// Addr is the listen address, host:port (port 0 picks a free one).
+	// Every service defaults to loopback; a container sets
+	// LURUS_<SERVICE>_ADDR=0.0.0.0:<port>.
+	Addr string `yaml:"addr"`
+	// MaxBodyBytes caps request bodies; a larger one is answered 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Check adds the problems of s to p: addr must be host:port,
+// max_body_bytes at least minBody and shutdown_timeout positive.
+func (s Server) Check(p *Problems, minBody int64) {
+	if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+		p.Add(fmt.Errorf("server.addr: %w", err))
+	}
+	p.Check(s.MaxBodyBytes >= minBody, "server.max_body_bytes %d is below %d", s.MaxBodyBytes, minBody)
+	p.Check(s.ShutdownTimeout > 0, "server.shutdown_timeout must be positive")
+}
+
+// Proxies is the server.trusted_proxies setting; a service that resolves
+// client addresses embeds it in its server struct.
+type Proxies struct {
+	// TrustedProxies are the CIDRs of reverse proxies (the ingress, Caddy)
+	// whose X-Forwarded-For is believed when finding the client address
+	// (see lurus-common/clientip). Empty: the socket peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// ClientIP is the resolver the CIDRs describe; its error names the key.
+func (t Proxies) ClientIP() (clientip.Resolver, error) {
+	r, err := clientip.Parse(t.TrustedProxies)
+	if err != nil {
+		return clientip.Resolver{}, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	return r, nil
+}
+
+// Log is the logger section every service has.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+}
+
+// Problems collects what a Validate method finds, so a config with
+// several mistakes reports them all at once.
+type Problems struct {
+	errs []error
+}
+
+// Add records err (nil is ignored).
+func (p *Problems) Add(err error) {
+	if err != nil {
+		p.errs = append(p.errs, err)
+	}
+}
+
+// Addf records a problem described by format and args (%w wraps).
+func (p *Problems) Addf(format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf(format, args...))
+}
+
+// Check records the problem described by format and args unless ok.
+func (p *Problems) Check(ok bool, format string, args ...any) {
+	if !ok {
+		p.Addf(format, args...)
+	}
+}
+
+// Err joins what was recorded (nil when nothing was).
+func (p *Problems) Err() error { return errors.Join(p.errs...) }
+
+// NATS is the connection section every service has.
+type NATS struct {
+	URL string `yaml:"url"`
+	// Namespace prefixes every stream and subject ("" in production; tests
+	// and E2E runs use a random one so they never collide).
+	Namespace string `yaml:"namespace"`
+}
+
+// Check adds the problems of n to p.
+func (n NATS) Check(p *Problems) {
+	p.Check(n.URL != "", "nats.url is required")
+}
