@@ -143,7 +143,9 @@ type App struct {
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry
 	Feed     *natsbus.Feed
-	Handler  *consumer.Handler
+	// Settlement settles billing.usage batches; Handler is its consumer.
+	Settlement *biz.Settlement
+	Handler    *consumer.Handler
 	// Keys is the key store the user-key routes read (the Store; tests
 	// wrap it to count lookups).
 	Keys service.Keys
@@ -196,17 +198,18 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 	pub := publisher.New(nc, js, names, adm, store, m, log)
 	feed := natsbus.NewFeed(js, names, natsbus.FeedConfig{Buffer: cfg.SSE.Buffer, MaxReplays: cfg.SSE.MaxResumes,
 		ReplayWait: cfg.SSE.ResumeWait, Logger: log})
+	settlement := &biz.Settlement{Repo: store.Settlements(), Rules: cfg.Rules(), Now: time.Now}
 	app := &App{cfg: cfg, log: log, pool: pool, rdb: rdb, nc: nc, js: js, names: names, Store: store, Adm: adm, Rates: rates,
-		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed, Keys: store}
+		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed, Settlement: settlement, Keys: store}
 	app.Handler = newHandlerFor(app)
 	app.secrets = secrets
 	return app, closers.Close, nil
 }
 
-// newHandlerFor is the settlement handler over a's store, prices and
+// newHandlerFor is the settlement handler over a's settlement, prices and
 // publisher.
 func newHandlerFor(a *App) *consumer.Handler {
-	return consumer.NewHandler(a.Store, a.Prices, a.Pub, a.Metrics, a.log)
+	return consumer.NewHandler(a.Settlement, a.Prices, a.Pub, a.Metrics, a.log)
 }
 
 // Rebuild rewrites every user's admission mirror from PostgreSQL in

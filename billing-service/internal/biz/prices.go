@@ -75,16 +75,3 @@ func (b *PriceBook) Set() PriceSet {
 	}
 	return PriceSet{}
 }
-
-// SettleResult is the outcome of settling a batch of usages.
-type SettleResult struct {
-	// Errs has one entry per usage: nil when it is settled (now or
-	// before), else ErrNoPrice, ErrUnknownUser or ErrInvalidUsage, which a
-	// retry cannot fix.
-	Errs []error
-	// Recorded are the usages inserted by this call, priced.
-	Recorded []UsageRecord
-	// Effects are the mirror writes (with every reservation of the batch
-	// to release, replays included) and the events to publish.
-	Effects Effects
-}

@@ -1,6 +1,7 @@
 // Package data implements billing-service's repositories on PostgreSQL:
-// users, keys, prices, the ledger, usage records, the settlement
-// transaction, idempotency keys and the outbox of user events.
+// users, keys, prices, the ledger, usage records, settlement's
+// transaction (biz.SettleRepo), idempotency keys and the outbox of user
+// events. It says how things are stored; what happens is decided in biz.
 package data
 
 import (
@@ -76,6 +77,3 @@ func rangeError(err error) error {
 	}
 	return err
 }
-
-// nowUTC is the store clock in UTC.
-func (s *Store) nowUTC() time.Time { return s.now().UTC() }

@@ -7,217 +7,58 @@ import (
 	"slices"
 	"time"
 
-	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lurus-switch/lurus-switch/billing-service/internal/biz"
-	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
-// Settle records and bills a batch of billing.usage payloads in one
-// transaction: the users concerned are locked in id order; every usage is
-// inserted into usage_records with ON CONFLICT (request_id) DO NOTHING; only
-// the rows actually inserted are debited (ledger entry, balance, quota, key
-// spend) and announced (events written to the outbox). Replaying any usage
-// any number of times changes nothing. A transient error returns err and
-// commits nothing.
-func (s *Store) Settle(ctx context.Context, us []events.Usage, pricer biz.Pricer) (biz.SettleResult, error) {
-	var res biz.SettleResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, err = s.settleTx(ctx, tx, us, pricer)
-		return err
-	})
-	return res, err
+// Settlements is the storage of settlement (biz.SettleRepo): usage
+// records, and the accounts and key spends they change, written in one
+// transaction.
+type Settlements struct{ s *Store }
+
+// Settlements returns the settlement repository on s.
+func (s *Store) Settlements() Settlements { return Settlements{s: s} }
+
+// InTx runs fn in a transaction (see biz.SettleRepo).
+func (r Settlements) InTx(ctx context.Context, fn func(tx biz.SettleStore) error) error {
+	return r.s.inTx(ctx, func(tx pgx.Tx) error { return fn(settleTx{tx: tx}) })
 }
 
-type candidate struct {
-	idx  int
-	cost int64
-}
+// settleTx is biz.SettleStore on one transaction.
+type settleTx struct{ tx pgx.Tx }
 
-func (s *Store) settleTx(ctx context.Context, tx pgx.Tx, us []events.Usage, pricer biz.Pricer) (biz.SettleResult, error) {
-	res := biz.SettleResult{Errs: make([]error, len(us))}
-	now := s.nowUTC()
-	userIDs := make([]string, 0, len(us))
-	for i, u := range us {
-		if err := biz.CheckUsage(u); err != nil {
-			res.Errs[i] = err
-			continue
-		}
-		userIDs = append(userIDs, u.UserID)
-	}
-	users, err := lockUsers(ctx, tx, userIDs)
+// LockUsers locks the users in id order (lockUsers).
+func (t settleTx) LockUsers(ctx context.Context, ids []string) (map[string]*biz.User, error) {
+	users, err := lockUsers(ctx, t.tx, ids)
 	if err != nil {
-		return res, fmt.Errorf("data: lock users: %w", err)
+		return nil, fmt.Errorf("data: lock users: %w", err)
 	}
-	var cands []candidate
-	// refused are usages of known users that will not be settled (absurd
-	// counts or cost, no price): they are dead-lettered, but their holds
-	// are released like a settled usage's, or the user would stay blocked
-	// by a request that is over.
-	var refused []int
-	seen := make(map[string]bool, len(us))
-	for i, u := range us {
-		if res.Errs[i] != nil {
-			continue
-		}
-		user, ok := users[u.UserID]
-		if !ok {
-			res.Errs[i] = biz.ErrUnknownUser
-			continue
-		}
-		cost, err := s.priceChecked(pricer, u, user.Group)
-		if err != nil {
-			res.Errs[i] = err
-			refused = append(refused, i)
-			continue
-		}
-		if !seen[u.RequestID] { // a second copy in one batch is a duplicate
-			seen[u.RequestID] = true
-			cands = append(cands, candidate{idx: i, cost: cost})
-		}
-	}
-	inserted, err := insertUsage(ctx, tx, us, cands, now)
-	if err != nil {
-		return res, err
-	}
-
-	accts := map[string]*biz.Account{}
-	var order []*biz.Account
-	keyDelta := map[string]int64{}
-	for _, c := range cands {
-		u := us[c.idx]
-		if !inserted[u.RequestID] {
-			continue
-		}
-		a := accts[u.UserID]
-		if a == nil {
-			if a, err = biz.NewAccount(users[u.UserID], s.rules, now); err != nil {
-				return res, err
-			}
-			accts[u.UserID] = a
-			order = append(order, a)
-		}
-		if _, err := a.Charge(u, c.cost); err != nil {
-			return res, err
-		}
-		if c.cost > 0 && u.KeyID != "" {
-			keyDelta[u.KeyID] += c.cost
-		}
-		res.Recorded = append(res.Recorded, biz.UsageRecord{Usage: u, CostMicros: c.cost})
-	}
-	// Every write, and the spend of the batch's keys after it, in one round
-	// trip. Keys charged in this batch report their spend from the UPDATE;
-	// the others (replays, free requests) are read.
-	b := &pgx.Batch{}
-	queueAccounts(b, order)
-	spends := map[string]int64{}
-	scanSpends := func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id string
-			var v int64
-			if err := rows.Scan(&id, &v); err != nil {
-				return err
-			}
-			spends[id] = v
-		}
-		return rows.Err()
-	}
-	if len(keyDelta) > 0 {
-		ids := slices.Sorted(maps.Keys(keyDelta)) // one lock order for concurrent batches
-		ds := make([]int64, len(ids))
-		for i, k := range ids {
-			ds[i] = keyDelta[k]
-		}
-		b.Queue(`UPDATE api_keys AS k SET spent_micros = k.spent_micros + v.d
-			FROM unnest($1::text[], $2::bigint[]) AS v(id, d) WHERE k.id = v.id
-			RETURNING k.id, k.spent_micros`, ids, ds).Query(scanSpends)
-	}
-	var others []string
-	for _, c := range cands {
-		if k := us[c.idx].KeyID; k != "" && keyDelta[k] == 0 && !slices.Contains(others, k) {
-			others = append(others, k)
-		}
-	}
-	if len(others) > 0 {
-		b.Queue(`SELECT id, spent_micros FROM api_keys WHERE id = ANY($1)`, others).Query(scanSpends)
-	}
-	if err := sendBatch(ctx, tx, b); err != nil {
-		return res, err
-	}
-
-	// Mirror every user of the batch, replays included: a redelivery after
-	// a failed mirror write repairs it and releases the holds.
-	mirrors := map[string]*biz.Mirror{}
-	release := make([]int, 0, len(cands)+len(refused))
-	for _, c := range cands {
-		release = append(release, c.idx)
-	}
-	for _, i := range append(release, refused...) {
-		u := us[i]
-		m := mirrors[u.UserID]
-		if m == nil {
-			mm := biz.MirrorOf(users[u.UserID])
-			mm.KeySpentMicros = map[string]int64{}
-			m = &mm
-			mirrors[u.UserID] = m
-		}
-		if v, ok := spends[u.KeyID]; ok {
-			m.KeySpentMicros[u.KeyID] = v
-		}
-		switch {
-		case u.ReservationID != "" && u.ReservedMicros > 0:
-			m.Parts = append(m.Parts, admission.PartRelease{ReservationID: u.ReservationID, RequestID: u.RequestID,
-				Micros: u.ReservedMicros, Tokens: u.ReservedTokens})
-		case u.ReservationID != "":
-			m.ReleaseIDs = append(m.ReleaseIDs, u.ReservationID)
-		}
-	}
-	for _, m := range mirrors {
-		res.Effects.Mirrors = append(res.Effects.Mirrors, *m)
-	}
-	ev := biz.EffectsOf(order...)
-	res.Effects.Events, res.Effects.OutboxRows = ev.Events, ev.OutboxRows
-	return res, nil
+	return users, nil
 }
 
-// priceChecked prices u after holding it to the per-request ceilings.
-func (s *Store) priceChecked(pricer biz.Pricer, u events.Usage, group string) (int64, error) {
-	if err := s.rules.CheckTokens(u); err != nil {
-		return 0, err
-	}
-	cost, err := biz.PriceUsage(pricer, u, group)
-	if err != nil {
-		return 0, err
-	}
-	return cost, s.rules.CheckCost(cost)
-}
-
-// insertUsage inserts the candidates' rows and returns the request ids
-// that were new.
-func insertUsage(ctx context.Context, tx pgx.Tx, us []events.Usage, cands []candidate, now time.Time) (map[string]bool, error) {
-	inserted := make(map[string]bool, len(cands))
-	if len(cands) == 0 {
+// RecordUsage inserts the records into usage_records with ON CONFLICT
+// (request_id) DO NOTHING and returns the request ids that were new.
+func (t settleTx) RecordUsage(ctx context.Context, rs []biz.UsageRecord) (map[string]bool, error) {
+	inserted := make(map[string]bool, len(rs))
+	if len(rs) == 0 {
 		return inserted, nil
 	}
-	n := len(cands)
+	n := len(rs)
 	var (
 		req, user, key, model, upModel, prov, format, endpoint, source, status, resv = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		prompt, completion, cached, write, reasoning, cost                           = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		stream                                                                       = make([]bool, n)
 		started, finished                                                            = make([]time.Time, n), make([]time.Time, n)
 	)
-	for j, c := range cands {
-		u := us[c.idx]
-		req[j], user[j], key[j], model[j], upModel[j], prov[j] = u.RequestID, u.UserID, u.KeyID, u.Model, u.UpstreamModel, u.ProviderID
-		format[j], endpoint[j], source[j], status[j], resv[j] = u.APIFormat, u.Endpoint, u.UsageSource, u.Status, u.ReservationID
-		prompt[j], completion[j], cached[j], write[j], reasoning[j], cost[j] = u.PromptTokens, u.CompletionTokens, u.CachedTokens, u.CacheWriteTokens, u.ReasoningTokens, c.cost
-		stream[j] = u.Stream
-		started[j], finished[j] = orNow(u.StartedAt, now), orNow(u.FinishedAt, now)
+	for j, r := range rs {
+		req[j], user[j], key[j], model[j], upModel[j], prov[j] = r.RequestID, r.UserID, r.KeyID, r.Model, r.UpstreamModel, r.ProviderID
+		format[j], endpoint[j], source[j], status[j], resv[j] = r.APIFormat, r.Endpoint, r.UsageSource, r.Status, r.ReservationID
+		prompt[j], completion[j], cached[j], write[j], reasoning[j], cost[j] = r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CacheWriteTokens, r.ReasoningTokens, r.CostMicros
+		stream[j] = r.Stream
+		started[j], finished[j] = r.StartedAt, r.FinishedAt
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO usage_records (request_id, user_id, key_id, model, upstream_model,
+	rows, err := t.tx.Query(ctx, `INSERT INTO usage_records (request_id, user_id, key_id, model, upstream_model,
 			provider_id, api_format, endpoint, usage_source, status, reservation_id, prompt_tokens, completion_tokens,
 			cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, stream, started_at, finished_at)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
@@ -239,9 +80,40 @@ func insertUsage(ctx context.Context, tx pgx.Tx, us []events.Usage, cands []cand
 	return inserted, nil
 }
 
-func orNow(t, now time.Time) time.Time {
-	if t.IsZero() {
-		return now
+// Write sends every write of w in one round trip: the accounts' user
+// rows, ledger entries and outbox row (queueAccounts, accounts.go), then
+// the key spend. Keys charged report their spend from the UPDATE, in key
+// id order (one lock order for concurrent batches); the others are read.
+func (t settleTx) Write(ctx context.Context, w biz.SettleWrites) (map[string]int64, error) {
+	b := &pgx.Batch{}
+	queueAccounts(b, w.Accounts)
+	spent := map[string]int64{}
+	scanSpent := func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var v int64
+			if err := rows.Scan(&id, &v); err != nil {
+				return err
+			}
+			spent[id] = v
+		}
+		return rows.Err()
 	}
-	return t
+	if len(w.KeySpend) > 0 {
+		ids := slices.Sorted(maps.Keys(w.KeySpend))
+		ds := make([]int64, len(ids))
+		for i, k := range ids {
+			ds[i] = w.KeySpend[k]
+		}
+		b.Queue(`UPDATE api_keys AS k SET spent_micros = k.spent_micros + v.d
+			FROM unnest($1::text[], $2::bigint[]) AS v(id, d) WHERE k.id = v.id
+			RETURNING k.id, k.spent_micros`, ids, ds).Query(scanSpent)
+	}
+	if len(w.ReadKeys) > 0 {
+		b.Queue(`SELECT id, spent_micros FROM api_keys WHERE id = ANY($1)`, w.ReadKeys).Query(scanSpent)
+	}
+	if err := sendBatch(ctx, t.tx, b); err != nil {
+		return nil, err
+	}
+	return spent, nil
 }

@@ -1,7 +1,8 @@
 // Package service is billing-service's HTTP surface: Gin handlers for the
 // admin, user-facing and internal routes. It converts JSON to domain calls
-// and renders every error through apperr; the repositories and the
-// after-commit propagation are reached through small interfaces.
+// and renders every error through apperr; the repositories are biz's
+// interfaces, the after-commit propagation and the Redis and NATS readers
+// small interfaces of its own.
 package service
 
 import (
@@ -25,52 +26,11 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/connlimit"
 	"github.com/lurus-switch/lurus-switch/lurus-common/edge"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
-	"github.com/lurus-switch/lurus-switch/lurus-common/pricing"
 )
 
-// Users stores users and changes accounts.
-type Users interface {
-	CreateUser(ctx context.Context, u *biz.User) error
-	GetUser(ctx context.Context, id string) (*biz.User, error)
-	ListUsers(ctx context.Context, email string, p biz.Page) ([]*biz.User, string, error)
-	WithAccount(ctx context.Context, userID string, fn func(a *biz.Account) error) (*biz.Account, error)
-}
-
-// Money books top-ups and adjustments and lists the ledger.
-type Money interface {
-	Post(ctx context.Context, r biz.PostRequest) (biz.PostResult, error)
-	Ledger(ctx context.Context, userID string, p biz.Page) ([]biz.LedgerEntry, string, error)
-}
-
-// Keys stores API keys.
-type Keys interface {
-	CreateKey(ctx context.Context, k *biz.Key, hash string) error
-	GetKey(ctx context.Context, id string) (*biz.Key, error)
-	ListKeys(ctx context.Context, userID string) ([]*biz.Key, error)
-	UpdateKey(ctx context.Context, id string, fn func(k *biz.Key) error) (*biz.Key, error)
-	KeyByHash(ctx context.Context, hash string) (*biz.Key, *biz.User, error)
-}
-
-// Prices stores prices and group multipliers; each change returns the new
-// price version.
-type Prices interface {
-	CreatePrice(ctx context.Context, p pricing.Price) (int64, error)
-	UpdatePrice(ctx context.Context, p pricing.Price) (int64, error)
-	DeletePrice(ctx context.Context, id string) (int64, error)
-	SetMultiplier(ctx context.Context, group string, bps int64) (int64, error)
-	DeleteMultiplier(ctx context.Context, group string) (int64, error)
-}
-
-// Reports queries usage.
-type Reports interface {
-	Usage(ctx context.Context, f biz.UsageFilter, p biz.Page) ([]biz.UsageRecord, string, error)
-	UsageStats(ctx context.Context, f biz.UsageFilter, limit int) ([]biz.UsageStat, error)
-}
-
-// Mirrors reads a user's state for the Redis mirror.
-type Mirrors interface {
-	Mirror(ctx context.Context, userID string) (biz.Mirror, error)
-}
+// Keys is the key repository; the user-key routes read it through
+// Deps.Keys (tests wrap it to count lookups).
+type Keys = biz.KeyRepo
 
 // Propagator does the after-commit work (mirror, events, notifications).
 type Propagator interface {
@@ -89,12 +49,12 @@ type Feed interface {
 
 // Deps are the Service's collaborators.
 type Deps struct {
-	Users     Users
-	Money     Money
+	Users     biz.UserRepo
+	Money     biz.MoneyRepo
 	Keys      Keys
-	Prices    Prices
-	Reports   Reports
-	Mirrors   Mirrors
+	Prices    biz.PriceRepo
+	Reports   biz.ReportRepo
+	Mirrors   biz.MirrorRepo
 	Prop      Propagator
 	Admission Admission
 	RateUsage RateUsage
