@@ -29,6 +29,12 @@ type loadGen struct {
 }
 
 func startLoad(gws []string, key string, maxTokens, workers int, tr *traffic) *loadGen {
+	return startLoadObserved(gws, key, maxTokens, workers, tr, nil)
+}
+
+// startLoadObserved is startLoad that also hands every reply to observe
+// (when not nil), from the worker's goroutine.
+func startLoadObserved(gws []string, key string, maxTokens, workers int, tr *traffic, observe func(reply)) *loadGen {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &loadGen{cancel: cancel}
 	for w := 0; w < workers; w++ {
@@ -36,7 +42,11 @@ func startLoad(gws []string, key string, maxTokens, workers int, tr *traffic) *l
 		go func() {
 			defer l.wg.Done()
 			for i := w; ctx.Err() == nil; i++ {
-				tr.add(chat(gws[i%len(gws)], key, maxTokens))
+				r := chat(gws[i%len(gws)], key, maxTokens)
+				tr.add(r)
+				if observe != nil {
+					observe(r)
+				}
 			}
 		}()
 	}

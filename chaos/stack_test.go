@@ -107,6 +107,9 @@ type stackOptions struct {
 	// GatewayConfig edits the gateway's config file (written to a copy
 	// passed with -config); nil: configs/config.yaml unchanged.
 	GatewayConfig func(yaml string) string
+	// OutboxDir is gateway i's outbox directory; nil: a new temporary
+	// directory each.
+	OutboxDir func(i int) string
 }
 
 // startStack starts the private servers, migrates, and starts every
@@ -186,8 +189,11 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	}
 	for i := 0; i < o.Gateways; i++ {
 		addr := freeAddr(t)
-		env := append(append([]string{}, s.gwEnv...), "LURUS_GATEWAY_ADDR="+addr,
-			"LURUS_GATEWAY_OUTBOX_DIR="+filepath.Join(t.TempDir(), "outbox"))
+		outbox := filepath.Join(t.TempDir(), "outbox")
+		if o.OutboxDir != nil {
+			outbox = o.OutboxDir(i)
+		}
+		env := append(append([]string{}, s.gwEnv...), "LURUS_GATEWAY_ADDR="+addr, "LURUS_GATEWAY_OUTBOX_DIR="+outbox)
 		g := newProc(t, s.logDir, fmt.Sprintf("gateway-%d", i+1), bins["gateway-service"], filepath.Join(repoRoot, "gateway-service"), env, gwArgs...)
 		g.Start()
 		s.Gateways = append(s.Gateways, g)
