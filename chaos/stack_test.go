@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +63,8 @@ func TestMain(m *testing.M) {
 const (
 	adminToken    = "dev-only-chaos-admin"
 	internalToken = "dev-only-chaos-internal"
+	keyPepper     = "dev-only-chaos-pepper"
+	secretKey     = "dev-only:ZGV2LW9ubHktc2VjcmV0LWtleS0zMi1ieXRlcyEhISE="
 )
 
 // billingAckWait replaces the service's 30 s ack_wait in the suite's copy
@@ -95,6 +98,10 @@ type stack struct {
 	billingEnv []string
 	billingCfg string
 	gwEnv      []string
+
+	mu sync.Mutex
+	// secrets are the credentials the credential sweep looks for.
+	secrets []string
 }
 
 // stackOptions shape a stack.
@@ -119,7 +126,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if o.Gateways == 0 {
 		o.Gateways = 1
 	}
-	s := &stack{t: t, logDir: t.TempDir()}
+	s := &stack{t: t, logDir: t.TempDir(), secrets: []string{adminToken, internalToken, keyPepper, secretKey}}
 	if dir := os.Getenv("CHAOS_LOG_DIR"); dir != "" { // keep logs for a post-mortem
 		s.logDir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
 		_ = os.MkdirAll(s.logDir, 0o755)
@@ -146,8 +153,8 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		"LURUS_ENV=dev",
 		"LURUS_ADMIN_TOKEN=" + adminToken,
 		"LURUS_INTERNAL_TOKEN=" + internalToken,
-		"LURUS_KEY_PEPPER=dev-only-chaos-pepper",
-		"LURUS_SECRET_KEY=dev-only:ZGV2LW9ubHktc2VjcmV0LWtleS0zMi1ieXRlcyEhISE=",
+		"LURUS_KEY_PEPPER=" + keyPepper,
+		"LURUS_SECRET_KEY=" + secretKey,
 		"LURUS_REDIS_ADDR=" + s.RedisAddr,
 		"LURUS_REDIS_PREFIX=lurus:",
 		"LURUS_NATS_URL=" + s.NATSURL,
@@ -209,6 +216,16 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.BillingDB.Close)
+	// Scenario 17: registered last, so it runs first when the test ends,
+	// with the scenario's traffic done and every server still up.
+	t.Cleanup(func() {
+		r := s.sweepCredentials()
+		for _, f := range r.Found {
+			t.Errorf("credential sweep: %s", f)
+		}
+		t.Logf("RESULT scenario=17 log_bytes=%d nats_messages=%d redis_keys=%d credentials_found=%d",
+			r.LogBytes, r.NATSMsgs, r.RedisKeys, len(r.Found))
+	})
 	return s
 }
 
@@ -350,6 +367,7 @@ func (s *stack) setup(o tenantOptions) tenant {
 	if o.ProviderHeaders != nil {
 		p["headers"] = o.ProviderHeaders
 	}
+	s.addSecret("sk-mock-openai")
 	s.admin(http.MethodPost, s.ProviderURL+"/api/v1/providers", p, nil, http.StatusCreated)
 	s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/prices", map[string]any{"model_pattern": "*",
 		"input_micros_per_mtok": priceIn, "output_micros_per_mtok": priceOut,
@@ -369,6 +387,7 @@ func (s *stack) setup(o tenantOptions) tenant {
 		Key string `json:"key"`
 	}
 	s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/users/"+user.ID+"/keys", map[string]any{"name": "chaos"}, &key, http.StatusCreated)
+	s.addSecret(key.Key)
 	tn := tenant{UserID: user.ID, Key: key.Key}
 	for _, gw := range s.GatewayURLs {
 		s.eventually(30*time.Second, "gateway "+gw+" lists the model", func() bool {
