@@ -268,10 +268,17 @@ func (s *stack) outboxIDs(i int) map[string]bool {
 	return ids
 }
 
-// gatewayMetric reads one unlabelled metric of gateway i (-1 when the
-// gateway does not answer).
+// gatewayMetric reads one metric of gateway i (-1 when the gateway does
+// not answer).
 func (s *stack) gatewayMetric(i int, name string) float64 {
-	resp, err := http.Get(s.GatewayURLs[i] + "/metrics")
+	return metricAt(s.GatewayURLs[i], name)
+}
+
+// metricAt reads one sample of a service's /metrics: name is the series
+// as exposed, labels included (-1 when the service does not answer or has
+// no such series).
+func metricAt(baseURL, name string) float64 {
+	resp, err := http.Get(baseURL + "/metrics")
 	if err != nil {
 		return -1
 	}

@@ -102,6 +102,11 @@ type stack struct {
 	mu sync.Mutex
 	// secrets are the credentials the credential sweep looks for.
 	secrets []string
+	// mockUsage is the usage mock-upstream answers every request with
+	// (its -usage flag), when fixed.
+	mockUsage *tokens
+	// baseline is every service's goroutines and descriptors after setup.
+	baseline map[string]procStats
 }
 
 // stackOptions shape a stack.
@@ -126,7 +131,8 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if o.Gateways == 0 {
 		o.Gateways = 1
 	}
-	s := &stack{t: t, logDir: t.TempDir(), secrets: []string{adminToken, internalToken, keyPepper, secretKey}}
+	s := &stack{t: t, logDir: t.TempDir(), secrets: []string{adminToken, internalToken, keyPepper, secretKey},
+		mockUsage: fixedUsage(o.MockArgs)}
 	if dir := os.Getenv("CHAOS_LOG_DIR"); dir != "" { // keep logs for a post-mortem
 		s.logDir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
 		_ = os.MkdirAll(s.logDir, 0o755)
@@ -389,6 +395,7 @@ func (s *stack) setup(o tenantOptions) tenant {
 	s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/users/"+user.ID+"/keys", map[string]any{"name": "chaos"}, &key, http.StatusCreated)
 	s.addSecret(key.Key)
 	tn := tenant{UserID: user.ID, Key: key.Key}
+	defer s.takeBaseline()
 	for _, gw := range s.GatewayURLs {
 		s.eventually(30*time.Second, "gateway "+gw+" lists the model", func() bool {
 			req, _ := http.NewRequest(http.MethodGet, gw+"/v1/models", nil)
@@ -403,6 +410,20 @@ func (s *stack) setup(o tenantOptions) tenant {
 		})
 	}
 	return tn
+}
+
+// fixedUsage reads mock-upstream's -usage flag ("prompt=1,completion=20").
+func fixedUsage(args []string) *tokens {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] != "-usage" {
+			continue
+		}
+		var u tokens
+		if _, err := fmt.Sscanf(args[i+1], "prompt=%d,completion=%d", &u.Prompt, &u.Completion); err == nil {
+			return &u
+		}
+	}
+	return nil
 }
 
 // eventually polls cond until it holds or within passes.
