@@ -116,6 +116,8 @@ type stackOptions struct {
 	// GatewayNATS maps the NATS URL to the one the gateways use (a fault
 	// proxy's); nil: the server's own.
 	GatewayNATS func(natsURL string) string
+	// BillingNATS is GatewayNATS for billing-service.
+	BillingNATS func(natsURL string) string
 	// GatewayConfig edits the gateway's config file (written to a copy
 	// passed with -config); nil: configs/config.yaml unchanged.
 	GatewayConfig func(yaml string) string
@@ -181,6 +183,9 @@ func startStack(t testing.TB, o stackOptions) *stack {
 
 	s.billingCfg = s.billingConfig()
 	s.billingEnv = append(append([]string{}, common...), "LURUS_BILLING_LISTEN="+billingAddr, "LURUS_BILLING_DB_URL="+dbURL("lurus_billing"))
+	if o.BillingNATS != nil {
+		s.billingEnv = append(s.billingEnv, "LURUS_NATS_URL="+o.BillingNATS(s.NATSURL))
+	}
 	s.migrate("billing-service", s.billingEnv)
 	s.Billing = newProc(t, s.logDir, "billing-service", bins["billing-service"], filepath.Join(repoRoot, "billing-service"),
 		s.billingEnv, "serve", "-config", s.billingCfg)
