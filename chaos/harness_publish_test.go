@@ -31,14 +31,16 @@ import (
 
 // natsFault is a TCP proxy in front of the private nats-server. Unlike
 // testenv.Proxy it can also lose every byte the server sends back while
-// still forwarding what the client sends: publishes reach the server and
-// are stored, their acknowledgements never arrive.
+// still forwarding what the client sends (publishes reach the server and
+// are stored, their acknowledgements never arrive), or lose what the
+// client sends (a consumer's acks never reach the server).
 type natsFault struct {
 	Addr   string
 	t      testing.TB
 	target string
 
 	dropReplies atomic.Bool
+	dropAcks    atomic.Bool
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -76,20 +78,19 @@ func (f *natsFault) serve(ln net.Listener) {
 			f.mu.Lock()
 			f.conns[c], f.conns[up] = struct{}{}, struct{}{}
 			f.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { f.replies(c, up); c.Close() }()
+			go func() { f.requests(up, c); up.Close() }()
+			go func() { f.copy(c, up, &f.dropReplies); c.Close() }()
 		}
 	}()
 }
 
-// replies copies the server's bytes to the client unless they are being
-// dropped.
-func (f *natsFault) replies(c, up net.Conn) {
+// copy forwards src to dst, losing what arrives while drop is set.
+func (f *natsFault) copy(dst, src net.Conn, drop *atomic.Bool) {
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := up.Read(buf)
-		if n > 0 && !f.dropReplies.Load() {
-			if _, werr := c.Write(buf[:n]); werr != nil {
+		n, err := src.Read(buf)
+		if n > 0 && !drop.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
 		}
@@ -101,6 +102,39 @@ func (f *natsFault) replies(c, up net.Conn) {
 
 // DropReplies starts (true) or stops losing the server's bytes.
 func (f *natsFault) DropReplies(on bool) { f.dropReplies.Store(on) }
+
+// DropAcks starts (true) or stops losing the acknowledgements the client
+// sends for JetStream messages; everything else it sends goes through.
+func (f *natsFault) DropAcks(on bool) { f.dropAcks.Store(on) }
+
+// requests forwards the client's protocol to the server, reading it
+// message by message so that, while dropAcks is set, a PUB or HPUB to a
+// "$JS.ACK." subject (with its payload) can be left out.
+func (f *natsFault) requests(dst, src net.Conn) {
+	br := bufio.NewReaderSize(src, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return
+		}
+		out := line
+		fields := strings.Fields(string(line))
+		if len(fields) >= 3 && (fields[0] == "PUB" || fields[0] == "HPUB") {
+			size, _ := strconv.Atoi(fields[len(fields)-1])
+			payload := make([]byte, size+2) // and its CRLF
+			if _, err := io.ReadFull(br, payload); err != nil {
+				return
+			}
+			if f.dropAcks.Load() && strings.HasPrefix(fields[1], "$JS.ACK.") {
+				continue
+			}
+			out = append(append([]byte{}, line...), payload...)
+		}
+		if _, err := dst.Write(out); err != nil {
+			return
+		}
+	}
+}
 
 // CutConns breaks every open connection; new ones are still accepted.
 func (f *natsFault) CutConns() {
@@ -268,11 +302,14 @@ func (s *stack) outboxIDs(i int) map[string]bool {
 	return ids
 }
 
-// gatewayMetric reads one unlabelled metric of gateway i (-1 when the
-// gateway does not answer).
+// gatewayMetric reads one metric of gateway i (-1 when the gateway does
+// not answer).
 func (s *stack) gatewayMetric(i int, name string) float64 {
 	return scrapeMetric(s.GatewayURLs[i]+"/metrics", name)
 }
+
+// metricAt reads one sample of a service's /metrics (see scrapeMetric).
+func metricAt(baseURL, name string) float64 { return scrapeMetric(baseURL+"/metrics", name) }
 
 // scrapeMetric reads one series of a Prometheus endpoint, named as the
 // exposition writes it (`name` or `name{label="v"}`); -1 when the

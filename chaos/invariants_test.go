@@ -2,8 +2,12 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,10 +26,16 @@ type traffic struct {
 	seen     map[string]bool
 	statuses map[int]int
 	errors   int
+	// usage is the usage a completed (2xx, non-streamed) answer showed the
+	// client: what mock-upstream sent, relayed.
+	usage map[string]tokens
 }
 
+// tokens are a request's prompt and completion tokens.
+type tokens struct{ Prompt, Completion int64 }
+
 func newTraffic() *traffic {
-	return &traffic{accepted: map[string]bool{}, seen: map[string]bool{}, statuses: map[int]int{}}
+	return &traffic{accepted: map[string]bool{}, seen: map[string]bool{}, statuses: map[int]int{}, usage: map[string]tokens{}}
 }
 
 // add records one reply.
@@ -43,6 +53,15 @@ func (tr *traffic) add(r reply) {
 	tr.seen[r.RequestID] = true
 	if r.Status/100 == 2 {
 		tr.accepted[r.RequestID] = true
+		var b struct {
+			Usage *struct {
+				Prompt     int64 `json:"prompt_tokens"`
+				Completion int64 `json:"completion_tokens"`
+			} `json:"usage"`
+		}
+		if json.Unmarshal(r.Body, &b) == nil && b.Usage != nil {
+			tr.usage[r.RequestID] = tokens{b.Usage.Prompt, b.Usage.Completion}
+		}
 	}
 }
 
@@ -303,8 +322,130 @@ func checkInvariants(s *stack, tr *traffic, overdraftBound int64) report {
 		lr := checkLogCounts(ctx, s, js, accepted, seen)
 		rep.Logs = &lr
 	}
+
+	s.checkBilledTokens(ctx, tr)
+	s.checkBaseline()
 	s.t.Logf("invariants: %s", rep)
 	return rep
+}
+
+// checkBilledTokens asserts that each completed answer's usage row holds
+// the tokens the client saw, from the upstream.
+func (s *stack) checkBilledTokens(ctx context.Context, tr *traffic) {
+	s.t.Helper()
+	tr.mu.Lock()
+	seen := make(map[string]tokens, len(tr.usage))
+	ids := make([]string, 0, len(tr.usage))
+	for id, u := range tr.usage {
+		if tr.accepted[id] { // a scenario may drop an id it proved lost
+			seen[id] = u
+			ids = append(ids, id)
+		}
+	}
+	tr.mu.Unlock()
+	rows, err := s.BillingDB.Query(ctx, `SELECT request_id, prompt_tokens, completion_tokens, usage_source
+		FROM usage_records WHERE request_id = ANY($1)`, ids)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer rows.Close()
+	bad := 0
+	for rows.Next() {
+		var id, src string
+		var got tokens
+		if err := rows.Scan(&id, &got.Prompt, &got.Completion, &src); err != nil {
+			s.t.Fatal(err)
+		}
+		want := seen[id]
+		if got != want || src != "upstream" {
+			if bad++; bad <= 5 {
+				s.t.Errorf("invariant: request %s billed %+v (%s), the client was answered with usage %+v", id, got, src, want)
+			}
+		}
+		if s.mockUsage != nil && want != *s.mockUsage {
+			if bad++; bad <= 5 {
+				s.t.Errorf("invariant: request %s answered with usage %+v, mock-upstream sends %+v", id, want, *s.mockUsage)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	if bad > 5 {
+		s.t.Errorf("invariant: %d token mismatches in all", bad)
+	}
+	s.t.Logf("invariants: %d completed answers compared with their billed tokens, %d mismatches", len(ids), bad)
+}
+
+// procStats are a service's goroutines and open file descriptors.
+type procStats struct{ Goroutines, FDs float64 }
+
+// serviceURLs names every service process of the stack by its base URL.
+func (s *stack) serviceURLs() map[string]string {
+	m := map[string]string{"billing-service": s.BillingURL, "provider-service": s.ProviderURL}
+	for i, u := range s.GatewayURLs {
+		m[fmt.Sprintf("gateway-%d", i+1)] = u
+	}
+	return m
+}
+
+// takeBaseline records every service's goroutines and descriptors.
+func (s *stack) takeBaseline() {
+	s.baseline = map[string]procStats{}
+	for name, u := range s.serviceURLs() {
+		s.baseline[name] = procStats{metricAt(u, "go_goroutines"), metricAt(u, "process_open_fds")}
+	}
+}
+
+// Tolerances of checkBaseline: pools (PostgreSQL, Redis, keep-alive
+// connections to the upstream and from clients the scenario does not
+// own) may stay warmer than after setup, bounded by a scenario's
+// concurrency (scenario 8, 20 streams at a time, leaves the gateway
+// +37 descriptors and +6 goroutines); a leak per request or per fault
+// (hundreds to thousands of them per scenario) grows past them.
+const (
+	baselineGoroutines = 60
+	baselineFDs        = 64
+)
+
+// checkBaseline waits (up to 30 s) until every service's goroutines and
+// open descriptors are back within the tolerance of the baseline, after
+// the clients closed their idle connections.
+func (s *stack) checkBaseline() {
+	s.t.Helper()
+	if s.baseline == nil {
+		return
+	}
+	httpClient.CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
+	var last, deltas []string
+	start := time.Now()
+	for {
+		last, deltas = last[:0], deltas[:0]
+		for name, u := range s.serviceURLs() {
+			b := s.baseline[name]
+			now := procStats{metricAt(u, "go_goroutines"), metricAt(u, "process_open_fds")}
+			if now.Goroutines < 0 || now.FDs < 0 {
+				last = append(last, name+": /metrics not answering")
+			} else if now.Goroutines > b.Goroutines+baselineGoroutines || now.FDs > b.FDs+baselineFDs {
+				last = append(last, fmt.Sprintf("%s: %.0f goroutines, %.0f fds (baseline %.0f, %.0f)", name, now.Goroutines, now.FDs, b.Goroutines, b.FDs))
+			} else {
+				deltas = append(deltas, fmt.Sprintf("%s %+.0f/%+.0f", name, now.Goroutines-b.Goroutines, now.FDs-b.FDs))
+			}
+		}
+		if len(last) == 0 {
+			slices.Sort(deltas)
+			s.t.Logf("invariants: goroutines/fds against the baseline after %s: %s", time.Since(start).Round(10*time.Millisecond), strings.Join(deltas, ", "))
+			return
+		}
+		if time.Since(start) > 30*time.Second {
+			for _, l := range last {
+				s.t.Errorf("invariant: not back to baseline: %s", l)
+			}
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // consumerInfo reads the billing consumer's state on the private NATS.

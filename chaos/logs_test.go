@@ -116,7 +116,7 @@ func (s *stack) startLogs(common []string) {
 	})
 	addr := freeAddr(s.t)
 	l.URL = "http://" + addr
-	env := append(append([]string{}, common...), "LURUS_LOG_LISTEN="+addr, "LURUS_LOG_CLICKHOUSE_DB="+logsDB,
+	env := append(append([]string{}, common...), "LURUS_LOG_ADDR="+addr, "LURUS_LOG_CLICKHOUSE_DB="+logsDB,
 		"LURUS_BILLING_URL="+s.BillingURL)
 	migrate := exec.Command(bins["log-service"], "migrate", "-config", cfg)
 	migrate.Dir = filepath.Join(repoRoot, "log-service")

@@ -29,6 +29,7 @@ func (s *stack) addTenant(name string, topup int64) tenant {
 		Key string `json:"key"`
 	}
 	s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/users/"+user.ID+"/keys", map[string]any{"name": name}, &key, http.StatusCreated)
+	s.addSecret(key.Key)
 	tn := tenant{UserID: user.ID, Key: key.Key}
 	for _, gw := range s.GatewayURLs {
 		s.eventually(30*time.Second, "gateway "+gw+" accepts the key of "+name, func() bool {

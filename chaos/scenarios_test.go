@@ -29,12 +29,18 @@ type loadGen struct {
 }
 
 func startLoad(gws []string, key string, maxTokens, workers int, tr *traffic) *loadGen {
-	return startLoadKeys(gws, []string{key}, maxTokens, workers, tr)
+	return startLoadObserved(gws, []string{key}, maxTokens, workers, tr, nil)
 }
 
 // startLoadKeys is startLoad for many keys: each worker takes the keys in
 // turn.
 func startLoadKeys(gws, keys []string, maxTokens, workers int, tr *traffic) *loadGen {
+	return startLoadObserved(gws, keys, maxTokens, workers, tr, nil)
+}
+
+// startLoadObserved is startLoadKeys that also hands every reply to
+// observe (when not nil), from the worker's goroutine.
+func startLoadObserved(gws, keys []string, maxTokens, workers int, tr *traffic, observe func(reply)) *loadGen {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &loadGen{cancel: cancel}
 	for w := 0; w < workers; w++ {
@@ -42,7 +48,11 @@ func startLoadKeys(gws, keys []string, maxTokens, workers int, tr *traffic) *loa
 		go func() {
 			defer l.wg.Done()
 			for i := w; ctx.Err() == nil; i++ {
-				tr.add(chat(gws[i%len(gws)], keys[i%len(keys)], maxTokens))
+				r := chat(gws[i%len(gws)], keys[i%len(keys)], maxTokens)
+				tr.add(r)
+				if observe != nil {
+					observe(r)
+				}
 			}
 		}()
 	}

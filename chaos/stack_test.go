@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +65,8 @@ func TestMain(m *testing.M) {
 const (
 	adminToken    = "dev-only-chaos-admin"
 	internalToken = "dev-only-chaos-internal"
+	keyPepper     = "dev-only-chaos-pepper"
+	secretKey     = "dev-only:ZGV2LW9ubHktc2VjcmV0LWtleS0zMi1ieXRlcyEhISE="
 )
 
 // billingAckWait replaces the service's 30 s ack_wait in the suite's copy
@@ -104,6 +107,15 @@ type stack struct {
 	billingEnv []string
 	billingCfg string
 	gwEnv      []string
+
+	mu sync.Mutex
+	// secrets are the credentials the credential sweep looks for.
+	secrets []string
+	// mockUsage is the usage mock-upstream answers every request with
+	// (its -usage flag), when fixed.
+	mockUsage *tokens
+	// baseline is every service's goroutines and descriptors after setup.
+	baseline map[string]procStats
 }
 
 // stackOptions shape a stack.
@@ -113,6 +125,8 @@ type stackOptions struct {
 	// GatewayNATS maps the NATS URL to the one the gateways use (a fault
 	// proxy's); nil: the server's own.
 	GatewayNATS func(natsURL string) string
+	// BillingNATS is GatewayNATS for billing-service.
+	BillingNATS func(natsURL string) string
 	// GatewayConfig edits the gateway's config file (written to a copy
 	// passed with -config); nil: configs/config.yaml unchanged.
 	GatewayConfig func(yaml string) string
@@ -124,6 +138,9 @@ type stackOptions struct {
 	// (about 2 s more at start), and checkInvariants then checks that
 	// ClickHouse counts each request once.
 	Logs bool
+	// OutboxDir is gateway i's outbox directory; nil: a new temporary
+	// directory each.
+	OutboxDir func(i int) string
 }
 
 // startStack starts the private servers, migrates, and starts every
@@ -133,7 +150,8 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if o.Gateways == 0 {
 		o.Gateways = 1
 	}
-	s := &stack{t: t, logDir: t.TempDir()}
+	s := &stack{t: t, logDir: t.TempDir(), secrets: []string{adminToken, internalToken, keyPepper, secretKey},
+		mockUsage: fixedUsage(o.MockArgs)}
 	if dir := os.Getenv("CHAOS_LOG_DIR"); dir != "" { // keep logs for a post-mortem
 		s.logDir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
 		_ = os.MkdirAll(s.logDir, 0o755)
@@ -160,8 +178,8 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		"LURUS_ENV=dev",
 		"LURUS_ADMIN_TOKEN=" + adminToken,
 		"LURUS_INTERNAL_TOKEN=" + internalToken,
-		"LURUS_KEY_PEPPER=dev-only-chaos-pepper",
-		"LURUS_SECRET_KEY=dev-only:ZGV2LW9ubHktc2VjcmV0LWtleS0zMi1ieXRlcyEhISE=",
+		"LURUS_KEY_PEPPER=" + keyPepper,
+		"LURUS_SECRET_KEY=" + secretKey,
 		"LURUS_REDIS_ADDR=" + s.RedisAddr,
 		"LURUS_REDIS_PREFIX=lurus:",
 		"LURUS_NATS_URL=" + s.NATSURL,
@@ -182,6 +200,9 @@ func startStack(t testing.TB, o stackOptions) *stack {
 
 	s.billingCfg = s.billingConfig()
 	s.billingEnv = append(append([]string{}, common...), "LURUS_BILLING_ADDR="+billingAddr, "LURUS_BILLING_DB_URL="+dbURL("lurus_billing"))
+	if o.BillingNATS != nil {
+		s.billingEnv = append(s.billingEnv, "LURUS_NATS_URL="+o.BillingNATS(s.NATSURL))
+	}
 	s.migrate("billing-service", s.billingEnv)
 	s.Billing = newProc(t, s.logDir, "billing-service", bins["billing-service"], filepath.Join(repoRoot, "billing-service"),
 		s.billingEnv, "serve", "-config", s.billingCfg)
@@ -206,8 +227,11 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	}
 	for i := 0; i < o.Gateways; i++ {
 		addr := freeAddr(t)
-		env := append(append([]string{}, s.gwEnv...), "LURUS_GATEWAY_ADDR="+addr,
-			"LURUS_GATEWAY_OUTBOX_DIR="+filepath.Join(t.TempDir(), "outbox"))
+		outbox := filepath.Join(t.TempDir(), "outbox")
+		if o.OutboxDir != nil {
+			outbox = o.OutboxDir(i)
+		}
+		env := append(append([]string{}, s.gwEnv...), "LURUS_GATEWAY_ADDR="+addr, "LURUS_GATEWAY_OUTBOX_DIR="+outbox)
 		g := newProc(t, s.logDir, fmt.Sprintf("gateway-%d", i+1), bins["gateway-service"], filepath.Join(repoRoot, "gateway-service"), env, gwArgs...)
 		g.Start()
 		s.Gateways = append(s.Gateways, g)
@@ -226,6 +250,16 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.BillingDB.Close)
+	// Scenario 17: registered last, so it runs first when the test ends,
+	// with the scenario's traffic done and every server still up.
+	t.Cleanup(func() {
+		r := s.sweepCredentials()
+		for _, f := range r.Found {
+			t.Errorf("credential sweep: %s", f)
+		}
+		t.Logf("RESULT scenario=17 log_bytes=%d nats_messages=%d redis_keys=%d credentials_found=%d",
+			r.LogBytes, r.NATSMsgs, r.RedisKeys, len(r.Found))
+	})
 	return s
 }
 
@@ -383,6 +417,7 @@ func (s *stack) setup(o tenantOptions) tenant {
 	if o.ProviderHeaders != nil {
 		p["headers"] = o.ProviderHeaders
 	}
+	s.addSecret("sk-mock-openai")
 	s.admin(http.MethodPost, s.ProviderURL+"/api/v1/providers", p, nil, http.StatusCreated)
 	s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/prices", map[string]any{"model_pattern": "*",
 		"input_micros_per_mtok": priceIn, "output_micros_per_mtok": priceOut,
@@ -402,7 +437,9 @@ func (s *stack) setup(o tenantOptions) tenant {
 		Key string `json:"key"`
 	}
 	s.admin(http.MethodPost, s.BillingURL+"/api/v1/billing/users/"+user.ID+"/keys", map[string]any{"name": "chaos"}, &key, http.StatusCreated)
+	s.addSecret(key.Key)
 	tn := tenant{UserID: user.ID, Key: key.Key}
+	defer s.takeBaseline()
 	for _, gw := range s.GatewayURLs {
 		s.eventually(30*time.Second, "gateway "+gw+" lists the model", func() bool {
 			req, _ := http.NewRequest(http.MethodGet, gw+"/v1/models", nil)
@@ -417,6 +454,20 @@ func (s *stack) setup(o tenantOptions) tenant {
 		})
 	}
 	return tn
+}
+
+// fixedUsage reads mock-upstream's -usage flag ("prompt=1,completion=20").
+func fixedUsage(args []string) *tokens {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] != "-usage" {
+			continue
+		}
+		var u tokens
+		if _, err := fmt.Sscanf(args[i+1], "prompt=%d,completion=%d", &u.Prompt, &u.Completion); err == nil {
+			return &u
+		}
+	}
+	return nil
 }
 
 // eventually polls cond until it holds or within passes.

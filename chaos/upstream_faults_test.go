@@ -73,6 +73,7 @@ func (s *stack) mockProvider(name, model string, priority int, to upstreamTimeou
 	p := map[string]any{"name": name, "type": "openai", "base_url": s.MockURL + "/v1", "keys": []string{"sk-" + name},
 		"models": []string{model}, "allow_private_network": true, "enabled": true, "weight": 1, "priority": priority,
 		"timeouts": to, "headers": map[string]string{"X-Mock-Scenario": name}}
+	s.addSecret("sk-" + name)
 	s.admin(http.MethodPost, s.ProviderURL+"/api/v1/providers", p, nil, http.StatusCreated)
 }
 

@@ -191,7 +191,7 @@ func TestAlertRules(t *testing.T) {
 	}
 	// The alerts the operations brief asks for.
 	for _, want := range []string{"GatewayHigh5xxRatio", "GatewayLatencyP99High", "GatewayBreakerOpen", "BillingConsumerLagGrowing",
-		"BillingSettlementFailures", "LogInsertErrors", "GatewayOutboxBacklog", "SyncSlowClientDrops"} {
+		"BillingSettlementFailures", "LogInsertErrors", "GatewayOutboxBacklog", "GatewayEventsLost", "SyncSlowClientDrops"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("no alert %s", want)
 		}

@@ -106,10 +106,14 @@ const (
 	ReasonKeySpendLimit       Reason = "KEY_SPEND_LIMIT_REACHED"
 
 	// unavailable
-	ReasonUnavailable         Reason = "UNAVAILABLE"
-	ReasonNoProvider          Reason = "NO_PROVIDER_AVAILABLE"
-	ReasonAdmissionDown       Reason = "ADMISSION_UNAVAILABLE"
-	ReasonDependencyDown      Reason = "DEPENDENCY_UNAVAILABLE"
+	ReasonUnavailable    Reason = "UNAVAILABLE"
+	ReasonNoProvider     Reason = "NO_PROVIDER_AVAILABLE"
+	ReasonAdmissionDown  Reason = "ADMISSION_UNAVAILABLE"
+	ReasonDependencyDown Reason = "DEPENDENCY_UNAVAILABLE"
+	// ReasonEventsDown: the gateway can neither publish usage events nor
+	// keep them in its file outbox (NATS unreachable and the outbox's disk
+	// full or not writable), so a billable request would go unbilled.
+	ReasonEventsDown          Reason = "EVENTS_UNAVAILABLE"
 	ReasonShuttingDown        Reason = "SHUTTING_DOWN"
 	ReasonCircuitOpen         Reason = "CIRCUIT_OPEN"
 	ReasonUpstreamUnavailable Reason = "UPSTREAM_UNAVAILABLE"
@@ -196,6 +200,7 @@ var registry = map[Reason]Kind{
 	ReasonNoProvider:          KindUnavailable,
 	ReasonAdmissionDown:       KindUnavailable,
 	ReasonDependencyDown:      KindUnavailable,
+	ReasonEventsDown:          KindUnavailable,
 	ReasonShuttingDown:        KindUnavailable,
 	ReasonCircuitOpen:         KindUnavailable,
 	ReasonUpstreamUnavailable: KindUnavailable,

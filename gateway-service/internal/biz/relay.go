@@ -47,8 +47,12 @@ type Relay struct {
 	Budget   *RetryBudget
 	Tokens   TokenCounter
 	Events   EventSink
-	Metrics  Metrics
-	Tracer   trace.Tracer
+	// EventsLost reports whether outcomes are being lost now (nil: never);
+	// billable requests are then refused 503 EVENTS_UNAVAILABLE, since
+	// their usage could not be billed.
+	EventsLost func() bool
+	Metrics    Metrics
+	Tracer     trace.Tracer
 	// Tracing is on when spans are exported; otherwise a request makes
 	// spans only to carry a trace context the client sent.
 	Tracing bool
@@ -217,6 +221,9 @@ func (r *Relay) handle(ctx context.Context, req *Request, w ClientWriter, o *Out
 	}
 	var h Hold
 	if req.Endpoint.Billable() {
+		if r.EventsLost != nil && r.EventsLost() {
+			return apperr.New(apperr.ReasonEventsDown, "usage cannot be recorded now; retry later")
+		}
 		if h, err = r.hold(req, &ki, info); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 )
 
@@ -20,6 +21,7 @@ var Names = []string{
 	"lurus_gateway_active_streams", "lurus_gateway_tokens_total", "lurus_gateway_retries_total",
 	"lurus_gateway_breaker_state", "lurus_gateway_breaker_transitions_total",
 	"lurus_gateway_events_queued", "lurus_gateway_events_outbox_bytes", "lurus_gateway_events_published_total",
+	"lurus_gateway_events_lost_total",
 	"lurus_gateway_admissions_total", "lurus_gateway_output_cap_enforced_total", "lurus_gateway_usage_over_hold_total",
 	"lurus_gateway_rate_limited_total", "lurus_gateway_upstream_key_saturation",
 }
@@ -38,6 +40,7 @@ type Metrics struct {
 	queued      prometheus.Gauge
 	outbox      prometheus.Gauge
 	published   *prometheus.CounterVec
+	lost        *prometheus.CounterVec
 	admissions  *prometheus.CounterVec
 	capCut      *prometheus.CounterVec
 	overHold    *prometheus.CounterVec
@@ -73,6 +76,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Bytes waiting in the file outbox."}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_events_published_total",
 			Help: "Events stored by JetStream, by subject."}, []string{"subject"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_events_lost_total",
+			Help: "Events neither published nor stored in the file outbox (NATS unreachable and the outbox not writable), by subject: usage never billed, requests never logged."}, []string{"subject"}),
 		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_admissions_total",
 			Help: "Admissions by mode: local (from the key's lease, no round trip), extended (the request waited for the lease to be extended in Redis), reserved (leasing off: a reservation of its own); refill counts background extensions, which admit no request."}, []string{"mode"}),
 		capCut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lurus_gateway_output_cap_enforced_total",
@@ -85,9 +90,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Share of an upstream key's RPM or TPM limit (the tighter) used in the current minute, as of the last admission against one of the provider's keys."}, []string{"provider"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.upstream, m.ttfb, m.streams, m.tokens, m.retries,
-		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.admissions, m.capCut, m.overHold,
+		m.breaker, m.transitions, m.queued, m.outbox, m.published, m.lost, m.admissions, m.capCut, m.overHold,
 		m.limited, m.saturation)
 	m.limited.WithLabelValues("ip", "auth_failures") // exported from the start, so rates see zeros
+	for _, s := range []string{events.SubjectBillingUsage, events.SubjectLogWrite} {
+		m.lost.WithLabelValues(s) // exported from the start, so increase() sees the first loss
+	}
 	m.tokPrompt = m.tokens.WithLabelValues("prompt")
 	m.tokCompletion = m.tokens.WithLabelValues("completion")
 	m.tokCached = m.tokens.WithLabelValues("cached")
@@ -158,6 +166,9 @@ func (m *Metrics) Queued(n int) { m.queued.Set(float64(n)) }
 
 // OutboxBytes implements publisher.Metrics.
 func (m *Metrics) OutboxBytes(n int64) { m.outbox.Set(float64(n)) }
+
+// Lost implements publisher.Metrics.
+func (m *Metrics) Lost(subject string, n int) { m.lost.WithLabelValues(subject).Add(float64(n)) }
 
 // Published implements publisher.Metrics.
 func (m *Metrics) Published(subject string, n int) {

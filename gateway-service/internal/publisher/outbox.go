@@ -37,14 +37,19 @@ type Record struct {
 // first, so the order of appends is the order of publication. Durability:
 // with SyncAlways every appended record is fsynced; with SyncBatch one
 // fsync covers each Append call (a batch of records), so a crash loses at
-// most the batch being written.
+// most the batch being written. An Append that fails (disk full, I/O
+// error) stores none of its records: the file is cut back to where it
+// ended before, so no torn line is left in the middle of a segment, and
+// the next Append tries again.
 type Outbox struct {
 	dir    string
 	always bool
 
-	mu    sync.Mutex
-	cur   *os.File
-	w     *bufio.Writer
+	mu  sync.Mutex
+	cur *os.File
+	w   *bufio.Writer
+	// size is the length of cur after the last successful Append.
+	size  int64
 	seq   uint64
 	bytes atomic.Int64
 }
@@ -89,7 +94,8 @@ func (o *Outbox) Bytes() int64 { return o.bytes.Load() }
 // Pending reports whether anything waits to be replayed.
 func (o *Outbox) Pending() bool { return o.bytes.Load() > 0 }
 
-// Append stores records at the end of the outbox.
+// Append stores records at the end of the outbox: all of them, or, when
+// it returns an error, none.
 func (o *Outbox) Append(recs ...Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -101,30 +107,55 @@ func (o *Outbox) Append(recs ...Record) error {
 		if err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
-		o.cur, o.w = f, bufio.NewWriterSize(f, 64<<10)
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("outbox: %w", err)
+		}
+		o.cur, o.w, o.size = f, bufio.NewWriterSize(f, 64<<10), fi.Size()
 	}
+	n, err := o.appendLocked(recs)
+	if err != nil {
+		o.rollbackLocked()
+		return err
+	}
+	o.size += n
+	o.bytes.Add(n)
+	return nil
+}
+
+func (o *Outbox) appendLocked(recs []Record) (int64, error) {
 	var n int64
 	for _, r := range recs {
 		line, err := json.Marshal(r)
 		if err != nil {
-			return fmt.Errorf("outbox: %w", err)
+			return 0, fmt.Errorf("outbox: %w", err)
 		}
 		line = append(line, '\n')
 		if _, err := o.w.Write(line); err != nil {
-			return fmt.Errorf("outbox: %w", err)
+			return 0, fmt.Errorf("outbox: %w", err)
 		}
 		n += int64(len(line))
 		if o.always {
 			if err := o.syncLocked(); err != nil {
-				return err
+				return 0, err
 			}
 		}
 	}
-	if err := o.syncLocked(); err != nil {
-		return err
+	return n, o.syncLocked()
+}
+
+// rollbackLocked undoes a failed Append. A bufio.Writer keeps its first
+// write error for good, so it is reset; the part of the records that
+// reached the file is cut off. If the cut fails too, the file is closed
+// and the next Append opens it again (a torn line may then remain; a
+// replay stops at it).
+func (o *Outbox) rollbackLocked() {
+	o.w.Reset(o.cur)
+	if err := o.cur.Truncate(o.size); err != nil {
+		_ = o.cur.Close()
+		o.cur, o.w = nil, nil
 	}
-	o.bytes.Add(n)
-	return nil
 }
 
 func (o *Outbox) syncLocked() error {

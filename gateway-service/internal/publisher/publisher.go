@@ -48,6 +48,9 @@ type Metrics interface {
 	Queued(n int)
 	OutboxBytes(n int64)
 	Published(subject string, n int)
+	// Lost counts events of a subject that could be neither published nor
+	// appended to the outbox.
+	Lost(subject string, n int)
 }
 
 // Publisher is a biz.EventSink.
@@ -63,6 +66,9 @@ type Publisher struct {
 	q       *queue
 	done    chan struct{}
 	spilled atomic.Int64
+	// losing is set when the last attempt to store events (a publish or
+	// an outbox append) lost them, cleared by the next that succeeds.
+	losing atomic.Bool
 
 	// The Run goroutine's reusable memory: envelopes and batch bodies of
 	// the round being published, and its records.
@@ -91,11 +97,40 @@ func (p *Publisher) Emit(o *biz.Outcome) {
 func (p *Publisher) spill(e queued) {
 	recs := p.records(nil, e, nil)
 	if err := p.outbox.Append(recs...); err != nil {
-		p.log.Error("events lost: outbox append failed", "err", err, "events", len(recs))
+		p.lost(recs, err)
 		return
 	}
+	p.losing.Store(false)
 	p.spilled.Add(int64(len(recs)))
 	p.metrics.OutboxBytes(p.outbox.Bytes())
+}
+
+// Losing reports whether events are being lost now: the last attempt to
+// store some (a publish, or an outbox append while NATS is unreachable)
+// failed, and none succeeded since. The relay refuses billable requests
+// meanwhile: their usage could not be billed.
+func (p *Publisher) Losing() bool { return p.losing.Load() }
+
+// lost counts and logs records that could not be stored, with their
+// request ids (so an operator can reconcile them with the access log).
+func (p *Publisher) lost(recs []Record, err error) {
+	p.losing.Store(true)
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range recs {
+		p.metrics.Lost(r.Subject, r.count())
+		envs, perr := events.ParseBody(r.Body)
+		if perr != nil {
+			continue
+		}
+		for _, e := range envs {
+			if !seen[e.ID] {
+				seen[e.ID] = true
+				ids = append(ids, e.ID)
+			}
+		}
+	}
+	p.log.Error("events lost: outbox append failed", "err", err, "messages", len(recs), "request_ids", ids)
 }
 
 // Run publishes until ctx ends, then stops taking new outcomes and drains
@@ -195,12 +230,18 @@ func (p *Publisher) handle(batch []queued) {
 		p.toOutbox(recs[n:])
 		return
 	}
+	p.losing.Store(false)
 	acked = true
 }
 
 func (p *Publisher) toOutbox(recs []Record) {
+	if len(recs) == 0 {
+		return
+	}
 	if err := p.outbox.Append(recs...); err != nil {
-		p.log.Error("events lost: outbox append failed", "err", err, "events", len(recs))
+		p.lost(recs, err)
+	} else {
+		p.losing.Store(false)
 	}
 	p.metrics.OutboxBytes(p.outbox.Bytes())
 }

@@ -23,6 +23,7 @@ type nopMetrics struct{}
 func (nopMetrics) Queued(int)            {}
 func (nopMetrics) OutboxBytes(int64)     {}
 func (nopMetrics) Published(string, int) {}
+func (nopMetrics) Lost(string, int)      {}
 
 func outcome(i int) *biz.Outcome {
 	now := time.Now()
