@@ -257,8 +257,8 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		for _, f := range r.Found {
 			t.Errorf("credential sweep: %s", f)
 		}
-		t.Logf("RESULT scenario=17 log_bytes=%d nats_messages=%d redis_keys=%d credentials_found=%d",
-			r.LogBytes, r.NATSMsgs, r.RedisKeys, len(r.Found))
+		t.Logf("RESULT scenario=17 log_bytes=%d nats_messages=%d redis_keys=%d clickhouse_rows=%d credentials_found=%d",
+			r.LogBytes, r.NATSMsgs, r.RedisKeys, r.ClickHouseRows, len(r.Found))
 	})
 	return s
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
@@ -26,7 +28,9 @@ import (
 // key pepper and secret key, every API key and provider key the scenario
 // created, and anything shaped like a whole Lurus API key. Not searched:
 // mock-upstream's own log (it is the provider: it receives provider keys
-// by design) and the servers' logs, which hold no payloads.
+// by design) and the servers' logs, which hold no payloads. Where the
+// stack runs the request log, every row of every table of its ClickHouse
+// database is searched too.
 
 // addSecret registers a credential the sweep must not find.
 func (s *stack) addSecret(v string) {
@@ -57,6 +61,7 @@ func (s *stack) leaks(b []byte) []string {
 // sweepResult is what the sweep read.
 type sweepResult struct {
 	LogBytes, NATSMsgs, RedisKeys int
+	ClickHouseRows                int
 	Found                         []string // "where: what"
 }
 
@@ -125,7 +130,65 @@ func (s *stack) sweepCredentials() sweepResult {
 	if err := iter.Err(); err != nil {
 		r.Found = append(r.Found, "redis scan: "+err.Error())
 	}
+	if s.Logs != nil {
+		n, err := sweepClickHouse(ctx, s.Logs.CH, found)
+		r.ClickHouseRows = n
+		if err != nil {
+			r.Found = append(r.Found, "clickhouse: "+err.Error())
+		}
+	}
 	return r
+}
+
+// sweepClickHouse hands every row of every table of the log database to
+// found, each column printed with fmt, and returns how many rows it read.
+func sweepClickHouse(ctx context.Context, ch driver.Conn, found func(string, []byte)) (int, error) {
+	rows, err := ch.Query(ctx, `SELECT name FROM system.tables WHERE database = currentDatabase()`)
+	if err != nil {
+		return 0, err
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, tbl := range tables {
+		rows, err := ch.Query(ctx, "SELECT * FROM `"+tbl+"`")
+		if err != nil {
+			return n, fmt.Errorf("%s: %w", tbl, err)
+		}
+		types := rows.ColumnTypes()
+		for rows.Next() {
+			vals := make([]any, len(types))
+			for i, ct := range types {
+				vals[i] = reflect.New(ct.ScanType()).Interface()
+			}
+			if err := rows.Scan(vals...); err != nil {
+				rows.Close()
+				return n, fmt.Errorf("%s: %w", tbl, err)
+			}
+			var b strings.Builder
+			for _, v := range vals {
+				fmt.Fprintf(&b, "%v\t", reflect.ValueOf(v).Elem().Interface())
+			}
+			found("clickhouse "+tbl, []byte(b.String()))
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, fmt.Errorf("%s: %w", tbl, err)
+		}
+	}
+	return n, nil
 }
 
 // sweepStream hands every message a stream holds to fn (an ordered
