@@ -315,8 +315,8 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		} else {
 			ureq, err = r.buildUpstream(req, info, c)
 		}
-		if err != nil {
-			c.Key.Breaker.Record(true)
+		if err != nil { // nothing was sent: the key's health is unknown
+			c.Key.Breaker.Cancel()
 			r.dropUpstream(o)
 			return err
 		}
