@@ -65,7 +65,7 @@ chaos: ## fault suite (chaos/): private PostgreSQL, NATS, Redis, ClickHouse and 
 fuzz: ## run every FuzzXxx target of every module, one at a time, for FUZZTIME (default 60s)
 	FUZZTIME=$(FUZZTIME) scripts/go-modules.sh fuzz
 
-build: ## build bin/<service> for every <module>/cmd/<module>, plus bin/mock-upstream
+build: ## build bin/<service> for every <module>/cmd/<module>, plus bin/mock-upstream and the bin/bench-* tools
 	scripts/go-modules.sh build
 
 run: ## stack-up, build, migrate and start every service, seed a demo, print a curl

@@ -5,10 +5,10 @@ package logservice
 
 import _ "embed"
 
-// ClickHouseDDL is clickhouse-init.sql: the only copy of the ClickHouse
-// schema, applied by `log-service migrate` (see internal/data.Migrate). The
-// repository root holds an identical copy for tools that run it by hand;
-// TestRootCopy keeps the two equal.
+// ClickHouseDDL is clickhouse-init.sql: the canonical copy of the
+// ClickHouse schema (edit this one), applied by `log-service migrate` (see
+// internal/data.Migrate). The repository root holds an identical copy for
+// tools that run it by hand; TestRootCopy keeps the two equal.
 //
 //go:embed clickhouse-init.sql
 var ClickHouseDDL string

@@ -6,7 +6,7 @@
 #   scripts/go-modules.sh vet          go vet ./... in each module
 #   scripts/go-modules.sh test         go vet, then go test -race -count=1 ./...
 #   scripts/go-modules.sh test-short   the same without -race
-#   scripts/go-modules.sh build        bin/<m> from <m>/cmd/<m>/main.go, plus bin/mock-upstream
+#   scripts/go-modules.sh build        bin/<m> from <m>/cmd/<m>/main.go, plus bin/mock-upstream and the bench-* tools
 #   scripts/go-modules.sh fmt-check    gofmt -l over the tracked .go files
 #   scripts/go-modules.sh vuln         govulncheck ./... in each module
 #   scripts/go-modules.sh fuzz         every func FuzzXxx of every module, one at a time, for FUZZTIME
@@ -113,13 +113,17 @@ cmd_test() {
 }
 
 # cmd_build builds bin/<module> for every module with cmd/<module>/main.go,
-# and bin/mock-upstream from gateway-service/cmd/mock-upstream.
+# bin/mock-upstream from gateway-service/cmd/mock-upstream, and bin/bench-X
+# for every benchmark tool <module>/cmd/bench-X (BENCHMARKS.md).
 cmd_build() {
-	local m name targets=()
+	local m name dir targets=()
 	mkdir -p "$ROOT/bin"
 	for m in "${MODULES[@]}"; do
 		name="$(basename "$m")"
 		if [[ -f "$ROOT/$m/cmd/$name/main.go" ]]; then targets+=("$m $name"); fi
+		for dir in "$ROOT/$m"/cmd/bench-*/; do
+			if [[ -d "$dir" ]]; then targets+=("$m $(basename "$dir")"); fi
+		done
 	done
 	if [[ -f "$ROOT/gateway-service/cmd/mock-upstream/main.go" ]]; then
 		targets+=("gateway-service mock-upstream")

@@ -1,8 +1,10 @@
 package apperr
 
 // Reason is a stable, machine-readable error code. Clients match on it, so a
-// reason is never renamed once released. Every reason is declared here, with
-// the kind it belongs to, and nowhere else.
+// reason is never renamed once released. Every shared reason is declared
+// here, with the kind it belongs to; a reason only one service answers with
+// is declared in that service and added to this registry with Register
+// (log-service's INVALID_LOG_RECORD).
 type Reason string
 
 // Kind returns the kind the reason is registered with (KindInternal for an

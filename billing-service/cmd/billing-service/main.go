@@ -5,7 +5,9 @@
 //	billing-service [serve] [-config configs/config.yaml]   run the service
 //	billing-service migrate [-config ...]                   apply SQL migrations
 //	billing-service rebuild-cache [-config ...]             rewrite every user's Redis mirror
-//	billing-service bench-settle -n 50000                   settlement throughput benchmark
+//
+// The settlement benchmark is BenchmarkSettle in this package's tests, so
+// that the binary carries no benchmark code.
 //
 // Like the other services, the command comes first; flags before the
 // command are accepted too.
@@ -68,9 +70,6 @@ func run(args []string, out io.Writer) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args, named = args[0], args[1:], true
 	}
-	if cmd == "bench-settle" { // it parses its own flags
-		return benchSettle(ctx, args, out)
-	}
 	fs := flag.NewFlagSet(serviceName, flag.ContinueOnError)
 	cfgPath := fs.String("config", "configs/config.yaml", "config file")
 	if err := fs.Parse(args); err != nil {
@@ -78,9 +77,6 @@ func run(args []string, out io.Writer) error {
 	}
 	if rest := fs.Args(); !named && len(rest) > 0 {
 		cmd = rest[0]
-		if cmd == "bench-settle" {
-			return benchSettle(ctx, rest[1:], out)
-		}
 	}
 	cfg, err := conf.Load(*cfgPath)
 	if err != nil {
@@ -92,7 +88,7 @@ func run(args []string, out io.Writer) error {
 		return migrate(ctx, cfg, log)
 	case "serve", "rebuild-cache":
 	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, rebuild-cache, bench-settle)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, rebuild-cache)", cmd)
 	}
 	var secrets conf.Secrets // rebuild-cache serves no route: it needs none
 	if cmd == "serve" {

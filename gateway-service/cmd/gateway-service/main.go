@@ -303,12 +303,13 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	// Shutdown closes the listener at once but then waits for idle
 	// keep-alive connections too; only in-flight requests matter here.
+	// relay.Wait turns away what still arrives meanwhile (503, connection
+	// closed), so it need not wait for the listener to close first.
 	go func() {
 		if err := a.hertz.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			a.log.Warn("http shutdown", "err", err)
 		}
 	}()
-	time.Sleep(50 * time.Millisecond) // let the listener close before counting
 	if err := a.relay.Wait(sctx); err != nil {
 		a.log.Warn("in-flight requests did not finish", "err", err)
 	}

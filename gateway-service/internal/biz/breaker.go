@@ -136,6 +136,17 @@ func (b *Breaker) Record(ok bool) {
 	}
 }
 
+// Cancel reports that a request Allow admitted was never sent (its
+// upstream request could not be built): nothing is counted, and a
+// half-open breaker's probe slot is given back for the next request.
+func (b *Breaker) Cancel() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == BreakerHalfOpen {
+		b.probing = false
+	}
+}
+
 // State returns the current state.
 func (b *Breaker) State() BreakerState {
 	b.mu.Lock()

@@ -61,7 +61,8 @@ type LeaseConfig struct {
 	FailOpenMaxMicros int64
 	// Observe, when set, is told how each admission went: "local" (from
 	// the lease, no round trip), "extended" (the lease was extended),
-	// "reserved" (leasing off: a reservation of its own).
+	// "reserved" (leasing off: a reservation of its own); and "refill" for
+	// each background extension.
 	Observe func(mode string)
 	Now     func() time.Time
 }

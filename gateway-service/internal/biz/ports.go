@@ -195,9 +195,11 @@ type Metrics interface {
 	StreamEnded()
 	Tokens(u Usage)
 	Retry()
-	// Admission counts reservations by how they ran: "before" (completed
-	// before the upstream call), "overlapped" (beside it) or
-	// "overlap_refused" (beside it, refused: the call was aborted).
+	// Admission counts admissions by mode, as LeaseConfig.Observe reports
+	// them: "local" (from the key's lease, no round trip), "extended" (the
+	// request waited for the lease to be extended in Redis), "reserved"
+	// (leasing off: a reservation of its own), and "refill" (a background
+	// extension, which admits no request).
 	Admission(mode string)
 	// OutputCapEnforced counts streams cut at their output allowance
 	// because the provider generated past the cap it was told.

@@ -1,6 +1,7 @@
 package biz
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -321,8 +322,8 @@ func (r *Relay) relay(ctx context.Context, req *Request, w ClientWriter, o *Outc
 		} else {
 			ureq, err = r.buildUpstream(req, info, c)
 		}
-		if err != nil {
-			c.Key.Breaker.Record(true)
+		if err != nil { // nothing was sent: the key's health is unknown
+			c.Key.Breaker.Cancel()
 			r.dropUpstream(o)
 			return err
 		}
@@ -631,28 +632,21 @@ func (r *Relay) putBuf(b *[]byte) {
 	}
 }
 
-// readAll appends what r holds to buf, up to limit bytes; more is an
-// error.
+// errResponseTooLarge is readAll's error for an answer over its limit.
+var errResponseTooLarge = errors.New("upstream response too large")
+
+// readAll appends what r holds to buf, up to limit bytes in all; more is
+// errResponseTooLarge. The bytes land in buf's spare capacity (a pooled
+// buffer) while they fit; a larger answer grows a new slice, which is
+// returned. On a read error it returns what was read with the error.
 func readAll(buf []byte, r io.Reader, limit int) ([]byte, error) {
-	if cap(buf) == 0 {
-		buf = make([]byte, 0, 4096)
+	b := bytes.NewBuffer(buf)
+	// One byte past the limit tells "exactly limit" from "more".
+	_, err := b.ReadFrom(io.LimitReader(r, int64(limit-len(buf))+1))
+	if b.Len() > limit {
+		return nil, errResponseTooLarge
 	}
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > limit {
-			return nil, errors.New("upstream response too large")
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return buf, nil
-			}
-			return buf, err
-		}
-	}
+	return b.Bytes(), err
 }
 
 // deadlineReader fails reads after a deadline (the total timeout, or the

@@ -371,7 +371,8 @@ func capPath(ep Endpoint, providerType string, info *RequestInfo) string {
 	return ""
 }
 
-// RewriteRequest edits body for upstream, in place where possible: the
+// RewriteRequest returns body edited for upstream, as a new slice (body
+// itself when there is nothing to change; body is never written to): the
 // model alias becomes the upstream name (OpenAI and Anthropic bodies; a
 // Gemini model lives in the path), usage is requested on OpenAI streams,
 // and the output cap the hold priced (info.OutputCap) is written into
@@ -381,7 +382,7 @@ func RewriteRequest(ep Endpoint, info RequestInfo, upstreamModel, providerType s
 	var err error
 	set := func(path string, v any) {
 		if err == nil {
-			body, err = sjson.SetBytesOptions(body, path, v, &sjson.Options{ReplaceInPlace: true})
+			body, err = sjson.SetBytes(body, path, v)
 		}
 	}
 	if !ep.Format().routed() && upstreamModel != info.Model {

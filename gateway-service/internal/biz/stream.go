@@ -44,8 +44,8 @@ func (s *buffer) Rest() []byte { return s.b[s.off:] }
 // or "\r\r").
 type SSEFramer struct{ buffer }
 
-// Next implements Framer. doc is the event's data (the first data line;
-// every upstream here sends one-line JSON data).
+// Next implements Framer. doc is the event's data (SSEData): a slice of
+// raw when the event has one data line, as every upstream here sends.
 func (s *SSEFramer) Next() (raw, doc []byte, ok bool) {
 	rest := s.b[s.off:]
 	end := eventEnd(rest)
@@ -78,24 +78,90 @@ func eventEnd(b []byte) int {
 	return -1
 }
 
-// SSEData returns the value of the first "data:" line of an event (one
-// leading space removed, as the SSE format says).
+// SSEData returns an event's data as the SSE format defines it: the
+// values of its data lines ("data:value" or "data" alone; one space after
+// the colon removed) joined by "\n", or nil when it has none. An event with
+// one data line, which is what every upstream here sends, gets a slice of
+// ev (no copy); one with several gets a new slice.
 func SSEData(ev []byte) []byte {
+	var data []byte
+	n := 0
 	for len(ev) > 0 {
-		line := ev
-		if i := bytes.IndexAny(ev, "\r\n"); i >= 0 {
-			line, ev = ev[:i], ev[i+1:]
-		} else {
-			ev = nil
+		var line []byte
+		line, ev = nextLine(ev)
+		v, ok := sseDataValue(line)
+		if !ok {
+			continue
 		}
-		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			if len(v) > 0 && v[0] == ' ' {
-				v = v[1:]
-			}
-			return v
+		n++
+		switch n {
+		case 1:
+			data = v
+		case 2:
+			data = append(append(append(make([]byte, 0, len(data)+1+len(v)), data...), '\n'), v...)
+		default:
+			data = append(append(data, '\n'), v...)
 		}
 	}
-	return nil
+	return data
+}
+
+// withSSEData returns a copy of event raw whose data is data: raw's data
+// lines are dropped, and data is written, one "data: " line per line of
+// it, where the first of them was. Every other line is kept; lines end in
+// "\n".
+func withSSEData(raw, data []byte) []byte {
+	out := make([]byte, 0, len(raw)+len(data)+8)
+	written := false
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = nextLine(raw)
+		if _, ok := sseDataValue(line); !ok {
+			out = append(append(out, line...), '\n')
+			continue
+		}
+		if written {
+			continue
+		}
+		written = true
+		for rest := data; ; {
+			var l []byte
+			l, rest = nextLine(rest)
+			out = append(append(append(out, "data: "...), l...), '\n')
+			if len(rest) == 0 {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// nextLine cuts the first line of b at "\r\n", "\r" or "\n" (the SSE line
+// ends) and returns it and what follows.
+func nextLine(b []byte) (line, rest []byte) {
+	i := bytes.IndexAny(b, "\r\n")
+	if i < 0 {
+		return b, nil
+	}
+	if b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n' {
+		return b[:i], b[i+2:]
+	}
+	return b[:i], b[i+1:]
+}
+
+// sseDataValue returns the value of line if it is a data field.
+func sseDataValue(line []byte) ([]byte, bool) {
+	v, ok := bytes.CutPrefix(line, []byte("data"))
+	if !ok || (len(v) > 0 && v[0] != ':') { // "database: x" is another field
+		return nil, false
+	}
+	if len(v) > 0 {
+		v = v[1:]
+		if len(v) > 0 && v[0] == ' ' {
+			v = v[1:]
+		}
+	}
+	return v, true
 }
 
 // ArrayFramer splits a streamed JSON array ("[{…},\r\n{…}]") into its
@@ -262,6 +328,9 @@ func (e *StreamEditor) Edit(ep Endpoint, raw, doc []byte) []byte {
 		return raw
 	}
 	i := bytes.Index(raw, doc)
+	if i < 0 { // data of several lines, joined: write the event anew
+		return withSSEData(raw, nd)
+	}
 	out := make([]byte, 0, len(raw)+len(nd)-len(doc))
 	out = append(out, raw[:i]...)
 	out = append(out, nd...)

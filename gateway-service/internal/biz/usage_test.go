@@ -59,6 +59,8 @@ func TestUsageGolden(t *testing.T) {
 		{file: "anthropic_messages.json", ep: EndpointMessages},
 		{file: "anthropic_messages_stream.sse", ep: EndpointMessages, stream: true, from: "claude-sonnet-4-5", to: "claude-default"},
 		{file: "anthropic_messages_stream_cut.sse", ep: EndpointMessages, stream: true, cut: true},
+		// The same stream with events whose data spans several lines.
+		{file: "anthropic_messages_stream_multiline.sse", ep: EndpointMessages, stream: true, from: "claude-sonnet-4-5", to: "claude-default"},
 		{file: "gemini_generate.json", ep: EndpointGenerateContent},
 		{file: "gemini_stream.sse", ep: EndpointStreamGenerateContent, stream: true},
 		{file: "gemini_stream_array.json", ep: EndpointStreamGenerateContent, stream: true, array: true},

@@ -2,10 +2,12 @@ package data
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission"
 	"github.com/lurus-switch/lurus-switch/lurus-common/admission/redisstore"
+	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 )
 
 // Admission is the Redis admission store as biz.Admitter. Lease calls go
@@ -31,22 +33,33 @@ func (a *Admission) Lease(ctx context.Context, h biz.Hold) (biz.HoldResult, erro
 	if err != nil {
 		return biz.HoldResult{}, err
 	}
-	out := biz.HoldResult{AvailableMicros: res.AvailableMicros, QuotaRemainingTokens: res.QuotaRemainingTokens, HeldMicros: res.HeldMicros}
-	switch res.Code {
-	case admission.OK:
-		out.Code = biz.HoldOK
-	case admission.Missing:
-		out.Code = biz.HoldMissing
-	case admission.Disabled:
-		out.Code = biz.HoldDisabled
-	case admission.InsufficientBalance:
-		out.Code = biz.HoldInsufficientBalance
-	case admission.QuotaExceeded:
-		out.Code = biz.HoldQuotaExceeded
-	default:
-		out.Code = biz.HoldKeySpendLimit
+	code, err := holdCode(res.Code)
+	if err != nil {
+		return biz.HoldResult{}, err
 	}
-	return out, nil
+	return biz.HoldResult{Code: code, AvailableMicros: res.AvailableMicros, QuotaRemainingTokens: res.QuotaRemainingTokens,
+		HeldMicros: res.HeldMicros}, nil
+}
+
+// holdCode maps the admission script's result code. A code it does not
+// know (a script newer or older than this gateway) is an internal error,
+// not a refusal the client would be told is theirs.
+func holdCode(c admission.Code) (biz.HoldCode, error) {
+	switch c {
+	case admission.OK:
+		return biz.HoldOK, nil
+	case admission.Missing:
+		return biz.HoldMissing, nil
+	case admission.Disabled:
+		return biz.HoldDisabled, nil
+	case admission.InsufficientBalance:
+		return biz.HoldInsufficientBalance, nil
+	case admission.QuotaExceeded:
+		return biz.HoldQuotaExceeded, nil
+	case admission.KeySpendLimit:
+		return biz.HoldKeySpendLimit, nil
+	}
+	return 0, apperr.Internal(fmt.Errorf("admission: unknown result code %d", c))
 }
 
 // ReleasePart implements biz.Admitter.

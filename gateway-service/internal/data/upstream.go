@@ -79,6 +79,12 @@ func (u *Upstream) client(p *biz.Provider) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if old := u.clients[p.ID]; old != nil {
+		// The provider changed (address, timeouts): close the old pool's
+		// idle connections now. Those still in use go back to it and its
+		// idle cleaner closes them; nothing sends on it again.
+		old.c.CloseIdleConnections()
+	}
 	u.clients[p.ID] = &providerClient{key: key, c: c}
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -78,5 +79,41 @@ func TestIdleTimeoutIsPerReadNotPerResponse(t *testing.T) {
 	resp.Close()
 	if !errors.Is(err, biz.ErrUpstreamTimeout) {
 		t.Fatalf("stalled stream: %v, want ErrUpstreamTimeout", err)
+	}
+}
+
+// When a provider's settings change, its client is rebuilt and the old
+// client's idle connections are closed, not left open until they idle out.
+func TestReplacedProviderClosesItsOldConnections(t *testing.T) {
+	closed := make(chan struct{}, 8)
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	s.Start()
+	defer s.Close()
+	u := NewUpstream(UpstreamConfig{MaxConnsPerHost: 4})
+	get := func(p *biz.Provider) {
+		t.Helper()
+		resp, err := call(u, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(resp.Body())
+		resp.Close()
+	}
+	get(testProvider(s.URL, true, time.Minute)) // leaves one idle keep-alive connection
+	select {
+	case <-closed:
+		t.Fatal("the first connection closed before the provider changed")
+	default:
+	}
+	get(testProvider(s.URL, true, 2*time.Minute)) // new settings: a new client
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second): // far below the 90 s idle expiry; not a timing assertion
+		t.Fatal("the replaced client's idle connection was never closed")
 	}
 }

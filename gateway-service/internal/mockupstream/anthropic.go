@@ -1,6 +1,10 @@
 package mockupstream
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/jsonstr"
+)
 
 // Anthropic Messages API: POST /v1/messages (JSON, or SSE with "event:" and
 // "data:" lines: message_start, content_block_start, ping,
@@ -40,14 +44,14 @@ func (ex *exchange) appendAnthropicHead(b []byte, model string) []byte {
 	b = append(b, `{"id":"msg_mock`...)
 	b = appendInt(b, int(ex.seq))
 	b = append(b, `","type":"message","role":"assistant","model":`...)
-	return appendJSONString(b, model)
+	return jsonstr.Append(b, model)
 }
 
 func (ex *exchange) appendToolUseStart(b []byte, name string) []byte {
 	b = append(b, `{"type":"tool_use","id":"toolu_mock`...)
 	b = appendInt(b, int(ex.seq))
 	b = append(b, `","name":`...)
-	b = appendJSONString(b, name)
+	b = jsonstr.Append(b, name)
 	return append(b, `,"input":`...)
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/jsonstr"
 )
 
 // ChunkText returns the text of reply chunk i (counting from 0): "tok<i> ",
@@ -112,7 +114,7 @@ func (a toolArgs) appendObject(b []byte) []byte {
 // appendQuoted appends the arguments as a JSON string (OpenAI arguments).
 func (a toolArgs) appendQuoted(b []byte) []byte {
 	if a.fixed {
-		return appendJSONString(b, FixedToolArguments)
+		return jsonstr.Append(b, FixedToolArguments)
 	}
 	b = append(b, `"{\"input\":\"`...)
 	b = appendReplyText(b, a.n)
@@ -124,7 +126,7 @@ func (a toolArgs) appendQuoted(b []byte) []byte {
 func (a toolArgs) appendQuotedPiece(b []byte, i int) []byte {
 	if a.fixed {
 		lo, hi := fixedPiece(i, a.pieces())
-		return appendJSONString(b, FixedToolArguments[lo:hi])
+		return jsonstr.Append(b, FixedToolArguments[lo:hi])
 	}
 	// The pieces are ASCII, so only the quotes need escaping.
 	b = append(b, '"')

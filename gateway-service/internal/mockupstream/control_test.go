@@ -110,22 +110,6 @@ func TestCountPromptTokens(t *testing.T) {
 	}
 }
 
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", `quote " and \ backslash`, "ctl \x00\x01\x1f\t\n\r", "ünïcødé ✓", "bad \xff utf8", "line\u2028sep\u2029", "<html>&"} {
-		got := appendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Fatalf("%q encodes to invalid JSON %s: %v", s, got, err)
-		}
-		want, _ := json.Marshal(s)
-		var wantBack string
-		_ = json.Unmarshal(want, &wantBack)
-		if back != wantBack {
-			t.Errorf("%q: decodes to %q, encoding/json gives %q", s, back, wantBack)
-		}
-	}
-}
-
 func TestContentHelpers(t *testing.T) {
 	if ReplyText(3) != "tok0 tok1 tok2 " || ChunkText(12) != "tok12 " {
 		t.Errorf("reply %q chunk %q", ReplyText(3), ChunkText(12))

@@ -3,6 +3,8 @@ package mockupstream
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/jsonstr"
 )
 
 // apiFormat is the wire format a request speaks; errors are answered in it.
@@ -37,29 +39,29 @@ func (ex *exchange) writeError(status int, message string) {
 	switch ex.format {
 	case formatAnthropic:
 		b = append(b, `{"type":"error","error":{"type":`...)
-		b = appendJSONString(b, anthropicErrorType(status))
+		b = jsonstr.Append(b, anthropicErrorType(status))
 		b = append(b, `,"message":`...)
-		b = appendJSONString(b, message)
+		b = jsonstr.Append(b, message)
 		b = append(b, `}}`...)
 	case formatGemini:
 		b = append(b, `{"error":{"code":`...)
 		b = appendInt(b, status)
 		b = append(b, `,"message":`...)
-		b = appendJSONString(b, message)
+		b = jsonstr.Append(b, message)
 		b = append(b, `,"status":`...)
-		b = appendJSONString(b, geminiErrorStatus(status))
+		b = jsonstr.Append(b, geminiErrorStatus(status))
 		b = append(b, `}}`...)
 	default:
 		typ, code := openAIErrorType(status)
 		b = append(b, `{"error":{"message":`...)
-		b = appendJSONString(b, message)
+		b = jsonstr.Append(b, message)
 		b = append(b, `,"type":`...)
-		b = appendJSONString(b, typ)
+		b = jsonstr.Append(b, typ)
 		b = append(b, `,"param":null,"code":`...)
 		if code == "" {
 			b = append(b, "null"...)
 		} else {
-			b = appendJSONString(b, code)
+			b = jsonstr.Append(b, code)
 		}
 		b = append(b, `}}`...)
 	}

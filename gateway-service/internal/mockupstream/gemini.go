@@ -1,6 +1,10 @@
 package mockupstream
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/jsonstr"
+)
 
 // Gemini API: POST /v1beta/models/{model}:{action} for generateContent,
 // streamGenerateContent (?alt=sse: "data: {...}\r\n\r\n" events; without
@@ -46,7 +50,7 @@ func appendGeminiPromptDetails(b []byte, u usage) []byte {
 // of a reply of n chunks.
 func appendGeminiFunctionCall(b []byte, info *requestInfo, n int) []byte {
 	b = append(b, `{"functionCall":{"name":`...)
-	b = appendJSONString(b, info.tool)
+	b = jsonstr.Append(b, info.tool)
 	b = append(b, `,"args":`...)
 	b = info.toolArgs(n).appendObject(b)
 	return append(b, `}}`...)
@@ -68,7 +72,7 @@ func (ex *exchange) appendGeminiResponse(b []byte, model string, parts func([]by
 		b = appendGeminiUsage(b, u, final)
 	}
 	b = append(b, `,"modelVersion":`...)
-	b = appendJSONString(b, model)
+	b = jsonstr.Append(b, model)
 	b = append(b, `,"responseId":"mock`...)
 	b = appendInt(b, int(ex.seq))
 	return append(b, `"}`...)

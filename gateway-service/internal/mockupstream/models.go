@@ -1,5 +1,7 @@
 package mockupstream
 
+import "github.com/lurus-switch/lurus-switch/gateway-service/internal/jsonstr"
+
 // Model listings. Every operation accepts any model name; these lists only
 // give GET /v1/models and GET /v1beta/models something real-looking to
 // return. They are rendered once, at start-up.
@@ -44,9 +46,9 @@ func renderModelList(f apiFormat, ids []string) []byte {
 	}
 	if f == formatAnthropic {
 		b = append(b, `],"has_more":false,"first_id":`...)
-		b = appendJSONString(b, ids[0])
+		b = jsonstr.Append(b, ids[0])
 		b = append(b, `,"last_id":`...)
-		b = appendJSONString(b, ids[len(ids)-1])
+		b = jsonstr.Append(b, ids[len(ids)-1])
 		return append(b, '}')
 	}
 	return append(b, `]}`...)
@@ -60,18 +62,18 @@ func appendModel(b []byte, f apiFormat, id string) []byte {
 	switch f {
 	case formatAnthropic:
 		b = append(b, `{"type":"model","id":`...)
-		b = appendJSONString(b, id)
+		b = jsonstr.Append(b, id)
 		b = append(b, `,"display_name":`...)
-		b = appendJSONString(b, id)
+		b = jsonstr.Append(b, id)
 		return append(b, `,"created_at":"`+modelCreatedRFC+`"}`...)
 	case formatGemini:
 		b = append(b, `{"name":`...)
-		b = appendJSONString(b, "models/"+id)
+		b = jsonstr.Append(b, "models/"+id)
 		b = append(b, `,"version":"001","displayName":`...)
-		b = appendJSONString(b, id)
+		b = jsonstr.Append(b, id)
 		return append(b, `,"inputTokenLimit":1048576,"outputTokenLimit":65536,"supportedGenerationMethods":["generateContent","countTokens","embedContent","batchEmbedContents"]}`...)
 	}
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, id)
+	b = jsonstr.Append(b, id)
 	return append(b, `,"object":"model","created":1700000000,"owned_by":"mock-upstream"}`...)
 }

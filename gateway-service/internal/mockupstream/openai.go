@@ -1,6 +1,10 @@
 package mockupstream
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/jsonstr"
+)
 
 // OpenAI wire format: chat completions, legacy completions and embeddings,
 // JSON and SSE ("data: {...}\n\n" events ending with "data: [DONE]\n\n").
@@ -38,7 +42,7 @@ func (ex *exchange) appendIDHead(b []byte, idPrefix, object, model string) []byt
 	b = append(b, `","created":`...)
 	b = appendInt(b, int(ex.now.Unix()))
 	b = append(b, `,"model":`...)
-	return appendJSONString(b, model)
+	return jsonstr.Append(b, model)
 }
 
 func (ex *exchange) openAIChat(info requestInfo) error {
@@ -55,7 +59,7 @@ func (ex *exchange) openAIChat(info requestInfo) error {
 		b = append(b, `null,"tool_calls":[{"id":"call_mock`...)
 		b = appendInt(b, int(ex.seq))
 		b = append(b, `","type":"function","function":{"name":`...)
-		b = appendJSONString(b, info.tool)
+		b = jsonstr.Append(b, info.tool)
 		b = append(b, `,"arguments":`...)
 		b = info.toolArgs(n).appendQuoted(b)
 		b = append(b, `}}]`...)
@@ -100,7 +104,7 @@ func (ex *exchange) openAIChatStream(info requestInfo, n int, u usage) error {
 		b = append(b, `{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_mock`...)
 		b = appendInt(b, int(ex.seq))
 		b = append(b, `","type":"function","function":{"name":`...)
-		b = appendJSONString(b, info.tool)
+		b = jsonstr.Append(b, info.tool)
 		b = append(b, `,"arguments":""}}],"refusal":null},"logprobs":null,"finish_reason":null}`...)
 	} else {
 		b = append(b, `{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}`...)
@@ -237,7 +241,7 @@ func (ex *exchange) openAIEmbeddings(info requestInfo) error {
 		b = append(b, '}')
 	}
 	b = append(b, `],"model":`...)
-	b = appendJSONString(b, info.model)
+	b = jsonstr.Append(b, info.model)
 	if !ex.plan.noUsage {
 		p := ex.plan.usageFor(info.promptTokens, 0).prompt
 		b = append(b, `,"usage":{"prompt_tokens":`...)

@@ -1,6 +1,10 @@
 package mockupstream
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/jsonstr"
+)
 
 // OpenAI Responses API: POST /v1/responses, JSON or a stream of typed SSE
 // events ("event: <type>\ndata: {...}\n\n") from response.created to
@@ -59,7 +63,7 @@ func (ex *exchange) appendResponseFunctionCall(b []byte, info *requestInfo, n in
 	b = append(b, `,"call_id":"call_mock`...)
 	b = appendInt(b, int(ex.seq))
 	b = append(b, `","name":`...)
-	b = appendJSONString(b, info.tool)
+	b = jsonstr.Append(b, info.tool)
 	return append(b, '}')
 }
 
@@ -92,7 +96,7 @@ func (ex *exchange) appendResponse(b []byte, info *requestInfo, n int, u usage, 
 		b = append(b, `,"status":"in_progress","completed_at":null`...)
 	}
 	b = append(b, `,"background":false,"error":null,"incomplete_details":null,"instructions":null,"max_output_tokens":null,"model":`...)
-	b = appendJSONString(b, info.model)
+	b = jsonstr.Append(b, info.model)
 	b = append(b, `,"output":[`...)
 	if done {
 		b = ex.appendResponseOutput(b, info, n, true)
@@ -226,7 +230,7 @@ func (st *responsesStream) functionCallEvents(info *requestInfo, n int) error {
 	st.event("response.function_call_arguments.done")
 	st.itemRef(true)
 	st.b = append(st.b, `,"name":`...)
-	st.b = appendJSONString(st.b, info.tool)
+	st.b = jsonstr.Append(st.b, info.tool)
 	st.b = append(st.b, `,"arguments":`...)
 	st.b = args.appendQuoted(st.b)
 	return st.emit(false)

@@ -3,9 +3,9 @@ package publisher
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lurus-switch/lurus-switch/gateway-service/internal/biz"
+	"github.com/lurus-switch/lurus-switch/gateway-service/internal/jsonstr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
@@ -60,7 +60,7 @@ func appendLogEnvelope(b []byte, o *biz.Outcome, traceParent string) []byte {
 // fields both payloads start with.
 func appendHead(b []byte, o *biz.Outcome, typ, traceParent string) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, o.RequestID)
+	b = jsonstr.Append(b, o.RequestID)
 	b = appendField(b, "type", typ)
 	b = appendTime(b, "occurred_at", o.FinishedAt)
 	if o.UserID != "" {
@@ -70,7 +70,7 @@ func appendHead(b []byte, o *biz.Outcome, typ, traceParent string) []byte {
 		b = appendField(b, "traceparent", traceParent)
 	}
 	b = append(b, `,"data":{"request_id":`...)
-	b = appendString(b, o.RequestID)
+	b = jsonstr.Append(b, o.RequestID)
 	b = appendField(b, "user_id", o.UserID)
 	b = appendField(b, "key_id", o.KeyID)
 	b = appendField(b, "model", o.Model)
@@ -94,7 +94,7 @@ func appendField(b []byte, k, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, k...)
 	b = append(b, '"', ':')
-	return appendString(b, v)
+	return jsonstr.Append(b, v)
 }
 
 func appendInt(b []byte, k string, v int64) []byte {
@@ -109,51 +109,5 @@ func appendTime(b []byte, k string, t time.Time) []byte {
 	b = append(b, k...)
 	b = append(b, `":"`...)
 	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 replaced by U+FFFD (as encoding/json
-// does), everything else as it is.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }

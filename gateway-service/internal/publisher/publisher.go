@@ -3,8 +3,11 @@
 // bounded in-memory queue; one goroutine encodes envelopes and publishes
 // them to JetStream asynchronously, waiting for the PubAcks; whatever
 // cannot be published (NATS unreachable, acks missing, queue full) goes to
-// the file Outbox and is replayed in order when NATS is back. Message ids
-// are request ids, so a replayed duplicate is dropped by the stream.
+// the file Outbox and is replayed in order when NATS is back. A message's
+// id is the request id when it carries one event, or a batch id of its own
+// when it carries several (frame); the outbox keeps that id, so a message
+// published again is dropped by the stream's duplicate window, and each
+// event inside keeps its request id as its envelope id.
 package publisher
 
 import (

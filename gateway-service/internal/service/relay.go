@@ -38,20 +38,27 @@ type Relay struct {
 	relay *biz.Relay
 	pool  sync.Pool // *bytes.Buffer
 	// inflight counts handlers running, so shutdown can wait for them.
-	inflight sync.WaitGroup
+	inflight drain
 }
 
-// Wait blocks until every in-flight request finished (and told the rate
-// limits so) or ctx ends.
+// Wait refuses new requests from now on (503 SHUTTING_DOWN) and blocks
+// until every in-flight request finished (and told the rate limits so) or
+// ctx ends.
 func (s *Relay) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
-	select {
-	case <-done:
-		return s.relay.WaitBackground(ctx) // the rate-limit Finish of the last requests
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.inflight.wait(ctx); err != nil {
+		return err
 	}
+	return s.relay.WaitBackground(ctx) // the rate-limit Finish of the last requests
+}
+
+// errShuttingDown answers a request that arrives once shutdown has begun.
+var errShuttingDown = apperr.New(apperr.ReasonShuttingDown, "the gateway is shutting down; retry")
+
+// refuse answers a request that arrives during shutdown, closing its
+// connection so the client's retry goes to a fresh one.
+func (s *Relay) refuse(ctx *app.RequestContext, f biz.Format) {
+	ctx.SetConnectionClose()
+	s.fail(ctx, f, errShuttingDown)
 }
 
 // NewRelay returns the adapter.
@@ -93,8 +100,11 @@ func (s *Relay) Gemini(c context.Context, ctx *app.RequestContext) {
 // request carries Anthropic headers) and GET /v1beta/models (Gemini).
 func (s *Relay) Models(f biz.Format) func(context.Context, *app.RequestContext) {
 	return func(c context.Context, ctx *app.RequestContext) {
-		s.inflight.Add(1)
-		defer s.inflight.Done()
+		if !s.inflight.enter() {
+			s.refuse(ctx, f)
+			return
+		}
+		defer s.inflight.leave()
 		ff := f
 		if f == biz.FormatOpenAI && (len(ctx.Request.Header.Peek("X-Api-Key")) > 0 || len(ctx.Request.Header.Peek("Anthropic-Version")) > 0) {
 			ff = biz.FormatAnthropic
@@ -116,8 +126,11 @@ func (s *Relay) fail(ctx *app.RequestContext, f biz.Format, err error) {
 }
 
 func (s *Relay) serve(c context.Context, ctx *app.RequestContext, ep biz.Endpoint, pathModel string) {
-	s.inflight.Add(1)
-	defer s.inflight.Done()
+	if !s.inflight.enter() {
+		s.refuse(ctx, ep.Format())
+		return
+	}
+	defer s.inflight.leave()
 	var buf *bytes.Buffer
 	defer func() {
 		if buf != nil && buf.Cap() <= maxPooledBuffer {

@@ -3,7 +3,8 @@
 //
 //	log-service [serve] [-config configs/config.yaml]   consume log.write and serve the API on :18102
 //	log-service migrate [-config ...]                    apply clickhouse-init.sql (and retention where supported)
-//	log-service bench-ingest [-n 200000] [-config ...]   measure NATS → ClickHouse rows/s against same-run baselines
+//
+// The ingestion benchmark is a tool of its own, cmd/bench-ingest.
 package main
 
 import (
@@ -24,7 +25,7 @@ import (
 
 func main() { os.Exit(run(os.Args[1:])) }
 
-const usage = `usage: log-service [serve|migrate|bench-ingest] [-config path] [flags]`
+const usage = `usage: log-service [serve|migrate] [-config path] [flags]`
 
 func run(args []string) int {
 	cmd := "serve"
@@ -37,8 +38,6 @@ func run(args []string) int {
 		err = serve(args)
 	case "migrate":
 		err = migrate(args)
-	case "bench-ingest":
-		err = benchIngest(args)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return 0

@@ -1,6 +1,6 @@
 // Package loadgen makes log.write load: a deterministic fixture of request
 // records and a fast JetStream publisher for them. Tests and the
-// bench-ingest command use it.
+// bench-ingest tool use it.
 package loadgen
 
 import (

@@ -4,14 +4,11 @@
 // Usage:
 //
 //	sync-service [serve] [-config configs/config.yaml]
-//	sync-service bench [-clients 10000] [-users 2500] [-events 2000] ...
 //
 // serve runs the service until SIGTERM or SIGINT, then closes every socket
-// with 1001 after sending what was queued. bench starts this binary as a
-// child on a random port with a fake billing-service and measures
-// publish→delivery latency and memory per idle connection (see
-// docs/sync-service.md). The service has no database, so there is no
-// migrate step.
+// with 1001 after sending what was queued. The benchmark is a tool of its
+// own, cmd/bench-sync, which starts this binary (see docs/sync-service.md).
+// The service has no database, so there is no migrate step.
 package main
 
 import (
@@ -26,7 +23,6 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 
-	"github.com/lurus-switch/lurus-switch/sync-service/internal/bench"
 	"github.com/lurus-switch/lurus-switch/sync-service/internal/conf"
 )
 
@@ -45,10 +41,8 @@ func run(args []string) error {
 	switch cmd {
 	case "serve":
 		return serve(args)
-	case "bench":
-		return bench.Main(context.Background(), args, os.Stdout)
 	default:
-		return fmt.Errorf("unknown command %q (serve, bench)", cmd)
+		return fmt.Errorf("unknown command %q (serve)", cmd)
 	}
 }
 

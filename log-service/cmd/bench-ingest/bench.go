@@ -1,3 +1,11 @@
+// Command bench-ingest measures log-service's ingestion: rows per second
+// from log.write on NATS to rows queryable in ClickHouse, against same-run
+// baselines (see benchIngest).
+//
+//	bench-ingest [-n 200000] [-config log-service/configs/config.yaml] [-batch N] [-workers W] ...
+//
+// It is a tool of its own so that the service binary carries no benchmark
+// code.
 package main
 
 import (
@@ -32,6 +40,14 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 )
 
+func main() {
+	err := benchIngest(os.Args[1:])
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "bench-ingest:", err)
+		os.Exit(1)
+	}
+}
+
 // benchIngest measures rows per second from log.write on NATS to rows
 // queryable in ClickHouse, and, in the same run, the baselines that bound
 // it: a raw ClickHouse insert of the same rows without NATS, NATS publish
@@ -40,16 +56,20 @@ import (
 func benchIngest(args []string) error {
 	var n, batch, workers, acks, natsPID, chPID int
 	var cpuProfile, ackMode string
-	cfg, err := loadConfig("bench-ingest", args, func(fs *flag.FlagSet) {
-		fs.IntVar(&n, "n", 200000, "log.write events to publish")
-		fs.IntVar(&batch, "batch", 0, "consumer batch size and raw insert block size (default: consumer.batch_size)")
-		fs.IntVar(&workers, "workers", 0, "consumer pull loops (default: consumer.workers)")
-		fs.IntVar(&acks, "acks", 0, "concurrent AckSync calls (default: consumer.ack_concurrency)")
-		fs.StringVar(&ackMode, "ack", "", "async or sync (default: consumer.ack)")
-		fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-		fs.IntVar(&natsPID, "nats-pid", 0, "pid of nats-server: adds its CPU time to each measurement")
-		fs.IntVar(&chPID, "clickhouse-pid", 0, "pid of clickhouse-server: adds its CPU time to each measurement")
-	})
+	fs := flag.NewFlagSet("bench-ingest", flag.ContinueOnError)
+	path := fs.String("config", "configs/config.yaml", "configuration file")
+	fs.IntVar(&n, "n", 200000, "log.write events to publish")
+	fs.IntVar(&batch, "batch", 0, "consumer batch size and raw insert block size (default: consumer.batch_size)")
+	fs.IntVar(&workers, "workers", 0, "consumer pull loops (default: consumer.workers)")
+	fs.IntVar(&acks, "acks", 0, "concurrent AckSync calls (default: consumer.ack_concurrency)")
+	fs.StringVar(&ackMode, "ack", "", "async or sync (default: consumer.ack)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.IntVar(&natsPID, "nats-pid", 0, "pid of nats-server: adds its CPU time to each measurement")
+	fs.IntVar(&chPID, "clickhouse-pid", 0, "pid of clickhouse-server: adds its CPU time to each measurement")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := conf.Load(*path)
 	if err != nil {
 		return err
 	}

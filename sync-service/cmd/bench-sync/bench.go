@@ -1,12 +1,20 @@
-// Package bench is sync-service's benchmark (`sync-service bench`): it
-// starts the sync-service binary as a child process on a random port, with a
-// fake billing-service and a fresh NATS namespace, connects many WebSocket
+// Command bench-sync is sync-service's benchmark: it starts the
+// sync-service binary as a child process on a random port, with a fake
+// billing-service and a fresh NATS namespace, connects many WebSocket
 // clients, measures the server's memory per idle connection (RSS and Go heap
 // and stack deltas divided by the client count), then publishes user events
 // and measures publish→delivery latency at the clients. The baseline, in
 // the same run, is the latency of the same events to a plain core-NATS
 // subscriber: the floor any fan-out over NATS starts from.
-package bench
+//
+// Usage:
+//
+//	bench-sync [-bin bin/sync-service] [-clients 10000] [-users 2500] [-events 2000] [-rate 200] ...
+//
+// It is a tool of its own so that the service binary carries no benchmark
+// code; `make build` puts it beside bin/sync-service, which it starts by
+// default.
+package main
 
 import (
 	"bufio"
@@ -46,7 +54,7 @@ import (
 
 // Options are the benchmark's parameters.
 type Options struct {
-	Bin         string        // sync-service binary to start (default: this executable)
+	Bin         string        // sync-service binary to start (default: sync-service beside this executable)
 	Clients     int           // WebSocket clients
 	Users       int           // users the clients are spread over (devices per user = Clients/Users)
 	Events      int           // events published
@@ -59,11 +67,18 @@ type Options struct {
 	GCPercent   int    // the server's runtime.gc_percent
 }
 
-// Main parses args and runs the benchmark, printing a report to out.
-func Main(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-sync:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args and runs the benchmark, printing a report to out.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench-sync", flag.ContinueOnError)
 	var o Options
-	fs.StringVar(&o.Bin, "bin", "", "sync-service binary (default: this executable)")
+	fs.StringVar(&o.Bin, "bin", "", "sync-service binary (default: sync-service beside this executable)")
 	fs.IntVar(&o.Clients, "clients", 10000, "WebSocket clients")
 	fs.IntVar(&o.Users, "users", 2500, "users the clients belong to")
 	fs.IntVar(&o.Events, "events", 2000, "events to publish")
@@ -78,7 +93,7 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if o.Clients < 1 || o.Users < 1 || o.Users > o.Clients || o.Events < 1 || o.Rate < 1 || o.Concurrency < 1 {
-		return errors.New("bench: need clients ≥ users ≥ 1, events, rate and concurrency ≥ 1")
+		return errors.New("need clients ≥ users ≥ 1, events, rate and concurrency ≥ 1")
 	}
 	r, err := Run(ctx, o)
 	if err != nil {
@@ -137,7 +152,7 @@ func summarize(d []time.Duration) Latencies {
 func (r *Result) Print(w io.Writer) {
 	n := float64(r.Connected)
 	kib := func(b int64) string { return fmt.Sprintf("%.1f KiB", float64(b)/n/1024) }
-	fmt.Fprintf(w, "sync-service bench: %d clients (%d users × %d devices), %d events at %d/s, server gc_percent %d\n",
+	fmt.Fprintf(w, "bench-sync: %d clients (%d users × %d devices), %d events at %d/s, server gc_percent %d\n",
 		r.Options.Clients, r.Options.Users, r.Options.Clients/r.Options.Users, r.Options.Events, r.Options.Rate, r.Options.GCPercent)
 	fmt.Fprintf(w, "connected %d clients in %s\n", r.Connected, r.ConnectTime.Round(time.Millisecond))
 	fmt.Fprintf(w, "memory per idle connection: RSS %s (%.1f MiB → %.1f MiB), Go heap %s, goroutine stacks %s, goroutines %.2f\n",
@@ -185,7 +200,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.Bin = exe
+		o.Bin = filepath.Join(filepath.Dir(exe), "sync-service")
 	}
 	res := &Result{Options: o}
 	token := randomHex(16)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,44 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/telemetry"
 )
 
+// Flags of BenchmarkSettle (go test passes flags it does not know to the
+// test binary): `go test -run '^$' -bench Settle -benchtime 1x
+// ./cmd/billing-service -settle-n 50000`.
+var (
+	settleN       = flag.Int("settle-n", 50000, "BenchmarkSettle: billing.usage events to settle")
+	settleUsers   = flag.Int("settle-users", 1000, "BenchmarkSettle: users in the mix")
+	settleBatch   = flag.Int("settle-batch", 500, "BenchmarkSettle: consumer batch size")
+	settleWorkers = flag.Int("settle-workers", 1, "BenchmarkSettle: batches settled at once (consumer.workers)")
+)
+
+// BenchmarkSettle measures settlement throughput once per run (b.N is
+// ignored; use -benchtime 1x) and reports it as settled/s and as the ratio
+// to the baseline. It lives in a test file so that the service binary
+// carries no benchmark code, and uses newApp so that it measures the
+// service as wired. The servers are LURUS_PG_URL, LURUS_REDIS_ADDR and
+// LURUS_NATS_URL (dev.env).
+func BenchmarkSettle(b *testing.B) {
+	r, err := benchSettle(b.Context(), settleOptions{n: *settleN, users: *settleUsers, batch: *settleBatch, workers: *settleWorkers,
+		pgURL:     envOr("LURUS_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		redisAddr: envOr("LURUS_REDIS_ADDR", "127.0.0.1:6379"),
+		natsURL:   envOr("LURUS_NATS_URL", "nats://127.0.0.1:4222")}, os.Stdout)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(r.settled, "settled/s")
+	b.ReportMetric(r.baseline, "baseline/s")
+	b.ReportMetric(r.settled/r.baseline, "ratio")
+}
+
+// settleOptions are BenchmarkSettle's parameters.
+type settleOptions struct {
+	n, users, batch, workers  int
+	pgURL, redisAddr, natsURL string // pgURL: admin URL; a temporary database is created
+}
+
+// settleRates are what a run measured, in events per second.
+type settleRates struct{ baseline, settled float64 }
+
 // benchSettle measures settlement throughput end to end on the local
 // servers, in a throw-away database, Redis prefix and NATS namespace:
 // N billing.usage events for a mix of users and models are published,
@@ -33,48 +72,37 @@ import (
 // (2) the real settlement consumer settles them (transaction, mirror,
 // events, AckSync). Each is timed from start until its lag is 0; the
 // result is given as events/s and as the ratio of (2) to (1).
-func benchSettle(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("bench-settle", flag.ContinueOnError)
-	n := fs.Int("n", 50000, "billing.usage events to settle")
-	users := fs.Int("users", 1000, "users in the mix")
-	batch := fs.Int("batch", 500, "consumer batch size")
-	workers := fs.Int("workers", 1, "batches settled at once (consumer.workers)")
-	pgURL := fs.String("pg", envOr("LURUS_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "admin PostgreSQL URL (a temporary database is created)")
-	redisAddr := fs.String("redis", envOr("LURUS_REDIS_ADDR", "127.0.0.1:6379"), "Redis address")
-	natsURL := fs.String("nats", envOr("LURUS_NATS_URL", "nats://127.0.0.1:4222"), "NATS URL")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func benchSettle(ctx context.Context, o settleOptions, out io.Writer) (settleRates, error) {
 	log := telemetry.NewLogger(os.Stderr, serviceName, slog.LevelError)
 	suffix := fmt.Sprintf("%x", rand.Uint64())
 	dbName := "lurus_bench_" + suffix
 
-	admin, err := pgx.Connect(ctx, *pgURL)
+	admin, err := pgx.Connect(ctx, o.pgURL)
 	if err != nil {
-		return err
+		return settleRates{}, err
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+dbName); err != nil {
-		return err
+		return settleRates{}, err
 	}
 	defer func() {
 		_, _ = admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)")
 	}()
-	u, err := url.Parse(*pgURL)
+	u, err := url.Parse(o.pgURL)
 	if err != nil {
-		return err
+		return settleRates{}, err
 	}
 	u.Path = "/" + dbName
 
 	cfg := &conf.Config{}
 	cfg.SetDefaults()
 	cfg.Database.URL, cfg.Database.MaxConns = u.String(), 8
-	cfg.Redis.Addr, cfg.Redis.Prefix = *redisAddr, "bench:"+suffix+":"
-	cfg.NATS.URL, cfg.NATS.Namespace = *natsURL, "bench"+suffix
-	cfg.Consumer.BatchSize = *batch
+	cfg.Redis.Addr, cfg.Redis.Prefix = o.redisAddr, "bench:"+suffix+":"
+	cfg.NATS.URL, cfg.NATS.Namespace = o.natsURL, "bench"+suffix
+	cfg.Consumer.BatchSize = o.batch
 	app, cleanup, err := newApp(ctx, cfg, conf.Secrets{}, log)
 	if err != nil {
-		return err
+		return settleRates{}, err
 	}
 	defer cleanup()
 	defer func() {
@@ -85,59 +113,59 @@ func benchSettle(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}()
 	if _, err := postgres.Migrate(ctx, app.pool, migrations.FS, migrations.Dir, nil); err != nil {
-		return err
+		return settleRates{}, err
 	}
 
-	fmt.Fprintf(out, "bench-settle: seeding %d users, publishing %d billing.usage events\n", *users, *n)
-	ids, keys, err := seedBench(ctx, app, *users)
+	fmt.Fprintf(out, "bench-settle: seeding %d users, publishing %d billing.usage events\n", o.users, o.n)
+	ids, keys, err := seedBench(ctx, app, o.users)
 	if err != nil {
-		return err
+		return settleRates{}, err
 	}
-	if err := publishBench(ctx, app, ids, keys, *n); err != nil {
-		return err
+	if err := publishBench(ctx, app, ids, keys, o.n); err != nil {
+		return settleRates{}, err
 	}
 
 	stream := app.names.Stream(events.StreamBilling)
 	noop, err := natsbus.NewConsumer(ctx, app.js, natsbus.ConsumerConfig{Stream: stream, Durable: "bench-noop",
 		FilterSubject: app.names.Subject(events.SubjectBillingUsage), DeadSubject: app.names.DeadSubject(events.StreamBilling),
-		BatchSize: *batch, Logger: log})
+		BatchSize: o.batch, Logger: log})
 	if err != nil {
-		return err
+		return settleRates{}, err
 	}
 	base, err := timeUntilDrained(ctx, noop.Lag, func(c context.Context) error {
 		return noop.RunBatch(c, func(context.Context, []natsbus.Delivery) []error { return nil })
 	})
 	if err != nil {
-		return err
+		return settleRates{}, err
 	}
-	runner, err := consumer.NewRunner(ctx, app.js, consumer.Config{Names: app.names, BatchSize: *batch,
-		Linger: cfg.Consumer.Linger, AckWait: cfg.Consumer.AckWait, Backoff: backoff(cfg.Consumer), Workers: *workers},
+	runner, err := consumer.NewRunner(ctx, app.js, consumer.Config{Names: app.names, BatchSize: o.batch,
+		Linger: cfg.Consumer.Linger, AckWait: cfg.Consumer.AckWait, Backoff: backoff(cfg.Consumer), Workers: o.workers},
 		app.Handler, app.Metrics, log)
 	if err != nil {
-		return err
+		return settleRates{}, err
 	}
 	settle, err := timeUntilDrained(ctx, runner.Lag, runner.Run)
 	if err != nil {
-		return err
+		return settleRates{}, err
 	}
 
 	var records, debits int64
 	if err := app.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM usage_records), (SELECT count(*) FROM ledger_entries WHERE kind = 'usage')`).Scan(&records, &debits); err != nil {
-		return err
+		return settleRates{}, err
 	}
 	bad, err := app.Store.LedgerMismatch(ctx)
 	if err != nil {
-		return err
+		return settleRates{}, err
 	}
-	rate := func(d time.Duration) float64 { return float64(*n) / d.Seconds() }
-	fmt.Fprintf(out, "baseline (no-op handler, same runner, same events): %d events in %v = %.0f events/s\n", *n, base.Round(time.Millisecond), rate(base))
-	fmt.Fprintf(out, "settlement (tx + Redis mirror + user events + AckSync): %d events in %v = %.0f events/s\n", *n, settle.Round(time.Millisecond), rate(settle))
+	rate := func(d time.Duration) float64 { return float64(o.n) / d.Seconds() }
+	fmt.Fprintf(out, "baseline (no-op handler, same runner, same events): %d events in %v = %.0f events/s\n", o.n, base.Round(time.Millisecond), rate(base))
+	fmt.Fprintf(out, "settlement (tx + Redis mirror + user events + AckSync): %d events in %v = %.0f events/s\n", o.n, settle.Round(time.Millisecond), rate(settle))
 	fmt.Fprintf(out, "ratio settlement/baseline = %.2f\n", rate(settle)/rate(base))
 	fmt.Fprintf(out, "check: %d usage records, %d debits, %d users with balance != sum(ledger)\n", records, debits, len(bad))
-	if records != int64(*n) || len(bad) != 0 {
-		return fmt.Errorf("bench-settle: settlement incomplete or ledger unbalanced")
+	if records != int64(o.n) || len(bad) != 0 {
+		return settleRates{}, fmt.Errorf("bench-settle: settlement incomplete or ledger unbalanced")
 	}
-	return nil
+	return settleRates{baseline: rate(base), settled: rate(settle)}, nil
 }
 
 func envOr(name, def string) string {

@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
-
-	"github.com/lurus-switch/lurus-switch/sync-service/internal/bench"
 )
 
 // The benchmark runs end to end at a small scale: it starts the built
@@ -18,10 +16,10 @@ func TestBenchSmall(t *testing.T) {
 	ne := testenv.NATS(t) // skips or fails like every integration test when NATS is missing
 	re := testenv.Redis(t)
 	bin := filepath.Join(t.TempDir(), "sync-service")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../sync-service").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	r, err := bench.Run(context.Background(), bench.Options{
+	r, err := Run(context.Background(), Options{
 		Bin: bin, Clients: 60, Users: 20, Events: 40, Rate: 400, Concurrency: 8, Settle: 0,
 		NATSURL: ne.URL, RedisAddr: re.Addr, GCPercent: 35,
 	})
