@@ -223,3 +223,13 @@ func Register(r Reason, k Kind) {
 	}
 	registry[r] = k
 }
+
+// Registered returns a copy of the registry: every reason known to this
+// process (the common ones and those its packages registered) with its kind.
+func Registered() map[Reason]Kind {
+	out := make(map[Reason]Kind, len(registry))
+	for r, k := range registry {
+		out[r] = k
+	}
+	return out
+}
