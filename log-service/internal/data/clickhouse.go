@@ -1,5 +1,7 @@
 // Package data implements biz's storage interfaces on ClickHouse (request
-// log, rollups, schema) and verifies users' API keys with billing-service.
+// log, rollups, schema). It holds no other client: API keys are checked by
+// lurus-common/keyauth (a remote check against billing-service), wired in
+// cmd/log-service.
 //
 // Every query is fixed SQL text plus arguments that clickhouse-go binds on
 // the client side (positional ?); ClickHouse 18.16 has no server-side query
