@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 // Server is the listener every service configures under `server:`. A
@@ -93,7 +94,10 @@ type NATS struct {
 	Namespace string `yaml:"namespace"`
 }
 
-// Check adds the problems of n to p.
+// Check adds the problems of n to p: url is required, and a namespace
+// must be one subject token (events.ValidToken), since every subject and
+// stream name is built from it.
 func (n NATS) Check(p *Problems) {
 	p.Check(n.URL != "", "nats.url is required")
+	p.Check(n.Namespace == "" || events.ValidToken(n.Namespace), "nats.namespace %q is not a subject token", n.Namespace)
 }

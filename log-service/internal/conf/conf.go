@@ -11,7 +11,6 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
-	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
@@ -181,9 +180,6 @@ func (c *Config) Validate() error {
 		add("clickhouse retention days must be >= 0 (0: keep forever)")
 	}
 	c.NATS.Check(&p)
-	if c.NATS.Namespace != "" && !events.ValidToken(c.NATS.Namespace) {
-		add("nats.namespace %q is not a subject token", c.NATS.Namespace)
-	}
 	cs := c.Consumer
 	if cs.BatchSize < 1 || cs.BatchSize > 100000 {
 		add("consumer.batch_size %d not in 1..100000", cs.BatchSize)

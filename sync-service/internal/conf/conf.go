@@ -11,7 +11,6 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
-	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 )
@@ -186,7 +185,6 @@ func (c *Config) Validate() error {
 	_, err := c.ClientIP()
 	p.Add(err)
 	c.NATS.Check(&p)
-	check(c.NATS.Namespace == "" || events.ValidToken(c.NATS.Namespace), "nats.namespace %q is not a subject token", c.NATS.Namespace)
 	p.Add(c.Redis.Validate())
 	check(strings.HasPrefix(c.Billing.URL, "http://") || strings.HasPrefix(c.Billing.URL, "https://"), "billing.url must be an http(s) URL")
 	check(c.Billing.Timeout > 0, "billing.timeout must be positive")

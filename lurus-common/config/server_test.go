@@ -1,0 +1,33 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestNATSCheck: every service validates its nats section here once, the
+// namespace included (a namespace is spliced into every subject and
+// stream name, so it must be one subject token).
+func TestNATSCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		nats NATS
+		want string
+	}{
+		{"production", NATS{URL: "nats://n:4222"}, ""},
+		{"test namespace", NATS{URL: "nats://n:4222", Namespace: "t-1a"}, ""},
+		{"no url", NATS{}, "nats.url is required"},
+		{"namespace with dot", NATS{URL: "nats://n:4222", Namespace: "a.b"}, `nats.namespace "a.b" is not a subject token`},
+		{"namespace with wildcard", NATS{URL: "nats://n:4222", Namespace: "a*"}, "nats.namespace"},
+		{"namespace with space", NATS{URL: "nats://n:4222", Namespace: "a b"}, "nats.namespace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p Problems
+			tc.nats.Check(&p)
+			err := p.Err()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
