@@ -6,27 +6,23 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
+	"github.com/lurus-switch/lurus-switch/lurus-common/config/configtest"
 )
 
 // TestShippedConfigLoads loads configs/config.yaml with the environment
 // overrides E2E runs use.
 func TestShippedConfigLoads(t *testing.T) {
-	t.Setenv("LURUS_REDIS_PREFIX", "t123:")
-	t.Setenv("LURUS_NATS_NAMESPACE", "t123")
-	t.Setenv("LURUS_BILLING_ADDR", "127.0.0.1:0")
-	c, err := Load("../../configs/config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := configtest.LoadShipped(t, Load, map[string]string{
+		"LURUS_REDIS_PREFIX": "t123:", "LURUS_NATS_NAMESPACE": "t123", "LURUS_BILLING_ADDR": "127.0.0.1:0"})
 	if c.Redis.Prefix != "t123:" || c.NATS.Namespace != "t123" || c.Server.Addr != "127.0.0.1:0" {
 		t.Fatalf("env overrides not applied: %+v %+v %+v", c.Redis, c.NATS, c.Server)
 	}
 	if len(c.Server.TrustedProxies) != 0 {
 		t.Fatalf("no proxy is trusted unless LURUS_TRUSTED_PROXIES says so: %v", c.Server.TrustedProxies)
 	}
-	t.Setenv("LURUS_TRUSTED_PROXIES", "10.42.0.0/16, 172.29.0.0/16")
-	if c, err = Load("../../configs/config.yaml"); err != nil || len(c.Server.TrustedProxies) != 2 {
-		t.Fatalf("LURUS_TRUSTED_PROXIES: %v %v", c.Server.TrustedProxies, err)
+	c = configtest.LoadShipped(t, Load, map[string]string{"LURUS_TRUSTED_PROXIES": "10.42.0.0/16, 172.29.0.0/16"})
+	if len(c.Server.TrustedProxies) != 2 {
+		t.Fatalf("LURUS_TRUSTED_PROXIES: %v", c.Server.TrustedProxies)
 	}
 	if c.SSE.KeepAlive != 20*time.Second || c.Billing.DefaultPrice != nil || c.Consumer.BatchSize != 500 {
 		t.Fatalf("defaults: %+v %+v", c.SSE, c.Billing)

@@ -3,16 +3,13 @@ package conf
 import (
 	"testing"
 	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/config/configtest"
 )
 
 func TestShippedConfigLoads(t *testing.T) {
-	t.Setenv("LURUS_REDIS_PREFIX", "t:abc123:")
-	t.Setenv("LURUS_NATS_NAMESPACE", "t0f00")
-	t.Setenv("LURUS_GATEWAY_ALLOW_PRIVATE", "true")
-	c, err := Load("../../configs/config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := configtest.LoadShipped(t, Load, map[string]string{
+		"LURUS_REDIS_PREFIX": "t:abc123:", "LURUS_NATS_NAMESPACE": "t0f00", "LURUS_GATEWAY_ALLOW_PRIVATE": "true"})
 	if c.Redis.Prefix != "t:abc123:" || c.NATS.Namespace != "t0f00" || !c.Upstream.AllowPrivateNetwork {
 		t.Fatalf("env not applied: %+v %+v", c.Redis, c.NATS)
 	}

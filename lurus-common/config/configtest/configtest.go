@@ -1,6 +1,7 @@
-// Package configtest runs the table test every service's conf package
-// has: start from a valid config, change one thing, and check that
-// Validate names the problem.
+// Package configtest holds the tests every service's conf package has:
+// the shipped config loads with the environment E2E runs set
+// (LoadShipped), and a table that starts from a valid config, changes one
+// thing and checks that Validate names the problem (Validate).
 package configtest
 
 import (

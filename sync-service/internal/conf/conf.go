@@ -230,6 +230,13 @@ func (c *Config) KeyCache() keyauth.Config {
 		MaxEntries: c.Auth.KeyCacheSize, MaxNegative: c.Auth.MaxRefusals, VerifyTimeout: c.Billing.Timeout}
 }
 
+// Load reads and validates the configuration file at path.
+func Load(path string) (Config, error) {
+	var c Config
+	err := config.Load(path, &c)
+	return c, err
+}
+
 func validOriginPattern(o string) bool {
 	scheme, host, ok := strings.Cut(o, "://")
 	if !ok || scheme == "" || host == "" || strings.ContainsAny(host, "/?#@ ") {
