@@ -52,6 +52,14 @@ func (t Proxies) ClientIP() (clientip.Resolver, error) {
 	return r, nil
 }
 
+// CheckProxies adds the problem of the CIDRs to p (named after the key,
+// as ClientIP's error is). It is not called Check because a server struct
+// embeds Proxies beside Server, whose Check it would hide.
+func (t Proxies) CheckProxies(p *Problems) {
+	_, err := t.ClientIP()
+	p.Add(err)
+}
+
 // Log is the logger section every service has.
 type Log struct {
 	// Level is debug, info, warn or error.
@@ -74,6 +82,14 @@ func (p *Problems) Add(err error) {
 // Addf records a problem described by format and args (%w wraps).
 func (p *Problems) Addf(format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf(format, args...))
+}
+
+// In records err, when not nil, as a problem of the setting key
+// ("key: err", wrapping err): for a section checked by its own Validate.
+func (p *Problems) In(key string, err error) {
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w", key, err))
+	}
 }
 
 // Check records the problem described by format and args unless ok.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -29,5 +30,31 @@ func TestNATSCheck(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestProblemsIn(t *testing.T) {
+	inner := errString("ttl too long")
+	var p Problems
+	p.In("auth.failures", nil)
+	if p.Err() != nil {
+		t.Fatalf("nil recorded: %v", p.Err())
+	}
+	p.In("auth.failures", inner)
+	err := p.Err()
+	if err == nil || err.Error() != "auth.failures: ttl too long" || !errors.Is(err, inner) {
+		t.Fatalf("err = %v, want auth.failures: ttl too long, wrapping it", err)
+	}
+}
+
+func TestCheckProxies(t *testing.T) {
+	var ok, bad Problems
+	Proxies{TrustedProxies: []string{"10.42.0.0/16"}}.CheckProxies(&ok)
+	Proxies{TrustedProxies: []string{"10.0.0.0/33"}}.CheckProxies(&bad)
+	if ok.Err() != nil {
+		t.Fatalf("valid CIDR refused: %v", ok.Err())
+	}
+	if err := bad.Err(); err == nil || !strings.Contains(err.Error(), "server.trusted_proxies") {
+		t.Fatalf("bad CIDR: %v", err)
 	}
 }

@@ -164,8 +164,7 @@ func (c *Config) Validate() error {
 	add := p.Addf
 	c.Server.Check(&p, 1)
 	p.Check(c.Server.Timeout > 0, "server.timeout must be > 0")
-	_, err := c.Server.ClientIP()
-	p.Add(err)
+	c.Server.CheckProxies(&p)
 	ch := c.ClickHouse
 	if ch.Addr == "" {
 		add("clickhouse.addr is required")
@@ -221,15 +220,11 @@ func (c *Config) Validate() error {
 	if c.Billing.URL == "" || c.Billing.Timeout <= 0 {
 		add("billing.url and billing.timeout are required")
 	}
-	if err := c.Billing.KeyCache().Validate(); err != nil {
-		add("billing: %w", err)
-	}
+	p.In("billing", c.Billing.KeyCache().Validate())
 	if c.Billing.MaxRefusals < 1 {
 		add("billing.max_refusals must be > 0")
 	}
-	if err := c.Auth.Failures.Validate(); err != nil {
-		add("auth.failures: %w", err)
-	}
+	p.In("auth.failures", c.Auth.Failures.Validate())
 	return p.Err()
 }
 

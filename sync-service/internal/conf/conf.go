@@ -182,20 +182,15 @@ func (c *Config) Validate() error {
 	var p config.Problems
 	check := p.Check
 	c.Server.Check(&p, 1)
-	_, err := c.ClientIP()
-	p.Add(err)
+	c.Server.CheckProxies(&p)
 	c.NATS.Check(&p)
 	p.Add(c.Redis.Validate())
 	check(strings.HasPrefix(c.Billing.URL, "http://") || strings.HasPrefix(c.Billing.URL, "https://"), "billing.url must be an http(s) URL")
 	check(c.Billing.Timeout > 0, "billing.timeout must be positive")
-	if err := c.KeyCache().Validate(); err != nil {
-		p.Addf("auth.key_cache_ttl / auth.negative_cache_ttl: %w", err)
-	}
+	p.In("auth.key_cache_ttl / auth.negative_cache_ttl", c.KeyCache().Validate())
 	check(c.Auth.KeyCacheSize > 0, "auth.key_cache_size must be positive")
 	check(c.Auth.MaxRefusals > 0, "auth.max_refusals must be positive")
-	if err := c.Auth.Failures.Validate(); err != nil {
-		p.Addf("auth.failures: %w", err)
-	}
+	p.In("auth.failures", c.Auth.Failures.Validate())
 	check(c.Auth.TicketTTL >= time.Second && c.Auth.TicketTTL <= 10*time.Minute, "auth.ticket_ttl must be in [1s, 10m]")
 	for _, o := range c.Auth.AllowedOrigins {
 		check(validOriginPattern(o), "auth.allowed_origins: %q is not scheme://host[:port] or scheme://*.domain", o)
