@@ -66,6 +66,9 @@ type Log struct {
 	Level string `yaml:"level"`
 }
 
+// SetDefaults sets the level every service starts with (info) unless set.
+func (l *Log) SetDefaults() { Default(&l.Level, "info") }
+
 // Problems collects what a Validate method finds, so a config with
 // several mistakes reports them all at once.
 type Problems struct {
@@ -109,6 +112,10 @@ type NATS struct {
 	// and E2E runs use a random one so they never collide).
 	Namespace string `yaml:"namespace"`
 }
+
+// SetDefaults sets the URL every service defaults to (the local server)
+// unless set.
+func (n *NATS) SetDefaults() { Default(&n.URL, "nats://127.0.0.1:4222") }
 
 // Check adds the problems of n to p: url is required, and a namespace
 // must be one subject token (events.ValidToken), since every subject and

@@ -58,3 +58,19 @@ func TestCheckProxies(t *testing.T) {
 		t.Fatalf("bad CIDR: %v", err)
 	}
 }
+
+func TestSectionDefaults(t *testing.T) {
+	var n NATS
+	var l Log
+	n.SetDefaults()
+	l.SetDefaults()
+	if n.URL != "nats://127.0.0.1:4222" || l.Level != "info" {
+		t.Fatalf("defaults: %+v %+v", n, l)
+	}
+	n, l = NATS{URL: "nats://n:1"}, Log{Level: "debug"}
+	n.SetDefaults()
+	l.SetDefaults()
+	if n.URL != "nats://n:1" || l.Level != "debug" {
+		t.Fatalf("a set value was overwritten: %+v %+v", n, l)
+	}
+}

@@ -183,11 +183,11 @@ func (c *Config) Rules() biz.Rules {
 func (c *Config) SetDefaults() {
 	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18103", MaxBodyBytes: 1 << 20, ShutdownTimeout: 20 * time.Second},
 		ReadHeaderTimeout: 10 * time.Second}
-	c.Log = config.Log{Level: "info"}
+	c.Log.SetDefaults()
 	c.Database.SetDefaults()
 	c.Redis.SetDefaults()
 	c.Redis.Prefix = "lurus:"
-	c.NATS = config.NATS{URL: "nats://127.0.0.1:4222"}
+	c.NATS.SetDefaults()
 	c.Consumer = Consumer{BatchSize: 500, Workers: 1, Linger: 5 * time.Millisecond, AckWait: 30 * time.Second,
 		LagInterval: 5 * time.Second, RetryBackoff: time.Second, MaxRetryDelay: 30 * time.Second}
 	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256, MaxPerUser: 10, MaxResumes: 64, ResumeWait: time.Second}

@@ -270,7 +270,7 @@ func (c *Config) SetDefaults() {
 	config.Default(&c.Server.ReadTimeout, 60*time.Second)
 	config.Default(&c.Server.IdleTimeout, 120*time.Second)
 	config.Default(&c.Server.ShutdownTimeout, 60*time.Second)
-	config.Default(&c.Log.Level, "info")
+	c.Log.Log.SetDefaults()
 	config.Default(&c.Billing.Timeout, 3*time.Second)
 	config.Default(&c.Billing.Refresh, 30*time.Second)
 	config.Default(&c.Provider.Timeout, 3*time.Second)

@@ -140,11 +140,11 @@ func (b Billing) KeyCache() keyauth.Config {
 func (c *Config) SetDefaults() {
 	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18102", MaxBodyBytes: 16 << 20, ShutdownTimeout: 20 * time.Second},
 		Timeout: 30 * time.Second}
-	c.Log = config.Log{Level: "info"}
+	c.Log.SetDefaults()
 	c.ClickHouse = ClickHouse{Addr: "127.0.0.1:9000", Database: "lurus_logs", Username: "default",
 		DialTimeout: 2 * time.Second, ReadTimeout: 60 * time.Second, MaxOpenConns: 8,
 		RetentionDays: 180, HourlyRetentionDays: 400}
-	c.NATS = config.NATS{URL: "nats://127.0.0.1:4222"}
+	c.NATS.SetDefaults()
 	c.Consumer = Consumer{Enabled: true, BatchSize: 10000, Linger: 20 * time.Millisecond, Workers: 2,
 		AckWait: 30 * time.Second, FlushTimeout: 20 * time.Second, LagInterval: 5 * time.Second, Ack: "async", AckConcurrency: 256,
 		Backoff: []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}}

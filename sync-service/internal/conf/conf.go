@@ -141,8 +141,9 @@ type WS struct {
 func (c *Config) SetDefaults() {
 	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18104", MaxBodyBytes: 4 << 10, ShutdownTimeout: 15 * time.Second},
 		ReadHeaderTimeout: 10 * time.Second}
-	c.Log = config.Log{Level: "info"}
-	c.NATS = NATS{NATS: config.NATS{URL: "nats://127.0.0.1:4222"}, ConnectTimeout: 5 * time.Second}
+	c.Log.SetDefaults()
+	c.NATS = NATS{ConnectTimeout: 5 * time.Second}
+	c.NATS.NATS.SetDefaults()
 	c.Redis = redisx.Config{Addr: "127.0.0.1:6379", Prefix: "lurus:sync:"}
 	c.Redis.SetDefaults()
 	c.Billing = Billing{URL: "http://127.0.0.1:18103", Timeout: 5 * time.Second}
