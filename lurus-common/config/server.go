@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
+	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 )
 
 // Server is the listener every service configures under `server:`. A
@@ -51,11 +52,22 @@ func (t Proxies) ClientIP() (clientip.Resolver, error) {
 	return r, nil
 }
 
+// CheckProxies adds the problem of the CIDRs to p (named after the key,
+// as ClientIP's error is). It is not called Check because a server struct
+// embeds Proxies beside Server, whose Check it would hide.
+func (t Proxies) CheckProxies(p *Problems) {
+	_, err := t.ClientIP()
+	p.Add(err)
+}
+
 // Log is the logger section every service has.
 type Log struct {
 	// Level is debug, info, warn or error.
 	Level string `yaml:"level"`
 }
+
+// SetDefaults sets the level every service starts with (info) unless set.
+func (l *Log) SetDefaults() { Default(&l.Level, "info") }
 
 // Problems collects what a Validate method finds, so a config with
 // several mistakes reports them all at once.
@@ -73,6 +85,14 @@ func (p *Problems) Add(err error) {
 // Addf records a problem described by format and args (%w wraps).
 func (p *Problems) Addf(format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf(format, args...))
+}
+
+// In records err, when not nil, as a problem of the setting key
+// ("key: err", wrapping err): for a section checked by its own Validate.
+func (p *Problems) In(key string, err error) {
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w", key, err))
+	}
 }
 
 // Check records the problem described by format and args unless ok.
@@ -93,7 +113,14 @@ type NATS struct {
 	Namespace string `yaml:"namespace"`
 }
 
-// Check adds the problems of n to p.
+// SetDefaults sets the URL every service defaults to (the local server)
+// unless set.
+func (n *NATS) SetDefaults() { Default(&n.URL, "nats://127.0.0.1:4222") }
+
+// Check adds the problems of n to p: url is required, and a namespace
+// must be one subject token (events.ValidToken), since every subject and
+// stream name is built from it.
 func (n NATS) Check(p *Problems) {
 	p.Check(n.URL != "", "nats.url is required")
+	p.Check(n.Namespace == "" || events.ValidToken(n.Namespace), "nats.namespace %q is not a subject token", n.Namespace)
 }

@@ -183,11 +183,11 @@ func (c *Config) Rules() biz.Rules {
 func (c *Config) SetDefaults() {
 	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18103", MaxBodyBytes: 1 << 20, ShutdownTimeout: 20 * time.Second},
 		ReadHeaderTimeout: 10 * time.Second}
-	c.Log = config.Log{Level: "info"}
+	c.Log.SetDefaults()
 	c.Database.SetDefaults()
 	c.Redis.SetDefaults()
 	c.Redis.Prefix = "lurus:"
-	c.NATS = config.NATS{URL: "nats://127.0.0.1:4222"}
+	c.NATS.SetDefaults()
 	c.Consumer = Consumer{BatchSize: 500, Workers: 1, Linger: 5 * time.Millisecond, AckWait: 30 * time.Second,
 		LagInterval: 5 * time.Second, RetryBackoff: time.Second, MaxRetryDelay: 30 * time.Second}
 	c.SSE = SSE{KeepAlive: 20 * time.Second, Buffer: 256, MaxPerUser: 10, MaxResumes: 64, ResumeWait: time.Second}
@@ -201,8 +201,7 @@ func (c *Config) SetDefaults() {
 func (c *Config) Validate() error {
 	var p config.Problems
 	c.Server.Check(&p, 1)
-	_, err := c.Server.ClientIP()
-	p.Add(err)
+	c.Server.CheckProxies(&p)
 	p.Add(c.Database.Validate())
 	p.Add(c.Redis.Validate())
 	c.NATS.Check(&p)
@@ -211,15 +210,11 @@ func (c *Config) Validate() error {
 	p.Check(c.SSE.KeepAlive > 0 && c.SSE.Buffer >= 1, "sse.keep_alive and sse.buffer must be > 0")
 	p.Check(c.SSE.MaxPerUser >= 1 && c.SSE.MaxResumes >= 1 && c.SSE.ResumeWait > 0,
 		"sse.max_per_user, sse.max_resumes and sse.resume_wait must be > 0")
-	if err := c.Auth.Failures.Validate(); err != nil {
-		p.Addf("auth.failures: %w", err)
-	}
+	p.In("auth.failures", c.Auth.Failures.Validate())
 	pct := c.Billing.QuotaLowPercent
 	p.Check(pct >= 1 && pct <= 100, "billing.quota_low_percent %d not in 1..100", pct)
 	if price := c.Billing.Pricing(); price != nil {
-		if err := price.CheckAmounts(); err != nil {
-			p.Addf("billing.default_price: %w", err)
-		}
+		p.In("billing.default_price", price.CheckAmounts())
 	}
 	n := c.Settle.MaxTokensPerRequest
 	p.Check(n >= 1 && n <= money.MaxTokens, "settle.max_tokens_per_request %d not in 1..%d", n, money.MaxTokens)

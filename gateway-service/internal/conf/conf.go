@@ -270,7 +270,7 @@ func (c *Config) SetDefaults() {
 	config.Default(&c.Server.ReadTimeout, 60*time.Second)
 	config.Default(&c.Server.IdleTimeout, 120*time.Second)
 	config.Default(&c.Server.ShutdownTimeout, 60*time.Second)
-	config.Default(&c.Log.Level, "info")
+	c.Log.Log.SetDefaults()
 	config.Default(&c.Billing.Timeout, 3*time.Second)
 	config.Default(&c.Billing.Refresh, 30*time.Second)
 	config.Default(&c.Provider.Timeout, 3*time.Second)
@@ -328,11 +328,8 @@ func (c *Config) SetDefaults() {
 func (c *Config) Validate() error {
 	var p config.Problems
 	c.Server.Check(&p, 1024)
-	_, err := c.Server.ClientIP()
-	p.Add(err)
-	if err := c.Auth.Failures.Validate(); err != nil {
-		p.Addf("auth.failures: %w", err)
-	}
+	c.Server.CheckProxies(&p)
+	p.In("auth.failures", c.Auth.Failures.Validate())
 	p.Check(c.Billing.URL != "" && c.Provider.URL != "", "billing.url and provider.url are required")
 	c.NATS.Check(&p)
 	g := c.Runtime.GCPercent
@@ -341,9 +338,7 @@ func (c *Config) Validate() error {
 		"admission.lease_factor and admission.lease_max_share must be at least 1")
 	p.Check(c.Admission.Senders >= 1 && c.Admission.MaxBatch >= 1, "admission.senders and admission.max_batch must be at least 1")
 	p.Add(c.Redis.Validate())
-	if err := c.Auth.KeyCache().Validate(); err != nil {
-		p.Addf("auth: %w", err)
-	}
+	p.In("auth", c.Auth.KeyCache().Validate())
 	p.Check(c.Relay.MaxAttempts >= 1 && c.Relay.RetryRatio >= 0 && c.Relay.RetryRatio <= 1,
 		"relay.max_attempts must be ≥ 1 and relay.retry_ratio in [0,1]")
 	p.Check(c.Breaker.FailureRate >= 0 && c.Breaker.FailureRate <= 1, "breaker.failure_rate must be in [0,1]")
@@ -353,9 +348,7 @@ func (c *Config) Validate() error {
 	p.Check(e.BytesPerToken >= 1 && e.DefaultMaxOutputTokens >= 1 && e.DefaultMaxOutputTokens <= maxOutputLimit,
 		"estimate.bytes_per_token must be ≥ 1 and default_max_output_tokens in [1, %d]", maxOutputLimit)
 	for pattern, v := range e.ModelMaxOutputTokens {
-		if err := modelglob.Validate(pattern); err != nil {
-			p.Addf("estimate.model_max_output_tokens: %w", err)
-		}
+		p.In("estimate.model_max_output_tokens", modelglob.Validate(pattern))
 		p.Check(v >= 1 && v <= maxOutputLimit, "estimate.model_max_output_tokens[%s] must be in [1, %d]", pattern, maxOutputLimit)
 	}
 	p.Check(e.MaxChoices >= 1 && e.MaxChoices <= 128, "estimate.max_choices must be in [1, 128]")

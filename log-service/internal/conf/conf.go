@@ -11,7 +11,6 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
-	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/events/natsbus"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 )
@@ -141,11 +140,11 @@ func (b Billing) KeyCache() keyauth.Config {
 func (c *Config) SetDefaults() {
 	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18102", MaxBodyBytes: 16 << 20, ShutdownTimeout: 20 * time.Second},
 		Timeout: 30 * time.Second}
-	c.Log = config.Log{Level: "info"}
+	c.Log.SetDefaults()
 	c.ClickHouse = ClickHouse{Addr: "127.0.0.1:9000", Database: "lurus_logs", Username: "default",
 		DialTimeout: 2 * time.Second, ReadTimeout: 60 * time.Second, MaxOpenConns: 8,
 		RetentionDays: 180, HourlyRetentionDays: 400}
-	c.NATS = config.NATS{URL: "nats://127.0.0.1:4222"}
+	c.NATS.SetDefaults()
 	c.Consumer = Consumer{Enabled: true, BatchSize: 10000, Linger: 20 * time.Millisecond, Workers: 2,
 		AckWait: 30 * time.Second, FlushTimeout: 20 * time.Second, LagInterval: 5 * time.Second, Ack: "async", AckConcurrency: 256,
 		Backoff: []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}}
@@ -165,8 +164,7 @@ func (c *Config) Validate() error {
 	add := p.Addf
 	c.Server.Check(&p, 1)
 	p.Check(c.Server.Timeout > 0, "server.timeout must be > 0")
-	_, err := c.Server.ClientIP()
-	p.Add(err)
+	c.Server.CheckProxies(&p)
 	ch := c.ClickHouse
 	if ch.Addr == "" {
 		add("clickhouse.addr is required")
@@ -181,9 +179,6 @@ func (c *Config) Validate() error {
 		add("clickhouse retention days must be >= 0 (0: keep forever)")
 	}
 	c.NATS.Check(&p)
-	if c.NATS.Namespace != "" && !events.ValidToken(c.NATS.Namespace) {
-		add("nats.namespace %q is not a subject token", c.NATS.Namespace)
-	}
 	cs := c.Consumer
 	if cs.BatchSize < 1 || cs.BatchSize > 100000 {
 		add("consumer.batch_size %d not in 1..100000", cs.BatchSize)
@@ -225,15 +220,11 @@ func (c *Config) Validate() error {
 	if c.Billing.URL == "" || c.Billing.Timeout <= 0 {
 		add("billing.url and billing.timeout are required")
 	}
-	if err := c.Billing.KeyCache().Validate(); err != nil {
-		add("billing: %w", err)
-	}
+	p.In("billing", c.Billing.KeyCache().Validate())
 	if c.Billing.MaxRefusals < 1 {
 		add("billing.max_refusals must be > 0")
 	}
-	if err := c.Auth.Failures.Validate(); err != nil {
-		add("auth.failures: %w", err)
-	}
+	p.In("auth.failures", c.Auth.Failures.Validate())
 	return p.Err()
 }
 

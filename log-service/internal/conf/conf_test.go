@@ -12,13 +12,8 @@ import (
 // TestShippedConfig loads configs/config.yaml as make run does, and checks
 // that the environment overrides what E2E tests need.
 func TestShippedConfig(t *testing.T) {
-	t.Setenv("LURUS_LOG_ADDR", "127.0.0.1:0")
-	t.Setenv("LURUS_NATS_NAMESPACE", "e2e-1")
-	t.Setenv("LURUS_LOG_CLICKHOUSE_DB", "lurus_logs_e2e")
-	c, err := Load("../../configs/config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := configtest.LoadShipped(t, Load, map[string]string{
+		"LURUS_LOG_ADDR": "127.0.0.1:0", "LURUS_NATS_NAMESPACE": "e2e-1", "LURUS_LOG_CLICKHOUSE_DB": "lurus_logs_e2e"})
 	if c.Server.Addr != "127.0.0.1:0" || c.NATS.Namespace != "e2e-1" || c.ClickHouse.Database != "lurus_logs_e2e" {
 		t.Fatalf("env not applied: %+v %+v %+v", c.Server, c.NATS, c.ClickHouse)
 	}

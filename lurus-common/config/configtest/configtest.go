@@ -1,11 +1,15 @@
-// Package configtest runs the table test every service's conf package
-// has: start from a valid config, change one thing, and check that
-// Validate names the problem.
+// Package configtest holds the tests every service's conf package has:
+// the shipped config loads with the environment E2E runs set
+// (LoadShipped), and a table that starts from a valid config, changes one
+// thing and checks that Validate names the problem (Validate), and
+// config files that must fail to load, or load (Decode).
 package configtest
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 )
 
 // Case is one change to a valid config and the text Validate's error must
@@ -26,11 +30,36 @@ func Validate[T any, P interface {
 		t.Run(tc.Name, func(t *testing.T) {
 			c := valid()
 			tc.Mutate((*T)(c))
-			err := c.Validate()
-			if tc.Want == "" && err != nil || tc.Want != "" && (err == nil || !strings.Contains(err.Error(), tc.Want)) {
-				t.Fatalf("err = %v, want %q", err, tc.Want)
-			}
+			check(t, c.Validate(), tc.Want)
 		})
+	}
+}
+
+// YAML is a config file's text and the text the error of decoding it
+// (config.Decode: unknown and renamed keys, Validate) must contain ("":
+// it loads).
+type YAML struct {
+	Name string
+	YAML string
+	Want string
+}
+
+// Decode decodes each case into a fresh T with config.Decode, as a
+// subtest.
+func Decode[T any](t *testing.T, cases []YAML) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			check(t, config.Decode([]byte(tc.YAML), new(T)), tc.Want)
+		})
+	}
+}
+
+// check fails t unless err is nil where want is "" or contains want.
+func check(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+		t.Fatalf("err = %v, want %q", err, want)
 	}
 }
 

@@ -20,3 +20,11 @@ func TestValidate(t *testing.T) {
 		{"zero", func(l *limits) { l.Max = 0 }, "limits.max"},
 	})
 }
+
+func TestDecode(t *testing.T) {
+	Decode[limits](t, []YAML{
+		{"valid", "max: 2\n", ""},
+		{"invalid", "max: 0\n", "limits.max"},
+		{"unknown key", "maks: 2\n", "field maks not found"},
+	})
+}

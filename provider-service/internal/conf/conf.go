@@ -63,10 +63,10 @@ func (c *Config) SetDefaults() {
 	c.Database.SetDefaults()
 	c.Redis.SetDefaults()
 	c.Redis.Prefix = "lurus:provider:"
-	c.NATS = config.NATS{URL: "nats://127.0.0.1:4222"}
+	c.NATS.SetDefaults()
 	c.Snapshot = Snapshot{CacheTTL: time.Hour}
 	c.Probe = Probe{Timeout: 5 * time.Second, Concurrency: 4, HealthTTL: 24 * time.Hour}
-	c.Log = config.Log{Level: "info"}
+	c.Log.SetDefaults()
 }
 
 // Validate checks the loaded configuration.

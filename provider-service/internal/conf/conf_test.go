@@ -12,14 +12,8 @@ import (
 // TestShippedConfigLoads loads configs/config.yaml as serve does, with the
 // environment overrides E2E runs use.
 func TestShippedConfigLoads(t *testing.T) {
-	t.Setenv("LURUS_PROVIDER_ADDR", "127.0.0.1:0")
-	t.Setenv("LURUS_NATS_NAMESPACE", "e2e-1")
-	t.Setenv("LURUS_PROVIDER_REDIS_PREFIX", "e2e:1:")
-	t.Setenv("LURUS_PROVIDER_DB_URL", "")
-	c, err := Load("../../configs/config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := configtest.LoadShipped(t, Load, map[string]string{"LURUS_PROVIDER_ADDR": "127.0.0.1:0",
+		"LURUS_NATS_NAMESPACE": "e2e-1", "LURUS_PROVIDER_REDIS_PREFIX": "e2e:1:", "LURUS_PROVIDER_DB_URL": ""})
 	if c.Server.Addr != "127.0.0.1:0" || c.NATS.Namespace != "e2e-1" || c.Redis.Prefix != "e2e:1:" {
 		t.Fatalf("env overrides not applied: %+v", c)
 	}

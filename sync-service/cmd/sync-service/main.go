@@ -52,8 +52,8 @@ func serve(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var cfg conf.Config
-	if err := config.Load(*path, &cfg); err != nil {
+	cfg, err := conf.Load(*path)
+	if err != nil {
 		return err
 	}
 	log := telemetry.NewLogger(os.Stderr, "sync-service", telemetry.ParseLevel(cfg.Log.Level))

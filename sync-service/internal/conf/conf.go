@@ -11,7 +11,6 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
 	"github.com/lurus-switch/lurus-switch/lurus-common/clientip"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config"
-	"github.com/lurus-switch/lurus-switch/lurus-common/events"
 	"github.com/lurus-switch/lurus-switch/lurus-common/keyauth"
 	"github.com/lurus-switch/lurus-switch/lurus-common/redisx"
 )
@@ -142,8 +141,9 @@ type WS struct {
 func (c *Config) SetDefaults() {
 	c.Server = Server{Server: config.Server{Addr: "127.0.0.1:18104", MaxBodyBytes: 4 << 10, ShutdownTimeout: 15 * time.Second},
 		ReadHeaderTimeout: 10 * time.Second}
-	c.Log = config.Log{Level: "info"}
-	c.NATS = NATS{NATS: config.NATS{URL: "nats://127.0.0.1:4222"}, ConnectTimeout: 5 * time.Second}
+	c.Log.SetDefaults()
+	c.NATS = NATS{ConnectTimeout: 5 * time.Second}
+	c.NATS.NATS.SetDefaults()
 	c.Redis = redisx.Config{Addr: "127.0.0.1:6379", Prefix: "lurus:sync:"}
 	c.Redis.SetDefaults()
 	c.Billing = Billing{URL: "http://127.0.0.1:18103", Timeout: 5 * time.Second}
@@ -183,21 +183,15 @@ func (c *Config) Validate() error {
 	var p config.Problems
 	check := p.Check
 	c.Server.Check(&p, 1)
-	_, err := c.ClientIP()
-	p.Add(err)
+	c.Server.CheckProxies(&p)
 	c.NATS.Check(&p)
-	check(c.NATS.Namespace == "" || events.ValidToken(c.NATS.Namespace), "nats.namespace %q is not a subject token", c.NATS.Namespace)
 	p.Add(c.Redis.Validate())
 	check(strings.HasPrefix(c.Billing.URL, "http://") || strings.HasPrefix(c.Billing.URL, "https://"), "billing.url must be an http(s) URL")
 	check(c.Billing.Timeout > 0, "billing.timeout must be positive")
-	if err := c.KeyCache().Validate(); err != nil {
-		p.Addf("auth.key_cache_ttl / auth.negative_cache_ttl: %w", err)
-	}
+	p.In("auth.key_cache_ttl / auth.negative_cache_ttl", c.KeyCache().Validate())
 	check(c.Auth.KeyCacheSize > 0, "auth.key_cache_size must be positive")
 	check(c.Auth.MaxRefusals > 0, "auth.max_refusals must be positive")
-	if err := c.Auth.Failures.Validate(); err != nil {
-		p.Addf("auth.failures: %w", err)
-	}
+	p.In("auth.failures", c.Auth.Failures.Validate())
 	check(c.Auth.TicketTTL >= time.Second && c.Auth.TicketTTL <= 10*time.Minute, "auth.ticket_ttl must be in [1s, 10m]")
 	for _, o := range c.Auth.AllowedOrigins {
 		check(validOriginPattern(o), "auth.allowed_origins: %q is not scheme://host[:port] or scheme://*.domain", o)
@@ -230,6 +224,13 @@ func (c *Config) ClientIP() (clientip.Resolver, error) { return c.Server.ClientI
 func (c *Config) KeyCache() keyauth.Config {
 	return keyauth.Config{PositiveTTL: c.Auth.KeyCacheTTL, NegativeTTL: c.Auth.NegativeCacheTTL,
 		MaxEntries: c.Auth.KeyCacheSize, MaxNegative: c.Auth.MaxRefusals, VerifyTimeout: c.Billing.Timeout}
+}
+
+// Load reads and validates the configuration file at path.
+func Load(path string) (Config, error) {
+	var c Config
+	err := config.Load(path, &c)
+	return c, err
 }
 
 func validOriginPattern(o string) bool {

@@ -1,22 +1,15 @@
 package conf
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lurus-switch/lurus-switch/lurus-common/config"
 	"github.com/lurus-switch/lurus-switch/lurus-common/config/configtest"
 )
 
 func TestShippedConfigLoads(t *testing.T) {
-	t.Setenv("LURUS_SYNC_ALLOWED_ORIGINS", "")
-	var c Config
-	if err := config.Load(filepath.Join("..", "..", "configs", "config.yaml"), &c); err != nil {
-		t.Fatal(err)
-	}
+	c := configtest.LoadShipped(t, Load, map[string]string{"LURUS_SYNC_ALLOWED_ORIGINS": ""})
 	if c.Server.Addr != "127.0.0.1:18104" || c.WS.PingInterval != 30*time.Second || c.Auth.TicketTTL != time.Minute {
 		t.Fatalf("unexpected values: %+v", c)
 	}
@@ -27,18 +20,8 @@ func TestShippedConfigLoads(t *testing.T) {
 }
 
 func TestEnvOverrides(t *testing.T) {
-	t.Setenv("LURUS_SYNC_ADDR", "127.0.0.1:0")
-	t.Setenv("LURUS_NATS_NAMESPACE", "t1234")
-	t.Setenv("LURUS_SYNC_REDIS_PREFIX", "t:x:")
-	t.Setenv("LURUS_SYNC_ALLOWED_ORIGINS", "https://a.example, https://*.b.example:8443")
-	raw, err := os.ReadFile(filepath.Join("..", "..", "configs", "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c Config
-	if err := config.Decode(raw, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := configtest.LoadShipped(t, Load, map[string]string{"LURUS_SYNC_ADDR": "127.0.0.1:0", "LURUS_NATS_NAMESPACE": "t1234",
+		"LURUS_SYNC_REDIS_PREFIX": "t:x:", "LURUS_SYNC_ALLOWED_ORIGINS": "https://a.example, https://*.b.example:8443"})
 	if c.Server.Addr != "127.0.0.1:0" || c.NATS.Namespace != "t1234" || c.Redis.Prefix != "t:x:" || len(c.Auth.AllowedOrigins) != 2 {
 		t.Fatalf("overrides not applied: %+v", c)
 	}
