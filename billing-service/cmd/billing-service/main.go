@@ -139,6 +139,8 @@ type App struct {
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry
 	Feed     *natsbus.Feed
+	// Accounts changes accounts (admin changes, top-ups, quota periods).
+	Accounts *biz.Accounts
 	// Settlement settles billing.usage batches; Handler is its consumer.
 	Settlement *biz.Settlement
 	Handler    *consumer.Handler
@@ -195,8 +197,9 @@ func newApp(ctx context.Context, cfg *conf.Config, secrets conf.Secrets, log *sl
 	feed := natsbus.NewFeed(js, names, natsbus.FeedConfig{Buffer: cfg.SSE.Buffer, MaxReplays: cfg.SSE.MaxResumes,
 		ReplayWait: cfg.SSE.ResumeWait, Logger: log})
 	settlement := &biz.Settlement{Repo: store.Settlements(), Rules: cfg.Rules(), Now: time.Now}
+	accounts := &biz.Accounts{Repo: store.Accounts(), Rules: cfg.Rules(), Now: time.Now}
 	app := &App{cfg: cfg, log: log, pool: pool, rdb: rdb, nc: nc, js: js, names: names, Store: store, Adm: adm, Rates: rates,
-		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed, Settlement: settlement, Keys: store}
+		Prices: prices, Pub: pub, Metrics: m, Registry: reg, Feed: feed, Accounts: accounts, Settlement: settlement, Keys: store}
 	app.Handler = newHandlerFor(app)
 	app.secrets = secrets
 	return app, closers.Close, nil
@@ -262,7 +265,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 		return err
 	}
 	stopSSE := make(chan struct{})
-	svc := service.New(service.Deps{Users: a.Store, Money: a.Store, Keys: a.Keys, Prices: a.Store, Reports: a.Store,
+	svc := service.New(service.Deps{Users: a.Store, Money: a.Store, Accounts: a.Accounts, Keys: a.Keys, Prices: a.Store, Reports: a.Store,
 		Mirrors: a.Store, Prop: a.Pub, Admission: a.Adm, RateUsage: a.Rates, Feed: a.Feed, PriceBook: a.Prices, Metrics: a.Metrics, Log: a.log},
 		service.Options{AdminToken: a.secrets.AdminToken, InternalToken: a.secrets.InternalToken, KeyPepper: a.secrets.KeyPepper,
 			Limits: a.cfg.Limits.Rules(), ClientIP: clientIP, KeepAlive: a.cfg.SSE.KeepAlive, Stop: stopSSE,
@@ -352,7 +355,7 @@ func (a *App) rollPeriods(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.Billing.PeriodCheckInterval)
 	defer t.Stop()
 	for {
-		eff, err := a.Store.RollPeriods(ctx, 1000)
+		eff, err := a.Accounts.RollPeriods(ctx, 1000)
 		if err == nil {
 			err = a.Pub.Propagate(ctx, eff)
 		}

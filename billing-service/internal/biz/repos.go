@@ -7,25 +7,20 @@ import (
 )
 
 // The repositories the routes call directly: where a change holds no
-// logic beyond the Account's, there is no use case in between (internal/
-// data implements them all on PostgreSQL). Settlement's repository is
-// SettleRepo, the price table's PriceSource.
+// logic beyond storing it, there is no use case in between (internal/
+// data implements them all on PostgreSQL). Account changes go through
+// Accounts (repository AccountRepo), settlement through Settlement
+// (SettleRepo); the price table's repository is PriceSource.
 
-// UserRepo stores users and changes accounts.
+// UserRepo stores and reads users.
 type UserRepo interface {
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, id string) (*User, error)
 	ListUsers(ctx context.Context, email string, p Page) ([]*User, string, error)
-	// WithAccount locks one user, runs fn on its Account and writes the
-	// result (user, ledger entries, outbox events) in one transaction.
-	WithAccount(ctx context.Context, userID string, fn func(a *Account) error) (*Account, error)
 }
 
-// MoneyRepo books top-ups and adjustments and lists the ledger.
+// MoneyRepo lists the ledger.
 type MoneyRepo interface {
-	// Post books r once per idempotency key; a key seen before returns
-	// the first result.
-	Post(ctx context.Context, r PostRequest) (PostResult, error)
 	Ledger(ctx context.Context, userID string, p Page) ([]LedgerEntry, string, error)
 }
 
@@ -59,4 +54,17 @@ type ReportRepo interface {
 // MirrorRepo reads a user's state for the Redis admission mirror.
 type MirrorRepo interface {
 	Mirror(ctx context.Context, userID string) (Mirror, error)
+}
+
+// inTx runs fn in a transaction begun by begin (a repository's InTx) and
+// returns fn's result of the run that committed: a retried run starts
+// from scratch and its result replaces the earlier one.
+func inTx[S, T any](ctx context.Context, begin func(context.Context, func(S) error) error, fn func(tx S) (T, error)) (T, error) {
+	var res T
+	err := begin(ctx, func(tx S) error {
+		var err error
+		res, err = fn(tx)
+		return err
+	})
+	return res, err
 }

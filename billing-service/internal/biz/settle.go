@@ -94,13 +94,7 @@ type Settlement struct {
 //
 // A transient error returns err; the batch may then be settled again.
 func (s *Settlement) Settle(ctx context.Context, us []events.Usage, pricer Pricer) (SettleResult, error) {
-	var res SettleResult
-	err := s.Repo.InTx(ctx, func(tx SettleStore) error {
-		var err error
-		res, err = s.settle(ctx, tx, us, pricer)
-		return err
-	})
-	return res, err
+	return inTx(ctx, s.Repo.InTx, func(tx SettleStore) (SettleResult, error) { return s.settle(ctx, tx, us, pricer) })
 }
 
 func (s *Settlement) settle(ctx context.Context, tx SettleStore, us []events.Usage, pricer Pricer) (SettleResult, error) {

@@ -44,20 +44,31 @@ func newRepo(users ...User) *memRepo {
 }
 
 func (r *memRepo) InTx(_ context.Context, fn func(tx SettleStore) error) error {
-	for run := 0; ; run++ {
-		tx := &memTx{r: r, users: map[string]User{}, recorded: map[string]UsageRecord{}, keySpent: map[string]int64{}}
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if run < r.retries {
-			continue
-		}
+	begin := func() *memTx {
+		return &memTx{r: r, users: map[string]User{}, recorded: map[string]UsageRecord{}, keySpent: map[string]int64{}}
+	}
+	return memInTx(r.retries, begin, func(tx *memTx) error { return fn(tx) }, func(tx *memTx) {
 		maps.Copy(r.users, tx.users)
 		maps.Copy(r.recorded, tx.recorded)
 		maps.Copy(r.keySpent, tx.keySpent)
 		r.ledger = append(r.ledger, tx.ledger...)
 		r.outbox = append(r.outbox, tx.outbox...)
-		return nil
+	})
+}
+
+// memInTx runs fn on a new transaction of begin, retries times more than
+// once, and commits only the last run: the earlier ones are rolled back
+// as after a serialization failure. An error of fn rolls back and ends.
+func memInTx[T any](retries int, begin func() T, fn func(T) error, commit func(T)) error {
+	for run := 0; ; run++ {
+		tx := begin()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if run == retries {
+			commit(tx)
+			return nil
+		}
 	}
 }
 

@@ -15,6 +15,28 @@ import (
 	"github.com/lurus-switch/lurus-switch/lurus-common/postgres"
 )
 
+// Accounts is the storage of biz.Accounts (biz.AccountRepo): users locked
+// and written with their ledger entries, outbox events and idempotency
+// keys in one transaction.
+type Accounts struct{ s *Store }
+
+// Accounts returns the account repository on s.
+func (s *Store) Accounts() Accounts { return Accounts{s: s} }
+
+// InTx runs fn in a transaction (see biz.AccountRepo).
+func (r Accounts) InTx(ctx context.Context, fn func(tx biz.AccountStore) error) error {
+	return r.s.inTx(ctx, func(tx pgx.Tx) error { return fn(storeTx{tx: tx}) })
+}
+
+// storeTx is one transaction seen as biz.SettleStore (settle.go) and
+// biz.AccountStore (here, money.go, users.go).
+type storeTx struct{ tx pgx.Tx }
+
+// SaveAccounts writes accts (saveAccounts).
+func (t storeTx) SaveAccounts(ctx context.Context, accts []*biz.Account) error {
+	return saveAccounts(ctx, t.tx, accts)
+}
+
 // saveAccounts writes the users, ledger entries and outbox events of
 // accounts changed in tx, in one round trip.
 func saveAccounts(ctx context.Context, tx pgx.Tx, accts []*biz.Account) error {

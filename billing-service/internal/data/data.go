@@ -1,7 +1,8 @@
 // Package data implements billing-service's repositories on PostgreSQL:
-// users, keys, prices, the ledger, usage records, settlement's
-// transaction (biz.SettleRepo), idempotency keys and the outbox of user
-// events. It says how things are stored; what happens is decided in biz.
+// users, keys, prices, the ledger, usage records, the transactions of
+// settlement (biz.SettleRepo) and of account changes (biz.AccountRepo),
+// idempotency keys and the outbox of user events. It says how things are
+// stored; what happens is decided in biz.
 package data
 
 import (
@@ -32,6 +33,23 @@ func NewStore(pool *pgxpool.Pool, rules biz.Rules) *Store {
 
 // SetClock replaces the clock (tests move time to roll quota periods).
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// Post books r with biz.Accounts on this store, its rules and its clock.
+// The routes call the use case; this is for tools and tests that hold a
+// Store.
+func (s *Store) Post(ctx context.Context, r biz.PostRequest) (biz.PostResult, error) {
+	return s.accountChanges().Post(ctx, r)
+}
+
+// RollPeriods rolls quota periods over with biz.Accounts on this store,
+// its rules and its clock (see Post).
+func (s *Store) RollPeriods(ctx context.Context, limit int) (biz.Effects, error) {
+	return s.accountChanges().RollPeriods(ctx, limit)
+}
+
+func (s *Store) accountChanges() *biz.Accounts {
+	return &biz.Accounts{Repo: s.Accounts(), Rules: s.rules, Now: s.now}
+}
 
 // Ping checks the database answers (readiness).
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }

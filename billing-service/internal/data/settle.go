@@ -22,24 +22,12 @@ func (s *Store) Settlements() Settlements { return Settlements{s: s} }
 
 // InTx runs fn in a transaction (see biz.SettleRepo).
 func (r Settlements) InTx(ctx context.Context, fn func(tx biz.SettleStore) error) error {
-	return r.s.inTx(ctx, func(tx pgx.Tx) error { return fn(settleTx{tx: tx}) })
-}
-
-// settleTx is biz.SettleStore on one transaction.
-type settleTx struct{ tx pgx.Tx }
-
-// LockUsers locks the users in id order (lockUsers).
-func (t settleTx) LockUsers(ctx context.Context, ids []string) (map[string]*biz.User, error) {
-	users, err := lockUsers(ctx, t.tx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("data: lock users: %w", err)
-	}
-	return users, nil
+	return r.s.inTx(ctx, func(tx pgx.Tx) error { return fn(storeTx{tx: tx}) })
 }
 
 // RecordUsage inserts the records into usage_records with ON CONFLICT
 // (request_id) DO NOTHING and returns the request ids that were new.
-func (t settleTx) RecordUsage(ctx context.Context, rs []biz.UsageRecord) (map[string]bool, error) {
+func (t storeTx) RecordUsage(ctx context.Context, rs []biz.UsageRecord) (map[string]bool, error) {
 	inserted := make(map[string]bool, len(rs))
 	if len(rs) == 0 {
 		return inserted, nil
@@ -84,7 +72,7 @@ func (t settleTx) RecordUsage(ctx context.Context, rs []biz.UsageRecord) (map[st
 // rows, ledger entries and outbox row (queueAccounts, accounts.go), then
 // the key spend. Keys charged report their spend from the UPDATE, in key
 // id order (one lock order for concurrent batches); the others are read.
-func (t settleTx) Write(ctx context.Context, w biz.SettleWrites) (map[string]int64, error) {
+func (t storeTx) Write(ctx context.Context, w biz.SettleWrites) (map[string]int64, error) {
 	b := &pgx.Batch{}
 	queueAccounts(b, w.Accounts)
 	spent := map[string]int64{}

@@ -3,7 +3,9 @@ package data
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -102,75 +104,27 @@ func lockUsers(ctx context.Context, q postgres.Querier, ids []string) (map[strin
 	return out, nil
 }
 
-// WithAccount locks one user, runs fn on it and writes the result in one
-// transaction. It returns the account after commit.
-func (s *Store) WithAccount(ctx context.Context, userID string, fn func(a *biz.Account) error) (*biz.Account, error) {
-	var acct *biz.Account
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		acct, err = s.lockedAccount(ctx, tx, userID, fn)
-		return err
-	})
-	return acct, err
+// UsersBefore returns the ids of users whose period started before start
+// (see biz.AccountStore).
+func (t storeTx) UsersBefore(ctx context.Context, start time.Time, limit int) ([]string, error) {
+	rows, err := t.tx.Query(ctx, `SELECT id FROM users WHERE period_start < $1 ORDER BY id LIMIT $2`, start, limit)
+	if err != nil {
+		return nil, fmt.Errorf("data: users to roll: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("data: users to roll: %w", err)
+	}
+	return ids, nil
 }
 
-func (s *Store) lockedAccount(ctx context.Context, tx pgx.Tx, userID string, fn func(a *biz.Account) error) (*biz.Account, error) {
-	us, err := lockUsers(ctx, tx, []string{userID})
+// LockUsers locks the users in id order (lockUsers).
+func (t storeTx) LockUsers(ctx context.Context, ids []string) (map[string]*biz.User, error) {
+	users, err := lockUsers(ctx, t.tx, ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("data: lock users: %w", err)
 	}
-	u, ok := us[userID]
-	if !ok {
-		return nil, apperr.New(apperr.ReasonUserNotFound, "user not found")
-	}
-	a, err := biz.NewAccount(u, s.rules, s.now())
-	if err != nil {
-		return nil, err
-	}
-	if err := fn(a); err != nil {
-		return nil, err
-	}
-	return a, saveAccounts(ctx, tx, []*biz.Account{a})
-}
-
-// RollPeriods resets the quota of every user whose monthly period has
-// rolled over, in batches, and returns the effects to propagate.
-func (s *Store) RollPeriods(ctx context.Context, limit int) (biz.Effects, error) {
-	var eff biz.Effects
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		eff = biz.Effects{}
-		rows, err := tx.Query(ctx, `SELECT id FROM users WHERE period_start < $1 ORDER BY id LIMIT $2`,
-			biz.PeriodStart(s.now()), limit)
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		us, err := lockUsers(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		accts := make([]*biz.Account, 0, len(us))
-		for _, id := range ids {
-			u, ok := us[id]
-			if !ok {
-				continue
-			}
-			a, err := biz.NewAccount(u, s.rules, s.now())
-			if err != nil {
-				return err
-			}
-			accts = append(accts, a)
-		}
-		if err := saveAccounts(ctx, tx, accts); err != nil {
-			return err
-		}
-		eff = biz.EffectsOf(accts...)
-		return nil
-	})
-	return eff, err
+	return users, nil
 }
 
 // errNotFound reports whether err is a pgx no-rows error.

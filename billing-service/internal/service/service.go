@@ -49,8 +49,10 @@ type Feed interface {
 
 // Deps are the Service's collaborators.
 type Deps struct {
-	Users     biz.UserRepo
-	Money     biz.MoneyRepo
+	Users biz.UserRepo
+	Money biz.MoneyRepo
+	// Accounts changes accounts: admin changes, top-ups, adjustments.
+	Accounts  *biz.Accounts
 	Keys      Keys
 	Prices    biz.PriceRepo
 	Reports   biz.ReportRepo

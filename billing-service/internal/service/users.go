@@ -138,7 +138,7 @@ func (s *Service) PatchUser(c *gin.Context) {
 		return
 	}
 	var keysChanged bool
-	a, err := s.Users.WithAccount(c.Request.Context(), c.Param("id"), func(a *biz.Account) error {
+	a, err := s.Accounts.WithAccount(c.Request.Context(), c.Param("id"), func(a *biz.Account) error {
 		next := *a.U
 		if err := req.apply(&next); err != nil {
 			return err
@@ -209,7 +209,7 @@ func (s *Service) post(c *gin.Context, kind string) {
 	}
 	userID := c.Param("id")
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d\x00%s", kind, userID, req.AmountMicros, req.Note))
-	res, err := s.Money.Post(c.Request.Context(), biz.PostRequest{UserID: userID, Kind: kind, AmountMicros: req.AmountMicros,
+	res, err := s.Accounts.Post(c.Request.Context(), biz.PostRequest{UserID: userID, Kind: kind, AmountMicros: req.AmountMicros,
 		Note: req.Note, IdemKey: key, RequestHash: hex.EncodeToString(sum[:])})
 	if err != nil {
 		fail(c, err)
