@@ -166,3 +166,10 @@ func AddCounts(a, b int64) int64 {
 	}
 	return 1<<63 - 1
 }
+
+// HeaderDefaulter is the ability to name headers a relayed call must
+// carry but a client may send itself (Anthropic's anthropic-version): each
+// goes upstream with the value here unless the client sent the header.
+type HeaderDefaulter interface {
+	DefaultHeaders() []Header
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -18,9 +17,10 @@ import (
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
 	"github.com/lurus-switch/lurus-switch/lurus-common/authguard"
-	"github.com/lurus-switch/lurus-switch/lurus-common/internalapi"
 	"github.com/lurus-switch/lurus-switch/lurus-common/modelname"
 	"github.com/lurus-switch/lurus-switch/lurus-common/requestid"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
+	"github.com/lurus-switch/lurus-switch/lurus-common/wire/adapters"
 )
 
 // RelayConfig tunes the relay.
@@ -696,10 +696,11 @@ func copyResponseHeaders(resp UpstreamResponse, w ClientWriter) {
 	})
 }
 
-// buildUpstream makes the request for candidate c: URL per provider type,
-// headers from the client's allowed ones, the provider's own, and the
-// upstream credential; the body with the model alias and usage request
-// rewritten.
+// buildUpstream makes the request for candidate c: headers from the
+// client's allowed ones, the provider's own, the upstream credential and
+// the headers the provider's API needs that the client did not send; the
+// URL and credential placed by the provider type's adapter (locate); the
+// body with the model alias and usage request rewritten.
 func (r *Relay) buildUpstream(req *Request, info RequestInfo, c *Candidate) (*UpstreamRequest, error) {
 	body, err := RewriteRequest(req.Endpoint, info, c.UpstreamModel, c.Provider.Type, req.Body)
 	if err != nil {
@@ -708,73 +709,68 @@ func (r *Relay) buildUpstream(req *Request, info RequestInfo, c *Candidate) (*Up
 	p := c.Provider
 	u := &UpstreamRequest{Provider: p, Method: http.MethodPost, Body: body, Timeouts: p.Timeouts,
 		Headers: make([]Header, 0, len(req.Forward)+len(p.Headers)+3)}
-	hasAnthropicVersion := false
-	for _, h := range req.Forward {
-		if strings.EqualFold(h.Key, "anthropic-version") {
-			hasAnthropicVersion = true
-		}
-		u.Headers = append(u.Headers, h)
-	}
+	u.Headers = append(u.Headers, req.Forward...)
 	for k, v := range p.Headers {
 		u.Headers = append(u.Headers, Header{k, v})
 	}
-	if u.URL, err = UpstreamURL(p, req.Endpoint, c.UpstreamModel, req.GeminiSSE); err != nil {
+	loc, err := locate(p, req.Endpoint, c.UpstreamModel, c.Key.Secret, req.GeminiSSE)
+	if err != nil {
 		return nil, err
 	}
-	switch p.Type {
-	case internalapi.TypeAzureOpenAI:
-		u.Headers = append(u.Headers, Header{"api-key", c.Key.Secret})
-	case internalapi.TypeAnthropic:
-		u.Headers = append(u.Headers, Header{"x-api-key", c.Key.Secret})
-		if !hasAnthropicVersion {
-			u.Headers = append(u.Headers, Header{"anthropic-version", "2023-06-01"})
+	u.URL = loc.URL
+	u.Headers = append(u.Headers, Header(loc.Auth))
+	if d, ok := adapters.As[wire.HeaderDefaulter](p.Type); ok {
+		for _, h := range d.DefaultHeaders() {
+			if !hasHeader(req.Forward, h.Key) {
+				u.Headers = append(u.Headers, Header(h))
+			}
 		}
-	case internalapi.TypeGemini:
-		u.Headers = append(u.Headers, Header{"x-goog-api-key", c.Key.Secret})
-	default:
-		u.Headers = append(u.Headers, Header{"Authorization", "Bearer " + c.Key.Secret})
 	}
 	return u, nil
 }
 
+// hasHeader reports whether hs holds a header named key.
+func hasHeader(hs []Header, key string) bool {
+	for _, h := range hs {
+		if strings.EqualFold(h.Key, key) {
+			return true
+		}
+	}
+	return false
+}
+
 // UpstreamURL is the URL of endpoint ep for provider p and upstream model
-// model. The endpoint that priced and admitted the call is the only source
-// of the operation in it (a path suffix, or the Gemini action after the
+// model (locate).
+func UpstreamURL(p *Provider, ep Endpoint, model string, geminiSSE bool) (string, error) {
+	loc, err := locate(p, ep, model, "", geminiSSE)
+	return loc.URL, err
+}
+
+// locate places endpoint ep for provider p, upstream model model and
+// credential secret: the adapter of p's type builds the URL and the
+// credential header, as its writer does for translated calls. The
+// endpoint that priced and admitted the call is the only source of the
+// operation in the URL (a path suffix, or the Gemini action after the
 // model segment), so what is billed is what upstream runs. A model that
 // goes into the path (the Azure deployment, the Gemini model) must follow
-// the lurus-common/modelname grammar and is escaped as exactly one segment
-// (modelname.PathSegment: '/', ':', '?', '#', '%' all encoded); the only
-// query is the one the gateway sets: api-version (Azure) and alt=sse
-// (Gemini, from the client's parsed query, never from its path).
-func UpstreamURL(p *Provider, ep Endpoint, model string, geminiSSE bool) (string, error) {
-	base := trimSlash(p.BaseURL)
-	op := endpointInfo[ep].op
-	switch p.Type {
-	case internalapi.TypeAzureOpenAI, internalapi.TypeGemini:
+// the lurus-common/modelname grammar and is escaped as exactly one
+// segment ('/', ':', '?', '#', '%' all encoded); the only query is the one
+// the adapter sets: api-version (Azure) and alt=sse (Gemini, from the
+// client's parsed query, never from its path).
+func locate(p *Provider, ep Endpoint, model, secret string, geminiSSE bool) (wire.Location, error) {
+	l, ok := adapters.Locator(p.Type)
+	if !ok {
+		return wire.Location{}, apperr.Newf(apperr.ReasonNoProvider, "no adapter places calls for %s providers", p.Type)
+	}
+	loc, err := l.Locate(wire.Upstream{Type: p.Type, BaseURL: p.BaseURL, APIVersion: p.APIVersion, Secret: secret, Model: model},
+		wire.Call{Path: endpointInfo[ep].op, SSE: geminiSSE})
+	if err != nil {
+		return wire.Location{}, err
+	}
+	if loc.PathModel {
 		if err := modelname.Check(model); err != nil {
-			return "", apperr.New(apperr.ReasonInvalidModelName, "the upstream model cannot be put in the provider's URL: "+err.Error())
+			return wire.Location{}, apperr.New(apperr.ReasonInvalidModelName, "the upstream model cannot be put in the provider's URL: "+err.Error())
 		}
 	}
-	switch p.Type {
-	case internalapi.TypeAzureOpenAI:
-		ver := p.APIVersion
-		if ver == "" {
-			ver = "2024-10-21"
-		}
-		return base + "/openai/deployments/" + modelname.PathSegment(model) + op + "?api-version=" + url.QueryEscape(ver), nil
-	case internalapi.TypeAnthropic:
-		return base + op, nil
-	case internalapi.TypeGemini:
-		ver := p.APIVersion
-		if ver == "" {
-			ver = "v1beta"
-		}
-		s := base + "/" + modelname.PathSegment(ver) + "/models/" + modelname.PathSegment(model) + ":" + op
-		if geminiSSE && ep == EndpointStreamGenerateContent {
-			s += "?alt=sse"
-		}
-		return s, nil
-	default:
-		return base + op, nil
-	}
+	return loc, nil
 }

@@ -2,7 +2,6 @@ package biz
 
 import (
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -370,6 +369,3 @@ func (r *Router) Models(f Format, allowed func(string) bool) []string {
 	sort.Strings(out)
 	return out
 }
-
-// trimSlash removes a trailing '/' from a base URL.
-func trimSlash(s string) string { return strings.TrimRight(s, "/") }

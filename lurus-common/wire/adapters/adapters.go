@@ -47,3 +47,9 @@ func Writer(providerType string) (wire.RequestWriter, bool) {
 func ErrorDecoder(providerType string) (wire.ErrorDecoder, bool) {
 	return As[wire.ErrorDecoder](providerType)
 }
+
+// Locator returns what places calls at a providerType's API (URL and
+// credential header), for every operation of its family.
+func Locator(providerType string) (wire.Locator, bool) {
+	return As[wire.Locator](providerType)
+}

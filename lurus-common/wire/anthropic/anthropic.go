@@ -50,6 +50,8 @@ type Adapter struct{}
 var (
 	_ wire.RequestReader     = Adapter{}
 	_ wire.RequestWriter     = Adapter{}
+	_ wire.Locator           = Adapter{}
+	_ wire.HeaderDefaulter   = Adapter{}
 	_ wire.ResponseDecoder   = Adapter{}
 	_ wire.ResponseEncoder   = Adapter{}
 	_ wire.StreamDecoder     = Adapter{}

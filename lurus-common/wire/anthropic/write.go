@@ -69,10 +69,24 @@ type outRequest struct {
 // (Anthropic requires one).
 var defaultSchema = json.RawMessage(`{"type":"object","properties":{}}`)
 
+// Locate places call.Path ("/v1/messages", "/v1/messages/count_tokens")
+// at the base URL (which has no /v1), with an x-api-key header.
+func (Adapter) Locate(u wire.Upstream, call wire.Call) (wire.Location, error) {
+	return wire.Location{URL: strings.TrimRight(u.BaseURL, "/") + call.Path, Auth: wire.Header{Key: "x-api-key", Value: u.Secret}}, nil
+}
+
+// defaultHeaders: a relayed call keeps the anthropic-version its client
+// sent, else gets DefaultVersion (the provider's api_version is written
+// into translated calls only).
+var defaultHeaders = []wire.Header{{Key: "anthropic-version", Value: DefaultVersion}}
+
+// DefaultHeaders is what a relayed Messages call must carry.
+func (Adapter) DefaultHeaders() []wire.Header { return defaultHeaders }
+
 // WriteRequest writes req for a provider of type "anthropic": POST
 // {base}/v1/messages (or /v1/messages/count_tokens), x-api-key and
 // anthropic-version (the provider's api_version, else DefaultVersion).
-func (Adapter) WriteRequest(req *wire.Request, u wire.Upstream) (*wire.HTTPRequest, error) {
+func (a Adapter) WriteRequest(req *wire.Request, u wire.Upstream) (*wire.HTTPRequest, error) {
 	if u.Type != internalapi.TypeAnthropic {
 		return nil, &wire.Unsupported{Field: "provider type " + u.Type, Target: target}
 	}
@@ -88,15 +102,19 @@ func (Adapter) WriteRequest(req *wire.Request, u wire.Upstream) (*wire.HTTPReque
 	if err != nil {
 		return nil, err
 	}
+	loc, err := a.Locate(u, wire.Call{Path: path})
+	if err != nil {
+		return nil, err
+	}
 	ver := u.APIVersion
 	if ver == "" {
 		ver = DefaultVersion
 	}
 	return &wire.HTTPRequest{
-		URL: strings.TrimRight(u.BaseURL, "/") + path,
+		URL: loc.URL,
 		Headers: []wire.Header{
 			{Key: "Content-Type", Value: "application/json"},
-			{Key: "x-api-key", Value: u.Secret},
+			loc.Auth,
 			{Key: "anthropic-version", Value: ver},
 		},
 		Body: body,

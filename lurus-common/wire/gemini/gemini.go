@@ -208,6 +208,7 @@ func marshal(v any) ([]byte, error) {
 var (
 	_ wire.RequestReader     = Adapter{}
 	_ wire.RequestWriter     = Adapter{}
+	_ wire.Locator           = Adapter{}
 	_ wire.ResponseDecoder   = Adapter{}
 	_ wire.ResponseEncoder   = Adapter{}
 	_ wire.StreamDecoder     = Adapter{}

@@ -2,10 +2,10 @@ package gemini
 
 import (
 	"encoding/json"
-	"net/url"
 	"strings"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/apperr"
+	"github.com/lurus-switch/lurus-switch/lurus-common/modelname"
 	"github.com/lurus-switch/lurus-switch/lurus-common/wire"
 )
 
@@ -47,22 +47,29 @@ func (a Adapter) WriteRequest(req *wire.Request, u wire.Upstream) (*wire.HTTPReq
 	if err != nil {
 		return nil, err
 	}
+	// The trimmed name goes into the path too; a stream is always SSE.
+	u.Model = model
+	loc, err := a.Locate(u, wire.Call{Path: action, SSE: true})
+	if err != nil {
+		return nil, err
+	}
+	return &wire.HTTPRequest{URL: loc.URL, Headers: []wire.Header{loc.Auth}, Body: body}, nil
+}
+
+// Locate places the action call.Path for u's model: {base}/{api_version,
+// else v1beta}/models/{model}:{action}, the model escaped by
+// wire.PathSegment (a ':' in it cannot name another action), alt=sse on
+// streamGenerateContent when call.SSE, and an x-goog-api-key header.
+func (Adapter) Locate(u wire.Upstream, call wire.Call) (wire.Location, error) {
 	ver := u.APIVersion
 	if ver == "" {
 		ver = defaultAPIVersion
 	}
-	// PathEscape leaves ':' alone; escaping it keeps a model name from
-	// naming another action.
-	seg := strings.ReplaceAll(url.PathEscape(model), ":", "%3A")
-	addr := strings.TrimRight(u.BaseURL, "/") + "/" + ver + "/models/" + seg + ":" + action
-	if action == actionStream {
+	addr := strings.TrimRight(u.BaseURL, "/") + "/" + modelname.PathSegment(ver) + "/models/" + wire.PathSegment(u.Model) + ":" + call.Path
+	if call.SSE && call.Path == actionStream {
 		addr += "?alt=sse"
 	}
-	return &wire.HTTPRequest{
-		URL:     addr,
-		Headers: []wire.Header{{Key: "x-goog-api-key", Value: u.Secret}},
-		Body:    body,
-	}, nil
+	return wire.Location{URL: addr, Auth: wire.Header{Key: "x-goog-api-key", Value: u.Secret}, PathModel: true}, nil
 }
 
 // countBody is countTokens' body: the bare contents, or the whole

@@ -43,6 +43,7 @@ type Adapter struct{}
 var (
 	_ wire.RequestReader     = Adapter{}
 	_ wire.RequestWriter     = Adapter{}
+	_ wire.Locator           = Adapter{}
 	_ wire.ResponseDecoder   = Adapter{}
 	_ wire.ResponseEncoder   = Adapter{}
 	_ wire.StreamDecoder     = Adapter{}

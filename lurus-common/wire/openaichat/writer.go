@@ -22,25 +22,27 @@ var ErrNotGenerate = errors.New("openaichat: only generate requests are written 
 // does not speak chat completions.
 var ErrUnknownType = errors.New("openaichat: provider type does not speak chat completions")
 
-// Endpoint is the URL of operation op ("/chat/completions",
-// "/embeddings", …) of model at u, and the credential header: base URL
-// (which includes /v1) + op with a bearer token for OpenAI and compatible
-// servers; the deployment path with api-version and an api-key header for
-// Azure. The model is path-escaped. It is exported for openaiembed.
-func Endpoint(u wire.Upstream, op string) (string, wire.Header, error) {
+// Locate places call.Path ("/chat/completions", "/embeddings", …) of u's
+// model: base URL (which includes /v1) + path with a bearer token for
+// OpenAI and compatible servers; the deployment path (the model, escaped
+// by wire.PathSegment) with api-version and an api-key header for Azure.
+func (Adapter) Locate(u wire.Upstream, call wire.Call) (wire.Location, error) {
 	base := strings.TrimRight(u.BaseURL, "/")
 	switch u.Type {
 	case internalapi.TypeOpenAI, internalapi.TypeOpenAICompatible:
-		return base + op, wire.Header{Key: "Authorization", Value: "Bearer " + u.Secret}, nil
+		return wire.Location{URL: base + call.Path, Auth: wire.Header{Key: "Authorization", Value: "Bearer " + u.Secret}}, nil
 	case internalapi.TypeAzureOpenAI:
 		ver := u.APIVersion
 		if ver == "" {
 			ver = AzureAPIVersion
 		}
-		return base + "/openai/deployments/" + url.PathEscape(u.Model) + op + "?api-version=" + url.QueryEscape(ver),
-			wire.Header{Key: "api-key", Value: u.Secret}, nil
+		return wire.Location{
+			URL:       base + "/openai/deployments/" + wire.PathSegment(u.Model) + call.Path + "?api-version=" + url.QueryEscape(ver),
+			Auth:      wire.Header{Key: "api-key", Value: u.Secret},
+			PathModel: true,
+		}, nil
 	}
-	return "", wire.Header{}, ErrUnknownType
+	return wire.Location{}, ErrUnknownType
 }
 
 // Target names provider type t in an *wire.Unsupported error.
@@ -89,7 +91,7 @@ func (Adapter) WriteRequest(req *wire.Request, u wire.Upstream) (*wire.HTTPReque
 	if req.Op != wire.OpGenerate {
 		return nil, ErrNotGenerate
 	}
-	endpoint, auth, err := Endpoint(u, "/chat/completions")
+	loc, err := Adapter{}.Locate(u, wire.Call{Path: "/chat/completions"})
 	if err != nil {
 		return nil, err
 	}
@@ -144,8 +146,8 @@ func (Adapter) WriteRequest(req *wire.Request, u wire.Upstream) (*wire.HTTPReque
 	if err != nil {
 		return nil, err
 	}
-	return &wire.HTTPRequest{URL: endpoint, Body: b, Headers: []wire.Header{
-		auth, {Key: "Content-Type", Value: "application/json"}}}, nil
+	return &wire.HTTPRequest{URL: loc.URL, Body: b, Headers: []wire.Header{
+		loc.Auth, {Key: "Content-Type", Value: "application/json"}}}, nil
 }
 
 func writeToolChoice(c wire.ToolChoice) any {

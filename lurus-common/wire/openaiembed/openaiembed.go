@@ -171,7 +171,7 @@ func (Adapter) WriteRequest(req *wire.Request, u wire.Upstream) (*wire.HTTPReque
 	if req.Op != wire.OpEmbed {
 		return nil, ErrNotEmbed
 	}
-	endpoint, auth, err := openaichat.Endpoint(u, "/embeddings")
+	loc, err := openaichat.Adapter{}.Locate(u, wire.Call{Path: "/embeddings"})
 	if err != nil {
 		return nil, err
 	}
@@ -182,8 +182,8 @@ func (Adapter) WriteRequest(req *wire.Request, u wire.Upstream) (*wire.HTTPReque
 	if err != nil {
 		return nil, err
 	}
-	return &wire.HTTPRequest{URL: endpoint, Body: body, Headers: []wire.Header{
-		auth, {Key: "Content-Type", Value: "application/json"}}}, nil
+	return &wire.HTTPRequest{URL: loc.URL, Body: body, Headers: []wire.Header{
+		loc.Auth, {Key: "Content-Type", Value: "application/json"}}}, nil
 }
 
 // embedResponse is OpenAI's embeddings answer.
