@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lurus-switch/lurus-switch/lurus-common/events"
+	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
 // Harness for the publishing scenarios (2, 3, 13, 14): a fault proxy
@@ -29,75 +28,23 @@ import (
 // reader of what a stream stored, a reader of a gateway's file outbox and a
 // streaming client.
 
-// natsFault is a TCP proxy in front of the private nats-server. Unlike
-// testenv.Proxy it can also lose every byte the server sends back while
-// still forwarding what the client sends (publishes reach the server and
-// are stored, their acknowledgements never arrive), or lose what the
-// client sends (a consumer's acks never reach the server).
+// natsFault is a testenv.Proxy in front of the private nats-server that
+// can also lose every byte the server sends back while still forwarding
+// what the client sends (publishes reach the server and are stored, their
+// acknowledgements never arrive), or lose what the client sends (a
+// consumer's acks never reach the server).
 type natsFault struct {
-	Addr   string
-	t      testing.TB
-	target string
+	*testenv.Proxy
 
 	dropReplies atomic.Bool
 	dropAcks    atomic.Bool
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
 }
 
 func newNATSFault(t testing.TB, target string) *natsFault {
 	t.Helper()
-	f := &natsFault{t: t, target: target, conns: map[net.Conn]struct{}{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Addr = ln.Addr().String()
-	f.serve(ln)
-	t.Cleanup(f.Cut)
+	f := &natsFault{}
+	f.Proxy = testenv.NewFilterProxy(t, target, testenv.Filters{ToServer: f.requests, ToClient: f.replies})
 	return f
-}
-
-func (f *natsFault) serve(ln net.Listener) {
-	f.mu.Lock()
-	f.ln = ln
-	f.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", f.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			f.mu.Lock()
-			f.conns[c], f.conns[up] = struct{}{}, struct{}{}
-			f.mu.Unlock()
-			go func() { f.requests(up, c); up.Close() }()
-			go func() { f.copy(c, up, &f.dropReplies); c.Close() }()
-		}
-	}()
-}
-
-// copy forwards src to dst, losing what arrives while drop is set.
-func (f *natsFault) copy(dst, src net.Conn, drop *atomic.Bool) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !drop.Load() {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 // DropReplies starts (true) or stops losing the server's bytes.
@@ -107,64 +54,38 @@ func (f *natsFault) DropReplies(on bool) { f.dropReplies.Store(on) }
 // sends for JetStream messages; everything else it sends goes through.
 func (f *natsFault) DropAcks(on bool) { f.dropAcks.Store(on) }
 
-// requests forwards the client's protocol to the server, reading it
-// message by message so that, while dropAcks is set, a PUB or HPUB to a
-// "$JS.ACK." subject (with its payload) can be left out.
-func (f *natsFault) requests(dst, src net.Conn) {
-	br := bufio.NewReaderSize(src, 64<<10)
-	for {
-		line, err := br.ReadBytes('\n')
-		if err != nil {
-			return
-		}
-		out := line
-		fields := strings.Fields(string(line))
-		if len(fields) >= 3 && (fields[0] == "PUB" || fields[0] == "HPUB") {
-			size, _ := strconv.Atoi(fields[len(fields)-1])
-			payload := make([]byte, size+2) // and its CRLF
-			if _, err := io.ReadFull(br, payload); err != nil {
-				return
-			}
-			if f.dropAcks.Load() && strings.HasPrefix(fields[1], "$JS.ACK.") {
-				continue
-			}
-			out = append(append([]byte{}, line...), payload...)
-		}
-		if _, err := dst.Write(out); err != nil {
-			return
-		}
+// replies passes on what the server sent, or loses it while dropReplies
+// is set.
+func (f *natsFault) replies(src *bufio.Reader) ([]byte, error) {
+	buf := make([]byte, 32<<10)
+	n, err := src.Read(buf)
+	if f.dropReplies.Load() {
+		return nil, err
 	}
+	return buf[:n], err
 }
 
-// CutConns breaks every open connection; new ones are still accepted.
-func (f *natsFault) CutConns() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for c := range f.conns {
-		c.Close()
-	}
-	f.conns = map[net.Conn]struct{}{}
-}
-
-// Cut refuses new connections and breaks the open ones.
-func (f *natsFault) Cut() {
-	f.mu.Lock()
-	if f.ln != nil {
-		f.ln.Close()
-		f.ln = nil
-	}
-	f.mu.Unlock()
-	f.CutConns()
-}
-
-// Restore accepts connections again on the same address.
-func (f *natsFault) Restore() {
-	f.t.Helper()
-	ln, err := net.Listen("tcp", f.Addr)
+// requests passes on the client's protocol message by message so that,
+// while dropAcks is set, a PUB or HPUB to a "$JS.ACK." subject (with its
+// payload) can be left out.
+func (f *natsFault) requests(src *bufio.Reader) ([]byte, error) {
+	line, err := src.ReadBytes('\n')
 	if err != nil {
-		f.t.Fatalf("nats fault proxy: re-listen on %s: %v", f.Addr, err)
+		return nil, err
 	}
-	f.serve(ln)
+	fields := strings.Fields(string(line))
+	if len(fields) < 3 || (fields[0] != "PUB" && fields[0] != "HPUB") {
+		return line, nil
+	}
+	size, _ := strconv.Atoi(fields[len(fields)-1])
+	payload := make([]byte, size+2) // and its CRLF
+	if _, err := io.ReadFull(src, payload); err != nil {
+		return nil, err
+	}
+	if f.dropAcks.Load() && strings.HasPrefix(fields[1], "$JS.ACK.") {
+		return nil, nil
+	}
+	return append(line, payload...), nil
 }
 
 // withNATSFault returns stack options whose gateways reach NATS through a

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
 // proc is one program the suite runs and injures: started with a fixed
@@ -127,15 +129,7 @@ func (p *proc) Running() bool {
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t testing.TB) string { t.Helper(); return testenv.FreeAddr(t) }
 
 // waitTCP waits until addr accepts connections.
 func waitTCP(t testing.TB, what, addr string) {

@@ -1,16 +1,13 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -23,42 +20,21 @@ import (
 )
 
 // bins holds the programs TestMain built, by name.
-var bins = map[string]string{}
+var bins map[string]string
 
 // repoRoot is the repository root (the parent of this module).
 var repoRoot string
 
 // TestMain builds the services once for every scenario.
 func TestMain(m *testing.M) {
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Dir(filepath.Dir(file))
-	dir, err := os.MkdirTemp("", "lurus-chaos-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		for name, pkg := range map[string]string{
-			"billing-service":  "./billing-service/cmd/billing-service",
-			"provider-service": "./provider-service/cmd/provider-service",
-			"gateway-service":  "./gateway-service/cmd/gateway-service",
-			"mock-upstream":    "./gateway-service/cmd/mock-upstream",
-			"sync-service":     "./sync-service/cmd/sync-service",
-			"log-service":      "./log-service/cmd/log-service",
-		} {
-			out := filepath.Join(dir, name)
-			cmd := exec.Command("go", "build", "-o", out, pkg)
-			cmd.Dir = repoRoot
-			if b, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, b)
-				return 1
-			}
-			bins[name] = out
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	os.Exit(testenv.RunWithPrograms(m, map[string]string{
+		"billing-service":  "./billing-service/cmd/billing-service",
+		"provider-service": "./provider-service/cmd/provider-service",
+		"gateway-service":  "./gateway-service/cmd/gateway-service",
+		"mock-upstream":    "./gateway-service/cmd/mock-upstream",
+		"sync-service":     "./sync-service/cmd/sync-service",
+		"log-service":      "./log-service/cmd/log-service",
+	}, func(p *testenv.Programs) { repoRoot, bins = p.Root, p.Path }))
 }
 
 // Development secrets shared by every service of a stack (LURUS_ENV=dev).
@@ -334,57 +310,13 @@ func (s *stack) RebuildCache() {
 	}
 }
 
-func (s *stack) waitReady(url string) {
-	s.t.Helper()
-	var last string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
-		resp, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
-		} else {
-			last = err.Error()
-		}
-	}
-	s.t.Fatalf("%s not ready: %s", url, last)
-}
+func (s *stack) waitReady(url string) { s.t.Helper(); testenv.WaitReady(s.t, url) }
 
 // admin calls an admin route with the admin token, decodes the JSON answer
 // into out (when not nil) and fails the test on a status other than want.
 func (s *stack) admin(method, url string, in, out any, want int, hdr ...string) {
 	s.t.Helper()
-	var body io.Reader
-	if in != nil {
-		raw, _ := json.Marshal(in)
-		body = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		s.t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			s.t.Fatalf("%s %s: %v: %s", method, url, err, raw)
-		}
-	}
+	testenv.CallJSON(s.t, method, url, adminToken, in, out, want, hdr...)
 }
 
 // Prices of the suite (micro-USD per million tokens).

@@ -3,22 +3,17 @@
 package deploy
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
-	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
 // The tests in this file run the PostgreSQL init files of each deployment
@@ -257,7 +252,7 @@ func runPostgresDeployment(t *testing.T, d pgDeployment) {
 	pg := startPostgres(t, env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], hostAuth)
 	pg.runInitFiles(t, d.Files, env)
 
-	out, err := pg.run(map[string]string{"PGHOST": pg.sock, "PGPORT": strconv.Itoa(pg.port)}, filepath.Join(pg.bin, "psql"),
+	out, err := pg.Exec(map[string]string{"PGHOST": pg.SocketDir(), "PGPORT": strconv.Itoa(pg.Port)}, "psql",
 		"-X", "-A", "-t", "-U", env["POSTGRES_USER"], "-d", "postgres", "-c",
 		"SELECT datname FROM pg_database WHERE pg_get_userbyid(datdba) = 'lurus' ORDER BY datname")
 	if err != nil {
@@ -267,7 +262,7 @@ func runPostgresDeployment(t *testing.T, d pgDeployment) {
 		t.Errorf("databases owned by lurus: %v, want %v", got, initDatabases)
 	}
 
-	addr := "127.0.0.1:" + strconv.Itoa(pg.port)
+	addr := "127.0.0.1:" + strconv.Itoa(pg.Port)
 	urls := slices.Clone(d.URLs)
 	slices.Sort(urls)
 	for _, raw := range slices.Compact(urls) {
@@ -298,140 +293,24 @@ func runPostgresDeployment(t *testing.T, d pgDeployment) {
 }
 
 // pgServer is a throwaway PostgreSQL server owned by one test: its own data
-// and socket directory under a temporary directory and its own loopback
-// port, never the machine's shared server.
-type pgServer struct {
-	bin  string // directory of initdb, pg_ctl, psql
-	dir  string
-	data string
-	sock string
-	port int
-	cred *syscall.Credential // the postgres OS user when the test runs as root
-}
-
-// postgresBin finds the PostgreSQL server binaries: the newest
-// /usr/lib/postgresql/<version>/bin, else initdb on PATH. Without them the
-// test skips, unless LURUS_REQUIRE_INTEGRATION=1 (CI), where it fails.
-func postgresBin(t *testing.T) string {
-	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	slices.SortFunc(dirs, func(a, b string) int {
-		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(a)))
-		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(b)))
-		return vb - va
-	})
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d
-		}
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p)
-	}
-	if os.Getenv("LURUS_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal("no PostgreSQL server binaries (initdb) found (LURUS_REQUIRE_INTEGRATION=1)")
-	}
-	t.Skip("no PostgreSQL server binaries (initdb) found")
-	return ""
-}
+// and socket directory and its own loopback port, never the machine's
+// shared server.
+type pgServer struct{ *testenv.PGCluster }
 
 // startPostgres runs initdb as the image does (superuser and password from
 // the environment, trust on the local socket, hostAuth on TCP) and starts
 // the server on a free loopback port. Cleanup stops it and removes it.
-func startPostgres(t *testing.T, superuser, password, hostAuth string) *pgServer {
+// Without PostgreSQL server binaries the test skips, unless
+// LURUS_REQUIRE_INTEGRATION=1 (CI), where it fails.
+func startPostgres(t *testing.T, superuser, password, hostAuth string) pgServer {
 	t.Helper()
-	pg := &pgServer{bin: postgresBin(t)}
-	dir, err := os.MkdirTemp("", "lurus-pginit-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	pg.dir, pg.data, pg.sock = dir, filepath.Join(dir, "data"), filepath.Join(dir, "sock")
-	if err := os.Mkdir(pg.sock, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if os.Geteuid() == 0 {
-		// initdb and postgres refuse to run as root.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root needs a postgres OS user: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		pg.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		for _, p := range []string{dir, pg.sock} {
-			if err := os.Chown(p, uid, gid); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	pg.port = freePort(t)
-
-	args := []string{"-D", pg.data, "--username", superuser, "--auth-local", "trust", "--auth-host", hostAuth, "--encoding", "UTF8", "--no-sync"}
-	if password != "" {
-		pwfile := filepath.Join(dir, "pwfile")
-		pg.writeFile(t, pwfile, []byte(password+"\n"), 0o600)
-		args = append(args, "--pwfile", pwfile)
-	}
-	if out, err := pg.run(nil, filepath.Join(pg.bin, "initdb"), args...); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	// Only the test's loopback port and socket; the entrypoint's temporary
-	// server listens on the socket only, which the scripts use.
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", pg.port, pg.sock)
-	logFile := filepath.Join(dir, "postgres.log")
-	if out, err := pg.run(nil, filepath.Join(pg.bin, "pg_ctl"), "-D", pg.data, "-o", opts, "-l", logFile, "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(logFile)
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
-	}
-	t.Cleanup(func() {
-		if out, err := pg.run(nil, filepath.Join(pg.bin, "pg_ctl"), "-D", pg.data, "-m", "immediate", "-w", "stop"); err != nil {
-			t.Errorf("pg_ctl stop: %v\n%s", err, out)
-		}
-	})
-	return pg
-}
-
-// writeFile writes a file the server's OS user can read.
-func (pg *pgServer) writeFile(t *testing.T, path string, body []byte, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, body, mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil { // WriteFile's mode passes through umask
-		t.Fatal(err)
-	}
-	if pg.cred != nil {
-		if err := os.Chown(path, int(pg.cred.Uid), int(pg.cred.Gid)); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// run runs a program as the server's OS user with exactly env (plus PATH
-// and HOME), and returns its combined output.
-func (pg *pgServer) run(env map[string]string, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = pg.dir
-	cmd.Env = []string{"PATH=" + pg.bin + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + pg.dir, "PGPASSFILE=" + filepath.Join(pg.dir, "no-pgpass"), "LC_ALL=C"}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if pg.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pg.cred}
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return pgServer{testenv.NewPGClusterWith(t, testenv.PGClusterOptions{Superuser: superuser, Password: password, HostAuth: hostAuth})}
 }
 
 // psql runs one query over TCP with a connection URL, without any
 // password file or environment password, and prints bare rows.
-func (pg *pgServer) psql(dsn, query string) (string, error) {
-	return pg.run(nil, filepath.Join(pg.bin, "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", query, dsn)
+func (pg pgServer) psql(dsn, query string) (string, error) {
+	return pg.Exec(nil, "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", query, dsn)
 }
 
 // runInitFiles does what docker-entrypoint.sh's docker_process_init_files
@@ -441,16 +320,16 @@ func (pg *pgServer) psql(dsn, query string) (string, error) {
 // file that never runs is a mistake. The environment is the container's
 // (PGDATA replaced by the test's), with PGPASSWORD set as the entrypoint
 // sets it and PGHOST/PGPORT pointing at the test server's socket.
-func (pg *pgServer) runInitFiles(t *testing.T, files []initFile, containerEnv map[string]string) {
+func (pg pgServer) runInitFiles(t *testing.T, files []initFile, containerEnv map[string]string) {
 	t.Helper()
 	env := cloneEnv(containerEnv)
-	env["PGDATA"] = pg.data
-	env["PGHOST"] = pg.sock
-	env["PGPORT"] = strconv.Itoa(pg.port)
+	env["PGDATA"] = pg.DataDir()
+	env["PGHOST"] = pg.SocketDir()
+	env["PGPORT"] = strconv.Itoa(pg.Port)
 	if env["PGPASSWORD"] == "" {
 		env["PGPASSWORD"] = env["POSTGRES_PASSWORD"]
 	}
-	initDir := filepath.Join(pg.dir, "docker-entrypoint-initdb.d")
+	initDir := filepath.Join(pg.Dir(), "docker-entrypoint-initdb.d")
 	if err := os.Mkdir(initDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -460,14 +339,16 @@ func (pg *pgServer) runInitFiles(t *testing.T, files []initFile, containerEnv ma
 		path := filepath.Join(initDir, f.Name)
 		// The ConfigMap volume's defaultMode is 0755; a Compose bind mount
 		// keeps the file's mode, which for a .sql file does not matter.
-		pg.writeFile(t, path, f.Body, 0o755)
+		if err := pg.WriteFile(path, f.Body, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		var out string
 		var err error
 		switch {
 		case strings.HasSuffix(f.Name, ".sh"):
-			out, err = pg.run(env, path)
+			out, err = pg.Exec(env, path)
 		case strings.HasSuffix(f.Name, ".sql"):
-			out, err = pg.run(env, filepath.Join(pg.bin, "psql"), "-v", "ON_ERROR_STOP=1", "--username", env["POSTGRES_USER"],
+			out, err = pg.Exec(env, "psql", "-v", "ON_ERROR_STOP=1", "--username", env["POSTGRES_USER"],
 				"--no-password", "--no-psqlrc", "--dbname", env["POSTGRES_DB"], "-f", path)
 		default:
 			t.Fatalf("%s: the postgres image ignores this file", f.Name)

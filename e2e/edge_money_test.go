@@ -1,33 +1,18 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/lurus-switch/lurus-switch/lurus-common/testenv"
 )
 
 // post sends a JSON body with the given headers and returns status and body.
 func post(t *testing.T, url string, body any, hdr ...string) (int, []byte) {
 	t.Helper()
-	raw, _ := json.Marshal(body)
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return testenv.SendJSON(t, http.MethodPost, url, body, hdr...)
 }
 
 // balance returns the user's balance and checks that it equals the sum of

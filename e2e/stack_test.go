@@ -1,17 +1,11 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,41 +15,20 @@ import (
 )
 
 // bins holds the binaries TestMain built, by name.
-var bins = map[string]string{}
+var bins map[string]string
 
 // repoRoot is the repository root (the parent of this module).
 var repoRoot string
 
-// TestMain builds the four programs once for every test of the package.
+// TestMain builds the programs once for every test of the package.
 func TestMain(m *testing.M) {
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Dir(filepath.Dir(file))
-	dir, err := os.MkdirTemp("", "lurus-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		for name, pkg := range map[string]string{
-			"billing-service":  "./billing-service/cmd/billing-service",
-			"provider-service": "./provider-service/cmd/provider-service",
-			"gateway-service":  "./gateway-service/cmd/gateway-service",
-			"mock-upstream":    "./gateway-service/cmd/mock-upstream",
-			"baseline-proxy":   "./gateway-service/cmd/baseline-proxy",
-		} {
-			out := filepath.Join(dir, name)
-			cmd := exec.Command("go", "build", "-o", out, pkg)
-			cmd.Dir = repoRoot
-			if b, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, b)
-				return 1
-			}
-			bins[name] = out
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	os.Exit(testenv.RunWithPrograms(m, map[string]string{
+		"billing-service":  "./billing-service/cmd/billing-service",
+		"provider-service": "./provider-service/cmd/provider-service",
+		"gateway-service":  "./gateway-service/cmd/gateway-service",
+		"mock-upstream":    "./gateway-service/cmd/mock-upstream",
+		"baseline-proxy":   "./gateway-service/cmd/baseline-proxy",
+	}, func(p *testenv.Programs) { repoRoot, bins = p.Root, p.Path }))
 }
 
 // Secrets every service of a test stack shares (development values, so
@@ -83,14 +56,7 @@ type stack struct {
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t testing.TB) string { t.Helper(); return testenv.FreeAddr(t) }
 
 // startStack starts mock-upstream, provider-service, billing-service and
 // gateway-service (each migrated first where it has a database) and
@@ -196,59 +162,14 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-func (s *stack) waitReady(url string) {
-	s.t.Helper()
-	var last string
-	for i := 0; i < 600; i++ {
-		resp, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.t.Fatalf("%s not ready: %s", url, last)
-}
+func (s *stack) waitReady(url string) { s.t.Helper(); testenv.WaitReady(s.t, url) }
 
-// admin calls an admin route of base with the admin token and decodes
-// the JSON answer into out (when not nil); it fails the test on a status
-// other than want.
+// admin calls an admin route with the admin token and decodes the JSON
+// answer into out (when not nil); it fails the test on a status other
+// than want.
 func (s *stack) admin(method, url string, in, out any, want int, hdr ...string) {
 	s.t.Helper()
-	var body io.Reader
-	if in != nil {
-		raw, _ := json.Marshal(in)
-		body = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, url, body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		s.t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			s.t.Fatalf("%s %s: %v: %s", method, url, err, raw)
-		}
-	}
+	testenv.CallJSON(s.t, method, url, adminToken, in, out, want, hdr...)
 }
 
 // tenant is what setup creates: providers on the mock, a user with a

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -38,11 +39,34 @@ type PGCluster struct {
 	cred *syscall.Credential
 }
 
+// PGClusterOptions change how NewPGClusterWith initializes a cluster; the
+// zero value is NewPGCluster's.
+type PGClusterOptions struct {
+	// Superuser is the superuser initdb creates (default postgres).
+	Superuser string
+	// Password is the superuser's password (initdb --pwfile); "": none.
+	Password string
+	// HostAuth is the pg_hba method of TCP connections (default trust).
+	// Connections on the socket are always trusted.
+	HostAuth string
+}
+
 // NewPGCluster runs initdb and starts the server; it is stopped (mode
 // immediate) and removed when the test ends. Without server binaries the
 // test skips, or fails under LURUS_REQUIRE_INTEGRATION=1.
-func NewPGCluster(t testing.TB) *PGCluster {
+func NewPGCluster(t testing.TB) *PGCluster { return NewPGClusterWith(t, PGClusterOptions{}) }
+
+// NewPGClusterWith is NewPGCluster with a chosen superuser, password and
+// TCP authentication, as a deployment's initdb would make it. URL carries
+// the superuser and password.
+func NewPGClusterWith(t testing.TB, o PGClusterOptions) *PGCluster {
 	t.Helper()
+	if o.Superuser == "" {
+		o.Superuser = "postgres"
+	}
+	if o.HostAuth == "" {
+		o.HostAuth = "trust"
+	}
 	c := &PGCluster{t: t, bin: postgresBinDir()}
 	if c.bin == "" {
 		unavailable(t, "PostgreSQL server binaries (initdb)", os.ErrNotExist)
@@ -76,15 +100,30 @@ func NewPGCluster(t testing.TB) *PGCluster {
 	}
 	c.Port = ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.Port)
-	if out, err := c.run("initdb", "-D", c.data, "--username", "postgres", "--auth", "trust",
-		"--encoding", "UTF8", "--no-sync"); err != nil {
+	login := url.User(o.Superuser)
+	args := []string{"-D", c.data, "--username", o.Superuser, "--auth-local", "trust", "--auth-host", o.HostAuth,
+		"--encoding", "UTF8", "--no-sync"}
+	if o.Password != "" {
+		login = url.UserPassword(o.Superuser, o.Password)
+		pwfile := filepath.Join(dir, "pwfile")
+		if err := c.WriteFile(pwfile, []byte(o.Password+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--pwfile", pwfile)
+	}
+	c.URL = (&url.URL{Scheme: "postgres", User: login, Host: "127.0.0.1:" + strconv.Itoa(c.Port), Path: "/postgres",
+		RawQuery: "sslmode=disable"}).String()
+	if out, err := c.Exec(nil, "initdb", args...); err != nil {
 		t.Fatalf("testenv: initdb: %v\n%s", err, out)
 	}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Stop("immediate") })
+	t.Cleanup(func() {
+		if err := c.Stop("immediate"); err != nil {
+			t.Error(err)
+		}
+	})
 	return c
 }
 
@@ -92,7 +131,7 @@ func NewPGCluster(t testing.TB) *PGCluster {
 func (c *PGCluster) Start() error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", c.Port, c.sock)
 	logFile := filepath.Join(c.dir, "postgres.log")
-	if out, err := c.run("pg_ctl", "-D", c.data, "-o", opts, "-l", logFile, "-w", "-t", "60", "start"); err != nil {
+	if out, err := c.Exec(nil, "pg_ctl", "-D", c.data, "-o", opts, "-l", logFile, "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(logFile)
 		return fmt.Errorf("testenv: pg_ctl start: %v\n%s\n%s", err, out, tailBytes(log, 4096))
 	}
@@ -105,7 +144,7 @@ func (c *PGCluster) Stop(mode string) error {
 	if !c.Running() {
 		return nil
 	}
-	if out, err := c.run("pg_ctl", "-D", c.data, "-m", mode, "-w", "-t", "60", "stop"); err != nil {
+	if out, err := c.Exec(nil, "pg_ctl", "-D", c.data, "-m", mode, "-w", "-t", "60", "stop"); err != nil {
 		return fmt.Errorf("testenv: pg_ctl stop: %v\n%s", err, out)
 	}
 	return nil
@@ -160,13 +199,34 @@ func (c *PGCluster) accepting() bool {
 	return true
 }
 
-// run runs one of the server programs as the server's OS user.
-func (c *PGCluster) run(prog string, args ...string) (string, error) {
+// Dir is the cluster's own directory (data, socket, log); the server's
+// OS user owns it.
+func (c *PGCluster) Dir() string { return c.dir }
+
+// DataDir is the data directory (PGDATA).
+func (c *PGCluster) DataDir() string { return c.data }
+
+// SocketDir is the directory of the server's Unix socket (PGHOST for a
+// socket connection).
+func (c *PGCluster) SocketDir() string { return c.sock }
+
+// Exec runs prog as the server's OS user in Dir with only PATH (the server
+// binaries first), HOME=Dir, LC_ALL=C, an absent PGPASSFILE and env, and
+// returns its combined output. A prog without a slash is one of the
+// server's binaries (psql, pg_ctl, …).
+func (c *PGCluster) Exec(env map[string]string, prog string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, prog), args...)
+	if !strings.Contains(prog, "/") {
+		prog = filepath.Join(c.bin, prog)
+	}
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = c.dir
-	cmd.Env = []string{"PATH=" + c.bin + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + c.dir, "LC_ALL=C"}
+	cmd.Env = []string{"PATH=" + c.bin + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + c.dir,
+		"PGPASSFILE=" + filepath.Join(c.dir, "no-pgpass"), "LC_ALL=C"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	if c.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	}
@@ -174,6 +234,21 @@ func (c *PGCluster) run(prog string, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// WriteFile writes a file that the server's OS user owns, with exactly
+// mode (not narrowed by the umask).
+func (c *PGCluster) WriteFile(path string, body []byte, mode os.FileMode) error {
+	if err := os.WriteFile(path, body, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return err
+	}
+	if c.cred != nil {
+		return os.Chown(path, int(c.cred.Uid), int(c.cred.Gid))
+	}
+	return nil
 }
 
 // postgresBinDir is the newest /usr/lib/postgresql/<version>/bin holding

@@ -4,6 +4,9 @@ package testenv
 
 import (
 	"context"
+	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +64,37 @@ func TestPGClusterKillAndRestart(t *testing.T) {
 	}
 	if n := exec(`SELECT count(*)::int FROM kept`); n != 1 {
 		t.Fatalf("after immediate stop: %d rows", n)
+	}
+}
+
+// A cluster made with a superuser, a password and password authentication
+// on TCP lets that user in with URL, refuses a wrong password, and trusts
+// the socket that Exec's programs use.
+func TestPGClusterWithPassword(t *testing.T) {
+	c := NewPGClusterWith(t, PGClusterOptions{Superuser: "admin", Password: `it's "x"`, HostAuth: "scram-sha-256"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.URL)
+	if err != nil {
+		t.Fatalf("connect with URL: %v\n%s", err, c.Log())
+	}
+	var user string
+	if err := conn.QueryRow(ctx, `SELECT current_user`).Scan(&user); err != nil || user != "admin" {
+		t.Fatalf("current_user %q, %v", user, err)
+	}
+	conn.Close(ctx)
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("admin", "wrong")
+	if conn, err := pgx.Connect(ctx, u.String()); err == nil {
+		conn.Close(ctx)
+		t.Fatal("a wrong password was accepted")
+	}
+	out, err := c.Exec(map[string]string{"PGHOST": c.SocketDir(), "PGPORT": strconv.Itoa(c.Port)},
+		"psql", "-X", "-A", "-t", "-U", "admin", "-d", "postgres", "-c", "SELECT 40 + 2")
+	if err != nil || strings.TrimSpace(out) != "42" {
+		t.Fatalf("psql on the socket: %q, %v", out, err)
 	}
 }

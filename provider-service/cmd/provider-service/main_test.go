@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,16 +46,6 @@ func baseEnv(h *harness, addr string) map[string]string {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestServeRefusesWrongSecretKey: the stored keys were sealed under t1; a
 // process started with another key for t1, or without t1 at all, exits
 // with a message naming t1.
@@ -72,7 +61,7 @@ func TestServeRefusesWrongSecretKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := baseEnv(h, freeAddr(t))
+			env := baseEnv(h, testenv.FreeAddr(t))
 			env["LURUS_SECRET_KEY"] = tt.key
 			var stderr bytes.Buffer
 			cmd := command(t, env, "serve")
@@ -94,7 +83,7 @@ func TestServeRefusesWrongSecretKey(t *testing.T) {
 func TestServeRotateAndGracefulStop(t *testing.T) {
 	h := newHarness(t)
 	p := h.create(demo("rotating", upstreamKey))
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	env := baseEnv(h, addr)
 	env["LURUS_SECRET_KEY"] = testSecretKey("t2", 2)
 	env["LURUS_SECRET_KEYS_PREVIOUS"] = testSecretKey("t1", 1)
