@@ -55,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer, sessions *biz.SessionRegistry) *Metri
 			Name: "lurus_sync_disconnects_total", Help: "Closed WebSocket connections, by cause.",
 		}, []string{"cause"}),
 		Resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lurus_sync_resumes_total", Help: "Connections with last_event_id, by result (replayed or sync_state).",
+			Name: "lurus_sync_resumes_total", Help: "Connections with last_event_id, by result (replayed, sync_state, or failed: refused with 503 and Retry-After).",
 		}, []string{"result"}),
 		TicketsIssued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lurus_sync_tickets_issued_total", Help: "Tickets issued by POST /api/v1/sync/ticket.",

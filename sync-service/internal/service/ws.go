@@ -181,6 +181,19 @@ func (h *WS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, natsbus.ErrReplayBusy):
 			h.metrics.RateLimited.WithLabelValues("process", "resumes").Inc()
 			err = apperr.Wrap(err, apperr.ReasonUnavailable, "too many resumes in progress; retry shortly").WithRetryAfter(time.Second)
+		case lastID != "":
+			// The replay failed: it timed out, the live events arriving
+			// meanwhile overflowed its buffer, or JetStream did not
+			// answer (typically a reconnect burst after a restart). Like
+			// the max_resumes refusal, say when to retry the same resume:
+			// without Retry-After clients back off exponentially. A
+			// sync_state instead is not safe: event ids of one user
+			// minted within a millisecond need not sort in publication
+			// order, so a client could not tell which events the state
+			// already holds.
+			h.log.WarnContext(r.Context(), "resume failed", "err", err, "user_id", who.userID)
+			h.metrics.Resumes.WithLabelValues("failed").Inc()
+			err = apperr.Wrap(err, apperr.ReasonUnavailable, "resume could not be served now; retry shortly with the same last_event_id").WithRetryAfter(time.Second)
 		default:
 			h.log.ErrorContext(r.Context(), "feed subscribe", "err", err, "user_id", who.userID)
 			err = apperr.Wrap(err, apperr.ReasonDependencyDown, "event stream unavailable")
