@@ -107,6 +107,10 @@ func newAppWith(cfg conf.Config, hooks appHooks) (*App, func(), error) {
 	reg := telemetry.NewRegistry()
 	m := metrics.New(reg)
 	ing := biz.NewIngester(store)
+	// A retry checks for stored records only once a timed-out insert had
+	// half a flush timeout more to land (biz.Ingester.TimeoutSettle); half,
+	// so the retry's own flush still has time left.
+	ing.TimeoutSettle = cfg.Consumer.FlushTimeout / 2
 	app := &App{Log: log, Ingester: ing, Metrics: m}
 
 	servers := []transport.Server{}

@@ -2,6 +2,7 @@ package biz
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -59,6 +60,17 @@ type Ingester struct {
 	// Ingest returns; its error is returned as if the insert had failed.
 	// Tests use it to force the retry of a batch that is already stored.
 	AfterInsert func(inserted int) error
+
+	// TimeoutSettle is how long the next duplicate check waits after an
+	// insert timed out (0: it does not wait). A timed-out insert is
+	// abandoned by the client but its block may still be on its way to the
+	// store (in a socket buffer, a slow link) and commit later; a retry
+	// whose check ran before that would store the records twice (the fault
+	// suite's scenario 11 saw 16 such rows). Waiting narrows that window to
+	// blocks later than this; it does not close it (the store has no
+	// insert deduplication in ClickHouse 18.16).
+	TimeoutSettle time.Duration
+	settleUntil   time.Time
 }
 
 // NewIngester returns an Ingester writing to store.
@@ -94,6 +106,15 @@ func (in *Ingester) Ingest(ctx context.Context, recs []Record) (IngestResult, er
 
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if wait := time.Until(in.settleUntil); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return res, ctx.Err()
+		}
+	}
 	existing, err := in.store.ExistingIDs(ctx, from.Truncate(time.Second), to.Truncate(time.Second), ids)
 	if err != nil {
 		return res, err
@@ -110,6 +131,9 @@ func (in *Ingester) Ingest(ctx context.Context, recs []Record) (IngestResult, er
 	res.Duplicates = len(recs) - len(fresh)
 	if len(fresh) > 0 {
 		if err := in.store.Insert(ctx, fresh); err != nil {
+			if in.TimeoutSettle > 0 && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
+				in.settleUntil = time.Now().Add(in.TimeoutSettle)
+			}
 			return res, err
 		}
 	}

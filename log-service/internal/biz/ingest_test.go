@@ -170,3 +170,38 @@ func TestIngestRepairsRollupsOnRetry(t *testing.T) {
 		t.Fatalf("failed repair: err = %v", err)
 	}
 }
+
+// After an insert timed out, the next duplicate check waits TimeoutSettle
+// (the abandoned block may still land); a retry whose context ends first
+// fails without checking. Any other failure does not make it wait.
+func TestIngestWaitsForATimedOutInsertToSettle(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		writeErr  error
+		wantCheck bool
+	}{
+		{"timed out", fmt.Errorf("insert: %w", context.DeadlineExceeded), false},
+		{"other failure", errors.New("connection refused"), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &fakeStore{failWrite: tt.writeErr}
+			in := NewIngester(st)
+			in.TimeoutSettle = time.Hour
+			if _, err := in.Ingest(context.Background(), recs("a")); err == nil {
+				t.Fatal("the failing insert reported success")
+			}
+			st.failWrite = nil
+			checks := len(st.lookups)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			_, err := in.Ingest(ctx, recs("a"))
+			checked := len(st.lookups) > checks
+			if checked != tt.wantCheck {
+				t.Fatalf("retry checked for stored records: %v, want %v (err %v)", checked, tt.wantCheck, err)
+			}
+			if !tt.wantCheck && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("retry during the settle: err %v, want the context's deadline", err)
+			}
+		})
+	}
+}
